@@ -1,0 +1,113 @@
+"""The CRM application factory."""
+import logging
+
+from flask import Flask, redirect, request, url_for
+from flask_login import current_user
+
+from crm.config import Config
+from crm.extensions import babel, csrf, db, htmx, login_manager, migrate
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: settings from the environment, then `config` on top (tests)."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static",
+                instance_path=str(Config.load().get("INSTANCE_PATH", "") or _instance_dir()))
+    app.config.from_mapping(Config.load())
+    if config:
+        app.config.from_mapping(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+
+    from crm.i18n import init_i18n
+    init_i18n(app)
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+
+    from crm import models  # noqa: F401  (registers the tables)
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from crm.models import User
+        try:
+            user = db.session.get(User, int(user_id))
+        except (TypeError, ValueError):
+            return None
+        # A deactivated user's open sessions end at their next request.
+        return user if user is not None and user.active else None
+
+    from crm.auth import bp as auth_bp
+    from crm.admin import bp as admin_bp
+    from crm.core import bp as core_bp
+    from crm.errors import bp as errors_bp
+    from crm.notes import bp as notes_bp
+
+    for blueprint in (core_bp, auth_bp, admin_bp, errors_bp, notes_bp):
+        app.register_blueprint(blueprint)
+    _register_optional_blueprints(app)
+
+    from crm.cli import cli_group
+    app.cli.add_command(cli_group)
+
+    from crm.formatting import init_formatting
+    init_formatting(app)
+
+    _install_guards(app)
+    return app
+
+
+def _instance_dir():
+    from crm.config import INSTANCE_DIR
+    return INSTANCE_DIR
+
+
+def _migrations_dir():
+    from crm.config import BASE_DIR
+    return BASE_DIR / "migrations"
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """The feature areas, each a package with a blueprint named `bp`."""
+    import importlib
+
+    for area in ("customers", "tags", "pipelines", "opportunities", "tasks"):
+        try:
+            module = importlib.import_module(f"crm.{area}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"crm.{area}":
+                continue
+            raise
+        app.register_blueprint(module.bp)
+
+
+OPEN_ENDPOINTS = {"auth.login", "auth.setup", "core.healthz", "static"}
+
+
+def _install_guards(app: Flask) -> None:
+    from crm.htmx import add_vary, redirect_to
+
+    @app.before_request
+    def require_setup_and_login():
+        """First run leads to /setup; after it, everything but a few pages needs a login."""
+        endpoint = request.endpoint or ""
+        if endpoint == "static" or endpoint == "core.healthz":
+            return None
+        from crm.auth.services import has_users
+        if not has_users():
+            if endpoint != "auth.setup":
+                return redirect_to(url_for("auth.setup"))
+            return None
+        if endpoint in OPEN_ENDPOINTS:
+            return None
+        if not current_user.is_authenticated:
+            if request.htmx:
+                return redirect_to(url_for("auth.login", next=request.full_path.rstrip("?")))
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return None
+
+    app.after_request(add_vary)

@@ -1,0 +1,84 @@
+"""User administration: list, create, edit, deactivate and reactivate."""
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crm.admin import bp
+from crm.admin.forms import EditUserForm, UserForm
+from crm.auth.services import create_user
+from crm.extensions import db
+from crm.models import User
+from crm.permissions import admin_required
+
+
+@bp.route("/users")
+@admin_required
+def users():
+    """Every user, active first."""
+    rows = db.session.execute(
+        db.select(User).order_by(User.active.desc(), User.name)
+    ).scalars().all()
+    return render_template("admin/users.html", users=rows)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@admin_required
+def create():
+    """Add a user with a first password."""
+    form = UserForm()
+    if form.validate_on_submit():
+        user = create_user(email=form.email.data, name=form.name.data, password=form.password.data,
+                           role=form.role.data, language=form.language.data,
+                           timezone=form.timezone.data)
+        db.session.commit()
+        flash(_("User %(name)s was created.", name=user.name), "success")
+        return redirect(url_for("admin.users"), 303)
+    return render_template("admin/user_form.html", form=form, user=None), 422 if form.errors else 200
+
+
+@bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
+@admin_required
+def update(user_id: int):
+    """Change a user's name, email, role, language, time zone or password."""
+    user = db.get_or_404(User, user_id)
+    form = EditUserForm(obj=user, user_id=user.id)
+    if form.validate_on_submit():
+        if user.id == current_user.id and form.role.data != "admin":
+            form.role.errors.append(_("You cannot take away your own administrator role."))
+        else:
+            user.name = form.name.data.strip()
+            user.email = User.normalise_email(form.email.data)
+            user.role = form.role.data
+            user.language = form.language.data
+            user.timezone = form.timezone.data
+            if form.password.data:
+                user.set_password(form.password.data)
+            db.session.commit()
+            flash(_("User %(name)s was saved.", name=user.name), "success")
+            return redirect(url_for("admin.users"), 303)
+    return render_template("admin/user_form.html", form=form, user=user), 422 if form.errors else 200
+
+
+@bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
+@admin_required
+def deactivate(user_id: int):
+    """A deactivated user cannot log in; everything they own stays."""
+    user = db.get_or_404(User, user_id)
+    if user.id == current_user.id:
+        flash(_("You cannot deactivate yourself."), "error")
+    else:
+        user.active = False
+        db.session.commit()
+        flash(_("%(name)s can no longer log in.", name=user.name), "success")
+    return redirect(url_for("admin.users"), 303)
+
+
+@bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
+@admin_required
+def reactivate(user_id: int):
+    """Let a deactivated user log in again."""
+    user = db.get_or_404(User, user_id)
+    user.active = True
+    db.session.commit()
+    flash(_("%(name)s can log in again.", name=user.name), "success")
+    return redirect(url_for("admin.users"), 303)

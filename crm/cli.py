@@ -1,0 +1,66 @@
+"""Command-line tools: `flask --app app crm ...`, and `python app.py`."""
+import click
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
+
+from crm.extensions import db
+
+cli_group = AppGroup("crm", help="CRM administration commands.")
+
+
+@cli_group.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--password", required=True)
+@click.option("--role", type=click.Choice(["admin", "manager", "sales"]), default="sales")
+@click.option("--language", type=click.Choice(["zh_CN", "en"]), default="zh_CN")
+@click.option("--timezone", "tz", default="Asia/Shanghai")
+@with_appcontext
+def create_user_command(email, name, password, role, language, tz):
+    """Create a user (the first admin, for instance)."""
+    from crm.auth.services import MIN_PASSWORD_LENGTH, create_user
+    from crm.defaults import ensure_defaults
+    from crm.models import User
+
+    if User.by_email(email):
+        raise click.ClickException(f"A user with the email {email} already exists.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.ClickException(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    user = create_user(email=email, name=name, password=password, role=role, language=language,
+                       timezone=tz)
+    ensure_defaults()
+    db.session.commit()
+    click.echo(f"Created {role} {user.email}.")
+
+
+@cli_group.command("demo")
+@with_appcontext
+def demo_command():
+    """Fill an empty database with a believable demo workspace."""
+    from crm.demo import DemoError, load_demo
+
+    try:
+        summary = load_demo()
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary)
+
+
+def upgrade_database(app) -> None:
+    """Apply pending migrations, then make sure the defaults exist."""
+    from flask_migrate import upgrade
+
+    from crm.defaults import ensure_defaults
+
+    with app.app_context():
+        upgrade()
+        ensure_defaults()
+        db.session.commit()
+
+
+def serve(app) -> None:
+    """`python app.py`: migrate, then serve on HOST:PORT."""
+    upgrade_database(app)
+    host, port = app.config["HOST"], app.config["PORT"]
+    print(f" * CRM on http://{host}:{port}/  (first visit: create the administrator)")
+    app.run(host=host, port=port, debug=False, threaded=True)

@@ -1,0 +1,47 @@
+"""Error pages in the user's language; a 500 rolls the session back."""
+from flask import Blueprint, render_template
+from flask_wtf.csrf import CSRFError
+
+from crm.extensions import db
+
+bp = Blueprint("errors", __name__)
+
+
+def _page(status: int):
+    return render_template("errors/error.html", status=status), status
+
+
+@bp.app_errorhandler(400)
+def bad_request(error):
+    return _page(400)
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(error):
+    return render_template("errors/error.html", status=400, csrf=True), 400
+
+
+@bp.app_errorhandler(403)
+def forbidden(error):
+    return _page(403)
+
+
+@bp.app_errorhandler(404)
+def not_found(error):
+    return _page(404)
+
+
+@bp.app_errorhandler(405)
+def method_not_allowed(error):
+    return _page(405)
+
+
+@bp.app_errorhandler(413)
+def too_large(error):
+    return _page(413)
+
+
+@bp.app_errorhandler(500)
+def server_error(error):
+    db.session.rollback()
+    return _page(500)

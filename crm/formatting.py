@@ -1,0 +1,115 @@
+"""Template filters: dates, times, numbers and money in the user's locale and time zone."""
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from markupsafe import Markup
+
+from crm.extensions import db
+
+
+def money(amount, currency: str = "CNY") -> str:
+    if amount is None:
+        return ""
+    return format_currency(Decimal(amount), currency or "CNY")
+
+
+def number(value) -> str:
+    if value is None:
+        return ""
+    return format_decimal(value)
+
+
+def dt(value: datetime | None, fmt: str = "medium") -> str:
+    """A UTC datetime shown in the user's time zone and language."""
+    if value is None:
+        return ""
+    return format_datetime(value, fmt)
+
+
+def d(value: date | None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    return format_date(value, fmt)
+
+
+def dt_input(value: datetime | None) -> str:
+    """The value of a datetime-local input, in the user's zone."""
+    from flask_babel import to_user_timezone
+    if value is None:
+        return ""
+    return to_user_timezone(value).strftime("%Y-%m-%dT%H:%M")
+
+
+def nl2br(text: str | None) -> Markup:
+    from markupsafe import escape
+    return Markup("<br>").join(escape(text or "").splitlines())
+
+
+def init_formatting(app) -> None:
+    app.jinja_env.filters.update(money=money, number=number, dt=dt, d=d, dt_input=dt_input,
+                                 nl2br=nl2br)
+
+    @app.context_processor
+    def layout_context():
+        """What the layout needs on every page: locale, and my overdue task count."""
+        return {
+            "current_locale": current_locale(),
+            "overdue_count": LazyValue(overdue_task_count),
+            "has_endpoint": has_endpoint,
+        }
+
+
+def current_locale() -> str:
+    """'zh_CN' or 'en' (Babel spells the Chinese locale zh_Hans_CN)."""
+    locale = get_locale()
+    return "zh_CN" if locale is not None and locale.language == "zh" else "en"
+
+
+def has_endpoint(name: str) -> bool:
+    from flask import current_app
+    return name in current_app.view_functions
+
+
+class LazyValue:
+    """A value computed at most once, and only if a template uses it."""
+
+    def __init__(self, compute):
+        self._compute = compute
+        self._done = False
+        self._value = None
+
+    @property
+    def value(self):
+        if not self._done:
+            self._value, self._done = self._compute(), True
+        return self._value
+
+    def __bool__(self):
+        return bool(self.value)
+
+    def __str__(self):
+        return str(self.value)
+
+    def __int__(self):
+        return int(self.value)
+
+    def __eq__(self, other):
+        return self.value == other
+
+    def __html__(self):
+        return str(self.value)
+
+
+def overdue_task_count() -> int:
+    """How many of my open tasks are past due (one indexed count)."""
+    if not current_user.is_authenticated:
+        return 0
+    from crm.models import Task, utcnow
+    return db.session.execute(
+        db.select(db.func.count(Task.id)).where(
+            Task.assignee_id == current_user.id, Task.done.is_(False), Task.due_at < utcnow()
+        )
+    ).scalar_one()

@@ -1,0 +1,36 @@
+"""All models, importable from one place."""
+from crm.models.base import UTCDateTime, utcnow
+from crm.models.customer import (
+    CUSTOMER_KINDS,
+    CUSTOMER_SIZES,
+    Contact,
+    Customer,
+    Segment,
+    Tag,
+    TagGroup,
+    customer_tags,
+)
+from crm.models.note import NOTE_KINDS, Note
+from crm.models.sales import (
+    DEFAULT_LOST_REASON_NAMES,
+    DEFAULT_STAGE_NAMES,
+    STAGE_KINDS,
+    STATUSES,
+    Competitor,
+    LostReason,
+    Opportunity,
+    Pipeline,
+    Stage,
+    StageChange,
+    Task,
+    opportunity_links,
+)
+from crm.models.user import LANGUAGES, ROLES, User
+
+__all__ = [
+    "CUSTOMER_KINDS", "CUSTOMER_SIZES", "Contact", "Customer", "Segment", "Tag", "TagGroup",
+    "customer_tags", "NOTE_KINDS", "Note", "DEFAULT_LOST_REASON_NAMES", "DEFAULT_STAGE_NAMES",
+    "STAGE_KINDS", "STATUSES", "Competitor", "LostReason", "Opportunity", "Pipeline", "Stage",
+    "StageChange", "Task", "opportunity_links", "LANGUAGES", "ROLES", "User", "UTCDateTime",
+    "utcnow",
+]

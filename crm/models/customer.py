@@ -1,0 +1,120 @@
+"""Customers (客户), their contacts (联系人), tags (标签) in groups (分类), segments."""
+from datetime import datetime
+
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.extensions import db
+from crm.models.base import UTCDateTime, utcnow
+from crm.textsearch import search_keys
+
+CUSTOMER_KINDS = ("company", "individual")
+CUSTOMER_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
+
+customer_tags = Table(
+    "customer_tags",
+    db.metadata,
+    Column("customer_id", ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class TagGroup(db.Model):
+    """A category of tags. Single-choice groups allow one of their tags per customer."""
+
+    __tablename__ = "tag_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    multiple: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    tags: Mapped[list["Tag"]] = relationship(
+        back_populates="group", order_by="Tag.name", cascade="all, delete-orphan"
+    )
+
+
+class Tag(db.Model):
+    __tablename__ = "tags"
+    __table_args__ = (db.UniqueConstraint("group_id", "name", name="uq_tags_group_id_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("tag_groups.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    color: Mapped[str] = mapped_column(String(7), default="#64748b")
+
+    group: Mapped[TagGroup] = relationship(back_populates="tags")
+
+
+class Customer(db.Model):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="company")
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    industry: Mapped[str | None] = mapped_column(String(100), index=True)
+    region: Mapped[str | None] = mapped_column(String(100), index=True)
+    city: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[str | None] = mapped_column(String(20))
+    source: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(50), index=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    website: Mapped[str | None] = mapped_column(String(255))
+    address: Mapped[str | None] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Lower-cased name, pinyin, initials, contact names, phones and emails (see textsearch).
+    search_index: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    owner = relationship("User", foreign_keys=[owner_id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    contacts: Mapped[list["Contact"]] = relationship(
+        back_populates="customer",
+        cascade="all, delete-orphan",
+        order_by="(Contact.is_primary.desc(), Contact.id)",
+    )
+    tags: Mapped[list[Tag]] = relationship(secondary=customer_tags, order_by="Tag.name")
+
+    def rebuild_search_index(self) -> None:
+        """Refresh the search keys from the customer and its contacts."""
+        values = [self.name, self.phone, self.email]
+        for contact in self.contacts:
+            values += [contact.name, contact.phone, contact.email]
+        self.search_index = search_keys(*values)
+
+    @property
+    def primary_contact(self):
+        return self.contacts[0] if self.contacts else None
+
+
+class Contact(db.Model):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    title: Mapped[str | None] = mapped_column(String(120))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    email: Mapped[str | None] = mapped_column(String(254))
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    customer: Mapped[Customer] = relationship(back_populates="contacts")
+
+
+class Segment(db.Model):
+    """A saved filter of the customer list, reopened by name."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # The list's query string without the page number, e.g. "tag=3&tag=5&match=all".
+    query: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user = relationship("User")

@@ -1,0 +1,242 @@
+"""Pipelines (销售管道), stages (销售阶段), opportunities (商机), their history, tasks (任务)."""
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, Numeric, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.extensions import db
+from crm.models.base import UTCDateTime, utcnow
+
+STAGE_KINDS = ("open", "won", "lost")
+STATUSES = STAGE_KINDS
+
+# Names of the built-in stages and lost reasons, shown in the user's language until an
+# admin renames them (then the stored name wins).
+DEFAULT_STAGE_NAMES = {
+    "discover": _l("Discover"),
+    "confirm": _l("Confirm"),
+    "needs_analysis": _l("Needs analysis"),
+    "proposal": _l("Proposal"),
+    "negotiation": _l("Negotiation"),
+    "signed": _l("Signed"),
+    "delivered": _l("Delivered"),
+    "lost": _l("Lost to competitor"),
+}
+DEFAULT_LOST_REASON_NAMES = {
+    "price": _l("Price"),
+    "competitor": _l("Competitor"),
+    "no_budget": _l("No budget"),
+    "no_decision": _l("No decision"),
+    "timing": _l("Timing"),
+    "product_fit": _l("Product fit"),
+    "unresponsive": _l("Unresponsive"),
+    "other": _l("Other"),
+}
+
+opportunity_links = Table(
+    "opportunity_links",
+    db.metadata,
+    Column("opportunity_id", ForeignKey("opportunities.id", ondelete="CASCADE"), primary_key=True),
+    Column("related_id", ForeignKey("opportunities.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Pipeline(db.Model):
+    __tablename__ = "pipelines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(120))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    stages: Mapped[list["Stage"]] = relationship(
+        back_populates="pipeline", order_by="Stage.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        return str(_l("Sales pipeline")) if self.key == "default" else ""
+
+
+class Stage(db.Model):
+    """A milestone of a pipeline; its kind says whether an opportunity in it is open, won or lost."""
+
+    __tablename__ = "stages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str | None] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(120))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    probability: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[str] = mapped_column(String(10), default="open")
+    color: Mapped[str] = mapped_column(String(7), default="#3b82f6")
+    rotting_days: Mapped[int | None] = mapped_column(Integer)
+    # The playbook: one task per line, created for the owner on entering the stage.
+    playbook: Mapped[str | None] = mapped_column(Text)
+
+    pipeline: Mapped[Pipeline] = relationship(back_populates="stages")
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        label = DEFAULT_STAGE_NAMES.get(self.key or "")
+        return str(label) if label is not None else ""
+
+    @property
+    def playbook_items(self) -> list[str]:
+        return [line.strip() for line in (self.playbook or "").splitlines() if line.strip()]
+
+
+class LostReason(db.Model):
+    __tablename__ = "lost_reasons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(120))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        label = DEFAULT_LOST_REASON_NAMES.get(self.key or "")
+        return str(label) if label is not None else ""
+
+
+class Opportunity(db.Model):
+    __tablename__ = "opportunities"
+    __table_args__ = (
+        db.Index("ix_opportunities_stage_close", "stage_id", "expected_close", "id"),
+        db.Index("ix_opportunities_status_owner", "status", "owner_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"), index=True)
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    expected_close: Mapped[date | None] = mapped_column(Date)
+    # None: the stage's default probability applies; a number: the user's override.
+    probability_override: Mapped[int | None] = mapped_column(Integer)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    source: Mapped[str | None] = mapped_column(String(100))
+    needs: Mapped[str | None] = mapped_column(Text)
+    budget: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lost_reason_id: Mapped[int | None] = mapped_column(ForeignKey("lost_reasons.id"))
+    lost_note: Mapped[str | None] = mapped_column(Text)
+    stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    customer = relationship("Customer")
+    contact = relationship("Contact")
+    pipeline: Mapped[Pipeline] = relationship()
+    stage: Mapped[Stage] = relationship()
+    owner = relationship("User", foreign_keys=[owner_id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    lost_reason: Mapped[LostReason | None] = relationship()
+    competitors: Mapped[list["Competitor"]] = relationship(
+        back_populates="opportunity", cascade="all, delete-orphan", order_by="Competitor.id"
+    )
+    related: Mapped[list["Opportunity"]] = relationship(
+        secondary=opportunity_links,
+        primaryjoin=lambda: Opportunity.id == opportunity_links.c.opportunity_id,
+        secondaryjoin=lambda: Opportunity.id == opportunity_links.c.related_id,
+    )
+
+    @property
+    def probability(self) -> int:
+        """The user's override if set, else the stage's default."""
+        if self.probability_override is not None:
+            return self.probability_override
+        return self.stage.probability if self.stage else 0
+
+    @property
+    def probability_is_override(self) -> bool:
+        return self.probability_override is not None
+
+    @property
+    def weighted_amount(self) -> Decimal:
+        return (Decimal(self.amount or 0) * Decimal(self.probability) / Decimal(100)).quantize(
+            Decimal("0.01")
+        )
+
+
+class Competitor(db.Model):
+    __tablename__ = "competitors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(
+        ForeignKey("opportunities.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    opportunity: Mapped[Opportunity] = relationship(back_populates="competitors")
+
+
+class StageChange(db.Model):
+    """One move of an opportunity from a stage to another (from is empty at creation)."""
+
+    __tablename__ = "stage_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(
+        ForeignKey("opportunities.id", ondelete="CASCADE"), index=True
+    )
+    from_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
+    to_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    opportunity = relationship("Opportunity")
+    from_stage = relationship("Stage", foreign_keys=[from_stage_id])
+    to_stage = relationship("Stage", foreign_keys=[to_stage_id])
+    user = relationship("User")
+
+
+class Task(db.Model):
+    __tablename__ = "tasks"
+    __table_args__ = (db.Index("ix_tasks_assignee_done_due", "assignee_id", "done", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    opportunity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("opportunities.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    # Set when the task came from a stage's playbook.
+    stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    assignee = relationship("User", foreign_keys=[assignee_id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    opportunity = relationship("Opportunity")
+    customer = relationship("Customer")
+
+    def is_overdue(self, now: datetime | None = None) -> bool:
+        return bool(not self.done and self.due_at and self.due_at < (now or utcnow()))

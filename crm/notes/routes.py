@@ -1,0 +1,130 @@
+"""Adding, editing and deleting follow-up notes inline (htmx), with plain-form fallbacks."""
+from flask import abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crm.extensions import db
+from crm.htmx import fragment, is_htmx
+from crm.models import Contact, Customer, Note, Opportunity
+from crm.notes import bp
+from crm.notes.forms import NoteForm
+from crm.notes.services import add_note, user_time_to_utc
+from crm.permissions import can_see_customer
+
+TEMPLATE = "notes/timeline.html"
+
+
+def _int(value):
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _resolve_targets(form: NoteForm):
+    """The customer, contact and opportunity the note is for; 404 when none exists."""
+    customer = contact = opportunity = None
+    if (oid := _int(form.opportunity_id.data)) is not None:
+        opportunity = db.get_or_404(Opportunity, oid)
+        customer = opportunity.customer
+    if (cid := _int(form.contact_id.data)) is not None:
+        contact = db.get_or_404(Contact, cid)
+        customer = customer or contact.customer
+    if customer is None and (cuid := _int(form.customer_id.data)) is not None:
+        customer = db.get_or_404(Customer, cuid)
+    if customer is None:
+        abort(404)
+    if not can_see_customer(current_user, customer):
+        abort(403)
+    return customer, contact, opportunity
+
+
+def _back_url(customer, opportunity):
+    if opportunity is not None and "opportunities" in [bp_name for bp_name in _blueprints()]:
+        return url_for("opportunities.show", opportunity_id=opportunity.id)
+    return url_for("customers.show", customer_id=customer.id)
+
+
+def _blueprints():
+    from flask import current_app
+    return current_app.blueprints.keys()
+
+
+@bp.route("", methods=["POST"])
+def create():
+    """Add a note; htmx gets the new timeline entry and a fresh form, others a redirect."""
+    form = NoteForm()
+    customer, contact, opportunity = _resolve_targets(form)
+    if not form.validate_on_submit():
+        if is_htmx():
+            response = fragment(TEMPLATE, "note_form", status=422, note_form=form)
+            response.headers["HX-Retarget"] = "#note-form"
+            response.headers["HX-Reswap"] = "outerHTML"
+            return response
+        flash(_("The note was not saved: %(error)s",
+                error="; ".join(e for errs in form.errors.values() for e in errs)), "error")
+        return redirect(_back_url(customer, opportunity), 303)
+    note = add_note(author=current_user, kind=form.kind.data, body=form.body.data,
+                    happened_at=form.happened_at.data, customer=customer, contact=contact,
+                    opportunity=opportunity)
+    db.session.commit()
+    if is_htmx():
+        fresh = NoteForm(formdata=None, customer_id=customer.id,
+                         opportunity_id=opportunity.id if opportunity else "",
+                         contact_id=contact.id if contact else "")
+        return fragment(TEMPLATE, "note_item", "note_form", note=note, note_form=fresh, oob=True)
+    flash(_("The note was added."), "success")
+    return redirect(_back_url(customer, opportunity), 303)
+
+
+def _editable_note(note_id: int) -> Note:
+    note = db.get_or_404(Note, note_id)
+    if note.customer is not None and not can_see_customer(current_user, note.customer):
+        abort(403)
+    if not note.can_edit(current_user):
+        abort(403)
+    return note
+
+
+@bp.route("/<int:note_id>")
+def show(note_id: int):
+    """One timeline entry (used to cancel an edit)."""
+    note = db.get_or_404(Note, note_id)
+    if note.customer is not None and not can_see_customer(current_user, note.customer):
+        abort(403)
+    return fragment(TEMPLATE, "note_item", note=note)
+
+
+@bp.route("/<int:note_id>/edit", methods=["GET", "POST"])
+def update(note_id: int):
+    """Edit a note in place; only its author or an admin may."""
+    note = _editable_note(note_id)
+    form = NoteForm(obj=note) if request.method == "GET" else NoteForm()
+    if request.method == "GET":
+        from crm.formatting import dt_input
+        from datetime import datetime
+        form.happened_at.data = datetime.strptime(dt_input(note.happened_at), "%Y-%m-%dT%H:%M")
+    if request.method == "POST" and form.validate_on_submit():
+        note.kind = form.kind.data
+        note.body = form.body.data.strip()
+        if form.happened_at.data:
+            note.happened_at = user_time_to_utc(form.happened_at.data)
+        db.session.commit()
+        if is_htmx():
+            return fragment(TEMPLATE, "note_item", note=note)
+        return redirect(_back_url(note.customer, note.opportunity), 303)
+    status = 422 if form.errors else 200
+    return fragment(TEMPLATE, "note_edit", note=note, edit_form=form, status=status)
+
+
+@bp.route("/<int:note_id>/delete", methods=["POST"])
+def delete(note_id: int):
+    """Delete a note; only its author or an admin may."""
+    note = _editable_note(note_id)
+    customer, opportunity = note.customer, note.opportunity
+    db.session.delete(note)
+    db.session.commit()
+    if is_htmx():
+        return ""
+    flash(_("The note was deleted."), "success")
+    return redirect(_back_url(customer, opportunity), 303)

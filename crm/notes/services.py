@@ -1,0 +1,76 @@
+"""Follow-up notes and the timelines that show them beside stage changes and done tasks."""
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from flask_babel import get_timezone
+
+from crm.extensions import db
+from crm.models import Note, Opportunity, StageChange, Task, utcnow
+from sqlalchemy.orm import joinedload
+
+
+def user_time_to_utc(value: datetime | None) -> datetime:
+    """A naive datetime typed in the user's zone, as UTC; now when empty."""
+    if value is None:
+        return utcnow()
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=get_timezone())
+    return value.astimezone(timezone.utc)
+
+
+def add_note(*, author, kind: str, body: str, happened_at: datetime | None,
+             customer=None, contact=None, opportunity=None) -> Note:
+    """Record a note; one on a contact or opportunity also belongs to its customer."""
+    if opportunity is not None and customer is None:
+        customer = opportunity.customer
+    if contact is not None and customer is None:
+        customer = contact.customer
+    note = Note(kind=kind, body=body.strip(), happened_at=user_time_to_utc(happened_at),
+                author=author, customer=customer, contact=contact, opportunity=opportunity)
+    db.session.add(note)
+    if opportunity is not None:
+        opportunity.last_activity_at = utcnow()
+    return note
+
+
+@dataclass
+class TimelineItem:
+    kind: str  # "note", "stage", "task"
+    at: datetime
+    obj: object
+
+
+def timeline(*, customer_id: int | None = None, opportunity_id: int | None = None,
+             contact_id: int | None = None, limit: int = 100) -> list[TimelineItem]:
+    """Notes, stage changes and completed tasks, newest first, in three queries."""
+    notes_q = db.select(Note).options(joinedload(Note.author), joinedload(Note.opportunity),
+                                      joinedload(Note.contact))
+    changes_q = db.select(StageChange).options(
+        joinedload(StageChange.user), joinedload(StageChange.from_stage),
+        joinedload(StageChange.to_stage), joinedload(StageChange.opportunity))
+    tasks_q = db.select(Task).options(joinedload(Task.assignee), joinedload(Task.opportunity)).where(
+        Task.done.is_(True))
+    if opportunity_id is not None:
+        notes_q = notes_q.where(Note.opportunity_id == opportunity_id)
+        changes_q = changes_q.where(StageChange.opportunity_id == opportunity_id)
+        tasks_q = tasks_q.where(Task.opportunity_id == opportunity_id)
+    elif contact_id is not None:
+        notes_q = notes_q.where(Note.contact_id == contact_id)
+        changes_q = None
+        tasks_q = None
+    else:
+        notes_q = notes_q.where(Note.customer_id == customer_id)
+        changes_q = changes_q.join(Opportunity, StageChange.opportunity_id == Opportunity.id).where(
+            Opportunity.customer_id == customer_id)
+        tasks_q = tasks_q.outerjoin(Opportunity, Task.opportunity_id == Opportunity.id).where(
+            db.or_(Task.customer_id == customer_id, Opportunity.customer_id == customer_id))
+    items = [TimelineItem("note", n.happened_at, n) for n in db.session.execute(
+        notes_q.order_by(Note.happened_at.desc(), Note.id.desc()).limit(limit)).scalars()]
+    if changes_q is not None:
+        items += [TimelineItem("stage", c.changed_at, c) for c in db.session.execute(
+            changes_q.order_by(StageChange.changed_at.desc()).limit(limit)).scalars()]
+    if tasks_q is not None:
+        items += [TimelineItem("task", t.done_at or t.created_at, t) for t in db.session.execute(
+            tasks_q.order_by(Task.done_at.desc()).limit(limit)).scalars()]
+    items.sort(key=lambda item: item.at, reverse=True)
+    return items[:limit]

@@ -1,0 +1,97 @@
+"""Browser tests: Playwright's sync API driving Debian's Chromium against a live server.
+
+Without /usr/bin/chromium these tests skip with a message, except under CI=true, where a
+missing browser fails the run."""
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def _browser_available() -> bool:
+    return Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    if _browser_available():
+        return
+    message = f"Chromium not found at {CHROMIUM}: install Debian's 'chromium' package to run browser tests"
+    if os.environ.get("CI") == "true":
+        raise pytest.UsageError(message + " (CI=true: a missing browser fails the run)")
+    skip = pytest.mark.skip(reason=message)
+    for item in items:
+        if "tests/browser" in str(item.fspath):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright's launch arguments, pointed at Debian's Chromium."""
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS,
+            "headless": True}
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app served on a free local port in a thread, for the whole run."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(params=list(VIEWPORTS), ids=list(VIEWPORTS))
+def viewport(request):
+    return request.param
+
+
+@pytest.fixture
+def page(browser, live_server, viewport):
+    """A fresh browser page at desktop (1280x800) or phone (390x844) size."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], base_url=live_server,
+                                  locale="en-US", is_mobile=viewport == "phone",
+                                  has_touch=viewport == "phone")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def screenshot(viewport):
+    """Save a screenshot for the README when UPDATE_SCREENSHOTS=1."""
+    def _shot(page, name: str):
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+            SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT_DIR / f"{name}-{viewport}.png"), full_page=False)
+    return _shot
+
+
+@pytest.fixture
+def browser_login(live_server):
+    """Log a page in through the real login form."""
+    from tests.conftest import TEST_PASSWORD
+
+    def _login(page, user, password=TEST_PASSWORD):
+        page.goto("/login")
+        page.fill("input[name=email]", user.email)
+        page.fill("input[name=password]", password)
+        page.click("form button[type=submit]")
+        page.wait_for_url(lambda url: "/login" not in url)
+        return page
+    return _login

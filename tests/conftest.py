@@ -1,0 +1,196 @@
+"""Test fixtures: a throw-away database per run (SQLite file or a fresh PostgreSQL
+database), emptied after every test; the app, a client, users and logins."""
+import os
+import re
+import secrets
+import tempfile
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+
+os.environ.setdefault("CRM_INSTANCE_DIR", tempfile.mkdtemp(prefix="crm-test-instance-"))
+
+from crm import create_app  # noqa: E402
+from crm.config import normalise_database_url  # noqa: E402
+from crm.extensions import db as _db  # noqa: E402
+
+TEST_PASSWORD = "correct-horse-9"
+
+
+def _postgres_database(base_url: str):
+    """Create a uniquely named database beside the given one; return its URL and a dropper."""
+    url = make_url(base_url)
+    name = f"crm_test_{uuid.uuid4().hex[:12]}"
+    admin_engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin_engine.connect() as conn:
+            conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin_engine.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    """The database this run uses, created for it and dropped afterwards."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured and not configured.startswith("sqlite"):
+        url, drop = _postgres_database(normalise_database_url(configured))
+        yield url
+        drop()
+    else:
+        directory = tempfile.mkdtemp(prefix="crm-test-db-")
+        yield f"sqlite:///{Path(directory) / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": secrets.token_hex(16),
+        "WTF_CSRF_ENABLED": True,
+        "SERVER_NAME": None,
+    })
+    with app.app_context():
+        _db.create_all()
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+def _empty_all_tables():
+    _db.session.rollback()
+    tables = list(reversed(_db.metadata.sorted_tables))
+    if _db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        _db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            _db.session.execute(table.delete())
+    _db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request, app):
+    """Every test starts from an empty database and leaves nothing behind."""
+    yield
+    with app.app_context():
+        _db.session.remove()
+        _empty_all_tables()
+        _db.session.remove()
+    app.extensions.setdefault("crm_state", {})["has_users"] = False
+
+
+@pytest.fixture
+def app_ctx(app):
+    """An application context for one test (never one for the whole run)."""
+    with app.test_request_context():
+        yield app
+        _db.session.remove()
+
+
+@pytest.fixture
+def db(app_ctx):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    """A test client with CSRF checks off (a dedicated test covers CSRF)."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    try:
+        yield app.test_client()
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = True
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a user and commit it: make_user(role="sales", email=..., name=...)."""
+    from crm.auth.services import create_user
+    from crm.defaults import ensure_defaults
+
+    def _make(role="sales", email=None, name=None, password=TEST_PASSWORD, language="en",
+              timezone="Asia/Shanghai", active=True):
+        with app.app_context():
+            user = create_user(email=email or f"{role}-{uuid.uuid4().hex[:6]}@example.com",
+                               name=name or role.capitalize(), password=password, role=role,
+                               language=language, timezone=timezone)
+            user.active = active
+            ensure_defaults()
+            _db.session.commit()
+            user_id = user.id
+            _db.session.remove()
+        with app.app_context():
+            from crm.models import User
+            user = _db.session.get(User, user_id)
+            _db.session.expunge(user)
+        return user
+
+    return _make
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin", email="admin@example.com", name="Ada Admin")
+
+
+@pytest.fixture
+def login(client):
+    """Log the test client in as `user` (through the session, as Flask-Login does)."""
+    def _login(user):
+        with client.session_transaction() as session:
+            session["_user_id"] = str(user.id)
+            session["_fresh"] = True
+        return client
+    return _login
+
+
+@pytest.fixture
+def admin_client(admin, login):
+    return login(admin)
+
+
+HX = {"HX-Request": "true"}
+
+
+def hx(target: str | None = None) -> dict:
+    """Headers of an htmx request aimed at `target`."""
+    headers = dict(HX)
+    if target:
+        headers["HX-Target"] = target
+    return headers
+
+
+@contextmanager
+def count_queries(engine):
+    """Count the SQL statements run inside the block: `with count_queries(db.engine) as q:`."""
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
+        re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
