@@ -90,8 +90,20 @@ class Stage(db.Model):
         return str(label) if label is not None else ""
 
     @property
-    def playbook_items(self) -> list[str]:
-        return [line.strip() for line in (self.playbook or "").splitlines() if line.strip()]
+    def playbook_items(self) -> list[tuple[str, int]]:
+        """The playbook's tasks as (title, due in days). A line is "Title" or "Title | N"."""
+        items = []
+        for line in (self.playbook or "").splitlines():
+            title, _, days = line.partition("|")
+            title = title.strip()
+            if not title:
+                continue
+            try:
+                due_days = max(0, int(days.strip())) if days.strip() else 1
+            except ValueError:
+                due_days = 1
+            items.append((title[:200], due_days))
+        return items
 
 
 class LostReason(db.Model):
