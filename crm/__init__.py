@@ -5,7 +5,7 @@ from flask import Flask, redirect, request, url_for
 from flask_login import current_user
 
 from crm.config import Config
-from crm.extensions import babel, csrf, db, htmx, login_manager, migrate
+from crm.extensions import csrf, db, htmx_ext, login_manager, migrate
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -21,7 +21,7 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
-    htmx.init_app(app)
+    htmx_ext.init_app(app)
 
     from crm.i18n import init_i18n
     init_i18n(app)

@@ -29,7 +29,7 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-htmx = Htmx()
+htmx_ext = Htmx()
 
 
 @event.listens_for(Engine, "connect")
