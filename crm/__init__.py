@@ -82,7 +82,9 @@ def _register_optional_blueprints(app: Flask) -> None:
             if exc.name == f"crm.{area}":
                 continue
             raise
-        app.register_blueprint(module.bp)
+        blueprint = getattr(module, "bp", None)
+        if blueprint is not None:
+            app.register_blueprint(blueprint)
 
 
 OPEN_ENDPOINTS = {"auth.login", "auth.setup", "core.healthz", "static"}
