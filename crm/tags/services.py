@@ -1,0 +1,305 @@
+"""The rules of tags (标签) and tag groups (分类): counts, ordering, merging, deleting.
+
+Every function here works in a constant number of queries, whatever the number of
+customers or tags, and adds to the session without committing: the view commits.
+"""
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, insert, select
+
+from crm.extensions import db
+from crm.models import Customer, Tag, TagGroup, customer_tags
+
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+DEFAULT_COLOR = "#64748b"
+
+
+class TagRuleError(ValueError):
+    """A change that would break a rule of tags; the message says which."""
+
+
+def normalise_color(value: str | None) -> str:
+    """'#RRGGBB' lower-cased; raises TagRuleError for anything else."""
+    value = (value or "").strip()
+    if not COLOR_RE.match(value):
+        raise TagRuleError("colour")
+    return value.lower()
+
+
+def is_valid_color(value: str | None) -> bool:
+    return bool(COLOR_RE.match((value or "").strip()))
+
+
+# --- reading ---------------------------------------------------------------------------
+
+def groups_with_tags() -> list[TagGroup]:
+    """Every group in display order, with its tags loaded (two queries)."""
+    from sqlalchemy.orm import selectinload
+
+    return list(db.session.execute(
+        select(TagGroup).options(selectinload(TagGroup.tags))
+        .order_by(TagGroup.position, TagGroup.name)
+    ).scalars())
+
+
+def tag_customer_counts(tag_ids=None) -> dict[int, int]:
+    """How many customers carry each tag, in one grouped query (tags with none are absent)."""
+    query = select(customer_tags.c.tag_id, func.count()).group_by(customer_tags.c.tag_id)
+    if tag_ids is not None:
+        tag_ids = list(tag_ids)
+        if not tag_ids:
+            return {}
+        query = query.where(customer_tags.c.tag_id.in_(tag_ids))
+    return {tag_id: count for tag_id, count in db.session.execute(query)}
+
+
+def group_customer_counts() -> dict[int, int]:
+    """How many distinct customers carry at least one tag of each group (one query)."""
+    query = (select(Tag.group_id, func.count(func.distinct(customer_tags.c.customer_id)))
+             .join(customer_tags, customer_tags.c.tag_id == Tag.id)
+             .group_by(Tag.group_id))
+    return {group_id: count for group_id, count in db.session.execute(query)}
+
+
+def customers_with_tag(tag: Tag) -> int:
+    return tag_customer_counts([tag.id]).get(tag.id, 0)
+
+
+def customers_in_group(group: TagGroup) -> int:
+    """Distinct customers that carry any tag of the group."""
+    return db.session.execute(
+        select(func.count(func.distinct(customer_tags.c.customer_id)))
+        .join(Tag, Tag.id == customer_tags.c.tag_id)
+        .where(Tag.group_id == group.id)
+    ).scalar_one()
+
+
+def customers_with_several_tags_of(group: TagGroup) -> int:
+    """Customers carrying two or more tags of the group (they block making it single-choice)."""
+    per_customer = (select(customer_tags.c.customer_id)
+                    .join(Tag, Tag.id == customer_tags.c.tag_id)
+                    .where(Tag.group_id == group.id)
+                    .group_by(customer_tags.c.customer_id)
+                    .having(func.count() > 1)).subquery()
+    return db.session.execute(select(func.count()).select_from(per_customer)).scalar_one()
+
+
+# --- groups ----------------------------------------------------------------------------
+
+def group_name_taken(name: str, *, exclude_id: int | None = None) -> bool:
+    """Group names are unique, whatever their case."""
+    query = select(TagGroup.id).where(func.lower(TagGroup.name) == name.strip().lower())
+    if exclude_id is not None:
+        query = query.where(TagGroup.id != exclude_id)
+    return db.session.execute(query.limit(1)).first() is not None
+
+
+def create_group(*, name: str, multiple: bool) -> TagGroup:
+    """A new group goes after the existing ones."""
+    name = name.strip()
+    if not name:
+        raise TagRuleError("name")
+    if group_name_taken(name):
+        raise TagRuleError("duplicate")
+    last = db.session.execute(select(func.max(TagGroup.position))).scalar()
+    group = TagGroup(name=name, multiple=multiple, position=(last if last is not None else -1) + 1)
+    db.session.add(group)
+    db.session.flush()
+    return group
+
+
+def update_group(group: TagGroup, *, name: str, multiple: bool) -> TagGroup:
+    """Rename a group or change its choice; a group becomes single-choice only when no
+    customer carries two of its tags (otherwise which one to keep would be a guess)."""
+    name = name.strip()
+    if not name:
+        raise TagRuleError("name")
+    if group_name_taken(name, exclude_id=group.id):
+        raise TagRuleError("duplicate")
+    if group.multiple and not multiple and customers_with_several_tags_of(group):
+        raise TagRuleError("several")
+    group.name = name
+    group.multiple = multiple
+    db.session.flush()
+    return group
+
+
+def move_group(group: TagGroup, direction: str) -> bool:
+    """Swap the group with its neighbour ('up' or 'down'); positions become 0..n-1.
+
+    Returns False when the group is already first (up) or last (down)."""
+    groups = list(db.session.execute(
+        select(TagGroup).order_by(TagGroup.position, TagGroup.name)).scalars())
+    index = groups.index(group)
+    other = index - 1 if direction == "up" else index + 1
+    if direction not in ("up", "down") or other < 0 or other >= len(groups):
+        return False
+    groups[index], groups[other] = groups[other], groups[index]
+    for position, item in enumerate(groups):
+        item.position = position
+    db.session.flush()
+    return True
+
+
+def delete_group(group: TagGroup) -> int:
+    """Delete a group and its tags, untagging every customer; returns how many customers
+    lost a tag."""
+    affected = customers_in_group(group)
+    tag_ids = select(Tag.id).where(Tag.group_id == group.id).scalar_subquery()
+    db.session.execute(delete(customer_tags).where(customer_tags.c.tag_id.in_(tag_ids)))
+    db.session.delete(group)
+    db.session.flush()
+    _expire_customers()
+    return affected
+
+
+# --- tags ------------------------------------------------------------------------------
+
+def tag_name_taken(group: TagGroup, name: str, *, exclude_id: int | None = None) -> bool:
+    """Tag names are unique inside their group, whatever their case."""
+    query = select(Tag.id).where(Tag.group_id == group.id,
+                                 func.lower(Tag.name) == name.strip().lower())
+    if exclude_id is not None:
+        query = query.where(Tag.id != exclude_id)
+    return db.session.execute(query.limit(1)).first() is not None
+
+
+def create_tag(group: TagGroup, *, name: str, color: str = DEFAULT_COLOR) -> Tag:
+    name = name.strip()
+    if not name:
+        raise TagRuleError("name")
+    if tag_name_taken(group, name):
+        raise TagRuleError("duplicate")
+    tag = Tag(group=group, name=name, color=normalise_color(color))
+    db.session.add(tag)
+    db.session.flush()
+    return tag
+
+
+def update_tag(tag: Tag, *, name: str | None = None, color: str | None = None) -> Tag:
+    """Rename and/or recolour a tag."""
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise TagRuleError("name")
+        if tag_name_taken(tag.group, name, exclude_id=tag.id):
+            raise TagRuleError("duplicate")
+        tag.name = name
+    if color is not None:
+        tag.color = normalise_color(color)
+    db.session.flush()
+    return tag
+
+
+def delete_tag(tag: Tag) -> int:
+    """Delete a tag, untagging its customers; returns how many customers carried it."""
+    affected = customers_with_tag(tag)
+    db.session.execute(delete(customer_tags).where(customer_tags.c.tag_id == tag.id))
+    db.session.delete(tag)
+    db.session.flush()
+    _expire_customers()
+    return affected
+
+
+def apply_tag(customer: Customer, tag: Tag) -> list[Tag]:
+    """Put `tag` on a customer; in a single-choice group it replaces the group's other tag.
+
+    Returns the tags it replaced (empty for a multiple-choice group)."""
+    replaced = []
+    if not tag.group.multiple:
+        replaced = [t for t in customer.tags if t.group_id == tag.group_id and t.id != tag.id]
+        for other in replaced:
+            customer.tags.remove(other)
+    if tag not in customer.tags:
+        customer.tags.append(tag)
+    return replaced
+
+
+@dataclass
+class MergeResult:
+    """What a merge did, to tell the user."""
+
+    source_name: str
+    target_name: str
+    customers: int = 0          # customers that carried the source
+    gained: int = 0             # of those, how many got the target
+    already: int = 0            # of those, how many already had the target
+    single_choice_dropped: int = 0  # customers that lost another tag of the target's group
+    dropped_tag_names: list[str] = field(default_factory=list)
+
+
+def merge_preview(source: Tag, target: Tag) -> MergeResult:
+    """What merging `source` into `target` would do, without doing it."""
+    _check_merge(source, target)
+    source_customers = _customers_of(source.id)
+    result = MergeResult(source_name=source.name, target_name=target.name)
+    result.customers = db.session.execute(
+        select(func.count()).select_from(source_customers.subquery())).scalar_one()
+    result.already = db.session.execute(
+        select(func.count()).select_from(customer_tags).where(
+            customer_tags.c.tag_id == target.id,
+            customer_tags.c.customer_id.in_(source_customers))).scalar_one()
+    result.gained = result.customers - result.already
+    if not target.group.multiple:
+        conflicting = _conflicting_rows(source, target, source_customers)
+        result.single_choice_dropped = db.session.execute(
+            select(func.count(func.distinct(conflicting.c.customer_id)))).scalar_one()
+        result.dropped_tag_names = sorted(db.session.execute(
+            select(func.distinct(Tag.name)).join(conflicting, conflicting.c.tag_id == Tag.id)
+        ).scalars())
+    return result
+
+
+def merge_tags(source: Tag, target: Tag) -> MergeResult:
+    """Merge `source` into `target`.
+
+    Every customer of the source gets the target unless it already has it; then the
+    source is deleted. When the target's group is single-choice, a customer that would
+    end up with two tags of that group keeps only the target.
+    """
+    result = merge_preview(source, target)
+    source_customers = _customers_of(source.id)
+    if not target.group.multiple:
+        conflicting_tags = select(Tag.id).where(
+            Tag.group_id == target.group_id, Tag.id.not_in([target.id, source.id]))
+        db.session.execute(delete(customer_tags).where(
+            customer_tags.c.customer_id.in_(source_customers),
+            customer_tags.c.tag_id.in_(conflicting_tags)))
+    gaining = db.session.execute(
+        source_customers.except_(_customers_of(target.id))).scalars().all()
+    if gaining:
+        db.session.execute(insert(customer_tags),
+                           [{"customer_id": cid, "tag_id": target.id} for cid in gaining])
+    db.session.execute(delete(customer_tags).where(customer_tags.c.tag_id == source.id))
+    db.session.delete(source)
+    db.session.flush()
+    _expire_customers()
+    return result
+
+
+def _check_merge(source: Tag, target: Tag) -> None:
+    if source.id == target.id:
+        raise TagRuleError("same")
+
+
+def _customers_of(tag_id: int):
+    """The ids of the customers carrying a tag (an alias, so it nests in customer_tags queries)."""
+    ct = customer_tags.alias()
+    return select(ct.c.customer_id).where(ct.c.tag_id == tag_id)
+
+
+def _conflicting_rows(source: Tag, target: Tag, source_customers):
+    """The customer_tags rows a merge into a single-choice group would remove."""
+    return (select(customer_tags.c.customer_id, customer_tags.c.tag_id)
+            .join(Tag, Tag.id == customer_tags.c.tag_id)
+            .where(Tag.group_id == target.group_id,
+                   Tag.id.not_in([target.id, source.id]),
+                   customer_tags.c.customer_id.in_(source_customers))).subquery()
+
+
+def _expire_customers() -> None:
+    """Bulk statements bypass the loaded Customer.tags collections: reload them next time."""
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Customer):
+            db.session.expire(obj, ["tags"])
