@@ -1,0 +1,337 @@
+"""My tasks (/tasks), and adding, editing, ticking off and deleting tasks, inline with htmx
+and with plain forms that work without JavaScript."""
+from datetime import datetime
+from urllib.parse import parse_qsl, urlparse
+
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from werkzeug.datastructures import MultiDict
+
+from crm.extensions import db
+from crm.formatting import dt_input
+from crm.htmx import fragment, is_htmx, targets
+from crm.models import User, utcnow
+from crm.permissions import can_see_customer
+from crm.tasks import bp
+from crm.tasks.forms import TaskForm
+from crm.tasks.services import (
+    active_users, can_edit_task, create_task, load_task, open_tasks_for, opportunity_label,
+    related_search, set_done, task_sections, update_task, user_time_to_utc,
+)
+
+PAGE = "tasks/index.html"
+PANEL = "tasks/panel.html"
+FORM = "tasks/form.html"
+
+
+# --- helpers -------------------------------------------------------------------------
+
+def _is_local(url: str | None) -> bool:
+    if not url:
+        return False
+    parts = urlparse(url)
+    if parts.scheme not in ("", "http", "https"):
+        return False
+    if parts.netloc and parts.netloc != request.host:
+        return False
+    return (parts.path or "/").startswith("/") and not url.startswith("//")
+
+
+def _local_path(url: str) -> str:
+    parts = urlparse(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _back_url(*candidates: str | None) -> str:
+    """The first local URL among `candidates` and the Referer, else /tasks."""
+    for url in (*candidates, request.referrer):
+        if _is_local(url):
+            return _local_path(url)
+    return url_for("tasks.index")
+
+
+def _view_filter(args) -> tuple[int | None, str]:
+    """Whose tasks to show: (assignee id or None for everyone, the filter's value).
+
+    Sales see only their own: asking for someone else's (or everyone's) is a 403.
+    """
+    raw = (args.get("assignee") or "me").strip()
+    if raw == "me":
+        return current_user.id, "me"
+    if raw == "all":
+        if not current_user.is_manager:
+            abort(403)
+        return None, "all"
+    try:
+        user_id = int(raw)
+    except ValueError:
+        abort(404)
+    if user_id == current_user.id:
+        return user_id, "me"
+    if not current_user.is_manager:
+        abort(403)
+    if db.session.get(User, user_id) is None:
+        abort(404)
+    return user_id, str(user_id)
+
+
+def _filter_args_from_page() -> MultiDict:
+    """The /tasks query string of the page an htmx request came from."""
+    current = request.htmx.current_url if request.htmx else None
+    if current and _is_local(current) and urlparse(current).path == url_for("tasks.index"):
+        return MultiDict(parse_qsl(urlparse(current).query))
+    return MultiDict()
+
+
+def _new_form(assignees, **data) -> TaskForm:
+    data.setdefault("assignee_id", current_user.id)
+    return TaskForm(formdata=None, assignees=assignees, **data)
+
+
+def _panel_ids(form: TaskForm) -> TaskForm:
+    """Unique element ids: the panel shares its page with other forms (the note form...)."""
+    for field in form:
+        field.id = f"task-panel-{field.name.replace('_', '-')}"
+    return form
+
+
+def _related_choices(form: TaskForm, q: str | None = None) -> list[tuple[str, str]]:
+    """The related-record radio choices: none, the current one, and search results."""
+    choices = [("", _("Nothing"))]
+    if form.related_opportunity is not None:
+        choices.append((f"opportunity:{form.related_opportunity.id}",
+                        opportunity_label(form.related_opportunity)))
+    elif form.related_customer is not None:
+        choices.append((f"customer:{form.related_customer.id}", form.related_customer.name))
+    for value, label in related_search(q or ""):
+        if value not in (v for v, _ in choices):
+            choices.append((value, label))
+    return choices
+
+
+def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | None = None,
+                  assignees=None, done_page: int = 1) -> dict:
+    assignees = assignees if assignees is not None else active_users()
+    form = form or _new_form(assignees, related="")
+    if form.related_customer is None and form.related_opportunity is None:
+        form.load_related()
+    viewing = None
+    if assignee_id is not None and assignee_id != current_user.id:
+        viewing = db.session.get(User, assignee_id)
+    return {
+        "sections": task_sections(assignee_id, done_page=done_page),
+        "selected": selected,
+        "viewing": viewing,
+        "show_assignee": assignee_id != current_user.id,
+        "users": assignees,
+        "form": form,
+        "related_choices": _related_choices(form, form.related_q.data),
+        "now": utcnow(),
+        "filter_args": {} if selected == "me" else {"assignee": selected},
+    }
+
+
+def _badge() -> str:
+    """The navigation's overdue count, for an out-of-band swap."""
+    return render_block("base.html", "overdue_badge", oob=True)
+
+
+def _with_badge(response):
+    response.set_data(response.get_data(as_text=True) + _badge())
+    return response
+
+
+def _panel_response(customer_id, opportunity_id, *, form: TaskForm | None = None, status=200,
+                    extra: str = ""):
+    response = fragment(PANEL, "task_panel", status=status,
+                        panel_tasks=open_tasks_for(customer_id=customer_id,
+                                                   opportunity_id=opportunity_id),
+                        panel_customer_id=customer_id, panel_opportunity_id=opportunity_id,
+                        panel_form=_panel_ids(form) if form is not None else None)
+    response.set_data(response.get_data(as_text=True) + extra)
+    return _with_badge(response)
+
+
+def _int(value):
+    try:
+        return int(value) if value not in (None, "", "None") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _task_or_403(task_id: int):
+    task = load_task(task_id)
+    if task is None:
+        abort(404)
+    if not can_edit_task(current_user, task):
+        abort(403)
+    return task
+
+
+def _check_related(form: TaskForm) -> None:
+    if form.related_customer is not None and not can_see_customer(current_user, form.related_customer):
+        abort(403)
+
+
+# --- views ---------------------------------------------------------------------------
+
+@bp.route("")
+def index():
+    """My tasks: overdue, today, upcoming, no due date, and recently done."""
+    assignee_id, selected = _view_filter(request.args)
+    context = _page_context(assignee_id, selected, done_page=request.args.get("page", 1, type=int))
+    if targets("task-sections"):
+        return fragment(PAGE, "task_sections", **context)
+    return render_template(PAGE, **context)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    """Add a task: from /tasks, from a customer's or opportunity's panel, or this page."""
+    assignees = active_users()
+    in_panel, on_page = targets("task-panel"), targets("tasks-main")
+    if request.method == "GET":
+        form = _new_form(assignees, customer_id=request.args.get("customer_id", ""),
+                         opportunity_id=request.args.get("opportunity_id", ""),
+                         next=_back_url(request.args.get("next")))
+        form.load_related()
+        return render_template(FORM, form=form, task=None, related_choices=_related_choices(form))
+
+    form = TaskForm(assignees=assignees)
+    searching = "search_related" in request.form
+    if not searching and form.validate_on_submit():
+        _check_related(form)
+        create_task(title=form.title.data, due_at=user_time_to_utc(form.due_at.data),
+                    assignee=form.assignee, created_by=current_user,
+                    customer_id=form.related_customer.id if form.related_customer else None,
+                    opportunity=form.related_opportunity)
+        db.session.commit()
+        if in_panel:
+            return _panel_response(_int(form.customer_id.data), _int(form.opportunity_id.data))
+        if on_page:
+            assignee_id, selected = _view_filter(_filter_args_from_page())
+            return _with_badge(fragment(PAGE, "tasks_main", **_page_context(
+                assignee_id, selected, assignees=assignees)))
+        flash(_("The task was added."), "success")
+        return redirect(_back_url(form.next.data), 303)
+
+    form.load_related()
+    status = 422 if form.errors else 200
+    if in_panel:
+        return _panel_response(_int(form.customer_id.data), _int(form.opportunity_id.data),
+                               form=form, status=status)
+    if on_page:
+        assignee_id, selected = _view_filter(_filter_args_from_page())
+        context = _page_context(assignee_id, selected, form=form, assignees=assignees)
+        return fragment(PAGE, "tasks_main", status=status, **context)
+    if not form.next.data:
+        form.next.data = _back_url()
+    return make_response(render_template(
+        FORM, form=form, task=None,
+        related_choices=_related_choices(form, form.related_q.data if searching else None)), status)
+
+
+@bp.route("/<int:task_id>/edit", methods=["GET", "POST"])
+def update(task_id: int):
+    """Change a task's title, due time, assignee or related record."""
+    task = _task_or_403(task_id)
+    assignees = active_users()
+    if task.assignee is not None and task.assignee not in assignees:
+        assignees = [*assignees, task.assignee]  # keep showing a deactivated assignee
+    if request.method == "GET":
+        related = (f"opportunity:{task.opportunity_id}" if task.opportunity_id else
+                   f"customer:{task.customer_id}" if task.customer_id else "")
+        due = datetime.strptime(dt_input(task.due_at), "%Y-%m-%dT%H:%M") if task.due_at else None
+        form = TaskForm(formdata=None, assignees=assignees, title=task.title, due_at=due,
+                        assignee_id=task.assignee_id, related=related,
+                        next=_back_url(request.args.get("next")))
+        form.related.raw_data = [related]
+        form.load_related()
+        return render_template(FORM, form=form, task=task, related_choices=_related_choices(form))
+
+    form = TaskForm(assignees=assignees)
+    searching = "search_related" in request.form
+    if not searching and form.validate_on_submit():
+        _check_related(form)
+        update_task(task, title=form.title.data, due_at=user_time_to_utc(form.due_at.data),
+                    assignee=form.assignee,
+                    customer_id=form.related_customer.id if form.related_customer else None,
+                    opportunity=form.related_opportunity)
+        db.session.commit()
+        flash(_("The task was saved."), "success")
+        return redirect(_back_url(form.next.data), 303)
+    form.load_related()
+    status = 422 if form.errors else 200
+    return make_response(render_template(
+        FORM, form=form, task=task,
+        related_choices=_related_choices(form, form.related_q.data if searching else None)), status)
+
+
+@bp.route("/<int:task_id>/toggle", methods=["POST"])
+def toggle(task_id: int):
+    """Tick a task off (or reopen it); the overdue count in the navigation follows."""
+    task = _task_or_403(task_id)
+    raw = request.form.get("done")
+    done = raw.lower() in ("1", "true", "on", "y", "yes") if raw is not None else not task.done
+    set_done(task, done)
+    db.session.commit()
+    if targets("task-panel"):
+        extra = ""
+        if task.done:
+            extra = render_block(PANEL, "timeline_task_oob", task=task)
+        return _panel_response(_int(request.form.get("panel_customer_id")),
+                               _int(request.form.get("panel_opportunity_id")), extra=extra)
+    if targets("task-sections"):
+        assignee_id, selected = _view_filter(_filter_args_from_page())
+        return _with_badge(fragment(PAGE, "task_sections", **_page_context(assignee_id, selected)))
+    if is_htmx():
+        return _with_badge(fragment(PAGE, "task_row", task=task, now=utcnow(),
+                                    show_assignee=task.assignee_id != current_user.id))
+    if done:
+        flash(_("Done: %(title)s", title=task.title), "success")
+    return redirect(_back_url(request.form.get("next")), 303)
+
+
+@bp.route("/<int:task_id>/delete", methods=["POST"])
+def delete(task_id: int):
+    """Delete a task for good."""
+    task = _task_or_403(task_id)
+    db.session.delete(task)
+    db.session.commit()
+    if targets("task-panel"):
+        return _panel_response(_int(request.form.get("panel_customer_id")),
+                               _int(request.form.get("panel_opportunity_id")))
+    if targets("task-sections"):
+        assignee_id, selected = _view_filter(_filter_args_from_page())
+        return _with_badge(fragment(PAGE, "task_sections", **_page_context(assignee_id, selected)))
+    flash(_("The task was deleted."), "success")
+    back = _back_url(request.form.get("next"))
+    if back.startswith(url_for("tasks.update", task_id=task_id)):
+        back = url_for("tasks.index")
+    if is_htmx():
+        from crm.htmx import redirect_to
+        return redirect_to(back)
+    return redirect(back, 303)
+
+
+@bp.route("/related")
+def related_options():
+    """Search-as-you-type choices for a task's related customer or opportunity."""
+    form = TaskForm(formdata=None, related=request.args.get("related", ""))
+    form.related.raw_data = [form.related.data]
+    form.load_related()
+    return fragment(FORM, "related_options", related_choices=_related_choices(
+        form, request.args.get("related_q", "")), form=form, picker_id=request.args.get("picker", "related"))
+
+
+bp.add_app_template_global(can_edit_task, "can_edit_task")
+
+
+@bp.app_template_global()
+def task_panel_form(customer_id=None, opportunity_id=None) -> TaskForm:
+    """A fresh 'add task' form for the panel of a customer or opportunity page."""
+    return _panel_ids(_new_form(active_users(), customer_id=customer_id or "",
+                                opportunity_id=opportunity_id or ""))
+

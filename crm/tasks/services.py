@@ -1,0 +1,249 @@
+"""Tasks (任务): who must do what by when, and the rules that span rows.
+
+Times are stored in UTC. "Today" is the user's today: a task due at 01:00 in Shanghai is
+due today there even though it is still yesterday in UTC.
+"""
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import joinedload
+
+from crm.extensions import db
+from crm.models import Opportunity, Task, User, utcnow
+
+DONE_DAYS = 30          # the Done section shows tasks completed in the last 30 days
+SECTION_LIMIT = 200     # open sections show at most this many rows (with the full count)
+DONE_PER_PAGE = 20
+
+SECTIONS = ("overdue", "today", "upcoming", "none", "done")
+
+
+def _zone(tz) -> tzinfo:
+    if tz is None:
+        from flask_babel import get_timezone
+        return get_timezone()
+    if isinstance(tz, str):
+        return ZoneInfo(tz)
+    return tz
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def day_bounds(now: datetime | None = None, tz=None) -> tuple[datetime, datetime]:
+    """The start and end (UTC) of the user's today, in the user's zone `tz`."""
+    zone = _zone(tz)
+    local_now = _aware(now or utcnow()).astimezone(zone)
+    start_local = datetime.combine(local_now.date(), time.min, tzinfo=zone)
+    end_local = datetime.combine(local_now.date() + timedelta(days=1), time.min, tzinfo=zone)
+    return start_local.astimezone(timezone.utc), end_local.astimezone(timezone.utc)
+
+
+def bucket_for(task: Task, now: datetime | None = None, tz=None) -> str:
+    """The /tasks section a task belongs in: overdue, today, upcoming, none (no due) or done.
+
+    Overdue means past its due time, even earlier today; today means due later today in
+    the user's zone; upcoming means due after the user's midnight.
+    """
+    if task.done:
+        return "done"
+    if task.due_at is None:
+        return "none"
+    now = _aware(now or utcnow())
+    due = _aware(task.due_at)
+    if due < now:
+        return "overdue"
+    _, end = day_bounds(now, tz)
+    return "today" if due < end else "upcoming"
+
+
+def user_time_to_utc(value: datetime | None, tz=None) -> datetime | None:
+    """A naive datetime typed in the user's zone (datetime-local input), as UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_zone(tz))
+    return value.astimezone(timezone.utc)
+
+
+def _with_relations(query):
+    return query.options(joinedload(Task.assignee), joinedload(Task.opportunity),
+                         joinedload(Task.customer))
+
+
+def _due_order():
+    # Tasks without a due date come last, on every database.
+    return (Task.due_at.is_(None), Task.due_at, Task.id)
+
+
+def open_tasks_for(customer_id: int | None = None, opportunity_id: int | None = None) -> list[Task]:
+    """Open tasks of an opportunity, or of a customer (its own and its opportunities'),
+    by due date, the assignee loaded with them: one query."""
+    if customer_id is None and opportunity_id is None:
+        return []
+    query = _with_relations(db.select(Task)).where(Task.done.is_(False))
+    if opportunity_id is not None:
+        query = query.where(Task.opportunity_id == opportunity_id)
+    else:
+        in_opportunities = db.select(Opportunity.id).where(Opportunity.customer_id == customer_id)
+        query = query.where(db.or_(Task.customer_id == customer_id,
+                                   Task.opportunity_id.in_(in_opportunities)))
+    return list(db.session.execute(query.order_by(*_due_order())).unique().scalars())
+
+
+def overdue_count(user_id: int, now: datetime | None = None) -> int:
+    return db.session.execute(
+        db.select(db.func.count(Task.id)).where(
+            Task.assignee_id == user_id, Task.done.is_(False), Task.due_at < (now or utcnow()))
+    ).scalar_one()
+
+
+@dataclass
+class TaskSections:
+    """The /tasks page: rows per section (limited) and the full count per section."""
+    overdue: list = field(default_factory=list)
+    today: list = field(default_factory=list)
+    upcoming: list = field(default_factory=list)
+    none: list = field(default_factory=list)
+    done: object = None  # a Pagination of recently done tasks
+    counts: dict = field(default_factory=dict)
+
+    def rows(self, name: str):
+        return self.done.items if name == "done" else getattr(self, name)
+
+
+def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
+                  done_page: int = 1) -> TaskSections:
+    """A user's tasks (or everyone's when assignee_id is None) split into sections in the
+    user's zone; a fixed number of queries whatever the number of tasks."""
+    now = _aware(now or utcnow())
+    _, end_of_today = day_bounds(now, tz)
+    done_since = now - timedelta(days=DONE_DAYS)
+
+    def scoped(query):
+        return query.where(Task.assignee_id == assignee_id) if assignee_id is not None else query
+
+    open_q = scoped(_with_relations(db.select(Task)).where(Task.done.is_(False)))
+    conditions = {
+        "overdue": Task.due_at < now,
+        "today": db.and_(Task.due_at >= now, Task.due_at < end_of_today),
+        "upcoming": Task.due_at >= end_of_today,
+        "none": Task.due_at.is_(None),
+    }
+    sections = TaskSections()
+    for name, condition in conditions.items():
+        rows = db.session.execute(
+            open_q.where(condition).order_by(*_due_order()).limit(SECTION_LIMIT)
+        ).unique().scalars().all()
+        setattr(sections, name, list(rows))
+
+    done_q = scoped(_with_relations(db.select(Task))).where(
+        Task.done.is_(True), Task.done_at >= done_since
+    ).order_by(Task.done_at.desc(), Task.id.desc())
+    sections.done = db.paginate(done_q, page=done_page, per_page=DONE_PER_PAGE, error_out=False)
+
+    count_q = scoped(db.select(
+        db.func.count(db.case((db.and_(Task.done.is_(False), conditions["overdue"]), 1))),
+        db.func.count(db.case((db.and_(Task.done.is_(False), conditions["today"]), 1))),
+        db.func.count(db.case((db.and_(Task.done.is_(False), conditions["upcoming"]), 1))),
+        db.func.count(db.case((db.and_(Task.done.is_(False), conditions["none"]), 1))),
+    ).select_from(Task))
+    overdue, today, upcoming, none = db.session.execute(count_q).one()
+    sections.counts = {"overdue": overdue, "today": today, "upcoming": upcoming, "none": none,
+                       "done": sections.done.total}
+    return sections
+
+
+def load_task(task_id: int) -> Task | None:
+    """One task with its relations (for a row fragment)."""
+    return db.session.execute(
+        _with_relations(db.select(Task)).where(Task.id == task_id)
+    ).unique().scalar_one_or_none()
+
+
+def can_edit_task(user, task: Task) -> bool:
+    """The assignee, the creator, managers and admins may edit, tick off and delete a task."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_manager:
+        return True
+    return user.id in (task.assignee_id, task.created_by_id)
+
+
+def active_users() -> list[User]:
+    """Who a task can be assigned to."""
+    return list(db.session.execute(
+        db.select(User).where(User.active.is_(True)).order_by(User.name, User.id)).scalars())
+
+
+def create_task(*, title: str, due_at: datetime | None, assignee: User, created_by: User | None,
+                customer_id: int | None = None, opportunity: Opportunity | None = None) -> Task:
+    """A new open task; one related to an opportunity also records its customer."""
+    if opportunity is not None:
+        customer_id = opportunity.customer_id
+    task = Task(title=title.strip(), due_at=due_at, assignee=assignee,
+                assignee_id=assignee.id, created_by_id=created_by.id if created_by else None,
+                customer_id=customer_id, opportunity_id=opportunity.id if opportunity else None,
+                opportunity=opportunity, done=False)
+    db.session.add(task)
+    return task
+
+
+def update_task(task: Task, *, title: str, due_at: datetime | None, assignee: User,
+                customer_id: int | None, opportunity: Opportunity | None) -> Task:
+    if opportunity is not None:
+        customer_id = opportunity.customer_id
+    task.title = title.strip()
+    task.due_at = due_at
+    task.assignee = assignee
+    task.customer_id = customer_id
+    task.opportunity = opportunity
+    task.opportunity_id = opportunity.id if opportunity else None
+    return task
+
+
+def set_done(task: Task, done: bool, now: datetime | None = None) -> Task:
+    """Tick a task off (done_at = now; the opportunity shows activity) or reopen it."""
+    now = now or utcnow()
+    if done and not task.done:
+        task.done = True
+        task.done_at = now
+        if task.opportunity is not None:
+            task.opportunity.last_activity_at = now
+    elif not done and task.done:
+        task.done = False
+        task.done_at = None
+    return task
+
+
+def related_search(q: str, limit: int = 8) -> list[tuple[str, str]]:
+    """Customers and opportunities matching `q` (pinyin too) as (value, label) choices for a
+    task's related record: two queries, at most `limit` of each."""
+    from crm.models import Customer
+    from crm.textsearch import like_escape, query_terms
+
+    terms = query_terms(q)
+    if not terms:
+        return []
+    customers_q = db.select(Customer).order_by(Customer.name, Customer.id).limit(limit)
+    opportunities_q = (db.select(Opportunity).join(Customer, Opportunity.customer_id == Customer.id)
+                       .options(joinedload(Opportunity.customer))
+                       .where(Opportunity.status == "open")
+                       .order_by(Opportunity.title, Opportunity.id).limit(limit))
+    for term in terms:
+        pattern = f"%{like_escape(term)}%"
+        customers_q = customers_q.where(Customer.search_index.like(pattern, escape="\\"))
+        opportunities_q = opportunities_q.where(db.or_(
+            db.func.lower(Opportunity.title).like(pattern, escape="\\"),
+            Customer.search_index.like(pattern, escape="\\")))
+    choices = [(f"opportunity:{o.id}", opportunity_label(o))
+               for o in db.session.execute(opportunities_q).unique().scalars()]
+    choices += [(f"customer:{c.id}", c.name) for c in db.session.execute(customers_q).scalars()]
+    return choices
+
+
+def opportunity_label(opportunity: Opportunity) -> str:
+    customer = opportunity.customer
+    return f"{opportunity.title} · {customer.name}" if customer is not None else opportunity.title
