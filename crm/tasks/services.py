@@ -20,12 +20,18 @@ SECTIONS = ("overdue", "today", "upcoming", "none", "done")
 
 
 def _zone(tz) -> tzinfo:
+    """The user's zone (or `tz`) as a ZoneInfo.
+
+    Flask-Babel hands out pytz zones; attaching one with replace(tzinfo=...) gives its first
+    historical offset (LMT, +08:06 for Shanghai), so convert to zoneinfo by name.
+    """
     if tz is None:
         from flask_babel import get_timezone
-        return get_timezone()
-    if isinstance(tz, str):
-        return ZoneInfo(tz)
-    return tz
+        tz = get_timezone()
+    if isinstance(tz, ZoneInfo):
+        return tz
+    name = tz if isinstance(tz, str) else getattr(tz, "zone", None) or str(tz)
+    return ZoneInfo(name)
 
 
 def _aware(value: datetime) -> datetime:

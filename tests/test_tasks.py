@@ -1,0 +1,498 @@
+"""Tasks: sections in the user's time zone, the customer/opportunity panel, ticking off with
+the overdue badge updated out of band, create/edit/delete with validation and permissions."""
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from crm.extensions import db as _db
+from crm.models import Customer, Opportunity, Pipeline, Task, User, utcnow
+from crm.tasks.services import (
+    bucket_for, create_task, day_bounds, open_tasks_for, set_done, task_sections,
+)
+from crm.textsearch import search_keys
+from tests.conftest import count_queries, hx
+
+UTC = timezone.utc
+
+
+def at(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+# --- data helpers ------------------------------------------------------------------
+
+def make_customer(name="北京星辰科技", owner_id=None) -> int:
+    customer = Customer(name=name, search_index=search_keys(name), owner_id=owner_id)
+    _db.session.add(customer)
+    _db.session.commit()
+    return customer.id
+
+
+def make_opportunity(customer_id, title="ERP rollout", owner_id=None) -> int:
+    pipeline = _db.session.execute(_db.select(Pipeline)).scalars().first()
+    stage = pipeline.stages[0]
+    opportunity = Opportunity(title=title, customer_id=customer_id, pipeline_id=pipeline.id,
+                              stage_id=stage.id, owner_id=owner_id,
+                              last_activity_at=at(2020, 1, 1))
+    _db.session.add(opportunity)
+    _db.session.commit()
+    return opportunity.id
+
+
+def make_task(assignee_id, title="Call back", due=None, done=False, done_at=None, customer_id=None,
+              opportunity_id=None, created_by_id=None) -> int:
+    task = Task(title=title, due_at=due, assignee_id=assignee_id, done=done, done_at=done_at,
+                customer_id=customer_id, opportunity_id=opportunity_id,
+                created_by_id=created_by_id if created_by_id is not None else assignee_id)
+    _db.session.add(task)
+    _db.session.commit()
+    return task.id
+
+
+def badge_count(html: str) -> int:
+    match = re.search(r'<span id="overdue-badge"[^>]*>(\d+)</span>', html)
+    assert match, "no overdue badge in the response"
+    return int(match.group(1))
+
+
+# --- rules: days and sections in the user's zone -------------------------------------
+
+def test_day_bounds_follow_the_users_zone():
+    # 17:30 UTC on 1 March is already 01:30 on 2 March in Shanghai.
+    now = at(2025, 3, 1, 17, 30)
+    assert day_bounds(now, "Asia/Shanghai") == (at(2025, 3, 1, 16), at(2025, 3, 2, 16))
+    assert day_bounds(now, "UTC") == (at(2025, 3, 1), at(2025, 3, 2))
+
+
+@pytest.mark.parametrize("now, due, shanghai, utc", [
+    # 23:00 in Shanghai; due 01:00 tomorrow there, but 17:00 today in UTC.
+    (at(2025, 3, 1, 15), at(2025, 3, 1, 17), "upcoming", "today"),
+    # 01:00 in Shanghai (still 1 March in UTC); due 18:00 Shanghai = 10:00 UTC on 2 March.
+    (at(2025, 3, 1, 17), at(2025, 3, 2, 10), "today", "upcoming"),
+    # Exactly the user's midnight belongs to tomorrow; a minute before is today.
+    (at(2025, 3, 1, 10), at(2025, 3, 1, 16), "upcoming", "today"),
+    (at(2025, 3, 1, 10), at(2025, 3, 1, 15, 59), "today", "today"),
+    # Due this very moment is still today; a second ago is overdue, in every zone.
+    (at(2025, 3, 1, 10), at(2025, 3, 1, 10), "today", "today"),
+    (at(2025, 3, 1, 10), at(2025, 3, 1, 9, 59, 59), "overdue", "overdue"),
+    (at(2025, 3, 1, 10), at(2025, 2, 20), "overdue", "overdue"),
+])
+def test_bucket_boundaries_in_shanghai_and_utc(now, due, shanghai, utc):
+    task = Task(title="x", due_at=due, done=False)
+    assert bucket_for(task, now, "Asia/Shanghai") == shanghai
+    assert bucket_for(task, now, "UTC") == utc
+
+
+def test_bucket_of_done_and_undated_tasks():
+    now = at(2025, 3, 1, 10)
+    assert bucket_for(Task(title="x", due_at=at(2025, 2, 1), done=True), now, "UTC") == "done"
+    assert bucket_for(Task(title="x", due_at=None, done=False), now, "UTC") == "none"
+
+
+def test_task_sections_split_my_tasks_by_the_users_day(db, make_user):
+    me = make_user("sales")
+    other = make_user("sales")
+    now = at(2025, 3, 1, 15)  # 23:00 in Shanghai
+    overdue = make_task(me.id, "Overdue", due=at(2025, 3, 1, 14))
+    today = make_task(me.id, "Later tonight", due=at(2025, 3, 1, 15, 30))
+    tomorrow = make_task(me.id, "Tomorrow morning", due=at(2025, 3, 1, 17))  # 01:00 Shanghai
+    undated = make_task(me.id, "Some day")
+    recent = make_task(me.id, "Done yesterday", due=at(2025, 2, 28), done=True, done_at=at(2025, 2, 28))
+    make_task(me.id, "Done long ago", done=True, done_at=at(2024, 12, 1))
+    make_task(other.id, "Not mine", due=at(2025, 3, 1, 14))
+
+    sections = task_sections(me.id, now=now, tz="Asia/Shanghai")
+    ids = {name: [t.id for t in sections.rows(name)] for name in ("overdue", "today", "upcoming", "none", "done")}
+    assert ids == {"overdue": [overdue], "today": [today], "upcoming": [tomorrow], "none": [undated],
+                   "done": [recent]}
+    assert sections.counts == {"overdue": 1, "today": 1, "upcoming": 1, "none": 1, "done": 1}
+
+    in_utc = task_sections(me.id, now=now, tz="UTC")
+    assert [t.id for t in in_utc.today] == [today, tomorrow]
+    assert in_utc.upcoming == []
+
+    everyone = task_sections(None, now=now, tz="Asia/Shanghai")
+    assert everyone.counts["overdue"] == 2
+
+
+def test_task_sections_cost_the_same_queries_for_few_and_many_tasks(db, make_user):
+    me = make_user("sales")
+    customer_id = make_customer()
+    opportunity_id = make_opportunity(customer_id)
+
+    def run():
+        with count_queries(_db.engine) as statements:
+            sections = task_sections(me.id, tz="Asia/Shanghai")
+            for name in ("overdue", "today", "upcoming", "none", "done"):
+                for task in sections.rows(name):
+                    (task.assignee.name, task.opportunity and task.opportunity.title,
+                     task.customer and task.customer.name)
+        _db.session.expire_all()
+        return len(statements)
+
+    for i in range(3):
+        make_task(me.id, f"t{i}", due=utcnow() + timedelta(hours=i - 1), customer_id=customer_id,
+                  opportunity_id=opportunity_id)
+    few = run()
+    for i in range(30):
+        make_task(me.id, f"u{i}", due=utcnow() + timedelta(days=i - 10), customer_id=customer_id,
+                  opportunity_id=opportunity_id, done=i % 3 == 0, done_at=utcnow())
+    assert run() == few
+
+
+def test_open_tasks_for_a_customer_include_its_opportunities_tasks_in_one_query(db, make_user):
+    me = make_user("sales")
+    customer_id = make_customer()
+    other_customer = make_customer("Other Co")
+    opportunity_id = make_opportunity(customer_id)
+    later = make_task(me.id, "Later", due=at(2030, 1, 2), customer_id=customer_id)
+    undated = make_task(me.id, "Undated", customer_id=customer_id)
+    # A task recorded against the opportunity only still belongs to its customer.
+    via_opportunity = make_task(me.id, "Via opportunity", due=at(2030, 1, 1), opportunity_id=opportunity_id)
+    make_task(me.id, "Done", due=at(2029, 1, 1), customer_id=customer_id, done=True, done_at=utcnow())
+    make_task(me.id, "Elsewhere", due=at(2029, 1, 1), customer_id=other_customer)
+    _db.session.expire_all()
+
+    with count_queries(_db.engine) as statements:
+        tasks = open_tasks_for(customer_id=customer_id)
+        names = [t.assignee.name for t in tasks]
+    assert len(statements) == 1
+    assert [t.id for t in tasks] == [via_opportunity, later, undated]
+    assert names == [me.name] * 3
+
+    assert [t.id for t in open_tasks_for(opportunity_id=opportunity_id)] == [via_opportunity]
+    assert open_tasks_for() == []
+
+
+def test_a_task_of_an_opportunity_records_its_customer(db, make_user):
+    me = make_user("sales")
+    user = _db.session.get(User, me.id)
+    customer_id = make_customer()
+    opportunity = _db.session.get(Opportunity, make_opportunity(customer_id))
+    task = create_task(title="  Send quote ", due_at=None, assignee=user, created_by=user,
+                       opportunity=opportunity)
+    _db.session.commit()
+    assert (task.title, task.customer_id, task.opportunity_id) == ("Send quote", customer_id, opportunity.id)
+
+
+def test_ticking_off_sets_done_at_and_marks_activity_on_the_opportunity(db, make_user):
+    me = make_user("sales")
+    opportunity_id = make_opportunity(make_customer())
+    task = _db.session.get(Task, make_task(me.id, opportunity_id=opportunity_id))
+    now = at(2025, 3, 1, 10)
+    set_done(task, True, now=now)
+    assert task.done and task.done_at == now
+    assert task.opportunity.last_activity_at == now
+    set_done(task, False)
+    assert not task.done and task.done_at is None
+
+
+# --- /tasks: page and fragment, whose tasks ------------------------------------------
+
+def test_tasks_page_and_fragment(app, client, make_user, login):
+    me = make_user("sales", name="Sally")
+    with app.app_context():
+        customer_id = make_customer("Acme")
+        make_task(me.id, "Overdue call", due=utcnow() - timedelta(hours=2), customer_id=customer_id)
+        make_task(me.id, "Next week demo", due=utcnow() + timedelta(days=7))
+    login(me)
+    page = client.get("/tasks")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<html" in html and "Overdue call" in html and "Next week demo" in html
+    assert 'id="task-sections"' in html and 'id="task-form"' in html
+    assert badge_count(html) == 1
+    assert "Acme" in html
+
+    part = client.get("/tasks", headers=hx("task-sections"))
+    body = part.get_data(as_text=True)
+    assert part.status_code == 200 and "<html" not in body
+    assert body.lstrip().startswith('<div id="task-sections"') and "Overdue call" in body
+    assert "Vary" in part.headers and "HX-Request" in part.headers["Vary"]
+
+
+def test_sales_see_only_their_own_tasks(app, client, make_user, login):
+    me = make_user("sales")
+    other = make_user("sales")
+    with app.app_context():
+        make_task(other.id, "Their secret task", due=utcnow())
+    login(me)
+    assert "Their secret task" not in client.get("/tasks").get_data(as_text=True)
+    assert client.get(f"/tasks?assignee={other.id}").status_code == 403
+    assert client.get(f"/tasks?assignee={other.id}", headers=hx("task-sections")).status_code == 403
+    assert client.get("/tasks?assignee=all").status_code == 403
+    assert client.get(f"/tasks?assignee={me.id}").status_code == 200
+
+
+def test_managers_switch_to_someone_elses_or_everyones_tasks(app, client, make_user, login):
+    manager = make_user("manager")
+    rep = make_user("sales", name="Rita Rep")
+    with app.app_context():
+        make_task(rep.id, "Rita's call", due=utcnow() + timedelta(days=1))
+        make_task(manager.id, "Manager's review", due=utcnow() + timedelta(days=1))
+    login(manager)
+    mine = client.get("/tasks").get_data(as_text=True)
+    assert "Manager&#39;s review" in mine and "Rita&#39;s call" not in mine
+    theirs = client.get(f"/tasks?assignee={rep.id}", headers=hx("task-sections")).get_data(as_text=True)
+    assert "Rita&#39;s call" in theirs and "Manager&#39;s review" not in theirs
+    assert "Tasks of Rita Rep" in theirs
+    everyone = client.get("/tasks?assignee=all").get_data(as_text=True)
+    assert "Rita&#39;s call" in everyone and "Manager&#39;s review" in everyone
+    assert client.get("/tasks?assignee=999999").status_code == 404
+
+
+# --- ticking off -----------------------------------------------------------------------
+
+def test_ticking_off_moves_the_task_to_done_and_updates_the_badge_out_of_band(app, client, make_user, login):
+    me = make_user("sales")
+    with app.app_context():
+        first = make_task(me.id, "First overdue", due=utcnow() - timedelta(days=1))
+        make_task(me.id, "Second overdue", due=utcnow() - timedelta(hours=1))
+    login(me)
+    assert badge_count(client.get("/tasks").get_data(as_text=True)) == 2
+
+    response = client.post(f"/tasks/{first}/toggle", data={"done": "1"},
+                           headers={**hx("task-sections"), "HX-Current-URL": "http://localhost/tasks"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html
+    assert 'hx-swap-oob="true"' in html and badge_count(html) == 1
+    done_section = html[html.index('id="tasks-done"'):]
+    assert "First overdue" in done_section
+    overdue_section = html[html.index('id="tasks-overdue"'):html.index('id="tasks-today"')]
+    assert "First overdue" not in overdue_section and "Second overdue" in overdue_section
+    with app.app_context():
+        task = _db.session.get(Task, first)
+        assert task.done and task.done_at is not None
+
+    # Un-ticking brings it back, and the badge with it.
+    again = client.post(f"/tasks/{first}/toggle", data={"done": "0"}, headers=hx("task-sections"))
+    assert badge_count(again.get_data(as_text=True)) == 2
+
+
+def test_ticking_off_from_the_panel_returns_the_panel_badge_and_timeline_entry(app, client, make_user, login):
+    me = make_user("sales")
+    with app.app_context():
+        customer_id = make_customer()
+        opportunity_id = make_opportunity(customer_id)
+        task_id = make_task(me.id, "Visit site", due=utcnow() - timedelta(hours=3),
+                            customer_id=customer_id, opportunity_id=opportunity_id)
+        make_task(me.id, "Still open", due=utcnow() + timedelta(days=2), customer_id=customer_id)
+    login(me)
+    response = client.post(f"/tasks/{task_id}/toggle", headers=hx("task-panel"), data={
+        "done": "1", "panel_customer_id": str(customer_id), "panel_opportunity_id": ""})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html
+    assert html.lstrip().startswith('<section class="card task-panel" id="task-panel"')
+    panel = html[:html.index("</section>")]
+    assert "Still open" in panel and "Visit site" not in panel
+    assert badge_count(html) == 0
+    assert 'hx-swap-oob="afterbegin:#timeline-items"' in html and "✓ Visit site" in html
+    with app.app_context():
+        opportunity = _db.session.get(Opportunity, opportunity_id)
+        assert opportunity.last_activity_at > utcnow() - timedelta(minutes=1)
+
+
+def test_ticking_off_without_javascript_redirects_back(app, client, make_user, login):
+    me = make_user("sales")
+    with app.app_context():
+        task_id = make_task(me.id, "Plain form")
+    login(me)
+    response = client.post(f"/tasks/{task_id}/toggle", data={"done": "1"},
+                           headers={"Referer": "http://localhost/customers/5"})
+    assert response.status_code == 303 and response.headers["Location"] == "/customers/5"
+    response = client.post(f"/tasks/{task_id}/toggle", data={"done": "0"},
+                           headers={"Referer": "https://evil.example.com/"})
+    assert response.status_code == 303 and response.headers["Location"] == "/tasks"
+
+
+def test_who_may_tick_off_edit_and_delete(app, client, make_user, login):
+    assignee = make_user("sales")
+    creator = make_user("sales")
+    stranger = make_user("sales")
+    manager = make_user("manager")
+    with app.app_context():
+        task_id = make_task(assignee.id, "Shared", created_by_id=creator.id)
+    login(stranger)
+    assert client.post(f"/tasks/{task_id}/toggle", headers=hx("task-sections")).status_code == 403
+    assert client.post(f"/tasks/{task_id}/toggle", headers=hx("task-panel")).status_code == 403
+    assert client.get(f"/tasks/{task_id}/edit").status_code == 403
+    assert client.post(f"/tasks/{task_id}/edit", data={"title": "Mine now"}).status_code == 403
+    assert client.post(f"/tasks/{task_id}/delete").status_code == 403
+    assert client.post(f"/tasks/{task_id}/delete", headers=hx("task-sections")).status_code == 403
+    for user in (assignee, creator, manager):
+        login(user)
+        assert client.post(f"/tasks/{task_id}/toggle", headers=hx("task-sections")).status_code == 200
+    assert client.post("/tasks/999999/toggle").status_code == 404
+
+
+# --- creating, editing, deleting ---------------------------------------------------------
+
+def test_add_a_task_from_the_tasks_page(app, client, make_user, login):
+    me = make_user("sales", timezone="Asia/Shanghai")
+    colleague = make_user("sales", name="Colin")
+    with app.app_context():
+        customer_id = make_customer()
+    login(me)
+    response = client.post("/tasks/new", headers={**hx("tasks-main"), "HX-Current-URL": "http://localhost/tasks"},
+                           data={"title": "Send the contract", "due_at": "2030-03-02T09:00",
+                                 "assignee_id": str(colleague.id), "related": f"customer:{customer_id}"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html
+    assert 'id="task-form"' in html and badge_count(html) == 0
+    with app.app_context():
+        task = _db.session.execute(_db.select(Task)).scalar_one()
+        # 09:00 in Shanghai is 01:00 UTC.
+        assert task.due_at == at(2030, 3, 2, 1)
+        assert (task.assignee_id, task.created_by_id, task.customer_id) == (colleague.id, me.id, customer_id)
+
+
+def test_add_a_task_from_a_panel(app, client, make_user, login):
+    me = make_user("sales")
+    with app.app_context():
+        customer_id = make_customer()
+        opportunity_id = make_opportunity(customer_id)
+    login(me)
+    response = client.post("/tasks/new", headers=hx("task-panel"), data={
+        "title": "Prepare demo", "due_at": "", "assignee_id": str(me.id),
+        "customer_id": "", "opportunity_id": str(opportunity_id)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Prepare demo" in html and 'id="task-panel"' in html
+    with app.app_context():
+        task = _db.session.execute(_db.select(Task)).scalar_one()
+        assert (task.opportunity_id, task.customer_id, task.due_at) == (opportunity_id, customer_id, None)
+
+    # Without JavaScript: a 303 back to the page it came from.
+    plain = client.post("/tasks/new", headers={"Referer": f"http://localhost/customers/{customer_id}"},
+                        data={"title": "Call", "assignee_id": str(me.id), "customer_id": str(customer_id)})
+    assert plain.status_code == 303 and plain.headers["Location"] == f"/customers/{customer_id}"
+
+
+@pytest.mark.parametrize("data, field, message", [
+    ({"title": "", "due_at": "2030-01-01T10:00"}, "title", "Say what needs doing."),
+    ({"title": "Call", "due_at": "2030-13-45T99:99"}, "due_at", "Enter a date and time"),
+    ({"title": "Call", "due_at": "tomorrow"}, "due_at", "Enter a date and time"),
+])
+def test_bad_input_is_422_with_the_input_kept(app, client, make_user, login, data, field, message):
+    me = make_user("sales")
+    login(me)
+    form = {"assignee_id": str(me.id), "related": "", **data}
+    for headers in ({}, hx("tasks-main"), hx("task-panel")):
+        response = client.post("/tasks/new", data=form, headers=headers)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 422, headers
+        assert message in html
+        assert f'aria-describedby="' in html and "has-error" in html
+        if data["title"]:
+            assert f'value="{data["title"]}"' in html
+        assert ("<html" in html) == (headers == {})
+    with app.app_context():
+        assert _db.session.execute(_db.select(_db.func.count(Task.id))).scalar_one() == 0
+
+
+def test_the_assignee_must_be_an_active_user(app, client, make_user, login):
+    me = make_user("sales")
+    gone = make_user("sales", active=False)
+    login(me)
+    for assignee in (str(gone.id), "999999", "nobody"):
+        response = client.post("/tasks/new", data={"title": "Call", "assignee_id": assignee, "related": ""})
+        assert response.status_code == 422
+        assert "Choose an active user." in response.get_data(as_text=True) or \
+            "Choose who does the task." in response.get_data(as_text=True)
+
+
+def test_a_missing_related_record_is_an_input_error(app, client, make_user, login):
+    me = make_user("sales")
+    login(me)
+    response = client.post("/tasks/new", data={"title": "Call", "assignee_id": str(me.id),
+                                                "related": "opportunity:424242"})
+    assert response.status_code == 422
+    assert "That opportunity no longer exists." in response.get_data(as_text=True)
+
+
+def test_edit_a_task_shows_local_time_and_saves(app, client, make_user, login):
+    me = make_user("sales", timezone="Asia/Shanghai")
+    with app.app_context():
+        customer_id = make_customer("Acme")
+        task_id = make_task(me.id, "Old title", due=at(2030, 3, 1, 16), customer_id=customer_id)
+    login(me)
+    page = client.get(f"/tasks/{task_id}/edit", headers={"Referer": "http://localhost/tasks?assignee=me"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'value="2030-03-02T00:00"' in html  # midnight in Shanghai
+    assert f'value="customer:{customer_id}" checked' in html
+
+    bad = client.post(f"/tasks/{task_id}/edit", data={"title": " ", "due_at": "2030-03-02T00:00",
+                                                      "assignee_id": str(me.id), "related": ""})
+    assert bad.status_code == 422 and 'value="2030-03-02T00:00"' in bad.get_data(as_text=True)
+
+    ok = client.post(f"/tasks/{task_id}/edit", data={
+        "title": "New title", "due_at": "2030-03-05T14:30", "assignee_id": str(me.id), "related": "",
+        "next": "/tasks?assignee=me"})
+    assert ok.status_code == 303 and ok.headers["Location"] == "/tasks?assignee=me"
+    with app.app_context():
+        task = _db.session.get(Task, task_id)
+        assert (task.title, task.due_at, task.customer_id) == ("New title", at(2030, 3, 5, 6, 30), None)
+
+
+def test_find_a_related_customer_by_pinyin(app, client, make_user, login):
+    me = make_user("sales")
+    with app.app_context():
+        customer_id = make_customer("北京星辰科技")
+        opportunity_id = make_opportunity(customer_id, title="CRM 项目")
+        make_customer("Other Co")
+    login(me)
+    response = client.get("/tasks/related?related_q=bjxc&picker=new-task-related", headers=hx("new-task-related-options"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html
+    assert f'value="customer:{customer_id}"' in html and f'value="opportunity:{opportunity_id}"' in html
+    assert "Other Co" not in html and 'id="new-task-related-options"' in html
+
+    # Without JavaScript the "Find" button re-renders the form with the choices (no task saved).
+    response = client.post("/tasks/new", data={"title": "Call", "assignee_id": str(me.id), "related": "",
+                                               "related_q": "星辰", "search_related": "1"})
+    assert response.status_code == 200 and f'value="customer:{customer_id}"' in response.get_data(as_text=True)
+    with app.app_context():
+        assert _db.session.execute(_db.select(_db.func.count(Task.id))).scalar_one() == 0
+
+
+def test_delete_a_task(app, client, make_user, login):
+    me = make_user("sales")
+    with app.app_context():
+        first = make_task(me.id, "Goes away", due=utcnow() - timedelta(hours=1))
+        second = make_task(me.id, "Goes too")
+    login(me)
+    response = client.post(f"/tasks/{first}/delete", headers=hx("task-sections"))
+    assert response.status_code == 200 and "Goes away" not in response.get_data(as_text=True)
+    assert badge_count(response.get_data(as_text=True)) == 0
+    plain = client.post(f"/tasks/{second}/delete", data={"next": f"/tasks/{second}/edit"})
+    assert plain.status_code == 303 and plain.headers["Location"] == "/tasks"
+    with app.app_context():
+        assert _db.session.execute(_db.select(_db.func.count(Task.id))).scalar_one() == 0
+
+
+def test_tasks_page_queries_do_not_grow_with_rows(app, client, make_user, login):
+    me = make_user("sales")
+    with app.app_context():
+        customer_id = make_customer()
+        opportunity_id = make_opportunity(customer_id)
+    login(me)
+
+    def queries():
+        with app.app_context():
+            engine = _db.engine
+        with count_queries(engine) as statements:
+            assert client.get("/tasks").status_code == 200
+        return len(statements)
+
+    queries()  # warm up: the first request also learns that users exist
+    with app.app_context():
+        for i in range(2):
+            make_task(me.id, f"a{i}", due=utcnow() + timedelta(hours=i * 30 - 5), customer_id=customer_id,
+                      opportunity_id=opportunity_id)
+    few = queries()
+    with app.app_context():
+        for i in range(40):
+            make_task(me.id, f"b{i}", due=utcnow() + timedelta(hours=i * 7 - 100), customer_id=customer_id,
+                      opportunity_id=opportunity_id, done=i % 4 == 0, done_at=utcnow())
+    assert queries() == few
