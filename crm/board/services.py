@@ -1,0 +1,307 @@
+"""The board's queries, each one statement whatever the number of opportunities:
+
+- column totals (count, amount, weighted amount per currency) in one grouped query;
+- the first cards of every column in one query ranked with ROW_NUMBER() per stage;
+- the overdue-task marks of the shown cards in one query.
+
+Won and lost columns only show what closed in the last RECENT_DAYS days; open columns show
+everything that matches the filters.
+"""
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import parse_qs, urlencode
+
+from sqlalchemy import Numeric, and_, func, or_, select, type_coerce
+from sqlalchemy.orm import joinedload
+
+from crm.extensions import db
+from crm.models import Opportunity, Pipeline, Stage, Task, User, utcnow
+
+CARDS_PER_COLUMN = 50
+RECENT_DAYS = 30
+CENT = Decimal("0.01")
+
+
+@dataclass
+class BoardFilters:
+    """What the board shows: whose opportunities and which expected close dates.
+
+    `owner` is "" (everyone), "me", or a user id; dates are inclusive.
+    """
+
+    owner: str = ""
+    close_from: date | None = None
+    close_to: date | None = None
+    invalid: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_args(cls, args) -> "BoardFilters":
+        """Read the filters from a query string (a MultiDict or a parse_qs dict)."""
+        def first(name):
+            value = args.get(name, "")
+            if isinstance(value, list):
+                value = value[0] if value else ""
+            return (value or "").strip()
+
+        filters = cls()
+        owner = first("owner")
+        if owner == "me" or (owner.isdigit() and int(owner) > 0):
+            filters.owner = owner
+        elif owner:
+            filters.invalid.append("owner")
+        for name, attr in (("from", "close_from"), ("to", "close_to")):
+            value = first(name)
+            if not value:
+                continue
+            try:
+                setattr(filters, attr, date.fromisoformat(value))
+            except ValueError:
+                filters.invalid.append(name)
+        return filters
+
+    @classmethod
+    def from_url(cls, url: str | None) -> "BoardFilters":
+        """The filters of a board URL (the page an htmx request came from)."""
+        if not url or "?" not in url:
+            return cls()
+        return cls.from_args(parse_qs(url.split("?", 1)[1]))
+
+    def owner_id(self, user) -> int | None:
+        if self.owner == "me":
+            return user.id
+        return int(self.owner) if self.owner else None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.owner or self.close_from or self.close_to)
+
+    def args(self) -> dict[str, str]:
+        """The filters as query-string arguments (only those set)."""
+        args = {}
+        if self.owner:
+            args["owner"] = self.owner
+        if self.close_from:
+            args["from"] = self.close_from.isoformat()
+        if self.close_to:
+            args["to"] = self.close_to.isoformat()
+        return args
+
+    def query_string(self) -> str:
+        return urlencode(self.args())
+
+    def conditions(self, user) -> list:
+        conditions = []
+        owner_id = self.owner_id(user)
+        if owner_id is not None:
+            conditions.append(Opportunity.owner_id == owner_id)
+        if self.close_from:
+            conditions.append(Opportunity.expected_close >= self.close_from)
+        if self.close_to:
+            conditions.append(Opportunity.expected_close <= self.close_to)
+        return conditions
+
+
+def recent_cutoff(now: datetime | None = None) -> datetime:
+    return (now or utcnow()) - timedelta(days=RECENT_DAYS)
+
+
+def _visible(now: datetime | None = None):
+    """Open stages show every card; won and lost stages only the recently closed ones."""
+    closed = func.coalesce(Opportunity.closed_at, Opportunity.stage_entered_at)
+    return or_(Stage.kind == "open", closed >= recent_cutoff(now))
+
+
+def _card_order():
+    return (Opportunity.expected_close.asc().nulls_last(), Opportunity.id.asc())
+
+
+# --- pipelines and stages -------------------------------------------------------------
+
+def pipelines() -> list[Pipeline]:
+    return list(db.session.execute(
+        select(Pipeline).order_by(Pipeline.position, Pipeline.id)).scalars())
+
+
+def stages_of(pipeline_id: int) -> list[Stage]:
+    return list(db.session.execute(
+        select(Stage).where(Stage.pipeline_id == pipeline_id).order_by(Stage.position, Stage.id)
+    ).scalars())
+
+
+def owners() -> list[User]:
+    """The people one can filter the board by: active users."""
+    return list(db.session.execute(
+        select(User).where(User.active.is_(True)).order_by(User.name, User.id)).scalars())
+
+
+# --- column totals --------------------------------------------------------------------
+
+@dataclass
+class CurrencyTotal:
+    currency: str
+    count: int
+    amount: Decimal
+    weighted: Decimal
+
+
+@dataclass
+class ColumnSummary:
+    """A column's header: how many cards and how much money, per currency."""
+
+    stage: Stage
+    count: int = 0
+    by_currency: dict[str, CurrencyTotal] = field(default_factory=dict)
+
+    def lines(self, main_currency: str) -> list[CurrencyTotal]:
+        """Totals per currency, the main currency first; amounts are never converted."""
+        return sorted(self.by_currency.values(),
+                      key=lambda t: (t.currency != main_currency, t.currency))
+
+
+def column_summaries(stages: list[Stage], filters: BoardFilters, user,
+                     now: datetime | None = None) -> dict[int, ColumnSummary]:
+    """Count, amount and weighted amount of every column, in one grouped query.
+
+    weighted = amount * coalesce(probability_override, stage.probability) / 100; the division
+    happens here in Decimal, so SQLite's integer division cannot truncate it.
+    """
+    summaries = {stage.id: ColumnSummary(stage) for stage in stages}
+    if not stages:
+        return summaries
+    probability = func.coalesce(Opportunity.probability_override, Stage.probability)
+    rows = db.session.execute(
+        select(Opportunity.stage_id, Opportunity.currency, func.count(Opportunity.id),
+               type_coerce(func.sum(Opportunity.amount), Numeric(20, 2)),
+               type_coerce(func.sum(Opportunity.amount * probability), Numeric(24, 2)))
+        .join(Stage, Stage.id == Opportunity.stage_id)
+        .where(Opportunity.stage_id.in_(list(summaries)), _visible(now),
+               *filters.conditions(user))
+        .group_by(Opportunity.stage_id, Opportunity.currency)
+    ).all()
+    for stage_id, currency, count, amount, amount_times_probability in rows:
+        summary = summaries[stage_id]
+        currency = currency or "CNY"
+        weighted = (Decimal(amount_times_probability or 0) / 100).quantize(CENT, ROUND_HALF_UP)
+        total = summary.by_currency.get(currency)
+        if total is None:
+            summary.by_currency[currency] = CurrencyTotal(
+                currency, count, Decimal(amount or 0).quantize(CENT), weighted)
+        else:  # the same currency spelt differently would land here; add, do not overwrite
+            total.count += count
+            total.amount += Decimal(amount or 0).quantize(CENT)
+            total.weighted += weighted
+        summary.count += count
+    return summaries
+
+
+def board_totals(summaries: dict[int, ColumnSummary], main_currency: str) -> dict[str, list]:
+    """The open pipeline (open stages) and what was won recently, per currency."""
+    result: dict[str, dict[str, CurrencyTotal]] = {"open": {}, "won": {}}
+    for summary in summaries.values():
+        bucket = result.get(summary.stage.kind)
+        if bucket is None:
+            continue
+        for line in summary.by_currency.values():
+            total = bucket.setdefault(line.currency,
+                                      CurrencyTotal(line.currency, 0, Decimal("0.00"), Decimal("0.00")))
+            total.count += line.count
+            total.amount += line.amount
+            total.weighted += line.weighted
+    return {kind: sorted(bucket.values(), key=lambda t: (t.currency != main_currency, t.currency))
+            for kind, bucket in result.items()}
+
+
+# --- cards ----------------------------------------------------------------------------
+
+def _card_options():
+    return (joinedload(Opportunity.customer), joinedload(Opportunity.owner))
+
+
+def first_cards(stages: list[Stage], filters: BoardFilters, user, limit: int = CARDS_PER_COLUMN,
+                now: datetime | None = None) -> dict[int, list[Opportunity]]:
+    """The first `limit` cards of every column (by expected close date, undated last), in one
+    query: ROW_NUMBER() OVER (PARTITION BY stage_id ORDER BY expected_close NULLS LAST, id)."""
+    columns: dict[int, list[Opportunity]] = {stage.id: [] for stage in stages}
+    if not stages:
+        return columns
+    rank = func.row_number().over(partition_by=Opportunity.stage_id,
+                                  order_by=_card_order()).label("rank")
+    ranked = (
+        select(Opportunity.id.label("id"), rank)
+        .join(Stage, Stage.id == Opportunity.stage_id)
+        .where(Opportunity.stage_id.in_(list(columns)), _visible(now), *filters.conditions(user))
+        .subquery()
+    )
+    cards = db.session.execute(
+        select(Opportunity)
+        .join(ranked, ranked.c.id == Opportunity.id)
+        .where(ranked.c.rank <= limit)
+        .options(*_card_options())
+        .order_by(Opportunity.stage_id, *_card_order())
+    ).scalars().unique()
+    for card in cards:
+        columns[card.stage_id].append(card)
+    return columns
+
+
+def cards_after(stage: Stage, filters: BoardFilters, user, after_close: date | None,
+                after_id: int | None, limit: int = CARDS_PER_COLUMN,
+                now: datetime | None = None) -> tuple[list[Opportunity], bool]:
+    """The next `limit` cards of a column after the card (after_close, after_id) in board order
+    (keyset pagination: stays fast deep into a long column); and whether more follow."""
+    conditions = [Opportunity.stage_id == stage.id, _visible(now), *filters.conditions(user)]
+    if after_id is not None:
+        if after_close is None:
+            # Undated cards come last, ordered by id.
+            conditions.append(and_(Opportunity.expected_close.is_(None), Opportunity.id > after_id))
+        else:
+            conditions.append(or_(
+                Opportunity.expected_close > after_close,
+                and_(Opportunity.expected_close == after_close, Opportunity.id > after_id),
+                Opportunity.expected_close.is_(None),
+            ))
+    rows = list(db.session.execute(
+        select(Opportunity)
+        .join(Stage, Stage.id == Opportunity.stage_id)
+        .where(*conditions)
+        .options(*_card_options())
+        .order_by(*_card_order())
+        .limit(limit + 1)
+    ).scalars().unique())
+    return rows[:limit], len(rows) > limit
+
+
+def card(opportunity_id: int) -> Opportunity | None:
+    """One card with its customer and owner."""
+    return db.session.execute(
+        select(Opportunity).where(Opportunity.id == opportunity_id).options(*_card_options())
+    ).unique().scalar_one_or_none()
+
+
+def overdue_opportunity_ids(opportunity_ids, now: datetime | None = None) -> set[int]:
+    """Which of these opportunities have an open task past its due time (one query)."""
+    ids = list(opportunity_ids)
+    if not ids:
+        return set()
+    return set(db.session.execute(
+        select(Task.opportunity_id).where(
+            Task.opportunity_id.in_(ids), Task.done.is_(False), Task.due_at < (now or utcnow())
+        ).distinct()
+    ).scalars())
+
+
+def is_rotting(opportunity: Opportunity, stage: Stage | None, now: datetime | None = None) -> bool:
+    """An open opportunity whose last activity is older than its stage's rotting days."""
+    if stage is None or stage.kind != "open" or not stage.rotting_days:
+        return False
+    last = opportunity.last_activity_at
+    if last is None:
+        return False
+    return last < (now or utcnow()) - timedelta(days=stage.rotting_days)
+
+
+def idle_days(opportunity: Opportunity, now: datetime | None = None) -> int:
+    if opportunity.last_activity_at is None:
+        return 0
+    return max(0, ((now or utcnow()) - opportunity.last_activity_at).days)

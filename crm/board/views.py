@@ -1,0 +1,143 @@
+"""Building the board's responses, shared by the board's routes and by the stage route of
+crm.opportunities, which calls board_move_response / board_lost_reason_response when the
+board (form field context=board) moved a card."""
+from datetime import datetime
+
+from flask import current_app, request, url_for
+from flask_babel import to_user_timezone
+from flask_login import current_user
+
+from crm.board import services
+from crm.board.services import BoardFilters
+from crm.extensions import db
+from crm.htmx import fragment
+from crm.models import LostReason, Opportunity, Stage, utcnow
+from crm.permissions import can_edit_opportunity
+
+TEMPLATE = "board/index.html"
+
+
+class CardView:
+    """What a card needs besides its opportunity, computed once for all the cards shown:
+    the pipeline's stages (for the select and the rotting days), the overdue marks, the
+    user's permissions and the board URL the forms come back to."""
+
+    def __init__(self, stages: list[Stage], overdue_ids: set[int], *, board_url: str,
+                 filters: BoardFilters, now: datetime | None = None, user=None):
+        self.stages = stages
+        self.stage_by_id = {stage.id: stage for stage in stages}
+        self.overdue_ids = overdue_ids
+        self.board_url = board_url
+        self.filters = filters
+        self.now = now or utcnow()
+        self.today = to_user_timezone(self.now).date()
+        self.user = user if user is not None else current_user
+        self.main_currency = current_app.config.get("DEFAULT_CURRENCY", "CNY")
+        self._show = "opportunities.show" in current_app.view_functions
+
+    def stage(self, opportunity: Opportunity) -> Stage | None:
+        return self.stage_by_id.get(opportunity.stage_id)
+
+    def rotting(self, opportunity: Opportunity) -> bool:
+        return services.is_rotting(opportunity, self.stage(opportunity), self.now)
+
+    def idle_days(self, opportunity: Opportunity) -> int:
+        return services.idle_days(opportunity, self.now)
+
+    def overdue(self, opportunity: Opportunity) -> bool:
+        return opportunity.id in self.overdue_ids
+
+    def late(self, opportunity: Opportunity) -> bool:
+        """Still open after its expected close date."""
+        return bool(opportunity.status == "open" and opportunity.expected_close
+                    and opportunity.expected_close < self.today)
+
+    def can_move(self, opportunity: Opportunity) -> bool:
+        return bool(self.user.is_authenticated and can_edit_opportunity(self.user, opportunity))
+
+    def show_url(self, opportunity: Opportunity) -> str | None:
+        if not self._show:
+            return None
+        return url_for("opportunities.show", opportunity_id=opportunity.id)
+
+    @staticmethod
+    def move_url(opportunity: Opportunity) -> str:
+        """The stage route of crm.opportunities (a stable URL: POST /opportunities/<id>/stage)."""
+        return f"{request.script_root}/opportunities/{opportunity.id}/stage"
+
+    @staticmethod
+    def card_url(opportunity: Opportunity) -> str:
+        return url_for("board.card", opportunity_id=opportunity.id)
+
+    def more_url(self, stage: Stage, last: Opportunity) -> str:
+        return url_for("board.column", stage_id=stage.id,
+                       after=last.expected_close.isoformat() if last.expected_close else "",
+                       after_id=last.id, **self.filters.args())
+
+
+def board_url(pipeline_id: int | None, filters: BoardFilters) -> str:
+    args = dict(filters.args())
+    if pipeline_id is not None:
+        args["pipeline"] = pipeline_id
+    return url_for("board.index", **args)
+
+
+def _origin() -> tuple[BoardFilters, str | None]:
+    """The filters of the board page an htmx request came from (HX-Current-URL)."""
+    current = request.htmx.current_url if request.htmx else None
+    return BoardFilters.from_url(current), current
+
+
+def card_view(stages: list[Stage], cards, filters: BoardFilters, pipeline_id: int | None,
+              now: datetime | None = None, back_url: str | None = None) -> CardView:
+    now = now or utcnow()
+    overdue = services.overdue_opportunity_ids([c.id for c in cards], now)
+    return CardView(stages, overdue, board_url=back_url or board_url(pipeline_id, filters),
+                    filters=filters, now=now)
+
+
+def board_move_response(opportunity: Opportunity, from_stage_id: int | None):
+    """After a successful move from the board: the updated card, and out of band the headers
+    of the column it left and the column it entered, plus the board's totals, all recomputed
+    by one grouped query with the board's filters (read from the page's URL)."""
+    filters, current = _origin()
+    now = utcnow()
+    stages = services.stages_of(opportunity.pipeline_id)
+    summaries = services.column_summaries(stages, filters, current_user, now)
+    changed = []
+    for stage_id in (from_stage_id, opportunity.stage_id):
+        if stage_id in summaries and summaries[stage_id] not in changed:
+            changed.append(summaries[stage_id])
+    view = card_view(stages, [opportunity], filters, opportunity.pipeline_id, now,
+                     back_url=back_url_from(current, opportunity.pipeline_id, filters))
+    return fragment(TEMPLATE, "card", "moved_heads", "board_totals",
+                    opp=opportunity, board=view, oob=True, oob_summaries=changed,
+                    recent_days=services.RECENT_DAYS,
+                    totals=services.board_totals(summaries, view.main_currency))
+
+
+def board_lost_reason_response(opportunity: Opportunity, target_stage: Stage, error_message):
+    """422: the card becomes a small form asking why the opportunity was lost; it posts the
+    move again with the reason; Cancel puts the card back in its column unchanged."""
+    filters, current = _origin()
+    reasons = list(db.session.execute(
+        db.select(LostReason).where(LostReason.active.is_(True))
+        .order_by(LostReason.position, LostReason.id)).scalars())
+    submitted = "lost_reason_id" in request.form
+    view = CardView([], set(), filters=filters,
+                    board_url=back_url_from(current, opportunity.pipeline_id, filters))
+    return fragment(TEMPLATE, "lost_form", status=422, opp=opportunity, board=view,
+                    target_stage=target_stage, reasons=reasons,
+                    error_message=str(error_message) if (error_message and submitted) else None,
+                    selected_reason=request.form.get("lost_reason_id", ""),
+                    lost_note=request.form.get("lost_note", ""))
+
+
+def back_url_from(current: str | None, pipeline_id: int | None, filters: BoardFilters) -> str:
+    """Where a plain form on the card comes back to: the page it is on, if it is ours."""
+    if current:
+        from urllib.parse import urlsplit
+        parts = urlsplit(current)
+        if parts.path.startswith(f"{request.script_root}/pipeline"):
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    return board_url(pipeline_id, filters)

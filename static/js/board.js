@@ -1,0 +1,148 @@
+// The board: drag cards between columns (SortableJS) and keep cards in the right column
+// after a move by the select, a cancelled lost-reason form or a failed request.
+// Everything works without this file: each card has a stage select in a plain form.
+(function () {
+  "use strict";
+
+  // Where a card came from while its move is in flight or waits for a lost reason:
+  // opportunity id -> {from: the column's card list, next: the card that followed it}.
+  var origins = {};
+
+  function listFor(stageId) {
+    return document.querySelector('.board-cards[data-stage-id="' + stageId + '"]');
+  }
+
+  function sortKey(card) {
+    return [card.dataset.close || "9999-12-31", parseInt(card.dataset.opportunityId, 10) || 0];
+  }
+
+  function insertSorted(list, card) {
+    var key = sortKey(card);
+    var cards = list.querySelectorAll(":scope > .board-card");
+    for (var i = 0; i < cards.length; i++) {
+      if (cards[i] === card) continue;
+      var other = sortKey(cards[i]);
+      if (other[0] > key[0] || (other[0] === key[0] && other[1] > key[1])) {
+        list.insertBefore(card, cards[i]);
+        return;
+      }
+    }
+    list.appendChild(card);
+  }
+
+  // Put a card (or its lost-reason form) back where it was before the move.
+  function putBack(card) {
+    var id = card.dataset.opportunityId;
+    var origin = origins[id];
+    delete origins[id];
+    if (origin && document.body.contains(origin.from)) {
+      if (origin.next && origin.next.parentNode === origin.from && origin.next !== card) {
+        origin.from.insertBefore(card, origin.next);
+      } else {
+        origin.from.appendChild(card);
+      }
+      return;
+    }
+    var home = listFor(card.dataset.homeStageId || card.dataset.stageId);
+    if (home && card.parentNode !== home) insertSorted(home, card);
+  }
+
+  function flash(card) {
+    card.classList.add("is-moved");
+    setTimeout(function () { card.classList.remove("is-moved"); }, 1600);
+  }
+
+  function initSortable(root) {
+    if (typeof Sortable === "undefined" || typeof htmx === "undefined") return;
+    var lists = [];
+    if (root.matches && root.matches(".board-cards")) lists.push(root);
+    if (root.querySelectorAll) lists = lists.concat(Array.prototype.slice.call(root.querySelectorAll(".board-cards")));
+    lists.forEach(function (list) {
+      if (list.dataset.sortable === "on" || !list.closest(".board-columns")) return;
+      list.dataset.sortable = "on";
+      Sortable.create(list, {
+        group: "board",
+        sort: false,
+        draggable: ".board-card[data-movable]",
+        filter: "a, select, option, button, input, textarea, label",
+        preventOnFilter: false,
+        delay: 180,
+        delayOnTouchOnly: true,
+        animation: 150,
+        ghostClass: "is-ghost",
+        chosenClass: "is-chosen",
+        dragClass: "is-dragging",
+        onEnd: function (evt) {
+          var card = evt.item;
+          if (evt.to === evt.from) return;
+          origins[card.dataset.opportunityId] = {from: evt.from, next: evt.from.children[evt.oldIndex] || null};
+          card.classList.add("is-saving");
+          htmx.ajax("POST", card.dataset.moveUrl, {
+            source: card,
+            target: card,
+            swap: "outerHTML",
+            values: {stage_id: evt.to.dataset.stageId, context: "board"}
+          });
+        }
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.documentElement.classList.add("board-js");
+    initSortable(document);
+  });
+
+  // New content: columns after a filter change, cards after a move or "Load more".
+  document.addEventListener("htmx:load", function (event) {
+    var elt = event.detail.elt;
+    if (!elt || !elt.matches) return;
+    initSortable(elt);
+    var cards = elt.matches(".board-card") ? [elt] : Array.prototype.slice.call(elt.querySelectorAll(".board-card"));
+    cards.forEach(function (card) {
+      // A card loaded by "Load more" that is already on the board (dragged there) stays single.
+      var same = document.querySelectorAll('[id="' + card.id + '"]');
+      if (same.length > 1) {
+        for (var i = 0; i < same.length; i++) {
+          if (same[i] !== card) { card.remove(); return; }
+        }
+      }
+      if (card.classList.contains("lost-form")) {
+        var select = card.querySelector("select");
+        if (select) select.focus();
+        return;
+      }
+      // Moved with the select: the card goes to the column of its new stage.
+      var list = card.parentNode;
+      if (list && list.classList && list.classList.contains("board-cards") &&
+          list.dataset.stageId !== card.dataset.stageId) {
+        var target = listFor(card.dataset.stageId);
+        if (target) {
+          insertSorted(target, card);
+          card.scrollIntoView({block: "nearest", inline: "nearest"});
+          flash(card);
+        }
+      }
+      delete origins[card.dataset.opportunityId];
+    });
+  });
+
+  // Cancel on the lost-reason form: the card goes home before it is fetched again.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.matches && elt.matches("[data-board-cancel]")) {
+      var form = elt.closest(".lost-form");
+      if (form) putBack(form);
+    }
+  });
+
+  // A refused or failed move: the card goes back (app.js shows the error toast).
+  function failed(event) {
+    var elt = event.detail.elt;
+    if (!elt || !elt.classList || !elt.classList.contains("board-card")) return;
+    elt.classList.remove("is-saving");
+    putBack(elt);
+  }
+  document.addEventListener("htmx:responseError", failed);
+  document.addEventListener("htmx:sendError", failed);
+})();
