@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("customers", __name__, url_prefix="/customers")
+
+from crm.customers import routes  # noqa: E402,F401

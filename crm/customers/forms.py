@@ -1,0 +1,102 @@
+"""Forms for customers, their contacts, tags and saved segments."""
+import re
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, EmailField, HiddenField, RadioField, SelectField, StringField,
+                     TextAreaField)
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from crm.models import CUSTOMER_SIZES
+
+KIND_CHOICES = [("company", _l("Company")), ("individual", _l("Individual"))]
+SIZE_CHOICES = [("", _l("— Unknown —"))] + [(size, size) for size in CUSTOMER_SIZES]
+_PHONE = re.compile(r"^[0-9+()\-.\s/ext]{3,50}$", re.IGNORECASE)
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _empty_to_none(value):
+    value = _strip(value)
+    return value or None
+
+
+def phone_check(form, field):
+    """Digits, spaces and + ( ) - . only, so a phone number stays callable."""
+    if field.data and not _PHONE.match(field.data):
+        raise ValidationError(_l("Enter a phone number (digits, spaces, + - ( ) only)."))
+
+
+def email_field(label):
+    return EmailField(label, filters=[_empty_to_none], validators=[
+        Optional(), Email(message=_l("Enter a valid email address."), check_deliverability=False),
+        Length(max=254)])
+
+
+def _website(value):
+    value = _empty_to_none(value)
+    if value and not re.match(r"^[a-z][a-z0-9+.-]*://", value, re.IGNORECASE):
+        value = "https://" + value
+    return value
+
+
+def _owner_id(value):
+    try:
+        return int(value) if value not in (None, "", "None") else None
+    except (TypeError, ValueError):
+        return None
+
+
+class CustomerForm(FlaskForm):
+    kind = RadioField(_l("Type"), choices=KIND_CHOICES, default="company")
+    name = StringField(_l("Name"), filters=[_strip], validators=[
+        DataRequired(message=_l("Enter the customer's name.")), Length(max=200)])
+    industry = StringField(_l("Industry"), filters=[_empty_to_none], validators=[Length(max=100)])
+    region = StringField(_l("Region"), filters=[_empty_to_none], validators=[Length(max=100)])
+    city = StringField(_l("City"), filters=[_empty_to_none], validators=[Length(max=100)])
+    size = SelectField(_l("Size (employees)"), choices=SIZE_CHOICES, default="",
+                       filters=[_empty_to_none], validate_choice=False)
+    source = StringField(_l("Source"), filters=[_empty_to_none], validators=[Length(max=100)])
+    phone = StringField(_l("Phone"), filters=[_empty_to_none],
+                        validators=[Length(max=50), phone_check])
+    email = email_field(_l("Email"))
+    website = StringField(_l("Website"), filters=[_website], validators=[Length(max=255)])
+    address = StringField(_l("Address"), filters=[_empty_to_none], validators=[Length(max=500)])
+    owner_id = SelectField(_l("Owner"), coerce=_owner_id, validate_choice=False)
+    description = TextAreaField(_l("Description"), filters=[_empty_to_none],
+                                validators=[Length(max=10000)])
+
+    def __init__(self, *args, owners=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner_id.choices = [("", _l("— Nobody —"))] + [(user.id, user.name) for user in owners]
+        self._owner_ids = {user.id for user in owners}
+
+    def validate_size(self, field):
+        if field.data and field.data not in CUSTOMER_SIZES:
+            raise ValidationError(_l("Choose a size from the list."))
+
+    def validate_owner_id(self, field):
+        if field.data is not None and field.data not in self._owner_ids:
+            raise ValidationError(_l("Choose an owner from the list."))
+
+    def validate_kind(self, field):
+        if field.data not in dict(KIND_CHOICES):
+            raise ValidationError(_l("Choose company or individual."))
+
+
+class ContactForm(FlaskForm):
+    name = StringField(_l("Name"), filters=[_strip], validators=[
+        DataRequired(message=_l("Enter the contact's name.")), Length(max=120)])
+    title = StringField(_l("Job title"), filters=[_empty_to_none], validators=[Length(max=120)])
+    phone = StringField(_l("Phone"), filters=[_empty_to_none],
+                        validators=[Length(max=50), phone_check])
+    email = email_field(_l("Email"))
+    is_primary = BooleanField(_l("Primary contact"))
+
+
+class SegmentForm(FlaskForm):
+    name = StringField(_l("Segment name"), filters=[_strip], validators=[
+        DataRequired(message=_l("Give the segment a name.")), Length(max=120)])
+    query = HiddenField()

@@ -1,0 +1,424 @@
+"""Customers (客户): the list with search, filters and segments; the customer page with its
+profile, tags, contacts, follow-ups, opportunities and tasks; bulk tagging."""
+from urllib.parse import urlencode
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user
+from sqlalchemy.orm import joinedload, selectinload
+
+from crm.customers import bp
+from crm.customers.forms import ContactForm, CustomerForm, SegmentForm
+from crm.customers.services import (
+    CustomerFilter, bulk_tag, customer_page, customers_for_bulk, delete_contact, distinct_values,
+    find_duplicates, my_segments, owner_choices, save_contact, save_segment, tag_groups_with_tags,
+    tags_by_group)
+from crm.customers import services
+from crm.extensions import db
+from crm.htmx import fragment, is_htmx, redirect_to, render, targets
+from crm.models import Contact, Customer, Opportunity, Segment, Tag
+from crm.permissions import can_edit_customer, can_see_customer
+
+LIST = "customers/index.html"
+SHOW = "customers/show.html"
+FORM = "customers/form.html"
+CONTACT_PAGE = "customers/contact_form.html"
+
+
+def _list_url(query: str = "") -> str:
+    return url_for("customers.index") + (f"?{query}" if query else "")
+
+
+def _customer_or_404(customer_id: int, *, edit: bool = False) -> Customer:
+    """The customer, after the permission check (403) that every view and fragment makes."""
+    customer = db.get_or_404(Customer, customer_id)
+    if not can_see_customer(current_user, customer):
+        abort(403)
+    if edit and not can_edit_customer(current_user, customer):
+        abort(403)
+    return customer
+
+
+def _int_list(values) -> list[int]:
+    result = []
+    for value in values:
+        try:
+            result.append(int(value))
+        except (TypeError, ValueError):
+            continue
+    return result
+
+
+# --- The list ------------------------------------------------------------------------------
+
+
+def _results_context(filters: CustomerFilter, **extra) -> dict:
+    pagination = customer_page(filters)
+    segment_form = extra.pop("segment_form", None) or SegmentForm(
+        formdata=None, query=filters.segment_query)
+    return {
+        "filters": filters,
+        "pagination": pagination,
+        "customers": pagination.items,
+        "tag_groups": tag_groups_with_tags(),
+        "segment_form": segment_form,
+        "page_url": lambda page: _list_url(filters.query_string(page=page)),
+        **extra,
+    }
+
+
+def _list_page(filters: CustomerFilter, status: int = 200, **extra):
+    context = _results_context(filters, **extra)
+    context.update(
+        owners=owner_choices(),
+        industries=distinct_values(Customer.industry),
+        regions=distinct_values(Customer.region),
+        segments=my_segments(current_user),
+    )
+    return render(LIST, status=status, **context)
+
+
+@bp.route("")
+def index():
+    """Every customer: search as you type, filters, sort, pages; the results alone for htmx."""
+    filters = CustomerFilter.from_args(request.args)
+    if targets("customer-results"):
+        response = fragment(LIST, "results", **_results_context(filters))
+        # The pushed URL is the clean one: no empty fields, no default values.
+        response.headers["HX-Push-Url"] = _list_url(filters.query_string())
+        return response
+    return _list_page(filters)
+
+
+@bp.route("/bulk-tags", methods=["POST"])
+def bulk_tags():
+    """Add or remove one tag on every selected customer I may edit."""
+    back = request.form.get("back", "")
+    filters = CustomerFilter.from_query_string(back)
+    action = request.form.get("action")
+    tag = db.session.get(Tag, int(request.form.get("tag_id") or 0) or -1)
+    ids = _int_list(request.form.getlist("customer_id"))
+    notice, notice_kind = None, "success"
+    if action not in ("add", "remove") or tag is None:
+        notice, notice_kind = _("Choose a tag, then Add or Remove."), "error"
+    elif not ids:
+        notice, notice_kind = _("Select at least one customer."), "error"
+    else:
+        selected = customers_for_bulk(ids)
+        editable = [c for c in selected if can_edit_customer(current_user, c)]
+        skipped = len(selected) - len(editable)
+        changed = bulk_tag(editable, tag, action)
+        db.session.commit()
+        if action == "add":
+            notice = ngettext("Tag %(tag)s added to %(num)d customer.",
+                              "Tag %(tag)s added to %(num)d customers.", changed, tag=tag.name)
+        else:
+            notice = ngettext("Tag %(tag)s removed from %(num)d customer.",
+                              "Tag %(tag)s removed from %(num)d customers.", changed, tag=tag.name)
+        if skipped:
+            notice += " " + ngettext("%(num)d customer was skipped: you may not edit it.",
+                                     "%(num)d customers were skipped: you may not edit them.",
+                                     skipped)
+            notice_kind = "warning"
+    if is_htmx():
+        status = 422 if notice_kind == "error" else 200
+        return fragment(LIST, "results", status=status,
+                        **_results_context(filters, notice=notice, notice_kind=notice_kind,
+                                           selected_ids=ids if notice_kind == "error" else []))
+    flash(notice, notice_kind if notice_kind != "warning" else "error")
+    return redirect(_list_url(filters.query_string()), 303)
+
+
+# --- Segments ------------------------------------------------------------------------------
+
+
+@bp.route("/segments", methods=["POST"])
+def create_segment():
+    """Save the list's current filter under a name."""
+    form = SegmentForm()
+    filters = CustomerFilter.from_query_string(form.query.data or "")
+    if form.validate_on_submit():
+        segment = save_segment(current_user, form.name.data, form.query.data or "")
+        db.session.commit()
+        if is_htmx():
+            fresh = SegmentForm(formdata=None, query=filters.segment_query)
+            return fragment(LIST, "segment_form", "segments", filters=filters, segment_form=fresh,
+                            segments=my_segments(current_user), saved=segment, oob=True)
+        flash(_("Segment %(name)s was saved.", name=segment.name), "success")
+        return redirect(_list_url(segment.query), 303)
+    if is_htmx():
+        return fragment(LIST, "segment_form", status=422, filters=filters, segment_form=form)
+    return _list_page(filters, status=422, segment_form=form)
+
+
+@bp.route("/segments/<int:segment_id>/delete", methods=["POST"])
+def delete_segment(segment_id: int):
+    """Delete one of my segments (never someone else's)."""
+    segment = db.get_or_404(Segment, segment_id)
+    if segment.user_id != current_user.id:
+        abort(403)
+    name = segment.name
+    db.session.delete(segment)
+    db.session.commit()
+    if is_htmx():
+        return fragment(LIST, "segments", segments=my_segments(current_user))
+    flash(_("Segment %(name)s was deleted.", name=name), "success")
+    return redirect(url_for("customers.index"), 303)
+
+
+# --- Creating and editing --------------------------------------------------------------------
+
+
+def _form_context(form, customer=None, duplicates=None):
+    return {
+        "form": form,
+        "customer": customer,
+        "duplicates": duplicates or [],
+        "industries": distinct_values(Customer.industry),
+        "regions": distinct_values(Customer.region),
+        "sources": distinct_values(Customer.source),
+    }
+
+
+def _fill(customer: Customer, form: CustomerForm) -> None:
+    for name in ("kind", "name", "industry", "region", "city", "size", "source", "phone", "email",
+                 "website", "address", "owner_id", "description"):
+        setattr(customer, name, getattr(form, name).data)
+    customer.rebuild_search_index()
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    """A new customer; possible duplicates are shown before it is saved."""
+    form = CustomerForm(owners=owner_choices())
+    if request.method == "GET":
+        form.owner_id.data = current_user.id
+        if request.args.get("name"):
+            form.name.data = request.args["name"].strip()[:200]
+    duplicates = []
+    if form.validate_on_submit():
+        if request.form.get("confirm_duplicate") != "1":
+            duplicates = find_duplicates(name=form.name.data, phone=form.phone.data,
+                                         email=form.email.data)
+        if not duplicates:
+            customer = Customer(created_by_id=current_user.id)
+            _fill(customer, form)
+            db.session.add(customer)
+            db.session.commit()
+            flash(_("Customer %(name)s was created.", name=customer.name), "success")
+            return redirect_to(url_for("customers.show", customer_id=customer.id))
+    status = 422 if form.errors else 200
+    return render(FORM, status=status, **_form_context(form, duplicates=duplicates))
+
+
+@bp.route("/duplicates")
+def duplicates():
+    """Possible duplicates of what is being typed into the customer form (a fragment)."""
+    found = find_duplicates(name=request.args.get("name"), phone=request.args.get("phone"),
+                            email=request.args.get("email"),
+                            exclude_id=request.args.get("exclude", type=int))
+    return fragment(FORM, "duplicates", duplicates=found, live=True)
+
+
+@bp.route("/<int:customer_id>/edit", methods=["GET", "POST"])
+def update(customer_id: int):
+    """Change a customer's profile."""
+    customer = _customer_or_404(customer_id, edit=True)
+    form = CustomerForm(obj=customer, owners=owner_choices(include_id=customer.owner_id))
+    if form.validate_on_submit():
+        _fill(customer, form)
+        db.session.commit()
+        flash(_("Customer %(name)s was saved.", name=customer.name), "success")
+        return redirect_to(url_for("customers.show", customer_id=customer.id))
+    status = 422 if form.errors else 200
+    return render(FORM, status=status, **_form_context(form, customer=customer))
+
+
+@bp.route("/<int:customer_id>/delete", methods=["POST"])
+def delete(customer_id: int):
+    """Delete a customer with its contacts, notes, opportunities and tasks."""
+    customer = _customer_or_404(customer_id, edit=True)
+    name = customer.name
+    db.session.delete(customer)
+    db.session.commit()
+    flash(_("Customer %(name)s was deleted.", name=name), "success")
+    return redirect_to(url_for("customers.index"))
+
+
+# --- The customer page -----------------------------------------------------------------------
+
+
+def _load_customer(customer_id: int, *, edit: bool = False) -> Customer:
+    customer = _customer_or_404(customer_id, edit=edit)
+    # Owner, contacts and tags with their groups, each in one query.
+    db.session.execute(
+        db.select(Customer).where(Customer.id == customer.id).options(
+            joinedload(Customer.owner), selectinload(Customer.contacts),
+            selectinload(Customer.tags).joinedload(Tag.group))
+    ).unique().scalar_one()
+    return customer
+
+
+def _tags_context(customer: Customer, *, picker_open: bool = False) -> dict:
+    return {
+        "customer": customer,
+        "can_edit": can_edit_customer(current_user, customer),
+        "grouped_tags": tags_by_group(customer.tags),
+        "tag_groups": tag_groups_with_tags(),
+        "picker_open": picker_open,
+    }
+
+
+def _unique_ids(form, prefix: str):
+    """Give a form's fields ids of their own, so several forms can share the page."""
+    for form_field in form:
+        if form_field.type != "CSRFTokenField":
+            form_field.id = f"{prefix}{form_field.name}"
+    return form
+
+
+def _contacts_context(customer: Customer, contact_form=None, **extra) -> dict:
+    return {
+        "customer": customer,
+        "can_edit": can_edit_customer(current_user, customer),
+        "contact_form": _unique_ids(contact_form or ContactForm(formdata=None), "new-contact-"),
+        **extra,
+    }
+
+
+def _show_context(customer: Customer, **overrides) -> dict:
+    from crm.notes.forms import NoteForm
+    from crm.notes.services import timeline
+
+    opportunities = db.session.execute(
+        db.select(Opportunity).where(Opportunity.customer_id == customer.id)
+        .options(joinedload(Opportunity.stage), joinedload(Opportunity.owner))
+        .order_by(Opportunity.status != "open", Opportunity.created_at.desc())
+    ).scalars().all()
+    context = {
+        **_tags_context(customer),
+        **_contacts_context(customer),
+        "timeline_items": timeline(customer_id=customer.id),
+        "note_form": NoteForm(formdata=None, customer_id=customer.id),
+        "opportunities": opportunities,
+        "panel_customer_id": customer.id,
+        "panel_opportunity_id": None,
+        "panel_tasks": [],
+    }
+    if "tasks.index" in current_app.view_functions:
+        from crm.tasks.services import open_tasks_for
+        context["panel_tasks"] = open_tasks_for(customer_id=customer.id)
+    context.update(overrides)
+    return context
+
+
+@bp.route("/<int:customer_id>")
+def show(customer_id: int):
+    """The customer page: profile and tags, contacts, follow-ups, opportunities, tasks."""
+    customer = _load_customer(customer_id)
+    return render(SHOW, **_show_context(customer))
+
+
+# --- Tags on one customer ---------------------------------------------------------------------
+
+
+@bp.route("/<int:customer_id>/tags", methods=["POST"])
+def tag(customer_id: int):
+    """Add or remove a tag on this customer (a single-choice group keeps one tag)."""
+    customer = _load_customer(customer_id, edit=True)
+    tag = db.session.get(Tag, request.form.get("tag_id", type=int) or -1)
+    if tag is None:
+        abort(400)
+    if request.form.get("action") == "remove":
+        changed = services.remove_tag(customer, tag)
+    else:
+        changed = services.add_tag(customer, tag)
+    if changed:
+        db.session.commit()
+    if is_htmx():
+        return fragment(SHOW, "tags", **_tags_context(customer, picker_open=True))
+    return redirect(url_for("customers.show", customer_id=customer.id) + "#tags", 303)
+
+
+# --- Contacts (inline) ----------------------------------------------------------------------
+
+
+def _contacts_response(customer: Customer, *, status: int = 200, **context):
+    if is_htmx():
+        return fragment(SHOW, "contacts", status=status, **_contacts_context(customer, **context))
+    if status >= 400:
+        return render(SHOW, status=status, **_show_context(customer, **context))
+    return redirect(url_for("customers.show", customer_id=customer.id) + "#contacts", 303)
+
+
+def _contact_of(customer: Customer, contact_id: int) -> Contact:
+    contact = db.get_or_404(Contact, contact_id)
+    if contact.customer_id != customer.id:
+        abort(404)
+    return contact
+
+
+def _fill_contact(contact: Contact, form: ContactForm) -> None:
+    contact.name = form.name.data
+    contact.title = form.title.data
+    contact.phone = form.phone.data
+    contact.email = form.email.data
+
+
+@bp.route("/<int:customer_id>/contacts", methods=["GET", "POST"])
+def contacts(customer_id: int):
+    """The contacts list (fragment), or add a contact to it."""
+    if request.method == "GET":
+        customer = _load_customer(customer_id)
+        if not is_htmx():
+            return redirect(url_for("customers.show", customer_id=customer.id) + "#contacts")
+        return fragment(SHOW, "contacts", **_contacts_context(customer))
+    customer = _load_customer(customer_id, edit=True)
+    form = ContactForm()
+    if not form.validate_on_submit():
+        return _contacts_response(customer, status=422, contact_form=form, adding=True)
+    contact = Contact()
+    _fill_contact(contact, form)
+    save_contact(customer, contact, primary=form.is_primary.data)
+    db.session.commit()
+    if not is_htmx():
+        flash(_("Contact %(name)s was added.", name=contact.name), "success")
+    return _contacts_response(customer, added_id=contact.id)
+
+
+@bp.route("/<int:customer_id>/contacts/<int:contact_id>/edit", methods=["GET", "POST"])
+def update_contact(customer_id: int, contact_id: int):
+    """Edit a contact in place (or on its own page without JavaScript)."""
+    customer = _load_customer(customer_id, edit=True)
+    contact = _contact_of(customer, contact_id)
+    form = _unique_ids(ContactForm(obj=contact), f"contact-{contact.id}-")
+    if form.validate_on_submit():
+        _fill_contact(contact, form)
+        save_contact(customer, contact, primary=form.is_primary.data)
+        db.session.commit()
+        if not is_htmx():
+            flash(_("Contact %(name)s was saved.", name=contact.name), "success")
+        return _contacts_response(customer)
+    status = 422 if form.errors else 200
+    context = {"customer": customer, "contact": contact, "edit_form": form}
+    if is_htmx():
+        response = fragment(CONTACT_PAGE, "contact_edit", status=status, **context)
+        if status == 422:
+            response.headers["HX-Retarget"] = f"#contact-{contact.id}"
+            response.headers["HX-Reswap"] = "outerHTML"
+        return response
+    return render(CONTACT_PAGE, status=status, **context)
+
+
+@bp.route("/<int:customer_id>/contacts/<int:contact_id>/delete", methods=["POST"])
+def delete_contact_view(customer_id: int, contact_id: int):
+    """Remove a contact from the customer."""
+    customer = _load_customer(customer_id, edit=True)
+    contact = _contact_of(customer, contact_id)
+    name = contact.name
+    delete_contact(customer, contact)
+    db.session.commit()
+    if not is_htmx():
+        flash(_("Contact %(name)s was deleted.", name=name), "success")
+    return _contacts_response(customer)

@@ -1,0 +1,351 @@
+"""Rules about customers that span rows: the list's filters, duplicates, tags, contacts, segments."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode
+
+from sqlalchemy import func, or_
+from sqlalchemy.orm import joinedload, selectinload
+
+from crm.extensions import db
+from crm.models import Contact, Customer, Segment, Tag, TagGroup, User, customer_tags, utcnow
+from crm.textsearch import like_escape, normalise, query_terms
+
+PER_PAGE = 25
+SORTS = ("updated", "newest", "name")
+DEFAULT_SORT = "updated"
+MATCHES = ("any", "all")
+
+
+# --- The customer list ------------------------------------------------------------------
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class CustomerFilter:
+    """What the customer list shows: the search box, the filters, the sort and the page.
+
+    Read from a query string (`from_args`) and written back to one (`query_string`), so a
+    filter can be bookmarked, pushed into the history and saved as a segment.
+    """
+
+    q: str = ""
+    tag_ids: list[int] = field(default_factory=list)
+    match: str = "any"
+    owner: str = ""  # a user id, "none" for unassigned, "" for anyone
+    industry: str = ""
+    region: str = ""
+    sort: str = DEFAULT_SORT
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args) -> "CustomerFilter":
+        """Parse request.args (or any MultiDict); unknown or broken values fall back quietly."""
+        tag_ids: list[int] = []
+        for raw in args.getlist("tag"):
+            tag_id = _int_or_none(raw)
+            if tag_id is not None and tag_id not in tag_ids:
+                tag_ids.append(tag_id)
+        owner = (args.get("owner") or "").strip()
+        if owner != "none" and _int_or_none(owner) is None:
+            owner = ""
+        match = args.get("match", "any")
+        sort = args.get("sort", DEFAULT_SORT)
+        page = _int_or_none(args.get("page")) or 1
+        return cls(
+            q=(args.get("q") or "").strip()[:200],
+            tag_ids=tag_ids,
+            match=match if match in MATCHES else "any",
+            owner=owner,
+            industry=(args.get("industry") or "").strip(),
+            region=(args.get("region") or "").strip(),
+            sort=sort if sort in SORTS else DEFAULT_SORT,
+            page=max(page, 1),
+        )
+
+    @classmethod
+    def from_query_string(cls, query: str) -> "CustomerFilter":
+        from werkzeug.datastructures import MultiDict
+        return cls.from_args(MultiDict(parse_qsl(query or "", keep_blank_values=False)))
+
+    def pairs(self, *, page: int | None = None, with_page: bool = True) -> list[tuple[str, str]]:
+        """The non-default parameters, in a stable order."""
+        pairs: list[tuple[str, str]] = []
+        if self.q:
+            pairs.append(("q", self.q))
+        pairs += [("tag", str(tag_id)) for tag_id in self.tag_ids]
+        if self.tag_ids and self.match != "any":
+            pairs.append(("match", self.match))
+        for name in ("owner", "industry", "region"):
+            if getattr(self, name):
+                pairs.append((name, getattr(self, name)))
+        if self.sort != DEFAULT_SORT:
+            pairs.append(("sort", self.sort))
+        page = self.page if page is None else page
+        if with_page and page > 1:
+            pairs.append(("page", str(page)))
+        return pairs
+
+    def query_string(self, **kwargs) -> str:
+        return urlencode(self.pairs(**kwargs))
+
+    @property
+    def segment_query(self) -> str:
+        """What a segment stores: the filter without the page number."""
+        return self.query_string(with_page=False)
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.q or self.tag_ids or self.owner or self.industry or self.region)
+
+
+def search_condition(q: str):
+    """Every term of `q` must occur in the customer's search keys (pinyin included)."""
+    conditions = []
+    for term in query_terms(q):
+        # '|' separates keys in the index: a term never spans two of them.
+        term = term.replace("|", "")
+        if term:
+            conditions.append(Customer.search_index.like(f"%{like_escape(term)}%", escape="\\"))
+    return conditions
+
+
+def filtered_select(filters: CustomerFilter):
+    """The SELECT of the customers `filters` lets through, sorted, owners and tags preloaded."""
+    stmt = db.select(Customer).options(
+        joinedload(Customer.owner),
+        selectinload(Customer.tags).joinedload(Tag.group),
+        selectinload(Customer.contacts),
+    )
+    for condition in search_condition(filters.q):
+        stmt = stmt.where(condition)
+    if filters.tag_ids:
+        tagged = db.select(customer_tags.c.customer_id).where(
+            customer_tags.c.tag_id.in_(filters.tag_ids))
+        if filters.match == "all":
+            tagged = tagged.group_by(customer_tags.c.customer_id).having(
+                func.count(func.distinct(customer_tags.c.tag_id)) == len(filters.tag_ids))
+        stmt = stmt.where(Customer.id.in_(tagged))
+    if filters.owner == "none":
+        stmt = stmt.where(Customer.owner_id.is_(None))
+    elif filters.owner:
+        stmt = stmt.where(Customer.owner_id == int(filters.owner))
+    if filters.industry:
+        stmt = stmt.where(Customer.industry == filters.industry)
+    if filters.region:
+        stmt = stmt.where(Customer.region == filters.region)
+    if filters.sort == "name":
+        stmt = stmt.order_by(func.lower(Customer.name), Customer.id)
+    elif filters.sort == "newest":
+        stmt = stmt.order_by(Customer.created_at.desc(), Customer.id.desc())
+    else:
+        stmt = stmt.order_by(Customer.updated_at.desc(), Customer.id.desc())
+    return stmt
+
+
+def customer_page(filters: CustomerFilter, per_page: int = PER_PAGE):
+    """One page of the filtered list (Flask-SQLAlchemy Pagination: items, total, pages)."""
+    pagination = db.paginate(filtered_select(filters), page=filters.page, per_page=per_page,
+                             error_out=False, count=True)
+    if not pagination.items and filters.page > 1 and pagination.total:
+        # A bookmarked page past the end shows the last page rather than nothing.
+        filters.page = pagination.pages
+        pagination = db.paginate(filtered_select(filters), page=filters.page, per_page=per_page,
+                                 error_out=False, count=True)
+    return pagination
+
+
+def distinct_values(column) -> list[str]:
+    """The values used in a column (industry, region, source), for filters and suggestions."""
+    rows = db.session.execute(
+        db.select(column).where(column.is_not(None), column != "").distinct().order_by(column)
+    ).scalars()
+    return list(rows)
+
+
+def tag_groups_with_tags() -> list[TagGroup]:
+    """Every tag group with its tags, in one query."""
+    return list(db.session.execute(
+        db.select(TagGroup).options(selectinload(TagGroup.tags))
+        .order_by(TagGroup.position, TagGroup.name)
+    ).scalars().unique())
+
+
+def owner_choices(include_id: int | None = None) -> list[User]:
+    """Active users (and `include_id` even when deactivated, so it is not lost on save)."""
+    condition = User.active.is_(True)
+    if include_id is not None:
+        condition = or_(condition, User.id == include_id)
+    return list(db.session.execute(db.select(User).where(condition).order_by(User.name)).scalars())
+
+
+# --- Duplicates --------------------------------------------------------------------------
+
+
+def _digits(value: str | None) -> str:
+    return "".join(ch for ch in (value or "") if ch.isdigit())
+
+
+def find_duplicates(*, name: str | None = None, phone: str | None = None,
+                    email: str | None = None, exclude_id: int | None = None,
+                    limit: int = 10) -> list[Customer]:
+    """Customers that may be the one being entered: same name, phone or email.
+
+    Names compare without case and spaces; phones by their digits (at least 5 of them);
+    emails without case. Contacts' phones and emails count too.
+    """
+    conditions = []
+    contact_conditions = []
+    name_key = normalise(name or "")
+    if name_key:
+        conditions.append(func.lower(func.replace(Customer.name, " ", "")) == name_key)
+    digits = _digits(phone)
+    if len(digits) >= 5:
+        # The last eight digits: "+86 138-0013-8000" and "13800138000" are one number.
+        pattern = f"%{like_escape(digits[-8:])}"
+        for column, target in ((Customer.phone, conditions), (Contact.phone, contact_conditions)):
+            stripped = column
+            for ch in (" ", "-", "(", ")", "+", "."):
+                stripped = func.replace(stripped, ch, "")
+            target.append(stripped.like(pattern, escape="\\"))
+    email_key = (email or "").strip().lower()
+    if email_key:
+        conditions.append(func.lower(Customer.email) == email_key)
+        contact_conditions.append(func.lower(Contact.email) == email_key)
+    if contact_conditions:
+        conditions.append(Customer.id.in_(
+            db.select(Contact.customer_id).where(or_(*contact_conditions))))
+    if not conditions:
+        return []
+    stmt = (db.select(Customer).where(or_(*conditions)).options(joinedload(Customer.owner))
+            .order_by(Customer.name).limit(limit))
+    if exclude_id is not None:
+        stmt = stmt.where(Customer.id != exclude_id)
+    return list(db.session.execute(stmt).scalars().unique())
+
+
+# --- Tags ---------------------------------------------------------------------------------
+
+
+def add_tag(customer: Customer, tag: Tag) -> bool:
+    """Put `tag` on the customer. In a single-choice group it replaces the group's other tag.
+
+    Returns True when the customer's tags changed.
+    """
+    if tag in customer.tags:
+        return False
+    if not tag.group.multiple:
+        for other in [t for t in customer.tags if t.group_id == tag.group_id]:
+            customer.tags.remove(other)
+    customer.tags.append(tag)
+    customer.updated_at = utcnow()
+    return True
+
+
+def remove_tag(customer: Customer, tag: Tag) -> bool:
+    """Take `tag` off the customer; True when it was there."""
+    if tag not in customer.tags:
+        return False
+    customer.tags.remove(tag)
+    customer.updated_at = utcnow()
+    return True
+
+
+def set_tags(customer: Customer, tags: list[Tag]) -> None:
+    """Make the customer's tags exactly `tags`, keeping single-choice groups to one tag each
+    (when several of one such group are given, the last one wins)."""
+    for tag in list(customer.tags):
+        if tag not in tags:
+            customer.tags.remove(tag)
+    for tag in tags:
+        add_tag(customer, tag)
+
+
+def bulk_tag(customers: list[Customer], tag: Tag, action: str) -> int:
+    """Add or remove `tag` on every customer (tags preloaded); how many changed."""
+    change = add_tag if action == "add" else remove_tag
+    return sum(1 for customer in customers if change(customer, tag))
+
+
+def customers_for_bulk(customer_ids: list[int]) -> list[Customer]:
+    """The selected customers with their tags (and the tags' groups), in two queries."""
+    if not customer_ids:
+        return []
+    return list(db.session.execute(
+        db.select(Customer).where(Customer.id.in_(customer_ids))
+        .options(selectinload(Customer.tags).joinedload(Tag.group))
+    ).scalars())
+
+
+def tags_by_group(tags: list[Tag]) -> list[tuple[TagGroup, list[Tag]]]:
+    """A customer's tags grouped by their group, groups in their admin-defined order."""
+    groups: dict[int, tuple[TagGroup, list[Tag]]] = {}
+    for tag in tags:
+        groups.setdefault(tag.group_id, (tag.group, []))[1].append(tag)
+    return sorted(groups.values(), key=lambda item: (item[0].position, item[0].name))
+
+
+# --- Contacts -----------------------------------------------------------------------------
+
+
+def save_contact(customer: Customer, contact: Contact, *, primary: bool) -> Contact:
+    """Attach or update a contact; at most one primary contact per customer.
+
+    Marking a contact primary takes the flag off the others. A customer's first contact
+    is its primary one. The customer's search keys follow its contacts.
+    """
+    if contact not in customer.contacts:
+        if not customer.contacts:
+            primary = True
+        customer.contacts.append(contact)
+    if primary:
+        for other in customer.contacts:
+            if other is not contact:
+                other.is_primary = False
+    contact.is_primary = primary
+    customer.rebuild_search_index()
+    customer.updated_at = utcnow()
+    return contact
+
+
+def delete_contact(customer: Customer, contact: Contact) -> None:
+    """Remove a contact; when it was the primary one the next contact takes the flag."""
+    was_primary = contact.is_primary
+    customer.contacts.remove(contact)
+    db.session.delete(contact)
+    if was_primary and customer.contacts:
+        customer.contacts[0].is_primary = True
+    customer.rebuild_search_index()
+    customer.updated_at = utcnow()
+
+
+# --- Segments -----------------------------------------------------------------------------
+
+
+def my_segments(user) -> list[Segment]:
+    return list(db.session.execute(
+        db.select(Segment).where(Segment.user_id == user.id).order_by(func.lower(Segment.name))
+    ).scalars())
+
+
+def save_segment(user, name: str, query: str) -> Segment:
+    """Save a filter under a name; the page number is never part of it.
+
+    Saving again under one of my names replaces that segment's filter.
+    """
+    query = CustomerFilter.from_query_string(query).segment_query
+    name = name.strip()
+    segment = db.session.execute(
+        db.select(Segment).where(Segment.user_id == user.id, Segment.name == name)
+    ).scalar_one_or_none()
+    if segment is None:
+        segment = Segment(name=name, user_id=user.id)
+        db.session.add(segment)
+    segment.query = query
+    return segment

@@ -1,0 +1,392 @@
+"""Customers and contacts: the form, duplicates, the customer page, contacts inline, permissions."""
+from decimal import Decimal
+
+import pytest
+
+from crm.extensions import db
+from crm.models import Contact, Customer, Note, Opportunity, Pipeline, Tag, TagGroup
+from tests.conftest import hx
+
+
+def make_customer(app, name="北京星辰科技", contacts=(), tags=(), **fields) -> int:
+    """A customer with contacts [(name, phone, email, primary)] and tag ids, committed."""
+    with app.app_context():
+        customer = Customer(name=name, **fields)
+        for contact_name, phone, email, primary in contacts:
+            customer.contacts.append(Contact(name=contact_name, phone=phone, email=email,
+                                             is_primary=primary))
+        if tags:
+            customer.tags = list(db.session.execute(db.select(Tag).where(Tag.id.in_(tags))).scalars())
+        customer.rebuild_search_index()
+        db.session.add(customer)
+        db.session.commit()
+        return customer.id
+
+
+def make_tag(app, group="行业 Industry", name="制造 Manufacturing", multiple=True, color="#2563eb") -> int:
+    with app.app_context():
+        tag_group = db.session.execute(db.select(TagGroup).filter_by(name=group)).scalar_one_or_none()
+        if tag_group is None:
+            tag_group = TagGroup(name=group, multiple=multiple)
+            db.session.add(tag_group)
+        tag = Tag(group=tag_group, name=name, color=color)
+        db.session.add(tag)
+        db.session.commit()
+        return tag.id
+
+
+def get_customer(app, customer_id):
+    with app.app_context():
+        customer = db.session.get(Customer, customer_id)
+        # touch what the assertions read, then detach
+        _ = customer.contacts, customer.tags, customer.owner
+        for tag in customer.tags:
+            _ = tag.group
+        db.session.expunge_all()
+        return customer
+
+
+# --- Login and permissions -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/customers", "/customers/new", "/customers/1", "/customers/1/edit"])
+def test_customer_pages_need_login(client, make_user, path):
+    make_user("admin")
+    response = client.get(path)
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_htmx_request_without_login_is_sent_to_login(client, make_user):
+    make_user("admin")
+    response = client.get("/customers?q=x", headers=hx("customer-results"))
+    assert "/login" in response.headers["HX-Redirect"]
+
+
+def test_sales_cannot_edit_someone_elses_customer(app, client, make_user, login):
+    owner = make_user("sales", name="Owner")
+    other = make_user("sales", name="Other")
+    customer_id = make_customer(app, owner_id=owner.id, created_by_id=owner.id,
+                                contacts=[("王伟", "13800000001", None, True)])
+    with app.app_context():
+        contact_id = db.session.execute(db.select(Contact.id)).scalar_one()
+    tag_id = make_tag(app)
+    login(other)
+    # Everybody sees the customer, but without edit controls.
+    page = client.get(f"/customers/{customer_id}")
+    assert page.status_code == 200
+    assert f"/customers/{customer_id}/edit" not in page.get_data(as_text=True)
+    forbidden = [
+        ("get", f"/customers/{customer_id}/edit", {}),
+        ("post", f"/customers/{customer_id}/edit", {"name": "Hijacked"}),
+        ("post", f"/customers/{customer_id}/delete", {}),
+        ("post", f"/customers/{customer_id}/tags", {"tag_id": tag_id}),
+        ("post", f"/customers/{customer_id}/contacts", {"name": "Intruder"}),
+        ("get", f"/customers/{customer_id}/contacts/{contact_id}/edit", {}),
+        ("post", f"/customers/{customer_id}/contacts/{contact_id}/edit", {"name": "X"}),
+        ("post", f"/customers/{customer_id}/contacts/{contact_id}/delete", {}),
+    ]
+    for method, path, data in forbidden:
+        for headers in ({}, hx("contacts")):
+            response = getattr(client, method)(path, data=data, headers=headers)
+            assert response.status_code == 403, (method, path, headers)
+    customer = get_customer(app, customer_id)
+    assert customer.name == "北京星辰科技" and [c.name for c in customer.contacts] == ["王伟"]
+    assert customer.tags == []
+
+
+def test_manager_edits_any_customer_and_sales_edit_unowned(app, client, make_user, login):
+    owner = make_user("sales")
+    customer_id = make_customer(app, name="Acme", owner_id=owner.id, created_by_id=owner.id)
+    unowned_id = make_customer(app, name="Nobody's")
+    login(make_user("manager"))
+    assert client.get(f"/customers/{customer_id}/edit").status_code == 200
+    login(make_user("sales"))
+    assert client.get(f"/customers/{unowned_id}/edit").status_code == 200
+
+
+def test_unknown_customer_is_404(client, admin_client):
+    assert admin_client.get("/customers/999").status_code == 404
+    assert admin_client.get("/customers/999/edit").status_code == 404
+
+
+# --- Creating and editing -------------------------------------------------------------------
+
+
+def test_new_customer_form_defaults_owner_to_me(client, make_user, login):
+    user = make_user("sales", name="Li Na")
+    make_user("sales", name="Zhang San")
+    login(user)
+    html = client.get("/customers/new").get_data(as_text=True)
+    assert 'name="name"' in html and 'name="confirm_duplicate"' not in html
+    assert f'<option selected value="{user.id}">Li Na</option>' in html
+
+
+def test_create_customer_saves_every_field_and_redirects(app, client, make_user, login):
+    user = make_user("sales", name="Li Na")
+    login(user)
+    response = client.post("/customers/new", data={
+        "kind": "company", "name": "  上海云帆贸易  ", "industry": "Trade", "region": "华东",
+        "city": "上海", "size": "51-200", "source": "Trade show", "phone": "021 5555 1234",
+        "email": "Info@YunFan.cn", "website": "yunfan.cn", "address": "浦东新区 1 号",
+        "owner_id": str(user.id), "description": "Imports machinery."})
+    assert response.status_code == 303
+    with app.app_context():
+        customer = db.session.execute(db.select(Customer)).scalar_one()
+        assert response.headers["Location"].endswith(f"/customers/{customer.id}")
+        assert customer.name == "上海云帆贸易"
+        assert (customer.industry, customer.region, customer.city, customer.size) == \
+            ("Trade", "华东", "上海", "51-200")
+        assert customer.website == "https://yunfan.cn"
+        assert customer.owner_id == user.id and customer.created_by_id == user.id
+        assert "shanghaiyunfanmaoyi" in customer.search_index and "shyfmy" in customer.search_index
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "上海云帆贸易" in page and "Imports machinery." in page and "Li Na" in page
+
+
+def test_create_without_name_is_422_with_errors_and_input_kept(client, admin_client):
+    response = admin_client.post("/customers/new", data={
+        "kind": "company", "name": "   ", "phone": "138 0000 0000", "email": "not-an-email",
+        "city": "杭州"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Enter the customer" in html
+    assert "Enter a valid email address." in html
+    assert 'value="138 0000 0000"' in html and 'value="杭州"' in html and 'value="not-an-email"' in html
+    assert "<form" in html
+    with admin_client.application.app_context():
+        assert db.session.query(Customer).count() == 0
+
+
+def test_create_rejects_unknown_owner_and_size(client, admin_client):
+    response = admin_client.post("/customers/new", data={
+        "kind": "company", "name": "Acme", "owner_id": "9999", "size": "huge"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Choose an owner from the list." in html and "Choose a size from the list." in html
+
+
+@pytest.mark.parametrize("field, existing, typed", [
+    ("name", {"name": "北京星辰科技"}, {"name": "北京星辰科技"}),
+    ("name", {"name": "Acme Ltd"}, {"name": "acme ltd"}),
+    ("phone", {"name": "Old", "phone": "+86 138-0013-8000"}, {"name": "New", "phone": "13800138000"}),
+    ("email", {"name": "Old", "email": "Sales@Acme.com"}, {"name": "New", "email": "sales@acme.com"}),
+])
+def test_duplicates_are_shown_before_saving(app, client, admin_client, field, existing, typed):
+    existing_id = make_customer(app, **existing)
+    response = admin_client.post("/customers/new", data={"kind": "company", **typed})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Possible duplicates" in html
+    assert f'href="/customers/{existing_id}"' in html
+    assert 'name="confirm_duplicate" value="1"' in html
+    # the user's input is still in the form
+    for value in typed.values():
+        assert f'value="{value}"' in html
+    with app.app_context():
+        assert db.session.query(Customer).count() == 1
+    # "Save anyway"
+    response = admin_client.post("/customers/new", data={"kind": "company", "confirm_duplicate": "1", **typed})
+    assert response.status_code == 303
+    with app.app_context():
+        assert db.session.query(Customer).count() == 2
+
+
+def test_a_contacts_phone_or_email_counts_as_duplicate(app, client, admin_client):
+    existing_id = make_customer(app, name="Acme", contacts=[("Wang Wei", "139 1111 2222", "wang@acme.com", True)])
+    for data in ({"name": "Other", "phone": "13911112222"}, {"name": "Other", "email": "WANG@acme.com"}):
+        html = admin_client.post("/customers/new", data={"kind": "company", **data}).get_data(as_text=True)
+        assert "Possible duplicates" in html and f"/customers/{existing_id}" in html
+
+
+def test_no_duplicate_warning_for_a_new_name(app, client, admin_client):
+    make_customer(app, name="Acme", phone="13800138000")
+    response = admin_client.post("/customers/new", data={"kind": "company", "name": "Acme Two",
+                                                         "phone": "021-1234"})
+    assert response.status_code == 303
+
+
+def test_live_duplicate_check_fragment(app, client, admin_client):
+    existing_id = make_customer(app, name="北京星辰科技")
+    response = admin_client.get("/customers/duplicates?name=北京星辰科技&phone=&email=",
+                                headers=hx("duplicates"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html
+    assert f"/customers/{existing_id}" in html and "Save anyway" not in html
+    # Editing the customer itself does not warn about itself
+    html = admin_client.get(f"/customers/duplicates?name=北京星辰科技&exclude={existing_id}").get_data(as_text=True)
+    assert "Possible duplicates" not in html
+
+
+def test_edit_customer_updates_profile_and_search_index(app, client, make_user, login):
+    user = make_user("sales")
+    customer_id = make_customer(app, name="Old name", owner_id=user.id, created_by_id=user.id)
+    login(user)
+    form = client.get(f"/customers/{customer_id}/edit").get_data(as_text=True)
+    assert 'value="Old name"' in form
+    response = client.post(f"/customers/{customer_id}/edit", data={
+        "kind": "individual", "name": "杭州明月", "owner_id": str(user.id), "email": "a@b.cn"})
+    assert response.status_code == 303
+    customer = get_customer(app, customer_id)
+    assert customer.name == "杭州明月" and customer.kind == "individual"
+    assert "hangzhoumingyue" in customer.search_index and "old" not in customer.search_index
+    bad = client.post(f"/customers/{customer_id}/edit", data={"kind": "company", "name": ""})
+    assert bad.status_code == 422
+
+
+def test_edit_same_name_as_itself_is_not_a_duplicate(app, client, admin_client):
+    customer_id = make_customer(app, name="Acme")
+    response = admin_client.post(f"/customers/{customer_id}/edit", data={"kind": "company", "name": "Acme"})
+    assert response.status_code == 303
+
+
+def test_delete_customer(app, client, make_user, login):
+    user = make_user("sales")
+    customer_id = make_customer(app, owner_id=user.id, contacts=[("A", None, None, True)])
+    login(user)
+    response = client.post(f"/customers/{customer_id}/delete")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/customers")
+    with app.app_context():
+        assert db.session.query(Customer).count() == 0 and db.session.query(Contact).count() == 0
+    assert client.get(f"/customers/{customer_id}/delete").status_code == 405
+
+
+# --- The customer page ----------------------------------------------------------------------
+
+
+def test_customer_page_shows_profile_tags_by_group_contacts_notes_and_opportunities(app, client, admin_client):
+    industry = make_tag(app, "行业 Industry", "制造 Manufacturing")
+    tier = make_tag(app, "客户等级 Value tier", "重要 Important", multiple=False)
+    customer_id = make_customer(app, tags=[industry, tier], industry="Manufacturing",
+                                contacts=[("王伟", "13800000001", "wang@xc.cn", True)])
+    with app.app_context():
+        stage = db.session.execute(db.select(Pipeline)).scalar_one().stages[0]
+        db.session.add(Opportunity(title="ERP rollout", customer_id=customer_id, pipeline_id=stage.pipeline_id,
+                                   stage_id=stage.id, amount=Decimal("120000.00"), currency="CNY"))
+        db.session.add(Note(kind="call", body="Called about the ERP rollout", customer_id=customer_id))
+        db.session.commit()
+    response = admin_client.get(f"/customers/{customer_id}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<html" in html and "北京星辰科技" in html
+    assert "行业 Industry" in html and "制造 Manufacturing" in html
+    assert "客户等级 Value tier" in html and "重要 Important" in html
+    assert "王伟" in html and "tel:13800000001" in html
+    assert "Called about the ERP rollout" in html and 'id="note-form"' in html
+    assert "ERP rollout" in html and "Discover" in html and "120,000.00" in html
+
+
+def test_new_note_on_customer_page_comes_back_as_a_fragment(app, client, admin_client):
+    customer_id = make_customer(app)
+    response = admin_client.post("/notes", data={"kind": "visit", "body": "Visited the plant",
+                                                 "customer_id": str(customer_id)},
+                                 headers=hx("timeline-items"))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Visited the plant" in html and "<html" not in html
+    assert "Visited the plant" in admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+
+
+# --- Contacts inline ------------------------------------------------------------------------
+
+
+def test_add_contacts_inline_first_is_primary_and_search_follows(app, client, admin_client):
+    customer_id = make_customer(app, name="Acme")
+    response = admin_client.post(f"/customers/{customer_id}/contacts",
+                                 data={"name": "张伟", "title": "CTO", "phone": "139 2222 3333",
+                                       "email": "zhang@acme.com"}, headers=hx("contacts"))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and 'id="contacts"' in html and "张伟" in html and "CTO" in html
+    response = admin_client.post(f"/customers/{customer_id}/contacts",
+                                 data={"name": "李娜", "phone": "", "email": ""}, headers=hx("contacts"))
+    assert "李娜" in response.get_data(as_text=True)
+    customer = get_customer(app, customer_id)
+    assert [(c.name, c.is_primary) for c in customer.contacts] == [("张伟", True), ("李娜", False)]
+    assert "zhangwei" in customer.search_index and "13922223333" in customer.search_index
+    assert "lina" in customer.search_index
+
+
+def test_only_one_primary_contact(app, client, admin_client):
+    customer_id = make_customer(app, contacts=[("A", None, None, True), ("B", None, None, False)])
+    with app.app_context():
+        b_id = db.session.execute(db.select(Contact.id).filter_by(name="B")).scalar_one()
+    response = admin_client.post(f"/customers/{customer_id}/contacts/{b_id}/edit",
+                                 data={"name": "B", "is_primary": "y"}, headers=hx("contacts"))
+    assert response.status_code == 200 and "<html" not in response.get_data(as_text=True)
+    response = admin_client.post(f"/customers/{customer_id}/contacts",
+                                 data={"name": "C", "is_primary": "y"}, headers=hx("contacts"))
+    customer = get_customer(app, customer_id)
+    assert [(c.name, c.is_primary) for c in customer.contacts] == [("C", True), ("A", False), ("B", False)]
+
+
+def test_add_contact_without_name_is_422_with_input_kept(app, client, admin_client):
+    customer_id = make_customer(app)
+    response = admin_client.post(f"/customers/{customer_id}/contacts",
+                                 data={"name": "", "phone": "13700000000", "email": "bad"},
+                                 headers=hx("contacts"))
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Enter the contact" in html and "Enter a valid email address." in html
+    assert 'value="13700000000"' in html and "<html" not in html
+    # Without JavaScript: the whole page, 422, the form open with the errors
+    response = admin_client.post(f"/customers/{customer_id}/contacts", data={"name": "", "phone": "137"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" in html and "Enter the contact" in html and "<details class=\"contact-add\" open>" in html
+
+
+def test_contact_without_javascript_redirects_back(app, client, admin_client):
+    customer_id = make_customer(app)
+    response = admin_client.post(f"/customers/{customer_id}/contacts", data={"name": "Zhao"})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/customers/{customer_id}#contacts")
+
+
+def test_edit_contact_inline_fragment_and_full_page(app, client, admin_client):
+    customer_id = make_customer(app, contacts=[("A", "111", None, True)])
+    with app.app_context():
+        contact_id = db.session.execute(db.select(Contact.id)).scalar_one()
+    url = f"/customers/{customer_id}/contacts/{contact_id}/edit"
+    fragment = admin_client.get(url, headers=hx(f"contact-{contact_id}"))
+    html = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and "<html" not in html
+    assert f'id="contact-{contact_id}"' in html and 'value="A"' in html
+    page = admin_client.get(url)
+    assert page.status_code == 200 and "<html" in page.get_data(as_text=True)
+    bad = admin_client.post(url, data={"name": "", "phone": "222"}, headers=hx(f"contact-{contact_id}"))
+    assert bad.status_code == 422 and bad.headers["HX-Retarget"] == f"#contact-{contact_id}"
+    assert 'value="222"' in bad.get_data(as_text=True)
+    ok = admin_client.post(url, data={"name": "A. Wang", "title": "CEO", "phone": "333",
+                                      "is_primary": "y"}, headers=hx(f"contact-{contact_id}"))
+    assert ok.status_code == 200 and "A. Wang" in ok.get_data(as_text=True)
+    customer = get_customer(app, customer_id)
+    assert customer.contacts[0].title == "CEO" and "a.wang" in customer.search_index
+
+
+def test_delete_contact_moves_primary_to_the_next(app, client, admin_client):
+    customer_id = make_customer(app, contacts=[("A", "111", None, True), ("B", "222", None, False)])
+    with app.app_context():
+        a_id = db.session.execute(db.select(Contact.id).filter_by(name="A")).scalar_one()
+    response = admin_client.post(f"/customers/{customer_id}/contacts/{a_id}/delete", headers=hx("contacts"))
+    assert response.status_code == 200 and "<html" not in response.get_data(as_text=True)
+    customer = get_customer(app, customer_id)
+    assert [(c.name, c.is_primary) for c in customer.contacts] == [("B", True)]
+    assert "111" not in customer.search_index
+
+
+def test_contact_of_another_customer_is_404(app, client, admin_client):
+    first = make_customer(app, name="First", contacts=[("A", None, None, True)])
+    second = make_customer(app, name="Second")
+    with app.app_context():
+        contact_id = db.session.execute(db.select(Contact.id)).scalar_one()
+    assert first
+    assert admin_client.get(f"/customers/{second}/contacts/{contact_id}/edit").status_code == 404
+    assert admin_client.post(f"/customers/{second}/contacts/{contact_id}/delete").status_code == 404
+
+
+def test_contacts_list_fragment_for_cancel(app, client, admin_client):
+    customer_id = make_customer(app, contacts=[("A", None, None, True)])
+    response = admin_client.get(f"/customers/{customer_id}/contacts", headers=hx("contacts"))
+    assert response.status_code == 200 and "<html" not in response.get_data(as_text=True)
+    assert admin_client.get(f"/customers/{customer_id}/contacts").status_code == 302
