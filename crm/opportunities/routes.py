@@ -1,1 +1,651 @@
-"""Opportunity views."""
+"""Opportunity views: the list, the form, the page, and the stage-change route everyone uses."""
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.orm import joinedload, selectinload
+
+from crm.extensions import db
+from crm.htmx import fragment, is_htmx, redirect_to, render, trigger
+from crm.models import (Competitor, Contact, Customer, LostReason, Opportunity, Pipeline, Stage,
+                        Tag, TagGroup, User, customer_tags)
+from crm.opportunities import bp
+from crm.opportunities.forms import (CompetitorAddForm, FilterForm, LostForm, OpportunityForm,
+                                     RelatedForm)
+from crm.opportunities.services import (StageMoveError, add_competitor, create_opportunity,
+                                        link_related, lost_stage, move_to_stage, reopen_stage,
+                                        stage_history, stage_periods, time_in_stages,
+                                        unlink_related, won_stage)
+from crm.permissions import can_edit_opportunity, can_see_customer
+from crm.textsearch import like_escape, query_terms
+
+PAGE_SIZE = 25
+SHOW = "opportunities/show.html"
+FORM = "opportunities/form.html"
+INDEX = "opportunities/index.html"
+
+
+def _int(value):
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _pipelines() -> list[Pipeline]:
+    """Every pipeline with its stages (two queries)."""
+    return list(db.session.execute(
+        db.select(Pipeline).options(selectinload(Pipeline.stages)).order_by(Pipeline.position, Pipeline.id)
+    ).scalars())
+
+
+def _active_users() -> list[User]:
+    return list(db.session.execute(
+        db.select(User).where(User.active.is_(True)).order_by(User.name)).scalars())
+
+
+def _lost_reasons() -> list[LostReason]:
+    return list(db.session.execute(
+        db.select(LostReason).where(LostReason.active.is_(True))
+        .order_by(LostReason.position, LostReason.id)).scalars())
+
+
+def _load(opportunity_id: int) -> Opportunity:
+    """The opportunity with what its page shows; 404 when missing, 403 when not visible."""
+    opportunity = db.session.execute(
+        db.select(Opportunity).options(
+            joinedload(Opportunity.customer), joinedload(Opportunity.contact),
+            joinedload(Opportunity.stage), joinedload(Opportunity.owner),
+            joinedload(Opportunity.lost_reason),
+            joinedload(Opportunity.pipeline).selectinload(Pipeline.stages),
+            selectinload(Opportunity.competitors),
+            selectinload(Opportunity.related).joinedload(Opportunity.stage),
+        ).where(Opportunity.id == opportunity_id)
+    ).unique().scalar_one_or_none()
+    if opportunity is None:
+        abort(404)
+    if not can_see_customer(current_user, opportunity.customer):
+        abort(403)
+    return opportunity
+
+
+def _editable(opportunity_id: int) -> Opportunity:
+    opportunity = _load(opportunity_id)
+    if not can_edit_opportunity(current_user, opportunity):
+        abort(403)
+    return opportunity
+
+
+# The list -----------------------------------------------------------------------------------
+
+def _filters(form: FilterForm):
+    """The filter values that parsed; a bad value is shown with its error and ignored."""
+    form.validate()
+    return {name: (None if field.errors else field.data) for name, field in form._fields.items()}
+
+
+def _filtered(query, f):
+    """Apply the list's filters to a select that already joins Stage and Customer."""
+    if f["pipeline"]:
+        query = query.where(Opportunity.pipeline_id == f["pipeline"])
+    if f["stage"]:
+        query = query.where(Opportunity.stage_id == f["stage"])
+    owner = f["owner"]
+    if owner == "me":
+        query = query.where(Opportunity.owner_id == current_user.id)
+    elif owner == "none":
+        query = query.where(Opportunity.owner_id.is_(None))
+    elif _int(owner):
+        query = query.where(Opportunity.owner_id == _int(owner))
+    if f["status"] in ("open", "won", "lost"):
+        query = query.where(Opportunity.status == f["status"])
+    if f["close_from"]:
+        query = query.where(Opportunity.expected_close >= f["close_from"])
+    if f["close_to"]:
+        query = query.where(Opportunity.expected_close <= f["close_to"])
+    if f["amount_min"] is not None:
+        query = query.where(Opportunity.amount >= f["amount_min"])
+    if f["amount_max"] is not None:
+        query = query.where(Opportunity.amount <= f["amount_max"])
+    if f["tag"]:
+        tagged = db.select(customer_tags.c.customer_id).where(customer_tags.c.tag_id.in_(f["tag"]))
+        query = query.where(Opportunity.customer_id.in_(tagged))
+    for term in query_terms(f["q"] or ""):
+        pattern = f"%{like_escape(term)}%"
+        query = query.where(db.or_(
+            db.func.replace(db.func.lower(Opportunity.title), " ", "").like(pattern, escape="\\"),
+            Customer.search_index.like(pattern, escape="\\"),
+        ))
+    return query
+
+
+SORTS = {
+    "close": lambda: (Opportunity.expected_close.is_(None), Opportunity.expected_close, Opportunity.id),
+    "amount": lambda: (Opportunity.amount.desc(), Opportunity.id.desc()),
+    "newest": lambda: (Opportunity.created_at.desc(), Opportunity.id.desc()),
+    "title": lambda: (Opportunity.title, Opportunity.id),
+}
+
+
+def _weighted_expr():
+    probability = db.func.coalesce(Opportunity.probability_override, Stage.probability)
+    return Opportunity.amount * probability / 100
+
+
+def list_totals(f) -> list[dict]:
+    """Count, amount and weighted amount of the whole filter, one row per currency (one query)."""
+    query = _filtered(
+        db.select(Opportunity.currency, db.func.count(Opportunity.id),
+                  db.func.coalesce(db.func.sum(Opportunity.amount), 0),
+                  db.func.coalesce(db.func.sum(_weighted_expr()), 0))
+        .join(Stage, Opportunity.stage_id == Stage.id)
+        .join(Customer, Opportunity.customer_id == Customer.id), f
+    ).group_by(Opportunity.currency).order_by(Opportunity.currency)
+    return [{"currency": currency, "count": count,
+             "amount": Decimal(amount).quantize(Decimal("0.01")),
+             "weighted": Decimal(weighted).quantize(Decimal("0.01"))}
+            for currency, count, amount, weighted in db.session.execute(query)]
+
+
+@bp.route("")
+def index():
+    """Opportunities with filters, sort, pages and totals for the whole filter."""
+    form = FilterForm(request.args)
+    pipelines = _pipelines()
+    users = _active_users()
+    form.owner.choices = ([("", _("Everyone")), ("me", _("Mine")), ("none", _("No owner"))]
+                          + [(str(u.id), u.name) for u in users])
+    form.pipeline.choices = [("", _("All pipelines"))] + [(p.id, p.display_name) for p in pipelines]
+    form.stage.choices = [("", _("All stages"))] + [
+        (s.id, f"{s.display_name} · {p.display_name}" if len(pipelines) > 1 else s.display_name)
+        for p in pipelines for s in p.stages]
+    groups = list(db.session.execute(
+        db.select(TagGroup).options(selectinload(TagGroup.tags))
+        .order_by(TagGroup.position, TagGroup.name)).scalars())
+    form.tag.choices = [(t.id, t.name) for g in groups for t in g.tags]
+    f = _filters(form)
+    sort = f["sort"] if f["sort"] in SORTS else "close"
+    query = _filtered(
+        db.select(Opportunity)
+        .join(Stage, Opportunity.stage_id == Stage.id)
+        .join(Customer, Opportunity.customer_id == Customer.id)
+        .options(joinedload(Opportunity.customer), joinedload(Opportunity.stage),
+                 joinedload(Opportunity.owner)), f
+    ).order_by(*SORTS[sort]())
+    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PAGE_SIZE,
+                       error_out=False)
+    totals = list_totals(f)
+    args = request.args.to_dict(flat=False)
+    args.pop("page", None)
+
+    def page_url(number):
+        return url_for("opportunities.index", page=number, **args)
+
+    return render(INDEX, "results", form=form, page=page, totals=totals, page_url=page_url,
+                  tag_groups=groups, sort=sort,
+                  filtered=any(v for k, v in f.items() if k != "sort"))
+
+
+# The form -----------------------------------------------------------------------------------
+
+def _customer_matches(q: str, limit: int = 10) -> list[Customer]:
+    terms = query_terms(q)
+    if not terms:
+        return []
+    query = db.select(Customer)
+    for term in terms:
+        query = query.where(Customer.search_index.like(f"%{like_escape(term)}%", escape="\\"))
+    return list(db.session.execute(query.order_by(Customer.name, Customer.id).limit(limit)).scalars())
+
+
+@bp.route("/customer-search")
+def customer_search():
+    """Customers matching what was typed (name, pinyin, initials, contact, phone, email)."""
+    q = request.args.get("customer_q", "")
+    return fragment(FORM, "customer_results", customer_matches=_customer_matches(q), customer_q=q,
+                    searched=bool(query_terms(q)), selected_customer=None)
+
+
+@bp.route("/contact-options")
+def contact_options():
+    """The contact select for the chosen customer."""
+    customer = db.session.get(Customer, _int(request.args.get("customer_id")) or 0)
+    form = OpportunityForm(formdata=None)
+    form.contact_id.choices = [("", "—")] + [(c.id, c.name) for c in (customer.contacts if customer else [])]
+    return fragment(FORM, "contact_field", form=form)
+
+
+@bp.route("/competitor-row")
+def competitor_row():
+    """One more empty competitor row for the form."""
+    index = min(max(_int(request.args.get("index")) or 0, 0), 29)
+    form = OpportunityForm(formdata=None)
+    while len(form.competitors.entries) <= index:
+        form.competitors.append_entry()
+    return fragment(FORM, "competitor_row", entry=form.competitors.entries[index])
+
+
+def _form_context(form: OpportunityForm, opportunity: Opportunity | None, customer: Customer | None):
+    pipelines = _pipelines()
+    users = _active_users()
+    if opportunity is not None and opportunity.owner is not None and opportunity.owner not in users:
+        users.append(opportunity.owner)  # a deactivated owner stays selectable until changed
+    form.set_choices(pipelines=pipelines, users=users, lost_reasons=_lost_reasons(),
+                     contacts=customer.contacts if customer is not None else [])
+    stage_kinds = {s.id: s.kind for p in pipelines for s in p.stages}
+    stage_probabilities = {s.id: s.probability for p in pipelines for s in p.stages}
+    return {"pipelines": pipelines, "stage_kinds": stage_kinds,
+            "stage_probabilities": stage_probabilities}
+
+
+def _chosen_customer(form: OpportunityForm) -> Customer | None:
+    cid = _int(form.customer_id.data)
+    return db.session.get(Customer, cid) if cid else None
+
+
+def _validate(form: OpportunityForm, customer: Customer | None, pipelines) -> Stage | None:
+    """Cross-field checks; return the chosen stage when everything holds."""
+    ok = form.validate_on_submit()
+    if customer is None:
+        if form.customer_id.data:
+            form.customer_id.errors = [_("This customer does not exist.")]
+        else:
+            form.customer_id.errors = [_("Choose the customer.")]
+        ok = False
+    elif not can_see_customer(current_user, customer):
+        form.customer_id.errors = [_("This customer does not exist.")]
+        ok = False
+    if customer is not None and form.contact_id.data:
+        if form.contact_id.data not in {c.id for c in customer.contacts}:
+            form.contact_id.errors = list(form.contact_id.errors) + [
+                _("This contact is not one of the customer's.")]
+            ok = False
+    stages = {s.id: s for p in pipelines for s in p.stages}
+    stage = stages.get(form.stage_id.data)
+    if stage is not None and form.pipeline_id.data and stage.pipeline_id != form.pipeline_id.data:
+        form.stage_id.errors = list(form.stage_id.errors) + [_("This stage belongs to another pipeline.")]
+        ok = False
+    if stage is not None and stage.kind == "lost" and not form.lost_reason_id.data:
+        form.lost_reason_id.errors = list(form.lost_reason_id.errors) + [
+            _("Choose why the opportunity was lost.")]
+        ok = False
+    return stage if ok else None
+
+
+def _opportunity_fields(form: OpportunityForm) -> dict:
+    return {
+        "contact_id": form.contact_id.data or None,
+        "amount": form.amount.data if form.amount.data is not None else Decimal("0"),
+        "currency": form.currency.data,
+        "expected_close": form.expected_close.data,
+        "probability_override": form.probability_override.data,
+        "source": (form.source.data or "").strip() or None,
+        "needs": (form.needs.data or "").strip() or None,
+        "budget": form.budget.data,
+        "description": (form.description.data or "").strip() or None,
+    }
+
+
+def _form_action(form: OpportunityForm) -> str | None:
+    """The no-JavaScript helper buttons: find a customer, add a competitor row."""
+    action = request.form.get("action")
+    if action == "find_customer":
+        return action
+    if action == "add_competitor":
+        if len(form.competitors.entries) < form.competitors.max_entries:
+            form.competitors.append_entry()
+        return action
+    return None
+
+
+def _render_form(form, opportunity, customer, context, status=200, matches=None, searched=False):
+    return render(FORM, None, status=status, form=form, opportunity=opportunity,
+                  selected_customer=customer, customer_matches=matches or [],
+                  customer_q=form.customer_q.data or "", searched=searched, **context)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    """A new opportunity; ?customer_id= preselects the customer (from the customer page)."""
+    if request.method == "GET":
+        form = OpportunityForm(formdata=None)
+        customer = db.session.get(Customer, _int(request.args.get("customer_id")) or 0)
+        if customer is not None and not can_see_customer(current_user, customer):
+            customer = None
+        if customer is not None:
+            form.customer_id.data = str(customer.id)
+            form.contact_id.data = customer.primary_contact.id if customer.primary_contact else None
+        form.owner_id.data = current_user.id
+        context = _form_context(form, None, customer)
+        pipeline = next((p for p in context["pipelines"]
+                         if p.id == _int(request.args.get("pipeline_id"))), None)
+        pipeline = pipeline or (context["pipelines"][0] if context["pipelines"] else None)
+        if pipeline is not None:
+            form.pipeline_id.data = pipeline.id
+            first_open = next((s for s in pipeline.stages if s.kind == "open"), None)
+            form.stage_id.data = first_open.id if first_open else None
+        return _render_form(form, None, customer, context)
+
+    form = OpportunityForm()
+    customer = _chosen_customer(form)
+    context = _form_context(form, None, customer)
+    action = _form_action(form)
+    if action is not None:
+        matches = _customer_matches(form.customer_q.data or "") if action == "find_customer" else None
+        return _render_form(form, None, customer, context, matches=matches,
+                            searched=action == "find_customer")
+    stage = _validate(form, customer, context["pipelines"])
+    if stage is None:
+        return _render_form(form, None, customer, context, status=422)
+    owner_id = form.owner_id.data
+    try:
+        opportunity = create_opportunity(
+            title=form.title.data, customer=customer, stage=stage, user=current_user,
+            owner=owner_id, lost_reason=form.lost_reason_id.data, lost_note=form.lost_note.data,
+            competitors=form.competitor_rows(), **_opportunity_fields(form))
+    except StageMoveError as error:
+        db.session.rollback()
+        getattr(form, error.field or "stage_id").errors = [str(error)]
+        customer = _chosen_customer(form)
+        return _render_form(form, None, customer, _form_context(form, None, customer), status=422)
+    db.session.commit()
+    flash(_("Opportunity %(title)s was created.", title=opportunity.title), "success")
+    return redirect_to(url_for("opportunities.show", opportunity_id=opportunity.id))
+
+
+@bp.route("/<int:opportunity_id>/edit", methods=["GET", "POST"])
+def update(opportunity_id: int):
+    """Edit an opportunity; a changed stage is a stage move like any other (kept in history)."""
+    opportunity = _editable(opportunity_id)
+    if request.method == "GET":
+        form = OpportunityForm(formdata=None, obj=opportunity)
+        form.competitors.entries = []
+        form.competitors.last_index = -1
+        for competitor in opportunity.competitors:
+            form.competitors.append_entry({"name": competitor.name, "notes": competitor.notes or ""})
+        form.competitors.append_entry()
+        form.customer_id.data = str(opportunity.customer_id)
+        form.version.data = str(opportunity.version)
+        context = _form_context(form, opportunity, opportunity.customer)
+        return _render_form(form, opportunity, opportunity.customer, context)
+
+    form = OpportunityForm()
+    customer = _chosen_customer(form)
+    context = _form_context(form, opportunity, customer)
+    action = _form_action(form)
+    if action is not None:
+        matches = _customer_matches(form.customer_q.data or "") if action == "find_customer" else None
+        return _render_form(form, opportunity, customer, context, matches=matches,
+                            searched=action == "find_customer")
+    stage = _validate(form, customer, context["pipelines"])
+    if stage is None:
+        return _render_form(form, opportunity, customer, context, status=422)
+    if _int(form.version.data) not in (None, opportunity.version):
+        form.version.errors = [_("Someone else changed this opportunity while you were editing it. "
+                                 "Reload the page to see their changes.")]
+        return _render_form(form, opportunity, customer, context, status=409)
+
+    opportunity.title = form.title.data.strip()
+    opportunity.customer = customer
+    opportunity.customer_id = customer.id
+    for name, value in _opportunity_fields(form).items():
+        setattr(opportunity, name, value)
+    opportunity.owner_id = form.owner_id.data
+    if stage.pipeline_id != opportunity.pipeline_id:
+        opportunity.pipeline_id = stage.pipeline_id  # moving to another pipeline
+        opportunity.pipeline = stage.pipeline
+    try:
+        change = move_to_stage(opportunity, stage, current_user, lost_reason=form.lost_reason_id.data,
+                               lost_note=form.lost_note.data)
+    except StageMoveError as error:
+        db.session.rollback()
+        opportunity = _editable(opportunity_id)
+        getattr(form, error.field or "stage_id").errors = [str(error)]
+        return _render_form(form, opportunity, customer,
+                            _form_context(form, opportunity, customer), status=422)
+    if change is None:
+        if stage.kind == "lost":  # still lost: the reason and note may be corrected
+            reason = db.session.get(LostReason, form.lost_reason_id.data or 0)
+            if reason is not None and reason.active:
+                opportunity.lost_reason = reason
+            opportunity.lost_note = (form.lost_note.data or "").strip() or None
+        opportunity.version = (opportunity.version or 1) + 1
+    opportunity.competitors.clear()
+    for name, notes in form.competitor_rows():
+        add_competitor(opportunity, name, notes)
+    db.session.commit()
+    flash(_("Opportunity %(title)s was saved.", title=opportunity.title), "success")
+    return redirect_to(url_for("opportunities.show", opportunity_id=opportunity.id))
+
+
+# The page -----------------------------------------------------------------------------------
+
+def _page_context(opportunity: Opportunity, **extra) -> dict:
+    """What the opportunity page and its fragments need."""
+    from crm.notes.forms import NoteForm
+    from crm.notes.services import timeline
+
+    changes = stage_history(opportunity.id)
+    periods = stage_periods(changes)
+    items = timeline(opportunity_id=opportunity.id)
+    durations = {p.change.id: p.duration for p in periods}
+    for item in items:
+        if item.kind == "stage" and item.obj.id in durations:
+            # How long it had been in the stage it left (the period before this change).
+            index = next((i for i, p in enumerate(periods) if p.change.id == item.obj.id), 0)
+            if index > 0:
+                item.duration = format_duration(periods[index - 1].duration)
+    context = {
+        "opportunity": opportunity,
+        "periods": periods,
+        "stage_totals": time_in_stages(changes),
+        "timeline_items": items,
+        "note_form": NoteForm(formdata=None, customer_id=opportunity.customer_id,
+                              opportunity_id=opportunity.id),
+        "can_edit": can_edit_opportunity(current_user, opportunity),
+        "lost_reasons": _lost_reasons(),
+        "won_stage": won_stage(opportunity),
+        "lost_stage": lost_stage(opportunity),
+        "reopen_stage": reopen_stage(opportunity) if opportunity.status != "open" else None,
+        "competitor_form": CompetitorAddForm(formdata=None),
+        "related_form": RelatedForm(formdata=None),
+        "panel_customer_id": opportunity.customer_id,
+        "panel_opportunity_id": opportunity.id,
+        "panel_tasks": [],
+        "format_duration": format_duration,
+    }
+    if "tasks.index" in current_app.view_functions:
+        from crm.tasks.services import open_tasks_for
+        context["panel_tasks"] = open_tasks_for(opportunity_id=opportunity.id)
+    context.update(extra)
+    return context
+
+
+def format_duration(delta) -> str:
+    """A stay in a stage as people say it: 3 days 4 hours, 2 hours 5 minutes, 40 minutes."""
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return _("%(days)s d %(hours)s h", days=days, hours=hours)
+    if hours:
+        return _("%(hours)s h %(minutes)s min", hours=hours, minutes=minutes)
+    return _("%(minutes)s min", minutes=max(minutes, 0))
+
+
+PAGE_BLOCKS = ("stage_widget", "stage_history", "competitors", "related")
+
+
+@bp.route("/<int:opportunity_id>")
+def show(opportunity_id: int):
+    """The opportunity page; an htmx request aimed at one of its sections gets that section."""
+    opportunity = _load(opportunity_id)
+    target = request.htmx.target if is_htmx() else None
+    block = target.replace("-", "_") if target and target.replace("-", "_") in PAGE_BLOCKS else None
+    return render(SHOW, block, **_page_context(opportunity))
+
+
+def _local_referrer() -> str | None:
+    """The page the request came from, when it is one of ours (never another site)."""
+    referrer = request.referrer
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    if parts.scheme and parts.scheme not in ("http", "https"):
+        return None
+    path = parts.path or "/"
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return None
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def _lost_form(stage: Stage | None, error: str | None = None) -> LostForm:
+    form = LostForm(formdata=None, stage_id=stage.id if stage else "")
+    form.lost_reason_id.choices = [("", "—")] + [(r.id, r.display_name) for r in _lost_reasons()]
+    form.lost_reason_id.data = _int(request.form.get("lost_reason_id"))
+    form.lost_note.data = request.form.get("lost_note", "")
+    if error:
+        form.lost_reason_id.errors = [error]
+    return form
+
+
+@bp.route("/<int:opportunity_id>/stage", methods=["POST"])
+def change_stage(opportunity_id: int):
+    """Move to the posted `stage_id` (with `lost_reason_id` for a lost stage).
+
+    htmx callers get the updated widget (or the board's card when `context=board`); others a
+    303 back to the page they came from.
+    """
+    opportunity = _editable(opportunity_id)
+    board = request.form.get("context") == "board"
+    stage = db.session.get(Stage, _int(request.form.get("stage_id")) or 0)
+    from_stage_id = opportunity.stage_id
+    try:
+        if stage is None:
+            raise StageMoveError(_("Choose a stage."), field="stage_id")
+        move_to_stage(opportunity, stage, current_user,
+                      lost_reason=request.form.get("lost_reason_id"),
+                      lost_note=request.form.get("lost_note"))
+    except StageMoveError as error:
+        db.session.rollback()
+        return _refused_move(opportunity_id, stage, error, board)
+    db.session.commit()
+    if is_htmx() and board:
+        from crm.board.views import board_move_response
+        return board_move_response(opportunity, from_stage_id)
+    if is_htmx():
+        opportunity = _load(opportunity_id)
+        return fragment(SHOW, "stage_widget", "stage_history",
+                        **_page_context(opportunity, oob=True))
+    flash(_("%(title)s is now in %(stage)s.", title=opportunity.title, stage=stage.display_name),
+          "success")
+    return redirect(_local_referrer() or url_for("opportunities.show", opportunity_id=opportunity_id), 303)
+
+
+def _refused_move(opportunity_id: int, stage: Stage | None, error: StageMoveError, board: bool):
+    """A move the rules refused: ask for the lost reason inline, or say what is wrong."""
+    message = str(error)
+    opportunity = _load(opportunity_id)
+    needs_reason = error.field == "lost_reason_id" and stage is not None
+    if is_htmx() and board:
+        if needs_reason:
+            from crm.board.views import board_lost_reason_response
+            return board_lost_reason_response(opportunity, stage, message)
+        response = current_app.make_response((message, 422))
+        response.headers["HX-Reswap"] = "none"
+        return trigger(response, {"crm:toast": message})
+    if needs_reason:
+        context = _page_context(opportunity, lost_form=_lost_form(stage, message), pending_stage=stage)
+        if is_htmx():
+            return fragment(SHOW, "stage_widget", status=422, **context)
+        return render(SHOW, None, status=422, **context)
+    if is_htmx():
+        return fragment(SHOW, "stage_widget", status=422, **_page_context(opportunity, stage_error=message))
+    flash(message, "error")
+    return redirect(url_for("opportunities.show", opportunity_id=opportunity_id), 303)
+
+
+# Competitors and related opportunities, inline on the page ------------------------------------
+
+@bp.route("/<int:opportunity_id>/competitors", methods=["POST"])
+def add_competitor_view(opportunity_id: int):
+    """Add a competitor (竞争对手) from the page."""
+    opportunity = _editable(opportunity_id)
+    form = CompetitorAddForm()
+    if not form.validate_on_submit():
+        return _section(opportunity, "competitors", status=422, competitor_form=form)
+    add_competitor(opportunity, form.name.data, form.notes.data)
+    db.session.commit()
+    return _section(_load(opportunity_id), "competitors")
+
+
+@bp.route("/<int:opportunity_id>/competitors/<int:competitor_id>/delete", methods=["POST"])
+def remove_competitor(opportunity_id: int, competitor_id: int):
+    """Remove a competitor from the opportunity."""
+    opportunity = _editable(opportunity_id)
+    competitor = db.get_or_404(Competitor, competitor_id)
+    if competitor.opportunity_id != opportunity.id:
+        abort(404)
+    db.session.delete(competitor)
+    db.session.commit()
+    return _section(_load(opportunity_id), "competitors")
+
+
+@bp.route("/<int:opportunity_id>/related-search")
+def related_search(opportunity_id: int):
+    """Other opportunities matching what was typed, to link."""
+    opportunity = _load(opportunity_id)
+    q = request.args.get("related_q", "")
+    matches = []
+    terms = query_terms(q)
+    if terms:
+        query = (db.select(Opportunity).join(Customer, Opportunity.customer_id == Customer.id)
+                 .options(joinedload(Opportunity.customer))
+                 .where(Opportunity.id != opportunity.id))
+        for term in terms:
+            pattern = f"%{like_escape(term)}%"
+            query = query.where(db.or_(
+                db.func.replace(db.func.lower(Opportunity.title), " ", "").like(pattern, escape="\\"),
+                Customer.search_index.like(pattern, escape="\\")))
+        matches = list(db.session.execute(query.order_by(Opportunity.title).limit(10)).scalars())
+    return fragment(SHOW, "related_results", opportunity=opportunity, related_matches=matches,
+                    related_q=q, searched=bool(terms))
+
+
+@bp.route("/<int:opportunity_id>/related", methods=["POST"])
+def link(opportunity_id: int):
+    """Link another opportunity (both ways)."""
+    opportunity = _editable(opportunity_id)
+    form = RelatedForm()
+    other = db.session.get(Opportunity, form.related_id.data or 0) if form.validate_on_submit() else None
+    if other is None or other.id == opportunity.id:
+        if not form.related_id.errors:
+            form.related_id.errors = [_("Choose another opportunity.")]
+        return _section(opportunity, "related", status=422, related_form=form)
+    link_related(opportunity, other)
+    db.session.commit()
+    return _section(_load(opportunity_id), "related")
+
+
+@bp.route("/<int:opportunity_id>/related/<int:related_id>/delete", methods=["POST"])
+def unlink(opportunity_id: int, related_id: int):
+    """Remove the link between two opportunities (both ways)."""
+    opportunity = _editable(opportunity_id)
+    other = db.get_or_404(Opportunity, related_id)
+    unlink_related(opportunity, other)
+    db.session.commit()
+    return _section(_load(opportunity_id), "related")
+
+
+def _section(opportunity, block: str, status: int = 200, **extra):
+    """An htmx caller gets the section back; others go back to the page."""
+    if is_htmx():
+        return fragment(SHOW, block, status=status, **_page_context(opportunity, **extra))
+    if status >= 400:
+        return render(SHOW, None, status=status, **_page_context(opportunity, **extra))
+    return redirect(url_for("opportunities.show", opportunity_id=opportunity.id) + f"#{block}", 303)

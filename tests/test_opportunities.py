@@ -1,0 +1,648 @@
+"""Opportunities: the stage-move rules (unit) and the routes (test client)."""
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from crm.extensions import db as _db
+from crm.models import (Competitor, Customer, LostReason, Opportunity, Pipeline, Stage,
+                        StageChange, Tag, TagGroup, Task, User)
+from crm.opportunities.services import (StageMoveError, create_opportunity, link_related,
+                                        move_to_stage, reopen_stage, stage_history,
+                                        stage_periods, time_in_stages, unlink_related)
+from tests.conftest import count_queries, hx
+
+
+def stages_by_key():
+    pipeline = _db.session.execute(_db.select(Pipeline).where(Pipeline.key == "default")).scalar_one()
+    return {s.key: s for s in pipeline.stages}
+
+
+def a_reason(key="price"):
+    return _db.session.execute(_db.select(LostReason).where(LostReason.key == key)).scalar_one()
+
+
+def a_customer(name="北京星辰科技", **kw):
+    customer = Customer(name=name, **kw)
+    customer.rebuild_search_index()
+    _db.session.add(customer)
+    _db.session.flush()
+    return customer
+
+
+@pytest.fixture
+def seller(make_user):
+    return make_user("sales", email="seller@example.com", name="Sam Seller")
+
+
+@pytest.fixture
+def other_seller(make_user):
+    return make_user("sales", email="other@example.com", name="Olga Other")
+
+
+@pytest.fixture
+def me(db, seller):
+    return _db.session.get(User, seller.id)
+
+
+# Rules ---------------------------------------------------------------------------------------
+
+def test_create_writes_first_history_row_and_status_follows_stage(db, me):
+    stages = stages_by_key()
+    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["discover"], user=me,
+                             amount=Decimal("1000.50"))
+    _db.session.commit()
+    assert opp.status == "open" and opp.closed_at is None
+    assert opp.owner_id == me.id and opp.created_by_id == me.id
+    assert opp.pipeline_id == stages["discover"].pipeline_id
+    [change] = stage_history(opp.id)
+    assert change.from_stage_id is None and change.to_stage_id == stages["discover"].id
+    assert change.user_id == me.id
+
+
+def test_move_records_history_status_closed_at_and_bumps_version(db, me):
+    stages = stages_by_key()
+    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["discover"], user=me)
+    version = opp.version
+    change = move_to_stage(opp, stages["proposal"], me)
+    assert change.from_stage_id == stages["discover"].id and change.to_stage_id == stages["proposal"].id
+    assert opp.version == version + 1
+    assert opp.stage_entered_at == change.changed_at == opp.last_activity_at
+    move_to_stage(opp, stages["signed"], me)
+    assert opp.status == "won" and opp.closed_at is not None
+    won_at = opp.closed_at
+    move_to_stage(opp, stages["delivered"], me)  # won to won keeps the close time
+    assert opp.status == "won" and opp.closed_at == won_at
+    _db.session.commit()
+    assert len(stage_history(opp.id)) == 4
+
+
+def test_moving_to_the_same_stage_is_a_no_op(db, me):
+    stages = stages_by_key()
+    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["confirm"], user=me)
+    version = opp.version
+    assert move_to_stage(opp, stages["confirm"], me) is None
+    assert opp.version == version
+    assert len(stage_history(opp.id)) == 1
+
+
+def test_stage_of_another_pipeline_is_refused(db, me):
+    stages = stages_by_key()
+    other = Pipeline(name="Services", position=1)
+    other.stages.append(Stage(name="Talk", kind="open", probability=10))
+    _db.session.add(other)
+    _db.session.flush()
+    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["confirm"], user=me)
+    with pytest.raises(StageMoveError) as info:
+        move_to_stage(opp, other.stages[0], me)
+    assert info.value.field == "stage_id"
+    assert opp.stage_id == stages["confirm"].id
+
+
+def test_lost_needs_an_active_reason_and_leaving_lost_clears_it(db, me):
+    stages = stages_by_key()
+    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["proposal"], user=me)
+    with pytest.raises(StageMoveError) as info:
+        move_to_stage(opp, stages["lost"], me)
+    assert info.value.field == "lost_reason_id"
+    retired = a_reason("other")
+    retired.active = False
+    with pytest.raises(StageMoveError):
+        move_to_stage(opp, stages["lost"], me, lost_reason=retired)
+    with pytest.raises(StageMoveError):
+        move_to_stage(opp, stages["lost"], me, lost_reason="garbage")
+    assert opp.status == "open"
+    move_to_stage(opp, stages["lost"], me, lost_reason=a_reason("price").id, lost_note=" Too dear ")
+    assert opp.status == "lost" and opp.closed_at is not None
+    assert opp.lost_reason.key == "price" and opp.lost_note == "Too dear"
+    move_to_stage(opp, stages["negotiation"], me)  # reopen
+    assert opp.status == "open" and opp.closed_at is None
+    assert opp.lost_reason_id is None and opp.lost_note is None
+
+
+def test_reopen_is_kept_in_history_and_goes_back_to_the_previous_open_stage(db, me):
+    stages = stages_by_key()
+    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["proposal"], user=me)
+    move_to_stage(opp, stages["negotiation"], me)
+    move_to_stage(opp, stages["signed"], me)
+    assert reopen_stage(opp).id == stages["negotiation"].id
+    move_to_stage(opp, reopen_stage(opp), me)
+    _db.session.commit()
+    history = [(c.from_stage.key if c.from_stage else None, c.to_stage.key) for c in stage_history(opp.id)]
+    assert history == [(None, "proposal"), ("proposal", "negotiation"), ("negotiation", "signed"),
+                       ("signed", "negotiation")]
+    assert opp.status == "open"
+
+
+def test_create_in_a_lost_stage_needs_a_reason(db, me):
+    stages = stages_by_key()
+    with pytest.raises(StageMoveError):
+        create_opportunity(title="Gone", customer=a_customer(), stage=stages["lost"], user=me)
+    _db.session.rollback()
+    opp = create_opportunity(title="Gone", customer=a_customer(), stage=stages["lost"], user=me,
+                             lost_reason=a_reason("timing"))
+    assert opp.status == "lost" and opp.closed_at is not None and opp.lost_reason.key == "timing"
+
+
+def test_probability_defaults_to_stage_unless_overridden(db, me):
+    stages = stages_by_key()
+    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["proposal"], user=me,
+                             amount=Decimal("2000"))
+    assert opp.probability == 50 and not opp.probability_is_override
+    assert opp.weighted_amount == Decimal("1000.00")
+    move_to_stage(opp, stages["negotiation"], me)
+    assert opp.probability == 70
+    opp.probability_override = 35
+    move_to_stage(opp, stages["proposal"], me)
+    assert opp.probability == 35 and opp.probability_is_override
+    assert opp.weighted_amount == Decimal("700.00")
+
+
+def test_playbook_tasks_go_to_the_owner_with_due_dates(db, me, other_seller):
+    stages = stages_by_key()
+    stages["proposal"].playbook = "Send the proposal | 2\nCall the buyer\n\n"
+    stages["discover"].playbook = "Qualify (BANT) | 0"
+    owner = _db.session.get(User, other_seller.id)
+    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["discover"], user=me,
+                             owner=owner)
+    [first] = _db.session.execute(_db.select(Task).where(Task.opportunity_id == opp.id)).scalars().all()
+    assert first.title == "Qualify (BANT)" and first.assignee_id == owner.id
+    assert first.due_at == opp.stage_entered_at
+    change = move_to_stage(opp, stages["proposal"], me)
+    tasks = _db.session.execute(_db.select(Task).where(Task.stage_id == stages["proposal"].id)
+                                .order_by(Task.id)).scalars().all()
+    assert [(t.title, t.assignee_id) for t in tasks] == [("Send the proposal", owner.id),
+                                                         ("Call the buyer", owner.id)]
+    assert tasks[0].due_at == change.changed_at + timedelta(days=2)
+    assert tasks[1].due_at == change.changed_at + timedelta(days=1)
+    assert all(t.customer_id == opp.customer_id and t.opportunity_id == opp.id for t in tasks)
+    assert move_to_stage(opp, stages["proposal"], me) is None  # no-op: no new tasks
+    assert _db.session.query(Task).count() == 3
+
+
+def test_playbook_tasks_go_to_the_mover_when_there_is_no_owner(db, me):
+    stages = stages_by_key()
+    stages["confirm"].playbook = "Book a visit"
+    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["discover"], user=me)
+    opp.owner_id = None
+    move_to_stage(opp, stages["confirm"], me)
+    task = _db.session.execute(_db.select(Task)).scalar_one()
+    assert task.assignee_id == me.id
+
+
+def test_time_in_each_stage_from_consecutive_changes(db, me):
+    stages = stages_by_key()
+    t0 = stages_by_key and __import__("crm.models", fromlist=["utcnow"]).utcnow() - timedelta(days=10)
+    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["discover"], user=me, now=t0)
+    move_to_stage(opp, stages["confirm"], me, now=t0 + timedelta(days=3))
+    move_to_stage(opp, stages["discover"], me, now=t0 + timedelta(days=4))
+    periods = stage_periods(stage_history(opp.id), now=t0 + timedelta(days=6))
+    assert [p.duration for p in periods] == [timedelta(days=3), timedelta(days=1), timedelta(days=2)]
+    assert periods[-1].current and not periods[0].current
+    totals = dict((s.key, d) for s, d in time_in_stages(stage_history(opp.id), now=t0 + timedelta(days=6)))
+    assert totals == {"discover": timedelta(days=5), "confirm": timedelta(days=1)}
+
+
+def test_related_links_are_symmetric(db, me):
+    stages = stages_by_key()
+    customer = a_customer()
+    a = create_opportunity(title="A", customer=customer, stage=stages["discover"], user=me)
+    b = create_opportunity(title="B", customer=customer, stage=stages["discover"], user=me)
+    assert link_related(a, b) and not link_related(a, a)
+    _db.session.commit()
+    assert b.related == [a] and a.related == [b]
+    unlink_related(b, a)
+    _db.session.commit()
+    assert a.related == [] and b.related == []
+
+
+# Routes --------------------------------------------------------------------------------------
+
+def make_opportunity(app, owner_id, title="ERP rollout", stage_key="discover", **fields):
+    with app.app_context():
+        stages = stages_by_key()
+        customer = a_customer(fields.pop("customer_name", "Acme 科技"))
+        owner = _db.session.get(User, owner_id)
+        opp = create_opportunity(title=title, customer=customer, stage=stages[stage_key], user=owner,
+                                 **fields)
+        _db.session.commit()
+        return opp.id
+
+
+def ids(app):
+    with app.app_context():
+        stages = {k: s.id for k, s in stages_by_key().items()}
+        reasons = {r.key: r.id for r in _db.session.execute(_db.select(LostReason)).scalars()}
+        return stages, reasons
+
+
+def test_pages_need_login(client, seller, app):
+    opp_id = make_opportunity(app, seller.id)
+    for path in ("/opportunities", "/opportunities/new", f"/opportunities/{opp_id}",
+                 f"/opportunities/{opp_id}/edit"):
+        response = client.get(path)
+        assert response.status_code in (302, 303) and "/login" in response.headers["Location"]
+
+
+def test_page_and_fragments(client, login, seller, app):
+    opp_id = make_opportunity(app, seller.id, amount=Decimal("1234.50"))
+    login(seller)
+    page = client.get(f"/opportunities/{opp_id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<html" in html
+    assert 'id="stage-widget"' in html and 'id="stage-history"' in html and 'id="timeline-items"' in html
+    assert "from stage" in html and "ERP rollout" in html and 'name="opportunity_id"' in html
+    fragment = client.get(f"/opportunities/{opp_id}", headers=hx("stage-widget"))
+    body = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and "<html" not in body and 'id="stage-widget"' in body
+    assert 'id="stage-history"' not in body
+    # Boosted navigation wants the whole page.
+    boosted = client.get(f"/opportunities/{opp_id}", headers={**hx("stage-widget"), "HX-Boosted": "true"})
+    assert "<html" in boosted.get_data(as_text=True)
+    assert client.get("/opportunities/999999").status_code == 404
+
+
+def test_stage_post_without_htmx_redirects_back_303(client, login, seller, app):
+    opp_id = make_opportunity(app, seller.id)
+    stages, _ = ids(app)
+    login(seller)
+    response = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["proposal"]},
+                           headers={"Referer": "http://localhost/opportunities?status=open"})
+    assert response.status_code == 303 and response.headers["Location"] == "/opportunities?status=open"
+    response = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["confirm"]},
+                           headers={"Referer": "https://evil.example.com/phish"})
+    assert response.status_code == 303 and response.headers["Location"] == f"/opportunities/{opp_id}"
+    response = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["negotiation"]})
+    assert response.headers["Location"] == f"/opportunities/{opp_id}"
+    with app.app_context():
+        assert _db.session.get(Opportunity, opp_id).stage_id == stages["negotiation"]
+        assert _db.session.query(StageChange).filter_by(opportunity_id=opp_id).count() == 4
+
+
+def test_stage_post_with_htmx_returns_the_widget_and_history(client, login, seller, app):
+    opp_id = make_opportunity(app, seller.id)
+    stages, _ = ids(app)
+    login(seller)
+    response = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["signed"]},
+                           headers=hx("stage-widget"))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in body
+    assert 'id="stage-widget"' in body and "Won on" in body
+    assert 'id="stage-history"' in body and 'hx-swap-oob="true"' in body
+    assert "Reopen" in body
+
+
+def test_lost_without_reason_asks_inline_with_422(client, login, seller, app):
+    opp_id = make_opportunity(app, seller.id)
+    stages, reasons = ids(app)
+    login(seller)
+    response = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["lost"]},
+                           headers=hx("stage-widget"))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422 and "<html" not in body
+    assert 'name="lost_reason_id"' in body and "Choose why the opportunity was lost." in body
+    assert "<details class=\"lost-details\" open" in body
+    # Without JavaScript: the whole page with the question open, still 422.
+    page = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["lost"],
+                                                              "lost_note": "kept"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 422 and "<html" in html and ">kept</textarea>" in html
+    with app.app_context():
+        assert _db.session.get(Opportunity, opp_id).status == "open"
+    response = client.post(f"/opportunities/{opp_id}/stage",
+                           data={"stage_id": stages["lost"], "lost_reason_id": reasons["competitor"],
+                                 "lost_note": "They went with X"}, headers=hx("stage-widget"))
+    assert response.status_code == 200
+    with app.app_context():
+        opp = _db.session.get(Opportunity, opp_id)
+        assert opp.status == "lost" and opp.lost_reason_id == reasons["competitor"]
+        assert opp.lost_note == "They went with X"
+
+
+def test_stage_post_with_garbage_is_refused_without_500(client, login, seller, app):
+    opp_id = make_opportunity(app, seller.id)
+    login(seller)
+    for data in ({"stage_id": "abc"}, {}, {"stage_id": "999999"}):
+        assert client.post(f"/opportunities/{opp_id}/stage", data=data,
+                           headers=hx("stage-widget")).status_code == 422
+        assert client.post(f"/opportunities/{opp_id}/stage", data=data).status_code == 303
+
+
+def test_sales_cannot_edit_someone_elses_opportunity(client, login, seller, other_seller, app):
+    opp_id = make_opportunity(app, other_seller.id)
+    stages, _ = ids(app)
+    login(seller)
+    assert client.get(f"/opportunities/{opp_id}").status_code == 200  # may look
+    for headers in ({}, hx("stage-widget")):
+        assert client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["confirm"]},
+                           headers=headers).status_code == 403
+        assert client.post(f"/opportunities/{opp_id}/stage",
+                           data={"stage_id": stages["confirm"], "context": "board"},
+                           headers=headers).status_code == 403
+    assert client.get(f"/opportunities/{opp_id}/edit").status_code == 403
+    assert client.post(f"/opportunities/{opp_id}/edit", data={"title": "x"}).status_code == 403
+    assert client.post(f"/opportunities/{opp_id}/competitors", data={"name": "X"},
+                       headers=hx("competitors")).status_code == 403
+    page = client.get(f"/opportunities/{opp_id}").get_data(as_text=True)
+    assert 'id="stage-select"' not in page  # no controls for what they may not do
+    with app.app_context():
+        assert _db.session.get(Opportunity, opp_id).stage_id == stages["discover"]
+
+
+def test_manager_can_move_anyones_opportunity(client, login, make_user, seller, app):
+    manager = make_user("manager")
+    opp_id = make_opportunity(app, seller.id)
+    stages, _ = ids(app)
+    login(manager)
+    assert client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["confirm"]}).status_code == 303
+
+
+def form_data(app, customer_id, **overrides):
+    stages, reasons = ids(app)
+    with app.app_context():
+        pipeline_id = _db.session.get(Stage, stages["discover"]).pipeline_id
+        owner_id = _db.session.execute(_db.select(User.id).order_by(User.id)).scalars().first()
+    data = {"title": "New ERP", "customer_id": str(customer_id), "pipeline_id": str(pipeline_id),
+            "stage_id": str(stages["proposal"]), "amount": "12000.50", "currency": "USD",
+            "expected_close": "2030-06-30", "probability_override": "", "owner_id": str(owner_id),
+            "source": "Trade show", "needs": "A new ERP", "budget": "15000", "description": "",
+            "competitors-0-name": "SAP", "competitors-0-notes": "cheaper", "competitors-1-name": "",
+            "competitors-1-notes": ""}
+    data.update(overrides)
+    return data
+
+
+def a_customer_id(app, name="上海明日贸易", **kw):
+    with app.app_context():
+        customer = a_customer(name, **kw)
+        _db.session.commit()
+        return customer.id
+
+
+def test_create_an_opportunity(client, login, seller, app):
+    customer_id = a_customer_id(app)
+    login(seller)
+    page = client.get(f"/opportunities/new?customer_id={customer_id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "上海明日贸易" in html and 'value="{}" checked'.format(customer_id) in html
+    for name in ('name="title"', 'name="customer_id"', 'name="amount"', 'name="stage_id"'):
+        assert name in html
+    response = client.post("/opportunities/new", data=form_data(app, customer_id, owner_id=str(seller.id)))
+    assert response.status_code == 303
+    with app.app_context():
+        opp = _db.session.execute(_db.select(Opportunity)).scalar_one()
+        assert response.headers["Location"] == f"/opportunities/{opp.id}"
+        assert opp.amount == Decimal("12000.50") and opp.currency == "USD"
+        assert opp.budget == Decimal("15000") and opp.expected_close == date(2030, 6, 30)
+        assert opp.probability_override is None and opp.probability == 50
+        assert [(c.name, c.notes) for c in opp.competitors] == [("SAP", "cheaper")]
+        assert opp.owner_id == seller.id and opp.status == "open"
+        assert len(stage_history(opp.id)) == 1
+
+
+@pytest.mark.parametrize("overrides, field_text", [
+    ({"amount": "abc"}, 'value="abc"'),
+    ({"amount": "-5"}, "cannot be negative"),
+    ({"amount": "1.234"}, "two decimals"),
+    ({"amount": "NaN"}, "Enter a number"),
+    ({"title": ""}, "Enter a title"),
+    ({"customer_id": "999999"}, "This customer does not exist"),
+    ({"customer_id": "abc"}, "This customer does not exist"),
+    ({"customer_id": ""}, "Choose the customer"),
+    ({"probability_override": "150"}, "Between 0 and 100"),
+    ({"stage_id": "abc"}, 'name="stage_id"'),
+    ({"owner_id": "999999"}, 'name="owner_id"'),
+    ({"expected_close": "31/31/2020"}, 'value="31/31/2020"'),
+    ({"budget": "lots"}, 'value="lots"'),
+])
+def test_bad_input_is_422_with_the_form_and_input_kept(client, login, seller, app, overrides, field_text):
+    customer_id = a_customer_id(app)
+    login(seller)
+    data = form_data(app, customer_id)
+    data.update(overrides)
+    response = client.post("/opportunities/new", data=data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422, html[:500]
+    assert field_text in html
+    assert 'value="SAP"' in html  # the rest of the input is kept
+    with app.app_context():
+        assert _db.session.query(Opportunity).count() == 0
+
+
+def test_stage_of_another_pipeline_and_lost_without_reason_are_422(client, login, seller, app):
+    customer_id = a_customer_id(app)
+    stages, reasons = ids(app)
+    with app.app_context():
+        other = Pipeline(name="Services", position=1)
+        other.stages.append(Stage(name="Talk", kind="open", probability=10))
+        _db.session.add(other)
+        _db.session.commit()
+        foreign_stage = other.stages[0].id
+    login(seller)
+    response = client.post("/opportunities/new", data=form_data(app, customer_id, stage_id=str(foreign_stage)))
+    assert response.status_code == 422 and "another pipeline" in response.get_data(as_text=True)
+    response = client.post("/opportunities/new", data=form_data(app, customer_id, stage_id=str(stages["lost"])))
+    assert response.status_code == 422 and "Choose why the opportunity was lost." in response.get_data(as_text=True)
+    response = client.post("/opportunities/new", data=form_data(
+        app, customer_id, stage_id=str(stages["lost"]), lost_reason_id=str(reasons["price"])))
+    assert response.status_code == 303
+
+
+def test_find_customer_without_javascript_and_with_search_as_you_type(client, login, seller, app):
+    customer_id = a_customer_id(app, "北京星辰科技")
+    a_customer_id(app, "Other Ltd")
+    login(seller)
+    data = form_data(app, "", customer_q="bjxc", action="find_customer")
+    del data["customer_id"]
+    response = client.post("/opportunities/new", data=data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "北京星辰科技" in html and "Other Ltd" not in html
+    assert f'name="customer_id" value="{customer_id}"' in html
+    fragment = client.get("/opportunities/customer-search?customer_q=xingchen", headers=hx("customer-results"))
+    body = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and "<html" not in body and "北京星辰科技" in body
+    assert "No customer matches" in client.get("/opportunities/customer-search?customer_q=zzz").get_data(as_text=True)
+
+
+def test_contact_options_and_contact_must_belong_to_customer(client, login, seller, app):
+    from crm.models import Contact
+    with app.app_context():
+        mine = a_customer("Mine")
+        theirs = a_customer("Theirs")
+        _db.session.add_all([Contact(customer=mine, name="Li Lei"), Contact(customer=theirs, name="Han Mei")])
+        _db.session.commit()
+        mine_id, theirs_contact = mine.id, theirs.contacts[0].id
+    login(seller)
+    body = client.get(f"/opportunities/contact-options?customer_id={mine_id}").get_data(as_text=True)
+    assert "Li Lei" in body and "Han Mei" not in body and "<html" not in body
+    response = client.post("/opportunities/new", data=form_data(app, mine_id, contact_id=str(theirs_contact)))
+    assert response.status_code == 422 and "not one of the customer" in response.get_data(as_text=True)
+
+
+def test_edit_changes_fields_and_moves_stage_through_the_rules(client, login, seller, app):
+    opp_id = make_opportunity(app, seller.id, amount=Decimal("10"))
+    stages, reasons = ids(app)
+    login(seller)
+    page = client.get(f"/opportunities/{opp_id}/edit")
+    assert page.status_code == 200 and 'value="ERP rollout"' in page.get_data(as_text=True)
+    with app.app_context():
+        opp = _db.session.get(Opportunity, opp_id)
+        customer_id, version = opp.customer_id, opp.version
+    data = form_data(app, customer_id, title="ERP phase 2", stage_id=str(stages["negotiation"]),
+                     probability_override="80", owner_id=str(seller.id), version=str(version))
+    response = client.post(f"/opportunities/{opp_id}/edit", data=data)
+    assert response.status_code == 303
+    with app.app_context():
+        opp = _db.session.get(Opportunity, opp_id)
+        assert opp.title == "ERP phase 2" and opp.probability == 80 and opp.probability_is_override
+        assert opp.stage_id == stages["negotiation"]
+        assert len(stage_history(opp_id)) == 2
+        assert [c.name for c in opp.competitors] == ["SAP"]
+    html = client.get(f"/opportunities/{opp_id}").get_data(as_text=True)
+    assert "set by hand" in html and "the stage says 70%" in html
+    # A stale form (someone else saved in between) is refused, not silently overwritten.
+    stale = client.post(f"/opportunities/{opp_id}/edit", data={**data, "title": "Stale"})
+    assert stale.status_code == 409
+
+
+def test_competitors_and_related_inline(client, login, seller, app):
+    a = make_opportunity(app, seller.id, title="Alpha")
+    b = make_opportunity(app, seller.id, title="Beta", customer_name="Beta Co")
+    login(seller)
+    response = client.post(f"/opportunities/{a}/competitors", data={"name": "Oracle", "notes": "incumbent"},
+                           headers=hx("competitors"))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Oracle" in body and "<html" not in body
+    assert client.post(f"/opportunities/{a}/competitors", data={"name": ""},
+                       headers=hx("competitors")).status_code == 422
+    with app.app_context():
+        competitor_id = _db.session.execute(_db.select(Competitor.id)).scalar_one()
+    response = client.post(f"/opportunities/{a}/competitors/{competitor_id}/delete", headers=hx("competitors"))
+    assert "Oracle" not in response.get_data(as_text=True)
+    search = client.get(f"/opportunities/{a}/related-search?related_q=beta", headers=hx("related-results"))
+    assert "Beta" in search.get_data(as_text=True) and "Alpha" not in search.get_data(as_text=True)
+    response = client.post(f"/opportunities/{a}/related", data={"related_id": str(b)}, headers=hx("related"))
+    assert response.status_code == 200 and "Beta" in response.get_data(as_text=True)
+    assert "Alpha" in client.get(f"/opportunities/{b}").get_data(as_text=True)  # symmetric
+    assert client.post(f"/opportunities/{a}/related", data={"related_id": "abc"},
+                       headers=hx("related")).status_code == 422
+    assert client.post(f"/opportunities/{a}/related", data={"related_id": str(a)}).status_code == 422
+    response = client.post(f"/opportunities/{a}/related/{b}/delete")
+    assert response.status_code == 303
+    with app.app_context():
+        assert _db.session.get(Opportunity, b).related == []
+
+
+def test_page_shows_history_with_time_in_stage_and_reopen(client, login, seller, app):
+    opp_id = make_opportunity(app, seller.id)
+    stages, reasons = ids(app)
+    login(seller)
+    client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["lost"],
+                                                      "lost_reason_id": reasons["price"]})
+    html = client.get(f"/opportunities/{opp_id}").get_data(as_text=True)
+    assert "Lost on" in html and "Price" in html and "Reopen (back to Discover)" in html
+    client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["discover"]})
+    html = client.get(f"/opportunities/{opp_id}").get_data(as_text=True)
+    assert "Reopened" in html and "so far" in html and "Time in stage" in html
+
+
+# The list -------------------------------------------------------------------------------------
+
+def seed_list(app, owner_id, n, currency="CNY"):
+    with app.app_context():
+        stages = stages_by_key()
+        owner = _db.session.get(User, owner_id)
+        customer = a_customer(f"List customer {currency} {n}")
+        for i in range(n):
+            create_opportunity(title=f"Deal {currency} {i:03d}", customer=customer, user=owner,
+                               stage=stages["proposal" if i % 2 else "negotiation"],
+                               amount=Decimal("100.00"), currency=currency,
+                               expected_close=date(2030, 1, 1) + timedelta(days=i))
+        _db.session.commit()
+
+
+def test_list_totals_are_per_currency_and_weighted(client, login, seller, app):
+    seed_list(app, seller.id, 4)             # 2 at 50%, 2 at 70%
+    seed_list(app, seller.id, 1, "USD")      # 1 at 70%
+    login(seller)
+    html = client.get("/opportunities").get_data(as_text=True)
+    assert "4 opportunities" in html and "1 opportunity" in html
+    assert "CN¥400.00" in html and "CN¥240.00" in html     # 2*50 + 2*70
+    assert "$100.00" in html and "$70.00" in html
+    assert "CN¥500.00" not in html                         # CNY and USD are never added up
+
+
+def test_list_filters_sort_and_fragment(client, login, seller, other_seller, app):
+    seed_list(app, seller.id, 6)
+    opp_id = make_opportunity(app, other_seller.id, title="Theirs", amount=Decimal("5000"),
+                              expected_close=date(2031, 5, 1))
+    stages, _ = ids(app)
+    with app.app_context():
+        group = TagGroup(name="Industry")
+        tag = Tag(name="Manufacturing", group=group)
+        _db.session.add(group)
+        opp = _db.session.get(Opportunity, opp_id)
+        opp.customer.tags.append(tag)
+        _db.session.commit()
+        tag_id = tag.id
+    login(seller)
+
+    def titles(query):
+        response = client.get(f"/opportunities?{query}", headers=hx("results"))
+        assert response.status_code == 200 and "<html" not in response.get_data(as_text=True)
+        return [t for t in ["Theirs"] + [f"Deal CNY {i:03d}" for i in range(6)]
+                if t in response.get_data(as_text=True)]
+
+    assert titles("owner=me") == [f"Deal CNY {i:03d}" for i in range(6)]
+    assert titles(f"owner={other_seller.id}") == ["Theirs"]
+    assert titles(f"tag={tag_id}") == ["Theirs"]
+    assert titles(f"stage={stages['negotiation']}") == ["Deal CNY 000", "Deal CNY 002", "Deal CNY 004"]
+    assert titles("amount_min=1000") == ["Theirs"]
+    assert titles("amount_max=100") == [f"Deal CNY {i:03d}" for i in range(6)]
+    assert titles("close_from=2030-01-03&close_to=2030-01-04") == ["Deal CNY 002", "Deal CNY 003"]
+    assert titles("status=won") == []
+    assert titles("q=theirs") == ["Theirs"]
+    assert titles("q=acme") == ["Theirs"]  # the customer's name
+    html = client.get("/opportunities?sort=amount").get_data(as_text=True)
+    assert "<html" in html and html.index("Theirs") < html.index("Deal CNY 000")
+    html = client.get("/opportunities?sort=close").get_data(as_text=True)
+    assert html.index("Deal CNY 000") < html.index("Deal CNY 005") < html.index("Theirs")
+    # Garbage in the filters is shown and ignored, never a 500.
+    response = client.get("/opportunities?amount_min=abc&close_from=nope&pipeline=x&tag=y&page=z&sort=evil")
+    assert response.status_code == 200 and 'value="abc"' in response.get_data(as_text=True)
+
+
+def test_list_paginates(client, login, seller, app):
+    seed_list(app, seller.id, 30)
+    login(seller)
+    first = client.get("/opportunities").get_data(as_text=True)
+    assert "Deal CNY 024" in first and "Deal CNY 025" not in first and "30 opportunities" in first
+    second = client.get("/opportunities?page=2").get_data(as_text=True)
+    assert "Deal CNY 025" in second and "Deal CNY 000" not in second
+
+
+def test_list_and_page_queries_do_not_grow_with_rows(client, login, seller, app):
+    login(seller)
+    seed_list(app, seller.id, 5)
+    client.get("/opportunities")  # warm up: the first request checks the app is set up
+    with app.app_context():
+        with count_queries(_db.engine) as few:
+            assert client.get("/opportunities").status_code == 200
+    seed_list(app, seller.id, 35)
+    with app.app_context():
+        with count_queries(_db.engine) as many:
+            assert client.get("/opportunities").status_code == 200
+    assert len(many) == len(few)
+
+    opp_id = make_opportunity(app, seller.id)
+    stages, _ = ids(app)
+    client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["confirm"]})
+    with app.app_context():
+        with count_queries(_db.engine) as page_few:
+            assert client.get(f"/opportunities/{opp_id}").status_code == 200
+    for key in ("needs_analysis", "proposal", "negotiation", "signed", "proposal", "negotiation"):
+        client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages[key]})
+    with app.app_context():
+        with count_queries(_db.engine) as page_many:
+            assert client.get(f"/opportunities/{opp_id}").status_code == 200
+    assert len(page_many) == len(page_few), "\n\n".join(page_many)
