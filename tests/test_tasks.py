@@ -442,11 +442,11 @@ def test_find_a_related_customer_by_pinyin(app, client, make_user, login):
         opportunity_id = make_opportunity(customer_id, title="CRM 项目")
         make_customer("Other Co")
     login(me)
-    response = client.get("/tasks/related?related_q=bjxc&picker=new-task-related", headers=hx("new-task-related-options"))
+    response = client.get("/tasks/related?related_q=bjxc&picker=task-form-related", headers=hx("task-form-related-options"))
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in html
     assert f'value="customer:{customer_id}"' in html and f'value="opportunity:{opportunity_id}"' in html
-    assert "Other Co" not in html and 'id="new-task-related-options"' in html
+    assert "Other Co" not in html and 'id="task-form-related-options"' in html
 
     # Without JavaScript the "Find" button re-renders the form with the choices (no task saved).
     response = client.post("/tasks/new", data={"title": "Call", "assignee_id": str(me.id), "related": "",
@@ -496,3 +496,35 @@ def test_tasks_page_queries_do_not_grow_with_rows(app, client, make_user, login)
             make_task(me.id, f"b{i}", due=utcnow() + timedelta(hours=i * 7 - 100), customer_id=customer_id,
                       opportunity_id=opportunity_id, done=i % 4 == 0, done_at=utcnow())
     assert queries() == few
+
+
+def test_the_panel_included_by_customer_and_opportunity_pages(app, make_user):
+    """What the customer and opportunity pages get from {% include "tasks/panel.html" %}."""
+    from flask import render_template_string
+    from flask_login import login_user
+
+    me = make_user("sales", name="Mei")
+    stranger = make_user("sales", name="Stan")
+    with app.test_request_context():
+        customer_id = make_customer()
+        opportunity_id = make_opportunity(customer_id, title="Big deal")
+        make_task(me.id, "Late call", due=utcnow() - timedelta(days=1), opportunity_id=opportunity_id,
+                  customer_id=customer_id)
+        make_task(stranger.id, "Stan's own", due=utcnow() + timedelta(days=1), customer_id=customer_id)
+        login_user(_db.session.get(User, me.id))
+        html = render_template_string(
+            "{% with panel_tasks=tasks, panel_customer_id=cid, panel_opportunity_id=None %}"
+            "{% include 'tasks/panel.html' %}{% endwith %}",
+            tasks=open_tasks_for(customer_id=customer_id), cid=customer_id)
+    assert 'id="task-panel"' in html and "Late call" in html and "Stan&#39;s own" in html
+    assert "Overdue" in html and "Big deal" in html and "Mei" in html
+    # I may tick off my task, not Stan's (he neither created nor was given it to me).
+    assert html.count('class="task-check"') == 1 and "task-check disabled" in html
+    assert 'name="panel_customer_id" value="%d"' % customer_id in html
+    # The add form posts the related ids, defaults to me, and has its own element ids.
+    assert 'action="/tasks/new"' in html and 'hx-target="#task-panel"' in html
+    assert 'id="new-task-customer-id" name="customer_id" type="hidden" value="%d"' % customer_id in html
+    ids = re.findall(r' id="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "element ids in the panel must be unique"
+    assert re.search(r'<option selected value="%d">Mei</option>' % me.id, html)
+    assert 'type="datetime-local"' in html

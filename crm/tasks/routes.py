@@ -93,7 +93,7 @@ def _new_form(assignees, **data) -> TaskForm:
 def _panel_ids(form: TaskForm) -> TaskForm:
     """Unique element ids: the panel shares its page with other forms (the note form...)."""
     for field in form:
-        field.id = f"task-panel-{field.name.replace('_', '-')}"
+        field.id = f"new-task-{field.name.replace('_', '-')}"
     return form
 
 
