@@ -92,3 +92,41 @@ def test_empty_title_keeps_the_input(app, page, make_user, browser_login):
     form.get_by_role("button", name="Add task", exact=True).click()
     expect(page.locator("#task-form .field-error")).to_contain_text("Say what needs doing.")
     expect(page.locator("#task-form input[name=due_at]")).to_have_value("2030-05-06T10:00")
+
+
+def test_the_task_panel_on_a_customer_page(app, page, make_user, browser_login):
+    me = make_user("sales", name="Zhao Min", language="en", timezone="Asia/Shanghai")
+    if not app.view_functions.get("customers.show"):
+        import pytest
+        pytest.skip("the customers area is not installed")
+    with app.app_context():
+        customer = Customer(name="华为技术", search_index=search_keys("华为技术"), owner_id=me.id)
+        db.session.add(customer)
+        db.session.commit()
+        customer_id = customer.id
+
+    browser_login(page, me)
+    page.goto(f"/customers/{customer_id}")
+    panel = page.locator("#task-panel")
+    expect(panel).to_contain_text("No open tasks.")
+    badge = page.locator("#overdue-badge")
+    expect(badge).to_be_hidden()
+
+    # Add a task that is already overdue: the panel lists it and the badge shows 1.
+    panel.locator("summary").click()
+    panel.locator("input[name=title]").fill("Chase the signed contract")
+    panel.locator("input[name=due_at]").fill("2020-01-02T09:00")
+    panel.get_by_role("button", name="Add task").click()
+    item = page.locator("#task-panel .task-item", has_text="Chase the signed contract")
+    expect(item).to_contain_text("Overdue")
+    expect(badge).to_have_text("1")
+
+    # Tick it off: it leaves the panel, the badge drops and the timeline shows it, no reload.
+    page.evaluate("window.__noReload = true")
+    item.get_by_role("checkbox").click()
+    expect(page.locator("#task-panel")).to_contain_text("No open tasks.")
+    expect(badge).to_have_text("0")
+    expect(page.locator("#timeline-items")).to_contain_text("Chase the signed contract")
+    assert page.evaluate("window.__noReload") is True
+    page.reload()
+    expect(page.locator("#timeline-items")).to_contain_text("Chase the signed contract")
