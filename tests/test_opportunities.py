@@ -300,8 +300,13 @@ def test_lost_without_reason_asks_inline_with_422(client, login, seller, app):
                            headers=hx("stage-widget"))
     body = response.get_data(as_text=True)
     assert response.status_code == 422 and "<html" not in body
-    assert 'name="lost_reason_id"' in body and "Choose why the opportunity was lost." in body
+    assert 'name="lost_reason_id"' in body and "Why was it lost?" in body
     assert "<details class=\"lost-details\" open" in body
+    assert "Choose why the opportunity was lost." not in body  # asked, not yet an error
+    response = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["lost"],
+                           "lost_reason_id": ""}, headers=hx("stage-widget"))
+    assert response.status_code == 422
+    assert "Choose why the opportunity was lost." in response.get_data(as_text=True)
     # Without JavaScript: the whole page with the question open, still 422.
     page = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["lost"],
                                                               "lost_note": "kept"})
@@ -646,3 +651,48 @@ def test_list_and_page_queries_do_not_grow_with_rows(client, login, seller, app)
         with count_queries(_db.engine) as page_many:
             assert client.get(f"/opportunities/{opp_id}").status_code == 200
     assert len(page_many) == len(page_few), "\n\n".join(page_many)
+
+
+def test_stage_post_from_the_board_gets_the_boards_responses(client, login, seller, app):
+    pytest.importorskip("crm.board.views")
+    opp_id = make_opportunity(app, seller.id)
+    stages, reasons = ids(app)
+    login(seller)
+    response = client.post(f"/opportunities/{opp_id}/stage",
+                           data={"stage_id": stages["proposal"], "context": "board"},
+                           headers=hx(f"card-{opp_id}"))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in body and "ERP rollout" in body
+    assert "hx-swap-oob" in body  # the columns' counts and totals come along
+    response = client.post(f"/opportunities/{opp_id}/stage",
+                           data={"stage_id": stages["lost"], "context": "board"},
+                           headers=hx(f"card-{opp_id}"))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'name="lost_reason_id"' in body and "<html" not in body
+    response = client.post(f"/opportunities/{opp_id}/stage",
+                           data={"stage_id": stages["lost"], "context": "board",
+                                 "lost_reason_id": reasons["timing"]}, headers=hx(f"card-{opp_id}"))
+    assert response.status_code == 200
+    with app.app_context():
+        assert _db.session.get(Opportunity, opp_id).status == "lost"
+    # Without htmx the board's plain form is a 303 back, like any other caller.
+    response = client.post(f"/opportunities/{opp_id}/stage",
+                           data={"stage_id": stages["confirm"], "context": "board"},
+                           headers={"Referer": "http://localhost/pipeline?owner=me"})
+    assert response.status_code == 303 and response.headers["Location"] == "/pipeline?owner=me"
+
+
+def test_htmx_move_refreshes_details_and_the_task_panel_out_of_band(client, login, seller, app):
+    opp_id = make_opportunity(app, seller.id, amount=Decimal("1000"))
+    stages, _ = ids(app)
+    with app.app_context():
+        _db.session.get(Stage, stages["proposal"]).playbook = "Send the proposal | 2"
+        _db.session.commit()
+    login(seller)
+    response = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["proposal"]},
+                           headers=hx("stage-widget"))
+    body = response.get_data(as_text=True)
+    assert 'id="opp-details"' in body and "CN¥500.00" in body  # weighted at the new stage's 50%
+    if "tasks.index" in app.view_functions:
+        assert 'id="task-panel" hx-swap-oob="true"' in body and "Send the proposal" in body
+    assert client.get(f"/opportunities/{opp_id}", headers=hx("opp-details")).status_code == 200

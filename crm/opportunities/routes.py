@@ -476,15 +476,16 @@ def format_duration(delta) -> str:
     return _("%(minutes)s min", minutes=max(minutes, 0))
 
 
-PAGE_BLOCKS = ("stage_widget", "stage_history", "competitors", "related")
+# HX-Target -> the block of the page that answers it.
+PAGE_BLOCKS = {"stage-widget": "stage_widget", "opp-details": "details", "stage-history": "stage_history",
+               "competitors": "competitors", "related": "related"}
 
 
 @bp.route("/<int:opportunity_id>")
 def show(opportunity_id: int):
     """The opportunity page; an htmx request aimed at one of its sections gets that section."""
     opportunity = _load(opportunity_id)
-    target = request.htmx.target if is_htmx() else None
-    block = target.replace("-", "_") if target and target.replace("-", "_") in PAGE_BLOCKS else None
+    block = PAGE_BLOCKS.get(request.htmx.target or "") if is_htmx() else None
     return render(SHOW, block, **_page_context(opportunity))
 
 
@@ -509,7 +510,7 @@ def _lost_form(stage: Stage | None, error: str | None = None) -> LostForm:
     form.lost_reason_id.choices = [("", "—")] + [(r.id, r.display_name) for r in _lost_reasons()]
     form.lost_reason_id.data = _int(request.form.get("lost_reason_id"))
     form.lost_note.data = request.form.get("lost_note", "")
-    if error:
+    if error and "lost_reason_id" in request.form:  # the first time it is a question, not an error
         form.lost_reason_id.errors = [error]
     return form
 
@@ -540,11 +541,26 @@ def change_stage(opportunity_id: int):
         return board_move_response(opportunity, from_stage_id)
     if is_htmx():
         opportunity = _load(opportunity_id)
-        return fragment(SHOW, "stage_widget", "stage_history",
-                        **_page_context(opportunity, oob=True))
+        context = _page_context(opportunity, oob=True)
+        response = fragment(SHOW, "stage_widget", "details", "stage_history", **context)
+        if stage.playbook_items and "tasks.index" in current_app.view_functions:
+            _append_task_panel(response, context)
+        return response
     flash(_("%(title)s is now in %(stage)s.", title=opportunity.title, stage=stage.display_name),
           "success")
     return redirect(_local_referrer() or url_for("opportunities.show", opportunity_id=opportunity_id), 303)
+
+
+def _append_task_panel(response, context) -> None:
+    """The tasks panel, out of band: entering the stage may have created playbook tasks."""
+    from jinja2_fragments.flask import render_block
+    try:
+        panel = render_block("tasks/panel.html", "task_panel", **context)
+    except Exception:  # the tasks area's template is not ours; never fail a saved move for it
+        current_app.logger.exception("Could not render the tasks panel")
+        return
+    panel = panel.replace('id="task-panel"', 'id="task-panel" hx-swap-oob="true"', 1)
+    response.set_data(response.get_data(as_text=True) + panel)
 
 
 def _refused_move(opportunity_id: int, stage: Stage | None, error: StageMoveError, board: bool):
