@@ -382,7 +382,7 @@ def test_bad_input_is_422_with_the_input_kept(app, client, make_user, login, dat
         html = response.get_data(as_text=True)
         assert response.status_code == 422, headers
         assert message in html
-        assert f'aria-describedby="' in html and "has-error" in html
+        assert 'aria-describedby="' in html and "has-error" in html
         if data["title"]:
             assert f'value="{data["title"]}"' in html
         assert ("<html" in html) == (headers == {})
@@ -528,3 +528,18 @@ def test_the_panel_included_by_customer_and_opportunity_pages(app, make_user):
     assert len(ids) == len(set(ids)), "element ids in the panel must be unique"
     assert re.search(r'<option selected value="%d">Mei</option>' % me.id, html)
     assert 'type="datetime-local"' in html
+
+
+def test_ticking_off_keeps_the_filter_and_done_page_of_the_calling_page(app, client, make_user, login):
+    manager = make_user("manager")
+    rep = make_user("sales", name="Rita Rep")
+    with app.app_context():
+        task_id = make_task(rep.id, "Rita's visit", due=utcnow() - timedelta(hours=1))
+        make_task(manager.id, "Manager's own", due=utcnow() - timedelta(hours=1))
+    login(manager)
+    response = client.post(f"/tasks/{task_id}/toggle", data={"done": "1"}, headers={
+        **hx("task-sections"), "HX-Current-URL": f"http://localhost/tasks?assignee={rep.id}&page=1"})
+    html = response.get_data(as_text=True)
+    assert "Tasks of Rita Rep" in html and "Rita&#39;s visit" in html and "Manager&#39;s own" not in html
+    # The badge is still the manager's own overdue count.
+    assert badge_count(html) == 1

@@ -133,6 +133,13 @@ def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | No
     }
 
 
+def _context_of_calling_page() -> dict:
+    """The /tasks sections as the page that sent an htmx request shows them (filter, page)."""
+    args = _filter_args_from_page()
+    assignee_id, selected = _view_filter(args)
+    return _page_context(assignee_id, selected, done_page=args.get("page", 1, type=int))
+
+
 def _badge() -> str:
     """The navigation's overdue count, for an out-of-band swap."""
     return render_block("base.html", "overdue_badge", oob=True)
@@ -284,8 +291,7 @@ def toggle(task_id: int):
         return _panel_response(_int(request.form.get("panel_customer_id")),
                                _int(request.form.get("panel_opportunity_id")), extra=extra)
     if targets("task-sections"):
-        assignee_id, selected = _view_filter(_filter_args_from_page())
-        return _with_badge(fragment(PAGE, "task_sections", **_page_context(assignee_id, selected)))
+        return _with_badge(fragment(PAGE, "task_sections", **_context_of_calling_page()))
     if is_htmx():
         return _with_badge(fragment(PAGE, "task_row", task=task, now=utcnow(),
                                     show_assignee=task.assignee_id != current_user.id))
@@ -304,8 +310,7 @@ def delete(task_id: int):
         return _panel_response(_int(request.form.get("panel_customer_id")),
                                _int(request.form.get("panel_opportunity_id")))
     if targets("task-sections"):
-        assignee_id, selected = _view_filter(_filter_args_from_page())
-        return _with_badge(fragment(PAGE, "task_sections", **_page_context(assignee_id, selected)))
+        return _with_badge(fragment(PAGE, "task_sections", **_context_of_calling_page()))
     flash(_("The task was deleted."), "success")
     back = _back_url(request.form.get("next"))
     if back.startswith(url_for("tasks.update", task_id=task_id)):
