@@ -361,3 +361,129 @@ def test_board_costs_the_same_queries_with_3_or_420_opportunities(app, sales, sa
         with count_queries(_db.engine) as statements:
             assert sales_client.get(url, headers=hx(f"more-{stages['discover']}")).status_code == 200
     assert len(statements) <= 6
+
+
+# --- moving cards: the stage route answers the board with our fragments ---------------
+
+def board_headers(query=""):
+    headers = hx("card-1")
+    headers["HX-Current-URL"] = f"http://localhost/pipeline{query}"
+    return headers
+
+
+def test_move_from_the_board_returns_the_card_and_both_column_headers(app, make_user, sales, sales_client):
+    other = make_user("sales", email="wang@example.com", name="Wang Fang")
+    stages = default_stages(app)
+    moving, staying = add_opportunities(app, [
+        {"stage": "discover", "title": "Moving deal", "amount": "1000.10"},
+        {"stage": "discover", "title": "Staying deal", "amount": "5"},
+    ], owner=sales)
+    add_opportunities(app, [{"stage": "proposal", "title": "Someone else's", "amount": "7"}], owner=other)
+
+    response = sales_client.post(f"/opportunities/{moving}/stage",
+                                 data={"stage_id": stages["proposal"], "context": "board"},
+                                 headers=board_headers("?owner=me"))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<html" not in html
+    # the card first (the main swap target), in its new stage
+    assert html.lstrip().startswith(f'<article class="board-card')
+    assert f'id="card-{moving}"' in html and f'data-stage-id="{stages["proposal"]}"' in html
+    # both headers out of band, counted with the board's filters (owner=me)
+    discover, proposal = head_html(html, stages["discover"]), head_html(html, stages["proposal"])
+    assert 'hx-swap-oob="true"' in discover and 'hx-swap-oob="true"' in proposal
+    assert count_in(discover) == 1 and "5.00" in discover
+    assert count_in(proposal) == 1 and "1,000.10" in proposal and "500.05" in proposal  # 50 %
+    assert 'id="board-totals" hx-swap-oob="true"' in html
+    with app.app_context():
+        assert _db.session.get(Opportunity, moving).stage_id == stages["proposal"]
+
+    # without filters the other owner's card counts too
+    response = sales_client.post(f"/opportunities/{staying}/stage",
+                                 data={"stage_id": stages["proposal"], "context": "board"},
+                                 headers=board_headers())
+    assert count_in(head_html(response.get_data(as_text=True), stages["proposal"])) == 3
+
+
+def test_moving_to_lost_asks_for_the_reason_inline(app, sales, sales_client):
+    stages = default_stages(app)
+    with app.app_context():
+        retired = _db.session.execute(_db.select(LostReason).filter_by(key="other")).scalar_one()
+        retired.active = False
+        price_id = _db.session.execute(_db.select(LostReason.id).filter_by(key="price")).scalar_one()
+        _db.session.commit()
+    (opp,) = add_opportunities(app, [{"stage": "negotiation", "title": "Big bid", "amount": "300"}], owner=sales)
+    url = f"/opportunities/{opp}/stage"
+
+    response = sales_client.post(url, data={"stage_id": stages["lost"], "context": "board"},
+                                 headers=board_headers())
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and "lost-form" in html
+    assert f'id="card-{opp}"' in html  # it takes the card's place
+    assert f'data-home-stage-id="{stages["negotiation"]}"' in html
+    assert f'name="stage_id" value="{stages["lost"]}"' in html and 'name="context" value="board"' in html
+    assert "Price" in html and "Competitor" in html and ">Other<" not in html  # active reasons only
+    assert "field-error" not in html  # a question, not yet an error
+    assert f'hx-get="/pipeline/cards/{opp}"' in html  # Cancel
+    with app.app_context():
+        assert _db.session.get(Opportunity, opp).stage_id == stages["negotiation"]
+
+    # submitted without a reason: the error, and the note kept
+    response = sales_client.post(url, data={"stage_id": stages["lost"], "context": "board",
+                                            "lost_reason_id": "", "lost_note": "Went with 友商"},
+                                 headers=board_headers())
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "field-error" in html and "Went with 友商" in html
+
+    # with the reason: moved; the card lands in the lost column
+    response = sales_client.post(url, data={"stage_id": stages["lost"], "context": "board",
+                                            "lost_reason_id": price_id, "lost_note": "Too dear"},
+                                 headers=board_headers())
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert f'data-stage-id="{stages["lost"]}"' in html and "lost-form" not in html
+    assert count_in(head_html(html, stages["lost"])) == 1
+    assert count_in(head_html(html, stages["negotiation"])) == 0
+    with app.app_context():
+        row = _db.session.get(Opportunity, opp)
+        assert (row.status, row.lost_reason_id, row.lost_note) == ("lost", price_id, "Too dear")
+
+
+def test_cancel_gets_the_card_back_unchanged(app, sales, sales_client):
+    stages = default_stages(app)
+    (opp,) = add_opportunities(app, [{"stage": "negotiation", "title": "Big bid"}], owner=sales)
+    response = sales_client.get(f"/pipeline/cards/{opp}", headers=hx(f"card-{opp}"))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and "lost-form" not in html
+    assert f'id="card-{opp}"' in html and f'data-stage-id="{stages["negotiation"]}"' in html
+    # without htmx the URL leads back to the board
+    response = sales_client.get(f"/pipeline/cards/{opp}")
+    assert response.status_code == 303 and "/pipeline" in response.headers["Location"]
+    assert sales_client.get("/pipeline/cards/9999", headers=hx("card-9999")).status_code == 404
+
+
+def test_card_select_without_javascript_moves_and_comes_back(app, sales, sales_client):
+    stages = default_stages(app)
+    (opp,) = add_opportunities(app, [{"stage": "discover", "title": "Pilot"}], owner=sales)
+    response = sales_client.post(f"/opportunities/{opp}/stage",
+                                 data={"stage_id": stages["confirm"], "context": "board"},
+                                 headers={"Referer": "http://localhost/pipeline?owner=me"})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/pipeline?owner=me")
+    html = sales_client.get("/pipeline?owner=me").get_data(as_text=True)
+    assert "Pilot" in column_html(html, stages["confirm"])
+
+
+def test_only_editors_move_cards(app, make_user, sales, sales_client):
+    other = make_user("sales", email="wang@example.com", name="Wang Fang")
+    stages = default_stages(app)
+    (theirs,) = add_opportunities(app, [{"stage": "discover", "title": "Theirs"}], owner=other)
+    response = sales_client.post(f"/opportunities/{theirs}/stage",
+                                 data={"stage_id": stages["confirm"], "context": "board"},
+                                 headers=board_headers())
+    assert response.status_code == 403
+    with app.app_context():
+        assert _db.session.get(Opportunity, theirs).stage_id == stages["discover"]

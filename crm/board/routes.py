@@ -40,7 +40,9 @@ def index():
     view = card_view(stages, shown, filters, pipeline.id if pipeline else None, now,
                      back_url=request.full_path.rstrip("?"))
     main_currency = current_app.config.get("DEFAULT_CURRENCY", "CNY")
-    return render(TEMPLATE, block="board" if targets("board") else None,
+    fragment_wanted = targets("board")
+    return render(TEMPLATE, block="board" if fragment_wanted else None,
+                  oob=["board_title"] if fragment_wanted else None, title_oob=fragment_wanted,
                   pipelines=pipelines, pipeline=pipeline, stages=stages, filters=filters,
                   summaries=summaries, columns=columns, board=view, owners=services.owners(),
                   totals=services.board_totals(summaries, main_currency),

@@ -136,13 +136,16 @@
     }
   });
 
-  // A refused or failed move: the card goes back (app.js shows the error toast).
-  function failed(event) {
+  // A refused or failed move: the card goes back (app.js or the server's crm:toast says why).
+  // A move that answered with a card or the lost-reason form replaced the dragged element.
+  function settle(event) {
     var elt = event.detail.elt;
     if (!elt || !elt.classList || !elt.classList.contains("board-card")) return;
     elt.classList.remove("is-saving");
-    putBack(elt);
+    if (!document.body.contains(elt)) return;
+    var xhr = event.detail.xhr;
+    if (event.detail.failed || !xhr || xhr.status >= 400 || xhr.status === 0) putBack(elt);
   }
-  document.addEventListener("htmx:responseError", failed);
-  document.addEventListener("htmx:sendError", failed);
+  document.addEventListener("htmx:afterRequest", settle);
+  document.addEventListener("htmx:sendError", settle);
 })();
