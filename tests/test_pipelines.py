@@ -80,7 +80,7 @@ def test_changing_the_kind_of_the_only_won_stage_is_refused(seeded):
 def test_kind_of_a_stage_holding_opportunities_cannot_change(seeded):
     proposal = stage_by_key("proposal")
     add_opportunity(proposal)
-    with pytest.raises(RuleError, match="holds 1 opportunities"):
+    with pytest.raises(RuleError, match="holds 1 opportunity"):
         services.update_stage(proposal, name="Proposal", probability=50, kind="won", color="#8b5cf6")
 
 
@@ -269,7 +269,7 @@ def test_unchanged_built_in_name_stays_translated(seeded, db):
 
 def test_pipeline_with_opportunities_or_the_last_one_is_not_deleted(seeded, db):
     add_opportunity(seeded.stages[0])
-    with pytest.raises(RuleError, match="holds 1 opportunities"):
+    with pytest.raises(RuleError, match="holds 1 opportunity"):
         services.delete_pipeline(seeded)
     other = services.create_pipeline("Other")
     services.delete_pipeline(other)
@@ -604,7 +604,7 @@ def test_create_rename_delete_pipeline_through_pages(admin_client, app):
         _db.session.commit()
     refused = admin_client.post(f"/admin/pipelines/{rid}/delete")
     assert refused.status_code == 303
-    assert "still holds 1 opportunities" in admin_client.get("/admin/pipelines").get_data(as_text=True)
+    assert "still holds 1 opportunity," in admin_client.get("/admin/pipelines").get_data(as_text=True)
     with app.app_context():
         _db.session.query(Opportunity).delete()
         _db.session.commit()

@@ -1,5 +1,6 @@
 """Forms for pipelines, stages and lost reasons (the rules themselves live in services.py)."""
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from flask_wtf import FlaskForm
 from wtforms import ColorField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
@@ -86,8 +87,9 @@ class RemoveStageForm(FlaskForm):
         super().__init__(*args, **kwargs)
         counts = counts or {}
         self.destination_id.choices = [(0, _l("Choose a stage"))] + [
-            (s.id, _l("%(name)s (%(kind)s, %(count)d opportunities)", name=s.display_name,
-                      kind=services.kind_label(s.kind), count=counts.get(s.id, 0)))
+            (s.id, lazy_ngettext("%(name)s (%(kind)s, %(num)d opportunity)",
+                                 "%(name)s (%(kind)s, %(num)d opportunities)", counts.get(s.id, 0),
+                                 name=s.display_name, kind=services.kind_label(s.kind)))
             for s in destinations]
         self.lost_reason_id.choices = [(0, _l("Choose a reason"))] + [
             (r.id, r.display_name) for r in lost_reasons]

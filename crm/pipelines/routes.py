@@ -5,6 +5,7 @@ its fragments (HX-Target) with that fragment, and anyone else with the whole pag
 """
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from crm.extensions import db
@@ -301,8 +302,9 @@ def remove_stage(stage_id: int):
             else:
                 db.session.commit()
                 if moved:
-                    flash(_("Stage %(name)s was removed; its %(count)d opportunities are now in %(to)s.",
-                            name=name, count=moved, to=destination.display_name), "success")
+                    flash(ngettext("Stage %(name)s was removed; its opportunity is now in %(to)s.",
+                                   "Stage %(name)s was removed; its %(num)d opportunities are now in %(to)s.",
+                                   moved, name=name, to=destination.display_name), "success")
                 else:
                     flash(_("Stage %(name)s was removed.", name=name), "success")
                 return redirect_to(url_for("pipelines.show", pipeline_id=pipeline.id))

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import Integer, and_, case, cast, func, insert, literal, update
 
 from crm.extensions import db
@@ -236,9 +237,12 @@ def delete_pipeline(pipeline: Pipeline) -> None:
     count = db.session.execute(db.select(func.count(Opportunity.id))
                                .where(Opportunity.pipeline_id == pipeline.id)).scalar_one()
     if count:
-        raise RuleError(_("%(name)s still holds %(count)d opportunities, so it cannot be deleted. "
-                          "Move them to another pipeline or delete them first.",
-                          name=pipeline.display_name, count=count))
+        raise RuleError(ngettext(
+            "%(name)s still holds %(num)d opportunity, so it cannot be deleted. "
+            "Move it to another pipeline or delete it first.",
+            "%(name)s still holds %(num)d opportunities, so it cannot be deleted. "
+            "Move them to another pipeline or delete them first.",
+            count, name=pipeline.display_name))
     if db.session.execute(db.select(func.count(Pipeline.id))).scalar_one() <= 1:
         raise RuleError(_("This is the only pipeline; opportunities need at least one."))
     db.session.delete(pipeline)
@@ -344,9 +348,11 @@ def update_stage(stage: Stage, *, name: str, probability, kind: str, color: str 
             raise RuleError(error.message, "kind") from None
         count = stage_opportunity_count(stage)
         if count:
-            raise RuleError(_("This stage holds %(count)d opportunities, so its kind cannot change: "
-                              "their status follows it. Move them to another stage first.",
-                              count=count), "kind")
+            raise RuleError(ngettext(
+                "This stage holds %(num)d opportunity, so its kind cannot change: its status "
+                "follows it. Move it to another stage first.",
+                "This stage holds %(num)d opportunities, so its kind cannot change: their status "
+                "follows it. Move them to another stage first.", count), "kind")
     _rename(stage, name)
     for attr, value in fields.items():
         setattr(stage, attr, value)
@@ -393,8 +399,10 @@ def remove_stage(stage: Stage, *, destination: Stage | None = None,
     count = stage_opportunity_count(stage)
     if count:
         if destination is None:
-            raise RuleError(_("This stage holds %(count)d opportunities: choose the stage they move to.",
-                              count=count), "destination_id")
+            raise RuleError(ngettext(
+                "This stage holds %(num)d opportunity: choose the stage it moves to.",
+                "This stage holds %(num)d opportunities: choose the stage they move to.", count),
+                "destination_id")
         if destination.id == stage.id or destination.pipeline_id != stage.pipeline_id:
             raise RuleError(_("Choose another stage of the same pipeline."), "destination_id")
         needs_reason = destination.kind == "lost" and db.session.execute(
