@@ -1,6 +1,7 @@
 """Follow-up notes and the timelines that show them beside stage changes and done tasks."""
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from flask_babel import get_timezone
 
@@ -14,7 +15,9 @@ def user_time_to_utc(value: datetime | None) -> datetime:
     if value is None:
         return utcnow()
     if value.tzinfo is None:
-        value = value.replace(tzinfo=get_timezone())
+        # Flask-Babel hands back a pytz zone, whose replace() gives LMT offsets (+08:06);
+        # zoneinfo applies the real offset for that date.
+        value = value.replace(tzinfo=ZoneInfo(str(get_timezone())))
     return value.astimezone(timezone.utc)
 
 
