@@ -72,6 +72,7 @@ def test_customer_flow(page, app, make_user, browser_login, screenshot):
     page.fill("#note-form textarea[name=body]", "首次拜访，介绍了产品")
     page.click("#note-form button[type=submit]")
     expect(page.locator("#timeline-items li").first).to_contain_text("首次拜访")
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "customer-page")
 
     # Find it by typing part of its Chinese name: results update in place, the URL follows
