@@ -526,6 +526,8 @@ def test_competitors_and_related_inline(client, login, seller, app):
     assert "Oracle" not in response.get_data(as_text=True)
     search = client.get(f"/opportunities/{a}/related-search?related_q=beta", headers=hx("related-results"))
     assert "Beta" in search.get_data(as_text=True) and "Alpha" not in search.get_data(as_text=True)
+    page = client.get(f"/opportunities/{a}?related_q=beta")  # the same search without JavaScript
+    assert page.status_code == 200 and f'name="related_id" value="{b}"' in page.get_data(as_text=True)
     response = client.post(f"/opportunities/{a}/related", data={"related_id": str(b)}, headers=hx("related"))
     assert response.status_code == 200 and "Beta" in response.get_data(as_text=True)
     assert "Alpha" in client.get(f"/opportunities/{b}").get_data(as_text=True)  # symmetric

@@ -213,7 +213,12 @@ def contact_options():
     """The contact select for the chosen customer."""
     customer = db.session.get(Customer, _int(request.args.get("customer_id")) or 0)
     form = OpportunityForm(formdata=None)
-    form.contact_id.choices = [("", "—")] + [(c.id, c.name) for c in (customer.contacts if customer else [])]
+    contacts = customer.contacts if customer else []
+    form.contact_id.choices = [("", "—")] + [(c.id, c.name) for c in contacts]
+    chosen = _int(request.args.get("contact_id"))
+    ids = [c.id for c in contacts]
+    # Keep the chosen contact if it is the customer's; else offer the primary one.
+    form.contact_id.data = chosen if chosen in ids else (ids[0] if ids else None)
     return fragment(FORM, "contact_field", form=form)
 
 
@@ -486,7 +491,10 @@ def show(opportunity_id: int):
     """The opportunity page; an htmx request aimed at one of its sections gets that section."""
     opportunity = _load(opportunity_id)
     block = PAGE_BLOCKS.get(request.htmx.target or "") if is_htmx() else None
-    return render(SHOW, block, **_page_context(opportunity))
+    related_q = request.args.get("related_q", "")  # the link search, without JavaScript
+    return render(SHOW, block, **_page_context(
+        opportunity, related_q=related_q, related_matches=_related_matches(opportunity, related_q),
+        searched=bool(query_terms(related_q))))
 
 
 def _local_referrer() -> str | None:
@@ -617,20 +625,26 @@ def related_search(opportunity_id: int):
     """Other opportunities matching what was typed, to link."""
     opportunity = _load(opportunity_id)
     q = request.args.get("related_q", "")
-    matches = []
+    return fragment(SHOW, "related_results", opportunity=opportunity,
+                    related_matches=_related_matches(opportunity, q), related_q=q,
+                    searched=bool(query_terms(q)))
+
+
+def _related_matches(opportunity: Opportunity, q: str) -> list[Opportunity]:
+    """Up to ten other opportunities whose title or customer matches, not yet linked."""
     terms = query_terms(q)
-    if terms:
-        query = (db.select(Opportunity).join(Customer, Opportunity.customer_id == Customer.id)
-                 .options(joinedload(Opportunity.customer))
-                 .where(Opportunity.id != opportunity.id))
-        for term in terms:
-            pattern = f"%{like_escape(term)}%"
-            query = query.where(db.or_(
-                db.func.replace(db.func.lower(Opportunity.title), " ", "").like(pattern, escape="\\"),
-                Customer.search_index.like(pattern, escape="\\")))
-        matches = list(db.session.execute(query.order_by(Opportunity.title).limit(10)).scalars())
-    return fragment(SHOW, "related_results", opportunity=opportunity, related_matches=matches,
-                    related_q=q, searched=bool(terms))
+    if not terms:
+        return []
+    linked = [o.id for o in opportunity.related] + [opportunity.id]
+    query = (db.select(Opportunity).join(Customer, Opportunity.customer_id == Customer.id)
+             .options(joinedload(Opportunity.customer))
+             .where(Opportunity.id.not_in(linked)))
+    for term in terms:
+        pattern = f"%{like_escape(term)}%"
+        query = query.where(db.or_(
+            db.func.replace(db.func.lower(Opportunity.title), " ", "").like(pattern, escape="\\"),
+            Customer.search_index.like(pattern, escape="\\")))
+    return list(db.session.execute(query.order_by(Opportunity.title, Opportunity.id).limit(10)).scalars())
 
 
 @bp.route("/<int:opportunity_id>/related", methods=["POST"])
