@@ -9,7 +9,7 @@ import csv
 import re
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import datetime, time as dtime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from random import Random
@@ -27,7 +27,6 @@ from crm.models import (
     Note,
     Opportunity,
     Pipeline,
-    Stage,
     StageChange,
     Tag,
     TagGroup,
@@ -504,7 +503,7 @@ class _Builder:
                 kind = rng.choices(list(texts), [5, 2, 3, 2, 2, 1])[0]
                 contact = rng.choice(info["contacts"])
                 author = info["owner"] if rng.random() < 0.85 else (self.manager or info["owner"])
-                at = self._ago(0.05, 90)
+                at = self._ago(0.05, 89.5)
                 self.objects.append(Note(
                     kind=kind, body=rng.choice(texts[kind]).format(contact=contact.name),
                     happened_at=at, created_at=at, updated_at=at, author=author, customer=customer,

@@ -124,8 +124,8 @@ def test_notes_are_mixed_and_spread_over_the_last_90_days(app, loaded):
         assert len({n.kind for n in notes}) >= 5
         assert all(now - timedelta(days=90, minutes=1) <= n.happened_at <= now for n in notes)
         assert all(n.happened_at.tzinfo is not None for n in notes)
-        spread = {(now - n.happened_at).days // 30 for n in notes}
-        assert spread == {0, 1, 2}
+        spread = Counter((now - n.happened_at).days // 30 for n in notes)
+        assert all(spread[month] >= 10 for month in (0, 1, 2)), spread
         assert any(n.opportunity_id for n in notes) and any(n.contact_id for n in notes)
         assert all(n.author_id and n.customer_id for n in notes)
 
