@@ -112,6 +112,10 @@ def test_removing_a_stage_moves_its_opportunities_and_writes_history(seeded, db,
     # one INSERT ... SELECT for the history and one UPDATE, whatever the number
     assert sum(s.lstrip().upper().startswith("INSERT INTO STAGE_CHANGES") for s in statements) == 1
     assert sum(s.lstrip().upper().startswith("UPDATE OPPORTUNITIES") for s in statements) == 1
+    kinds = [s.lstrip().upper()[:26] for s in statements]
+    history = next(i for i, s in enumerate(kinds) if s.startswith("INSERT INTO STAGE_CHANGES"))
+    removal = next(i for i, s in enumerate(kinds) if s.startswith("DELETE FROM STAGES"))
+    assert history < removal  # recorded while the stage still exists
     assert db.session.get(Stage, proposal.id) is None
     for opportunity_id in moving_ids:
         opportunity = db.session.get(Opportunity, opportunity_id)

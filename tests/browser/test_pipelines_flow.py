@@ -82,6 +82,7 @@ def test_admin_adds_reorders_and_removes_stages(page, app, make_user, browser_lo
         page.reload()
         expect(page.locator("#stage-list .stage-name").first).to_have_text("Demo")
 
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "pipelines-admin")
 
     # remove Proposal, which holds an opportunity: choose where it goes
