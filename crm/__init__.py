@@ -5,7 +5,7 @@ from flask import Flask, redirect, request, url_for
 from flask_login import current_user
 
 from crm.config import Config
-from crm.extensions import csrf, db, htmx_ext, login_manager, migrate
+from crm.extensions import csrf, db, htmx_ext, limiter, login_manager, migrate
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -22,6 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx_ext.init_app(app)
+    limiter.init_app(app)
 
     from crm.i18n import init_i18n
     init_i18n(app)
@@ -113,3 +114,16 @@ def _install_guards(app: Flask) -> None:
         return None
 
     app.after_request(add_vary)
+
+    @app.after_request
+    def security_headers(response):
+        """No framing, no sniffing, no inline script (htmx is configured to need none)."""
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", app.config["CONTENT_SECURITY_POLICY"])
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response

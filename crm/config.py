@@ -47,6 +47,15 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     DEFAULT_CURRENCY = "CNY"
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = "10 per minute"
+    CONTENT_SECURITY_POLICY = (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+    )
 
     @classmethod
     def load(cls) -> dict:
@@ -60,6 +69,9 @@ class Config:
         settings["DEFAULT_CURRENCY"] = os.environ.get("DEFAULT_CURRENCY", cls.DEFAULT_CURRENCY)
         settings["SESSION_COOKIE_SECURE"] = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
         settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]
+        if os.environ.get("REDIS_URL"):
+            settings["RATELIMIT_STORAGE_URI"] = os.environ["REDIS_URL"]
+        settings["LOGIN_RATE_LIMIT"] = os.environ.get("LOGIN_RATE_LIMIT", cls.LOGIN_RATE_LIMIT)
         if settings["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
         return settings

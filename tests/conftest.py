@@ -61,6 +61,7 @@ def app(database_url):
         "SECRET_KEY": secrets.token_hex(16),
         "WTF_CSRF_ENABLED": True,
         "SERVER_NAME": None,
+        "RATELIMIT_ENABLED": False,
     })
     with app.app_context():
         _db.create_all()

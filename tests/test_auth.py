@@ -177,3 +177,15 @@ def test_cli_create_user(app):
     again = runner.invoke(args=["crm", "create-user", "--email", "boss@example.com", "--name",
                                 "Boss", "--password", "password123"])
     assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_intranet_email_domains_are_accepted(admin_client, app):
+    data = {"name": "Demo", "email": "sales@corp.local", "role": "sales", "language": "en",
+            "timezone": "UTC", "password": "longenough1"}
+    assert admin_client.post("/admin/users/new", data=data).status_code == 303
+
+
+def test_intranet_email_domains_are_accepted(admin_client, app):
+    data = {"name": "Demo", "email": "sales@corp.local", "role": "sales", "language": "en",
+            "timezone": "UTC", "password": "longenough1"}
+    assert admin_client.post("/admin/users/new", data=data).status_code == 303

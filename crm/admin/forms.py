@@ -1,8 +1,10 @@
 """Forms for managing users."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+
+from crm.validators import EmailAddress
 from wtforms import EmailField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from crm.auth.forms import LANGUAGE_CHOICES, UniqueEmail, password_field, timezone_choices
 
@@ -13,7 +15,7 @@ class UserForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(message=_l("Enter a name.")), Length(max=120)])
     email = EmailField(_l("Email"), validators=[
         DataRequired(message=_l("Enter an email.")),
-        Email(message=_l("Enter a valid email address."), check_deliverability=False),
+        EmailAddress(message=_l("Enter a valid email address.")),
         Length(max=254), UniqueEmail()])
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="sales")
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="zh_CN")

@@ -3,8 +3,10 @@ from zoneinfo import available_timezones
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+
+from crm.validators import EmailAddress
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from crm.auth.services import MIN_PASSWORD_LENGTH
 from crm.models import User
@@ -55,7 +57,7 @@ class SetupForm(FlaskForm):
         DataRequired(message=_l("Enter your name.")), Length(max=120)])
     email = EmailField(_l("Email"), validators=[
         DataRequired(message=_l("Enter your email.")),
-        Email(message=_l("Enter a valid email address."), check_deliverability=False),
+        EmailAddress(message=_l("Enter a valid email address.")),
         Length(max=254)])
     password = password_field(_l("Password"))
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="zh_CN")

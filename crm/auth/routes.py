@@ -9,7 +9,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from crm.auth import bp
 from crm.auth.forms import AccountForm, LoginForm, PasswordForm, SetupForm
 from crm.auth.services import create_user, has_users
-from crm.extensions import db
+from crm.extensions import db, limiter
 from crm.models import User
 
 
@@ -46,7 +46,19 @@ def setup():
     return render_template("auth/setup.html", form=form), status
 
 
+def _login_rate_limit() -> str:
+    from flask import current_app
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _rate_limit_off() -> bool:
+    """The limiter is shared by every app in a process; each app's config decides."""
+    from flask import current_app
+    return not current_app.config.get("RATELIMIT_ENABLED", True)
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_rate_limit, methods=["POST"], exempt_when=_rate_limit_off)
 def login():
     """Log in with email and password."""
     if current_user.is_authenticated:

@@ -41,6 +41,11 @@ def too_large(error):
     return _page(413)
 
 
+@bp.app_errorhandler(429)
+def too_many_requests(error):
+    return _page(429)
+
+
 @bp.app_errorhandler(500)
 def server_error(error):
     db.session.rollback()

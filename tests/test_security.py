@@ -1,0 +1,52 @@
+"""Security: headers, CSP without inline script, login rate limit, injection strings."""
+import secrets
+
+import pytest
+
+from crm import create_app
+from crm.extensions import db
+from tests.conftest import TEST_PASSWORD
+
+
+def test_security_headers_on_every_page(client, admin, login):
+    login(admin)
+    for path in ("/login", "/account", "/healthz"):
+        response = client.get(path)
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+        assert "frame-ancestors 'none'" in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_session_cookie_flags(client, make_user):
+    user = make_user("sales")
+    response = client.post("/login", data={"email": user.email, "password": TEST_PASSWORD})
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_login_is_rate_limited(database_url):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
+                      "SECRET_KEY": secrets.token_hex(8), "WTF_CSRF_ENABLED": False,
+                      "RATELIMIT_ENABLED": True, "LOGIN_RATE_LIMIT": "3 per minute",
+                      "RATELIMIT_STORAGE_URI": "memory://"})
+    from crm.auth.services import create_user
+    with app.app_context():
+        create_user(email="rl@example.com", name="RL", password=TEST_PASSWORD, role="admin")
+        db.session.commit()
+    client = app.test_client()
+    statuses = [client.post("/login", data={"email": "rl@example.com", "password": "wrong-pass"}).status_code
+                for _ in range(4)]
+    assert statuses[:3] == [422, 422, 422] and statuses[3] == 429
+    assert client.get("/login").status_code == 200  # only attempts are limited
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("payload", ["' OR 1=1 --", "%", "_", "\\", "1; DROP TABLE users", "\x00",
+                                     "' UNION SELECT password_hash FROM users --"])
+def test_injection_strings_in_login_give_normal_answers(client, make_user, payload):
+    make_user("sales")
+    response = client.post("/login", data={"email": payload, "password": payload})
+    assert response.status_code == 422
