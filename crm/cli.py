@@ -46,6 +46,43 @@ def demo_command():
     click.echo(summary)
 
 
+@cli_group.command("backup")
+@click.option("--output", "output", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the backup (default: instance/backups/crm-<time>.*).")
+@with_appcontext
+def backup_command(output):
+    """Back up the database while the app runs (SQLite online backup, or pg_dump)."""
+    from pathlib import Path
+
+    from crm.backup import BackupError, backup, default_backup_path
+
+    target = Path(output) if output else default_backup_path(
+        Path(current_app.instance_path), db.engine.dialect.name)
+    try:
+        path = backup(target)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Backup written to {path}")
+
+
+@cli_group.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def restore_command(source, yes):
+    """Replace the database's content with a backup (stop the app first)."""
+    from crm.backup import BackupError, restore
+
+    if not yes:
+        click.confirm("This replaces every record in the database with the backup. Go on?",
+                      abort=True)
+    try:
+        restore(source)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Restored {source}")
+
+
 def upgrade_database(app) -> None:
     """Apply pending migrations, then make sure the defaults exist."""
     from flask_migrate import upgrade
