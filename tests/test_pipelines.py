@@ -402,6 +402,12 @@ def test_built_in_stage_names_follow_the_language(client, make_user, login, app)
     pid, _, _ = _urls(app)
     html = client.get(f"/admin/pipelines/{pid}").get_data(as_text=True)
     assert "<html lang=\"zh-CN\"" in html
+    with app.app_context():
+        services.update_stage(stage_by_key("discover"), name="First call", probability=10, kind="open",
+                              color="#94a3b8")
+        _db.session.commit()
+    html = client.get(f"/admin/pipelines/{pid}").get_data(as_text=True)
+    assert "First call" in html
 
 
 def test_edit_stage_inline_fragment_and_save(admin_client, app):
