@@ -144,6 +144,17 @@ def test_create_customer_saves_every_field_and_redirects(app, client, make_user,
     assert "上海云帆贸易" in page and "Imports machinery." in page and "Li Na" in page
 
 
+def test_owner_defaults_to_the_creator_unless_nobody_is_chosen(app, client, make_user, login):
+    user = make_user("sales")
+    login(user)
+    assert client.post("/customers/new", data={"name": "Minimal"}).status_code == 303
+    assert client.post("/customers/new", data={"name": "Pool", "owner_id": ""}).status_code == 303
+    with app.app_context():
+        owners = dict(db.session.execute(db.select(Customer.name, Customer.owner_id)).all())
+        assert owners == {"Minimal": user.id, "Pool": None}
+        assert db.session.execute(db.select(Customer.kind).filter_by(name="Minimal")).scalar_one() == "company"
+
+
 def test_create_without_name_is_422_with_errors_and_input_kept(client, admin_client):
     response = admin_client.post("/customers/new", data={
         "kind": "company", "name": "   ", "phone": "138 0000 0000", "email": "not-an-email",
@@ -199,9 +210,24 @@ def test_a_contacts_phone_or_email_counts_as_duplicate(app, client, admin_client
         assert "Possible duplicates" in html and f"/customers/{existing_id}" in html
 
 
+@pytest.mark.parametrize("existing, typed", [
+    ("北京星辰科技有限公司", "星辰科技"),      # the typed name inside an existing one
+    ("星辰科技", "北京星辰科技有限公司"),      # an existing name inside the typed one
+])
+def test_a_name_inside_another_counts_as_duplicate(app, client, admin_client, existing, typed):
+    existing_id = make_customer(app, name=existing)
+    html = admin_client.post("/customers/new", data={"kind": "company", "name": typed}).get_data(as_text=True)
+    assert "Possible duplicates" in html and f"/customers/{existing_id}" in html
+
+
+def test_short_names_only_match_exactly(app, client, admin_client):
+    make_customer(app, name="ABC Trading")
+    assert admin_client.post("/customers/new", data={"name": "ABC"}).status_code == 303
+
+
 def test_no_duplicate_warning_for_a_new_name(app, client, admin_client):
     make_customer(app, name="Acme", phone="13800138000")
-    response = admin_client.post("/customers/new", data={"kind": "company", "name": "Acme Two",
+    response = admin_client.post("/customers/new", data={"kind": "company", "name": "Beta Corp",
                                                          "phone": "021-1234"})
     assert response.status_code == 303
 
@@ -243,11 +269,19 @@ def test_edit_same_name_as_itself_is_not_a_duplicate(app, client, admin_client):
 def test_delete_customer(app, client, make_user, login):
     user = make_user("sales")
     customer_id = make_customer(app, owner_id=user.id, contacts=[("A", None, None, True)])
+    with app.app_context():
+        stage = db.session.execute(db.select(Pipeline)).scalar_one().stages[0]
+        db.session.add(Opportunity(title="Deal", customer_id=customer_id, pipeline_id=stage.pipeline_id,
+                                   stage_id=stage.id))
+        contact_id = db.session.execute(db.select(Contact.id)).scalar_one()
+        db.session.add(Note(kind="call", body="x", customer_id=customer_id, contact_id=contact_id))
+        db.session.commit()
     login(user)
     response = client.post(f"/customers/{customer_id}/delete")
     assert response.status_code == 303 and response.headers["Location"].endswith("/customers")
     with app.app_context():
         assert db.session.query(Customer).count() == 0 and db.session.query(Contact).count() == 0
+        assert db.session.query(Opportunity).count() == 0 and db.session.query(Note).count() == 0
     assert client.get(f"/customers/{customer_id}/delete").status_code == 405
 
 
@@ -274,6 +308,37 @@ def test_customer_page_shows_profile_tags_by_group_contacts_notes_and_opportunit
     assert "王伟" in html and "tel:13800000001" in html
     assert "Called about the ERP rollout" in html and 'id="note-form"' in html
     assert "ERP rollout" in html and "Discover" in html and "120,000.00" in html
+
+
+def test_customer_page_queries_do_not_grow_with_contacts_tags_and_notes(app, client, admin, login):
+    from tests.conftest import count_queries
+
+    customer_id = make_customer(app, tags=[make_tag(app, "G1", "T1"), make_tag(app, "G2", "T2")],
+                                contacts=[("A", None, None, True)])
+
+    def add(count):
+        with app.app_context():
+            customer = db.session.get(Customer, customer_id)
+            for n in range(count):
+                customer.contacts.append(Contact(name=f"C{n}"))
+                db.session.add(Note(kind="call", body=f"n{n}", customer_id=customer_id, author_id=admin.id))
+            stage = db.session.execute(db.select(Pipeline)).scalar_one().stages[n % 3]
+            db.session.add(Opportunity(title=f"O{count}", customer_id=customer_id,
+                                       pipeline_id=stage.pipeline_id, stage_id=stage.id))
+            db.session.commit()
+
+    def queries():
+        login(admin)
+        with app.app_context():
+            with count_queries(db.engine) as statements:
+                assert client.get(f"/customers/{customer_id}").status_code == 200
+        return len(statements)
+
+    add(2)
+    queries()
+    few = queries()
+    add(30)
+    assert queries() == few
 
 
 def test_new_note_on_customer_page_comes_back_as_a_fragment(app, client, admin_client):

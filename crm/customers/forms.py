@@ -5,9 +5,10 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, EmailField, HiddenField, RadioField, SelectField, StringField,
                      TextAreaField)
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.models import CUSTOMER_SIZES
+from crm.validators import EmailAddress
 
 KIND_CHOICES = [("company", _l("Company")), ("individual", _l("Individual"))]
 SIZE_CHOICES = [("", _l("— Unknown —"))] + [(size, size) for size in CUSTOMER_SIZES]
@@ -31,8 +32,7 @@ def phone_check(form, field):
 
 def email_field(label):
     return EmailField(label, filters=[_empty_to_none], validators=[
-        Optional(), Email(message=_l("Enter a valid email address."), check_deliverability=False),
-        Length(max=254)])
+        Optional(), EmailAddress(message=_l("Enter a valid email address.")), Length(max=254)])
 
 
 def _website(value):

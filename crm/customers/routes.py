@@ -1,6 +1,5 @@
 """Customers (客户): the list with search, filters and segments; the customer page with its
 profile, tags, contacts, follow-ups, opportunities and tasks; bulk tagging."""
-from urllib.parse import urlencode
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -204,6 +203,9 @@ def create():
         if not duplicates:
             customer = Customer(created_by_id=current_user.id)
             _fill(customer, form)
+            if "owner_id" not in request.form:
+                # The owner defaults to the creator; choosing "Nobody" leaves it unassigned.
+                customer.owner_id = current_user.id
             db.session.add(customer)
             db.session.commit()
             flash(_("Customer %(name)s was created.", name=customer.name), "success")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, literal, or_
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
@@ -197,14 +197,21 @@ def find_duplicates(*, name: str | None = None, phone: str | None = None,
                     limit: int = 10) -> list[Customer]:
     """Customers that may be the one being entered: same name, phone or email.
 
-    Names compare without case and spaces; phones by their digits (at least 5 of them);
+    Names compare without case and spaces, and a name of four or more characters inside
+    the other counts too; phones by their last eight digits (at least 5 typed);
     emails without case. Contacts' phones and emails count too.
     """
     conditions = []
     contact_conditions = []
     name_key = normalise(name or "")
     if name_key:
-        conditions.append(func.lower(func.replace(Customer.name, " ", "")) == name_key)
+        stored = func.lower(func.replace(Customer.name, " ", ""))
+        conditions.append(stored == name_key)
+        if len(name_key) >= 4:
+            # "星辰科技" and "北京星辰科技有限公司" are probably one company, both ways round.
+            conditions.append(stored.like(f"%{like_escape(name_key)}%", escape="\\"))
+            conditions.append(db.and_(func.length(stored) >= 4,
+                                      literal(name_key).like("%" + stored + "%")))
     digits = _digits(phone)
     if len(digits) >= 5:
         # The last eight digits: "+86 138-0013-8000" and "13800138000" are one number.
