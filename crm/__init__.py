@@ -1,6 +1,4 @@
 """The CRM application factory."""
-import logging
-
 from flask import Flask, redirect, request, url_for
 from flask_login import current_user
 
@@ -15,7 +13,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(Config.load())
     if config:
         app.config.from_mapping(config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from crm.logs import init_logging
+    init_logging(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)

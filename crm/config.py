@@ -71,6 +71,8 @@ class Config:
         settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]
         if os.environ.get("REDIS_URL"):
             settings["RATELIMIT_STORAGE_URI"] = os.environ["REDIS_URL"]
+        settings["LOG_FORMAT"] = os.environ.get("LOG_FORMAT", "json")
+        settings["LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "INFO")
         settings["LOGIN_RATE_LIMIT"] = os.environ.get("LOGIN_RATE_LIMIT", cls.LOGIN_RATE_LIMIT)
         if settings["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}

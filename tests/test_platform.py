@@ -97,3 +97,16 @@ def test_utc_datetimes_round_trip_aware(db, make_user):
     fetched = db.session.get(User, user.id)
     assert fetched.created_at.tzinfo is not None
     assert fetched.created_at.utcoffset().total_seconds() == 0
+
+
+def test_requests_are_logged_as_json_lines(client, caplog):
+    import json
+    import logging
+
+    from crm.logs import JSONFormatter
+    with caplog.at_level(logging.INFO, logger="crm.request"):
+        client.get("/healthz")
+    record = next(r for r in caplog.records if r.name == "crm.request")
+    line = json.loads(JSONFormatter().format(record))
+    assert line["path"] == "/healthz" and line["status"] == 200 and line["level"] == "info"
+    assert isinstance(line["ms"], float)
