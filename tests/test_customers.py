@@ -1,4 +1,5 @@
 """Customers and contacts: the form, duplicates, the customer page, contacts inline, permissions."""
+import re
 from decimal import Decimal
 
 import pytest
@@ -455,3 +456,23 @@ def test_contacts_list_fragment_for_cancel(app, client, admin_client):
     response = admin_client.get(f"/customers/{customer_id}/contacts", headers=hx("contacts"))
     assert response.status_code == 200 and "<html" not in response.get_data(as_text=True)
     assert admin_client.get(f"/customers/{customer_id}/contacts").status_code == 302
+
+
+def test_forms_need_the_csrf_token(app, admin):
+    from tests.conftest import csrf_token_from
+
+    client = app.test_client()  # CSRF checks on
+    with client.session_transaction() as session:
+        session["_user_id"] = str(admin.id)
+        session["_fresh"] = True
+    assert client.post("/customers/new", data={"name": "No token"}).status_code == 400
+    token = csrf_token_from(client.get("/customers/new").get_data(as_text=True))
+    response = client.post("/customers/new", data={"name": "With token", "csrf_token": token})
+    assert response.status_code == 303
+    customer_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    # htmx sends the token in a header
+    page = client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    header_token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    response = client.post(f"/customers/{customer_id}/contacts", data={"name": "Wang"},
+                           headers={**hx("contacts"), "X-CSRFToken": header_token})
+    assert response.status_code == 200 and "Wang" in response.get_data(as_text=True)

@@ -119,8 +119,8 @@ def test_back_button_restores_the_previous_search(page, app, make_user, browser_
     user = make_user("sales")
     from crm.models import Customer
     with app.app_context():
-        for name in ("北京星辰科技", "上海云帆贸易"):
-            customer = Customer(name=name, owner_id=user.id)
+        for name, industry in (("北京星辰科技", "Software"), ("上海云帆贸易", "Trade")):
+            customer = Customer(name=name, owner_id=user.id, industry=industry)
             customer.rebuild_search_index()
             db.session.add(customer)
         db.session.commit()
@@ -136,3 +136,13 @@ def test_back_button_restores_the_previous_search(page, app, make_user, browser_
     page.go_forward()
     expect(page).to_have_url(re.compile(r"q=yunfan"))
     expect(page.locator(".customers-table tbody tr")).to_have_count(1)
+    page.go_back()
+    expect(page.locator(".customers-table tbody tr")).to_have_count(2)
+
+    # A filter applies as soon as it changes (behind the "Filters and sort" toggle on a phone)
+    if page.viewport_size["width"] < 1000:
+        page.click("label.filters-toggle-label")
+    page.select_option("#filter-industry", "Trade")
+    expect(page).to_have_url(re.compile(r"/customers\?industry=Trade$"))
+    expect(page.locator(".customers-table tbody tr")).to_have_count(1)
+    expect(page.locator("#customer-results")).to_contain_text("上海云帆贸易")
