@@ -698,3 +698,23 @@ def test_htmx_move_refreshes_details_and_the_task_panel_out_of_band(client, logi
     if "tasks.index" in app.view_functions:
         assert 'id="task-panel" hx-swap-oob="true"' in body and "Send the proposal" in body
     assert client.get(f"/opportunities/{opp_id}", headers=hx("opp-details")).status_code == 200
+
+
+def test_weighted_total_keeps_cents_for_whole_amounts(client, login, seller, app):
+    make_opportunity(app, seller.id, title="Small", stage_key="proposal", amount=Decimal("1"))
+    make_opportunity(app, seller.id, title="Odd", stage_key="discover", amount=Decimal("3"),
+                     probability_override=33)
+    login(seller)
+    html = client.get("/opportunities").get_data(as_text=True)
+    assert "CN¥4.00" in html and "CN¥1.49" in html  # 1 * 50% + 3 * 33%
+
+
+def test_add_a_competitor_row_without_javascript(client, login, seller, app):
+    customer_id = a_customer_id(app)
+    login(seller)
+    data = form_data(app, customer_id, action="add_competitor")
+    response = client.post("/opportunities/new", data=data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'name="competitors-2-name"' in html and 'value="SAP"' in html
+    with app.app_context():
+        assert _db.session.query(Opportunity).count() == 0

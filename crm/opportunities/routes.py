@@ -131,7 +131,8 @@ SORTS = {
 
 def _weighted_expr():
     probability = db.func.coalesce(Opportunity.probability_override, Stage.probability)
-    return Opportunity.amount * probability / 100
+    # A decimal divisor: SQLite stores whole amounts as integers and would divide them as such.
+    return Opportunity.amount * probability / db.literal(Decimal("100.0"), db.Numeric(14, 4))
 
 
 def list_totals(f) -> list[dict]:
@@ -139,7 +140,8 @@ def list_totals(f) -> list[dict]:
     query = _filtered(
         db.select(Opportunity.currency, db.func.count(Opportunity.id),
                   db.func.coalesce(db.func.sum(Opportunity.amount), 0),
-                  db.func.coalesce(db.func.sum(_weighted_expr()), 0))
+                  db.func.coalesce(db.func.sum(_weighted_expr(), type_=db.Numeric(18, 4)), 0,
+                                   type_=db.Numeric(18, 4)))
         .join(Stage, Opportunity.stage_id == Stage.id)
         .join(Customer, Opportunity.customer_id == Customer.id), f
     ).group_by(Opportunity.currency).order_by(Opportunity.currency)
