@@ -11,9 +11,8 @@ from crm.customers import bp
 from crm.customers.forms import ContactForm, CustomerForm, SegmentForm
 from crm.customers.services import (
     CustomerFilter, bulk_tag, customer_page, customers_for_bulk, delete_contact, distinct_values,
-    find_duplicates, my_segments, owner_choices, save_contact, save_segment, tag_groups_with_tags,
-    tags_by_group)
-from crm.customers import services
+    add_tag, find_duplicates, my_segments, owner_choices, remove_tag, save_contact, save_segment,
+    tag_groups_with_tags, tags_by_group)
 from crm.extensions import db
 from crm.htmx import fragment, is_htmx, redirect_to, render, targets
 from crm.models import Contact, Customer, Opportunity, Segment, Tag
@@ -96,7 +95,7 @@ def bulk_tags():
     back = request.form.get("back", "")
     filters = CustomerFilter.from_query_string(back)
     action = request.form.get("action")
-    tag = db.session.get(Tag, int(request.form.get("tag_id") or 0) or -1)
+    tag = db.session.get(Tag, request.form.get("tag_id", type=int) or -1)
     ids = _int_list(request.form.getlist("customer_id"))
     notice, notice_kind = None, "success"
     if action not in ("add", "remove") or tag is None:
@@ -252,13 +251,19 @@ def delete(customer_id: int):
 
 
 def _load_customer(customer_id: int, *, edit: bool = False) -> Customer:
-    customer = _customer_or_404(customer_id, edit=edit)
-    # Owner, contacts and tags with their groups, each in one query.
-    db.session.execute(
-        db.select(Customer).where(Customer.id == customer.id).options(
-            joinedload(Customer.owner), selectinload(Customer.contacts),
-            selectinload(Customer.tags).joinedload(Tag.group))
-    ).unique().scalar_one()
+    """The customer with its owner, contacts and tags (with their groups), after the
+    permission check; one query per collection."""
+    customer = db.session.execute(
+        db.select(Customer).where(Customer.id == customer_id).options(
+            joinedload(Customer.owner), joinedload(Customer.created_by),
+            selectinload(Customer.contacts), selectinload(Customer.tags).joinedload(Tag.group))
+    ).unique().scalar_one_or_none()
+    if customer is None:
+        abort(404)
+    if not can_see_customer(current_user, customer):
+        abort(403)
+    if edit and not can_edit_customer(current_user, customer):
+        abort(403)
     return customer
 
 
@@ -326,16 +331,16 @@ def show(customer_id: int):
 
 
 @bp.route("/<int:customer_id>/tags", methods=["POST"])
-def tag(customer_id: int):
+def update_tags(customer_id: int):
     """Add or remove a tag on this customer (a single-choice group keeps one tag)."""
     customer = _load_customer(customer_id, edit=True)
     tag = db.session.get(Tag, request.form.get("tag_id", type=int) or -1)
     if tag is None:
         abort(400)
     if request.form.get("action") == "remove":
-        changed = services.remove_tag(customer, tag)
+        changed = remove_tag(customer, tag)
     else:
-        changed = services.add_tag(customer, tag)
+        changed = add_tag(customer, tag)
     if changed:
         db.session.commit()
     if is_htmx():
