@@ -487,3 +487,13 @@ def test_only_editors_move_cards(app, make_user, sales, sales_client):
     assert response.status_code == 403
     with app.app_context():
         assert _db.session.get(Opportunity, theirs).stage_id == stages["discover"]
+
+
+def test_without_a_pipeline_the_board_says_so(app, sales, sales_client):
+    with app.app_context():
+        _db.session.execute(_db.delete(Stage))
+        _db.session.execute(_db.delete(Pipeline))
+        _db.session.commit()
+    response = sales_client.get("/pipeline")
+    assert response.status_code == 200
+    assert "There is no pipeline yet." in response.get_data(as_text=True)

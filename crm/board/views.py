@@ -4,6 +4,7 @@ board (form field context=board) moved a card."""
 from datetime import datetime
 
 from flask import current_app, request, url_for
+from flask_babel import gettext as _
 from flask_babel import to_user_timezone
 from flask_login import current_user
 
@@ -26,6 +27,14 @@ class CardView:
                  filters: BoardFilters, now: datetime | None = None, user=None):
         self.stages = stages
         self.stage_by_id = {stage.id: stage for stage in stages}
+        # Translated once per response, not once per card (a board shows hundreds).
+        self.stage_choices = [(stage.id, stage.display_name) for stage in stages]
+        self.labels = {
+            "close": _("Expected close date"), "no_close": _("No close date"),
+            "owner": _("Owner"), "unassigned": _("Unassigned"), "overdue": _("Overdue task"),
+            "move": _("Move"), "manual": _("Win probability set by hand"),
+            "stage_of": _("Stage of %(title)s"),
+        }
         self.overdue_ids = overdue_ids
         self.board_url = board_url
         self.filters = filters
