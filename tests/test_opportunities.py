@@ -6,7 +6,7 @@ import pytest
 
 from crm.extensions import db as _db
 from crm.models import (Competitor, Customer, LostReason, Opportunity, Pipeline, Stage,
-                        StageChange, Tag, TagGroup, Task, User)
+                        StageChange, Tag, TagGroup, Task, User, utcnow)
 from crm.opportunities.services import (StageMoveError, create_opportunity, link_related,
                                         move_to_stage, reopen_stage, stage_history,
                                         stage_periods, time_in_stages, unlink_related)
@@ -192,7 +192,7 @@ def test_playbook_tasks_go_to_the_mover_when_there_is_no_owner(db, me):
 
 def test_time_in_each_stage_from_consecutive_changes(db, me):
     stages = stages_by_key()
-    t0 = stages_by_key and __import__("crm.models", fromlist=["utcnow"]).utcnow() - timedelta(days=10)
+    t0 = utcnow() - timedelta(days=10)
     opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["discover"], user=me, now=t0)
     move_to_stage(opp, stages["confirm"], me, now=t0 + timedelta(days=3))
     move_to_stage(opp, stages["discover"], me, now=t0 + timedelta(days=4))

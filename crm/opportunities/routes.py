@@ -9,8 +9,8 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
 from crm.htmx import fragment, is_htmx, redirect_to, render, trigger
-from crm.models import (Competitor, Contact, Customer, LostReason, Opportunity, Pipeline, Stage,
-                        Tag, TagGroup, User, customer_tags)
+from crm.models import (Competitor, Customer, LostReason, Opportunity, Pipeline, Stage, TagGroup,
+                        User, customer_tags)
 from crm.opportunities import bp
 from crm.opportunities.forms import (CompetitorAddForm, FilterForm, LostForm, OpportunityForm,
                                      RelatedForm)
