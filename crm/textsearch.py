@@ -8,6 +8,7 @@ import re
 from pypinyin import Style, lazy_pinyin
 
 _SPACES = re.compile(r"\s+")
+_NON_DIGITS = re.compile(r"\D")
 _HAS_HAN = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -33,6 +34,9 @@ def search_keys(*values: str) -> str:
             continue
         keys.append(normalise(value))
         keys.extend(pinyin_keys(value))
+        digits = _NON_DIGITS.sub("", value)
+        if len(digits) >= 5 and digits != normalise(value):
+            keys.append(digits)  # "138-0013-8000" is also found as 13800138000
     return "|".join(k for k in keys if k)
 
 
