@@ -1,7 +1,7 @@
 """The board: /pipeline, a column's further cards, one card (to cancel an inline form)."""
 from datetime import date
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, redirect, request
 from flask_login import current_user
 
 from crm.board import bp, services

@@ -2,6 +2,7 @@
 crm.opportunities, which calls board_move_response / board_lost_reason_response when the
 board (form field context=board) moved a card."""
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from flask import current_app, request, url_for
 from flask_babel import gettext as _
@@ -145,7 +146,6 @@ def board_lost_reason_response(opportunity: Opportunity, target_stage: Stage, er
 def back_url_from(current: str | None, pipeline_id: int | None, filters: BoardFilters) -> str:
     """Where a plain form on the card comes back to: the page it is on, if it is ours."""
     if current:
-        from urllib.parse import urlsplit
         parts = urlsplit(current)
         if parts.path.startswith(f"{request.script_root}/pipeline"):
             return parts.path + (f"?{parts.query}" if parts.query else "")

@@ -136,6 +136,14 @@
     }
   });
 
+  // Escape on the lost-reason form cancels it.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !event.target.closest) return;
+    var form = event.target.closest(".lost-form");
+    var cancel = form && form.querySelector("[data-board-cancel]");
+    if (cancel) cancel.click();
+  });
+
   // A refused or failed move: the card goes back (app.js or the server's crm:toast says why).
   // A move that answered with a card or the lost-reason form replaced the dragged element.
   function settle(event) {

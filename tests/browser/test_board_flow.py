@@ -130,6 +130,15 @@ def test_drag_a_card_and_both_columns_update(app, page, seller, browser_login, s
     with app.app_context():
         assert db.session.get(Opportunity, ids["ERP rollout"]).stage_id == stages["confirm"]
 
+    # a move the server cannot make (the deal was deleted meanwhile): the card goes back
+    with app.app_context():
+        db.session.delete(db.session.get(Opportunity, ids["CRM pilot"]))
+        db.session.commit()
+    drag(page, page.locator(f"#card-{ids['CRM pilot']}"), column(page, stages["needs_analysis"]).locator(".board-cards"))
+    expect(page.locator("#toast")).to_be_visible()
+    expect(column(page, stages["discover"]).locator(f"#card-{ids['CRM pilot']}")).to_be_visible()
+    expect(count(page, stages["needs_analysis"])).to_have_text("1")
+
 
 def test_drag_to_lost_asks_the_reason_and_cancel_puts_it_back(app, page, seller, browser_login):
     if page.viewport_size["width"] < 900:
@@ -145,7 +154,7 @@ def test_drag_to_lost_asks_the_reason_and_cancel_puts_it_back(app, page, seller,
     expect(form).to_be_visible()
     expect(form).to_contain_text("why was it lost?")
     expect(count(page, stages["negotiation"])).to_have_text("1")  # nothing saved yet
-    form.get_by_role("link", name="Cancel").click()
+    form.get_by_label("Lost reason").press("Escape")  # Escape cancels, like the Cancel button
     home = column(page, stages["negotiation"]).locator(".board-cards")
     expect(home.locator(card_id)).to_be_visible()
     expect(page.locator(f"{card_id}.lost-form")).to_have_count(0)
