@@ -8,6 +8,7 @@ from crm.models.customer import (
     Segment,
     Tag,
     TagGroup,
+    customer_shares,
     customer_tags,
 )
 from crm.models.note import NOTE_KINDS, Note
@@ -24,7 +25,9 @@ from crm.models.sales import (
     StageChange,
     Task,
     opportunity_links,
+    opportunity_shares,
 )
+from crm.models.workspace import AuditEntry, Setting
 from crm.models.user import LANGUAGES, ROLES, User
 
 __all__ = [
@@ -32,5 +35,5 @@ __all__ = [
     "customer_tags", "NOTE_KINDS", "Note", "DEFAULT_LOST_REASON_NAMES", "DEFAULT_STAGE_NAMES",
     "STAGE_KINDS", "STATUSES", "Competitor", "LostReason", "Opportunity", "Pipeline", "Stage",
     "StageChange", "Task", "opportunity_links", "LANGUAGES", "ROLES", "User", "UTCDateTime",
-    "utcnow",
+    "utcnow", "customer_shares", "opportunity_shares", "AuditEntry", "Setting",
 ]

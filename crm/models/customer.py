@@ -11,6 +11,13 @@ from crm.textsearch import search_keys
 CUSTOMER_KINDS = ("company", "individual")
 CUSTOMER_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
 
+customer_shares = Table(
+    "customer_shares",
+    db.metadata,
+    Column("customer_id", ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
 customer_tags = Table(
     "customer_tags",
     db.metadata,
@@ -68,6 +75,10 @@ class Customer(db.Model):
     search_index: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # In the trash when set; rows deleted together share a batch and are restored together.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_batch: Mapped[str | None] = mapped_column(String(32), index=True)
 
     owner = relationship("User", foreign_keys=[owner_id])
     created_by = relationship("User", foreign_keys=[created_by_id])
@@ -77,6 +88,7 @@ class Customer(db.Model):
         order_by="(Contact.is_primary.desc(), Contact.id)",
     )
     tags: Mapped[list[Tag]] = relationship(secondary=customer_tags, order_by="Tag.name")
+    shared_with = relationship("User", secondary=customer_shares)
 
     def rebuild_search_index(self) -> None:
         """Refresh the search keys from the customer and its contacts."""
@@ -101,6 +113,9 @@ class Contact(db.Model):
     email: Mapped[str | None] = mapped_column(String(254))
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_batch: Mapped[str | None] = mapped_column(String(32), index=True)
 
     customer: Mapped[Customer] = relationship(back_populates="contacts")
 

@@ -35,6 +35,8 @@ class Note(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_batch: Mapped[str | None] = mapped_column(String(32), index=True)
 
     author = relationship("User")
     customer = relationship("Customer")

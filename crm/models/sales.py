@@ -35,6 +35,13 @@ DEFAULT_LOST_REASON_NAMES = {
     "other": _l("Other"),
 }
 
+opportunity_shares = Table(
+    "opportunity_shares",
+    db.metadata,
+    Column("opportunity_id", ForeignKey("opportunities.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
 opportunity_links = Table(
     "opportunity_links",
     db.metadata,
@@ -156,6 +163,8 @@ class Opportunity(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_batch: Mapped[str | None] = mapped_column(String(32), index=True)
 
     customer = relationship("Customer")
     contact = relationship("Contact")
@@ -164,6 +173,7 @@ class Opportunity(db.Model):
     owner = relationship("User", foreign_keys=[owner_id])
     created_by = relationship("User", foreign_keys=[created_by_id])
     lost_reason: Mapped[LostReason | None] = relationship()
+    shared_with = relationship("User", secondary=opportunity_shares)
     competitors: Mapped[list["Competitor"]] = relationship(
         back_populates="opportunity", cascade="all, delete-orphan", order_by="Competitor.id"
     )
@@ -217,6 +227,9 @@ class StageChange(db.Model):
     to_stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The stages' names when the move happened, shown once a stage has been removed.
+    from_stage_label: Mapped[str | None] = mapped_column(String(120))
+    to_stage_label: Mapped[str | None] = mapped_column(String(120))
 
     opportunity = relationship("Opportunity")
     from_stage = relationship("Stage", foreign_keys=[from_stage_id])
@@ -244,6 +257,8 @@ class Task(db.Model):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_batch: Mapped[str | None] = mapped_column(String(32), index=True)
 
     assignee = relationship("User", foreign_keys=[assignee_id])
     created_by = relationship("User", foreign_keys=[created_by_id])
