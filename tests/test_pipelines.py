@@ -685,3 +685,31 @@ def test_pipeline_page_queries_do_not_grow_with_opportunities(admin_client, app)
                 add_opportunity(stage, f"{stage.id}-{n}")
         _db.session.commit()
     assert queries() == before
+
+
+def test_history_keeps_the_name_of_a_removed_stage(app, make_user):
+    """After a stage is removed, the moves into and out of it still say its name."""
+    from crm.extensions import db as _db
+    from crm.models import Customer, Pipeline, StageChange, User
+    from crm.opportunities.services import create_opportunity, move_to_stage
+    from crm.pipelines.services import remove_stage
+
+    admin = make_user("admin")
+    with app.app_context():
+        pipeline = _db.session.execute(_db.select(Pipeline)).scalars().first()
+        stages = {s.key: s for s in pipeline.stages}
+        customer = Customer(name="History Co")
+        _db.session.add(customer)
+        _db.session.flush()
+        user = _db.session.get(User, admin.id)
+        opp = create_opportunity(title="Keeps names", customer=customer, stage=stages["confirm"], user=user)
+        _db.session.flush()
+        move_to_stage(opp, stages["proposal"], user)
+        _db.session.commit()
+        remove_stage(stages["confirm"], destination=stages["discover"], user=user)
+        _db.session.commit()
+        changes = _db.session.execute(_db.select(StageChange).where(
+            StageChange.opportunity_id == opp.id).order_by(StageChange.id)).scalars().all()
+        assert changes[0].to_name == "Confirm" and changes[0].is_creation
+        assert changes[1].from_name == "Confirm" and changes[1].to_name == "Proposal"
+        assert not changes[1].is_creation

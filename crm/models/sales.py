@@ -236,6 +236,19 @@ class StageChange(db.Model):
     to_stage = relationship("Stage", foreign_keys=[to_stage_id])
     user = relationship("User")
 
+    @property
+    def from_name(self) -> str:
+        """The stage it left: its current name, or the name kept when it was removed."""
+        return self.from_stage.display_name if self.from_stage else (self.from_stage_label or "")
+
+    @property
+    def to_name(self) -> str:
+        return self.to_stage.display_name if self.to_stage else (self.to_stage_label or "")
+
+    @property
+    def is_creation(self) -> bool:
+        return self.from_stage_id is None and not self.from_stage_label
+
 
 class Task(db.Model):
     __tablename__ = "tasks"

@@ -413,10 +413,20 @@ def remove_stage(stage: Stage, *, destination: Stage | None = None,
             raise RuleError(_("Opportunities entering a lost stage need a lost reason: choose one."),
                             "lost_reason_id")
         _move_opportunities(stage, destination, lost_reason=lost_reason, user=user)
+    _keep_stage_name_in_history(stage)
     pipeline.stages.remove(stage)  # delete-orphan: the row goes at the flush
     db.session.flush()
     _renumber(pipeline.stages)
     return count
+
+
+def _keep_stage_name_in_history(stage: Stage) -> None:
+    """History rows lose their link to a removed stage (SET NULL); they keep its name."""
+    name = stage.display_name
+    db.session.execute(update(StageChange).where(StageChange.from_stage_id == stage.id)
+                       .values(from_stage_label=name).execution_options(synchronize_session=False))
+    db.session.execute(update(StageChange).where(StageChange.to_stage_id == stage.id)
+                       .values(to_stage_label=name).execution_options(synchronize_session=False))
 
 
 def _move_opportunities(source: Stage, destination: Stage, *, lost_reason: LostReason | None,
