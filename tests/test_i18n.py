@@ -8,7 +8,8 @@ from babel.messages.pofile import read_po
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
 MO = PO.with_suffix(".mo")
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
+            "lazy_ngettext": (1, 2)}
 
 
 def _source_messages() -> set[str]:
@@ -18,7 +19,8 @@ def _source_messages() -> set[str]:
             str(ROOT), method_map=method_map, keywords=KEYWORDS,
             options_map={"templates/**.html": {"extensions": "jinja2.ext.do"}}):
         if isinstance(message, tuple):
-            found.update(m for m in message if m)
+            if message[0]:
+                found.add(message[0])  # a plural entry is filed under its singular
         elif message:
             found.add(message)
     return found
@@ -46,8 +48,11 @@ def test_compiled_catalog_matches_the_po_file():
     catalog = _catalog()
     with open(MO, "rb") as handle:
         compiled = read_mo(handle)
-    stale = [m.id for m in catalog if m.id and m.string and not m.fuzzy
-             and (compiled.get(m.id) is None or compiled.get(m.id).string != m.string)]
+    def text(value):
+        return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+
+    stale = [m.id for m in catalog if m.id and any(text(m.string) or ()) and not m.fuzzy
+             and (compiled.get(m.id) is None or text(compiled.get(m.id).string) != text(m.string))]
     assert not stale, f"{len(stale)} entries differ in messages.mo; run scripts/i18n.sh: {stale[:10]}"
 
 
