@@ -73,8 +73,10 @@ def stage_opportunity_counts(pipeline_id: int) -> dict[int, int]:
 
 
 def stage_opportunity_count(stage: Stage) -> int:
+    # Opportunities in the trash count: they move with the others, to be restorable later.
     return db.session.execute(
-        db.select(func.count(Opportunity.id)).where(Opportunity.stage_id == stage.id)).scalar_one()
+        db.select(func.count(Opportunity.id)).where(Opportunity.stage_id == stage.id)
+        .execution_options(include_deleted=True)).scalar_one()
 
 
 def lost_reason_usage() -> dict[int, int]:
@@ -235,7 +237,8 @@ def delete_pipeline(pipeline: Pipeline) -> None:
     """A pipeline is deleted only when it holds no opportunities (move or delete them first),
     and never the last one: opportunities always need a pipeline to go into."""
     count = db.session.execute(db.select(func.count(Opportunity.id))
-                               .where(Opportunity.pipeline_id == pipeline.id)).scalar_one()
+                               .where(Opportunity.pipeline_id == pipeline.id)
+                               .execution_options(include_deleted=True)).scalar_one()
     if count:
         raise RuleError(ngettext(
             "%(name)s still holds %(num)d opportunity, so it cannot be deleted. "
@@ -408,6 +411,7 @@ def remove_stage(stage: Stage, *, destination: Stage | None = None,
         needs_reason = destination.kind == "lost" and db.session.execute(
             db.select(func.count(Opportunity.id)).where(
                 Opportunity.stage_id == stage.id, Opportunity.lost_reason_id.is_(None))
+            .execution_options(include_deleted=True)
         ).scalar_one() > 0
         if needs_reason and lost_reason is None:
             raise RuleError(_("Opportunities entering a lost stage need a lost reason: choose one."),
@@ -525,7 +529,8 @@ def delete_lost_reason(reason: LostReason) -> str:
     """An unused reason is deleted; one given by opportunities is deactivated instead, so
     the reports on why deals were lost stay whole. Returns "deleted" or "deactivated"."""
     used = db.session.execute(db.select(func.count(Opportunity.id))
-                              .where(Opportunity.lost_reason_id == reason.id)).scalar_one()
+                              .where(Opportunity.lost_reason_id == reason.id)
+                              .execution_options(include_deleted=True)).scalar_one()
     if used:
         set_lost_reason_active(reason, False)
         return "deactivated"

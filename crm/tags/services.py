@@ -44,8 +44,11 @@ def groups_with_tags() -> list[TagGroup]:
 
 
 def tag_customer_counts(tag_ids=None) -> dict[int, int]:
-    """How many customers carry each tag, in one grouped query (tags with none are absent)."""
-    query = select(customer_tags.c.tag_id, func.count()).group_by(customer_tags.c.tag_id)
+    """How many customers carry each tag, in one grouped query (tags with none are absent).
+    The join to customers lets the trash filter leave out customers in the trash."""
+    query = (select(customer_tags.c.tag_id, func.count())
+             .join(Customer, Customer.id == customer_tags.c.customer_id)
+             .group_by(customer_tags.c.tag_id))
     if tag_ids is not None:
         tag_ids = list(tag_ids)
         if not tag_ids:
@@ -58,6 +61,7 @@ def group_customer_counts() -> dict[int, int]:
     """How many distinct customers carry at least one tag of each group (one query)."""
     query = (select(Tag.group_id, func.count(func.distinct(customer_tags.c.customer_id)))
              .join(customer_tags, customer_tags.c.tag_id == Tag.id)
+             .join(Customer, Customer.id == customer_tags.c.customer_id)
              .group_by(Tag.group_id))
     return {group_id: count for group_id, count in db.session.execute(query)}
 
@@ -71,6 +75,7 @@ def customers_in_group(group: TagGroup) -> int:
     return db.session.execute(
         select(func.count(func.distinct(customer_tags.c.customer_id)))
         .join(Tag, Tag.id == customer_tags.c.tag_id)
+        .join(Customer, Customer.id == customer_tags.c.customer_id)
         .where(Tag.group_id == group.id)
     ).scalar_one()
 

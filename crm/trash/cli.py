@@ -1,0 +1,29 @@
+"""`flask --app app crm purge-trash`: delete for good what has been in the trash too long."""
+from datetime import datetime, timezone
+
+import click
+from flask.cli import with_appcontext
+
+from crm.cli import cli_group
+from crm.extensions import db
+
+
+@cli_group.command("purge-trash")
+@click.option("--now", "now_text", default=None, metavar="ISO-TIME",
+              help="Pretend it is this UTC time (for testing a schedule); default: now.")
+@with_appcontext
+def purge_trash_command(now_text):
+    """Delete for good every batch moved to the trash more than 30 days ago (run daily)."""
+    from crm.trash.services import RETENTION_DAYS, purge_expired
+
+    now = None
+    if now_text:
+        try:
+            now = datetime.fromisoformat(now_text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--now") from exc
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=timezone.utc)
+    batches, rows = purge_expired(now)
+    db.session.commit()
+    click.echo(f"Purged {batches} batch(es) older than {RETENTION_DAYS} days ({rows} rows).")

@@ -1,0 +1,257 @@
+"""The trash page (/trash): what was deleted, by whom, when, with what hung on it; restore,
+and for admins purge. Also the Undo offered right after a deletion."""
+from urllib.parse import urlencode, urlparse
+
+from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from flask_login import current_user
+
+from crm.extensions import db
+from crm.htmx import fragment, is_htmx, redirect_to, render, targets
+from crm.models import utcnow
+from crm.trash import bp
+from crm.trash.services import (
+    KINDS, RETENTION_DAYS, TrashError, can_purge, can_restore, can_see_batch, expired_count,
+    get_batch, purge, purge_expired, restore)
+
+PAGE = "trash/index.html"
+CONFIRM = "trash/confirm.html"
+UNDO = "trash/_undo.html"
+UNDO_KEY = "trash_undo"
+
+KIND_NAMES = {"customer": _l("Customer"), "contact": _l("Contact"),
+              "opportunity": _l("Opportunity"), "note": _l("Note"), "task": _l("Task")}
+
+
+def _count_phrase(kind: str, num: int) -> str:
+    phrases = {
+        "customer": ngettext("%(num)d customer", "%(num)d customers", num),
+        "contact": ngettext("%(num)d contact", "%(num)d contacts", num),
+        "opportunity": ngettext("%(num)d opportunity", "%(num)d opportunities", num),
+        "note": ngettext("%(num)d note", "%(num)d notes", num),
+        "task": ngettext("%(num)d task", "%(num)d tasks", num),
+    }
+    return phrases[kind]
+
+
+def hangs_on(item) -> str:
+    """'2 contacts, 5 notes, 1 task': what comes back with the record."""
+    return ", ".join(_count_phrase(kind, num) for kind, num in
+                     sorted(item.others.items(), key=lambda pair: KINDS.index(pair[0])))
+
+
+def moved_message(kind: str, label: str) -> str:
+    if kind == "customer":
+        return _("The customer %(name)s was moved to the trash.", name=label)
+    if kind == "contact":
+        return _("The contact %(name)s was moved to the trash.", name=label)
+    if kind == "opportunity":
+        return _("The opportunity %(name)s was moved to the trash.", name=label)
+    if kind == "task":
+        return _("The task %(name)s was moved to the trash.", name=label)
+    return _("The note was moved to the trash.")
+
+
+def restored_message(kind: str, label: str, count: int) -> str:
+    others = count - 1
+    if kind == "customer":
+        return ngettext("The customer %(name)s is back, with %(num)d record that hung on it.",
+                        "The customer %(name)s is back, with %(num)d records that hung on it.",
+                        others, name=label) if others else _("The customer %(name)s is back.", name=label)
+    if kind == "opportunity":
+        return ngettext("The opportunity %(name)s is back, with %(num)d note or task.",
+                        "The opportunity %(name)s is back, with %(num)d notes and tasks.",
+                        others, name=label) if others else _("The opportunity %(name)s is back.", name=label)
+    if kind == "contact":
+        return _("The contact %(name)s is back.", name=label)
+    if kind == "task":
+        return _("The task %(name)s is back.", name=label)
+    return _("The note is back.")
+
+
+# --- Undo right after a deletion (used by the other areas) ------------------------------------
+
+def _local(url: str | None) -> str | None:
+    """`url` as a path on this site, or None (no open redirects)."""
+    if not url:
+        return None
+    parts = urlparse(url)
+    if parts.scheme not in ("", "http", "https") or (parts.netloc and parts.netloc != request.host):
+        return None
+    path = parts.path or "/"
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return None
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def remember_undo(result) -> None:
+    """After a deletion that ends on another page: that page shows the notice with Undo."""
+    session[UNDO_KEY] = {"batch": result.batch, "kind": result.kind, "label": result.label[:120]}
+
+
+def undo_toast(result, next_url: str | None = None) -> str:
+    """The notice with Undo as an out-of-band toast, to add to an htmx response."""
+    current = request.htmx.current_url if request.htmx else None
+    return render_template(UNDO, toast=True, batch=result.batch,
+                           message=moved_message(result.kind, result.label),
+                           next_url=_local(next_url) or _local(current) or url_for("trash.index"))
+
+
+def with_undo_toast(response, result, next_url: str | None = None):
+    response.set_data(response.get_data(as_text=True) + undo_toast(result, next_url))
+    return response
+
+
+@bp.app_template_global()
+def pending_undo() -> dict | None:
+    """The Undo notice of a deletion just made, shown once by the layout."""
+    undo = session.pop(UNDO_KEY, None)
+    if not undo:
+        return None
+    return {"batch": undo.get("batch"), "message": moved_message(undo.get("kind"), undo.get("label", ""))}
+
+
+# --- The trash page ----------------------------------------------------------------------------
+
+def _kind_arg() -> str:
+    kind = (request.values.get("kind") or "").strip()
+    return kind if kind in KINDS else ""
+
+
+def _page_url(kind: str, page: int = 1) -> str:
+    args = {}
+    if kind:
+        args["kind"] = kind
+    if page > 1:
+        args["page"] = page
+    return url_for("trash.index") + (f"?{urlencode(args)}" if args else "")
+
+
+def _context(kind: str, page: int, **extra) -> dict:
+    from crm.trash.services import batches
+    pagination = batches(current_user, kind=kind or None, page=page)
+    if pagination.page > pagination.pages:
+        pagination = batches(current_user, kind=kind or None, page=pagination.pages)
+    now = utcnow()
+    return {
+        "pagination": pagination,
+        "items": pagination.items,
+        "kind": kind,
+        "kinds": [(k, KIND_NAMES[k]) for k in KINDS],
+        "kind_names": KIND_NAMES,
+        "now": now,
+        "hangs_on": hangs_on,
+        "can_restore": lambda item: can_restore(current_user, item) and not item.expired(now),
+        "can_purge": can_purge(current_user),
+        "expired": expired_count(now) if can_purge(current_user) else 0,
+        "retention_days": RETENTION_DAYS,
+        "page_url": lambda number: _page_url(kind, number),
+        "back": _page_url(kind, pagination.page),
+        **extra,
+    }
+
+
+@bp.route("")
+def index():
+    """Deleted records, newest first, with what hangs on them and the days left to restore."""
+    kind = _kind_arg()
+    page = request.args.get("page", 1, type=int) or 1
+    context = _context(kind, page)
+    if targets("trash-results"):
+        response = fragment(PAGE, "results", **context)
+        response.headers["HX-Push-Url"] = _page_url(kind, context["pagination"].page)
+        return response
+    return render(PAGE, **context)
+
+
+def _batch_or_404(batch: str):
+    item = get_batch(batch)
+    if item is None:
+        abort(404)
+    if not can_see_batch(current_user, item):
+        abort(403)
+    return item
+
+
+def _back_from_form() -> tuple[str, int]:
+    """The kind filter and page of the trash page a form was sent from."""
+    back = _local(request.form.get("back")) or ""
+    query = dict(pair.split("=", 1) for pair in urlparse(back).query.split("&") if "=" in pair)
+    kind = query.get("kind", "")
+    try:
+        page = max(1, int(query.get("page", 1)))
+    except ValueError:
+        page = 1
+    return (kind if kind in KINDS else ""), page
+
+
+def _answer(message: str, category: str, *, status: int = 200, next_url: str | None = None):
+    """The trash page's results with a notice (htmx), or a flash and a redirect."""
+    if targets("trash-results"):
+        kind, page = _back_from_form()
+        return fragment(PAGE, "results", status=status,
+                        **_context(kind, page, notice=message, notice_kind=category))
+    flash(message, category)
+    return redirect_to(next_url or _local(request.form.get("back")) or url_for("trash.index"))
+
+
+@bp.route("/<batch>/restore", methods=["POST"])
+def restore_batch(batch: str):
+    """Bring back a record and everything deleted with it (Undo, or from the trash page)."""
+    item = _batch_or_404(batch)
+    if not can_restore(current_user, item):
+        abort(403)
+    next_url = _local(request.form.get("next"))
+    try:
+        result = restore(batch, current_user)
+    except TrashError as exc:
+        db.session.rollback()
+        return _answer(str(exc), "error", status=409, next_url=next_url)
+    db.session.commit()
+    return _answer(restored_message(result.kind, result.label, result.count), "success",
+                   next_url=next_url)
+
+
+@bp.route("/<batch>/purge", methods=["GET", "POST"])
+def purge_batch(batch: str):
+    """Delete a batch for good (admins): a confirmation page, then the deletion."""
+    if not can_purge(current_user):
+        abort(403)
+    item = _batch_or_404(batch)
+    if request.method == "GET":
+        return render_template(CONFIRM, item=item, hangs_on=hangs_on, kind_names=KIND_NAMES,
+                               back=_local(request.args.get("back")) or url_for("trash.index"))
+    label = item.label
+    try:
+        purge(batch, current_user)
+    except TrashError as exc:
+        db.session.rollback()
+        return _answer(str(exc), "error", status=409)
+    db.session.commit()
+    return _answer(_("%(name)s was deleted for good.", name=label or KIND_NAMES[item.kind]),
+                   "success")
+
+
+@bp.route("/expired", methods=["GET", "POST"])
+def empty_expired():
+    """Delete for good everything deleted more than 30 days ago (admins; confirmed first)."""
+    if not can_purge(current_user):
+        abort(403)
+    if request.method == "GET":
+        return render_template(CONFIRM, item=None, expired=expired_count(),
+                               retention_days=RETENTION_DAYS,
+                               back=_local(request.args.get("back")) or url_for("trash.index"))
+    count, _rows = purge_expired(user=current_user)
+    db.session.commit()
+    return _answer(ngettext("%(num)d expired batch was deleted for good.",
+                            "%(num)d expired batches were deleted for good.", count), "success")
+
+
+@bp.route("/toast")
+def dismiss_toast():
+    """The empty toast, swapped in when the Undo notice is dismissed."""
+    if not is_htmx():
+        return redirect(url_for("trash.index"))
+    return render_template(UNDO, toast=True, dismissed=True)
