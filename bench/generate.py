@@ -188,6 +188,7 @@ class Loader:
         self.counts: dict[str, int] = {}
 
     def load(self, table, columns: tuple[str, ...], rows) -> int:
+        columns, rows = _with_scalar_defaults(table, columns, rows)
         if table.name in self.copy_tables:
             n = self._copy(table, columns, rows)
         elif self.postgres:
@@ -238,6 +239,18 @@ class Loader:
                     write(row)
                     n += 1
         return n
+
+
+def _with_scalar_defaults(table, columns, rows):
+    """Add the columns this script does not set that have a constant Python-side default
+    (e.g. a version = 1 or a nullable flag added later), since neither COPY nor a plain
+    executemany applies SQLAlchemy's defaults."""
+    extra = [c for c in table.columns if c.name not in columns and c.default is not None
+             and getattr(c.default, "is_scalar", False)]
+    if not extra:
+        return columns, rows
+    values = tuple(c.default.arg for c in extra)
+    return tuple(columns) + tuple(c.name for c in extra), (tuple(row) + values for row in rows)
 
 
 class Generator:
@@ -612,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
         step("users, tags, stages", t)
 
         tables = db.metadata.tables
-        copy_tables = set() if args.no_copy else {"notes", "opportunities", "stage_changes", "tasks",
+        copy_tables = set() if args.no_copy else {"customers", "notes", "opportunities", "stage_changes", "tasks",
                                                   "contacts", "customer_tags"}
         with engine.begin() as conn:
             if not postgres:
