@@ -75,7 +75,8 @@ def _register_optional_blueprints(app: Flask) -> None:
     """The feature areas, each a package with a blueprint named `bp`."""
     import importlib
 
-    for area in ("customers", "tags", "pipelines", "opportunities", "board", "tasks", "trash"):
+    for area in ("customers", "tags", "pipelines", "opportunities", "board", "tasks", "audit",
+                 "trash"):
         try:
             module = importlib.import_module(f"crm.{area}")
         except ModuleNotFoundError as exc:

@@ -444,6 +444,13 @@ def _move_opportunities(source: Stage, destination: Stage, *, lost_reason: LostR
                   cast(literal(destination.id), Integer), cast(literal(user_id), Integer),
                   literal(now, UTCDateTime))
         .where(Opportunity.stage_id == source.id)))
+    from crm.audit import record_select
+    moving = db.select(Opportunity.id, Opportunity.title).where(Opportunity.stage_id == source.id)
+    record_select("opportunities", moving, field="stage_id", old=source.display_name,
+                  new=destination.display_name, user=user)
+    if source.kind != destination.kind:
+        record_select("opportunities", moving, field="status", old=source.kind,
+                      new=destination.kind, user=user)
     values = {
         "stage_id": destination.id,
         "status": destination.kind,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, insert, select
 
+from crm import audit
 from crm.extensions import db
 from crm.models import Customer, Tag, TagGroup, customer_tags
 
@@ -152,9 +153,12 @@ def delete_group(group: TagGroup) -> int:
     lost a tag."""
     affected = customers_in_group(group)
     tag_ids = select(Tag.id).where(Tag.group_id == group.id).scalar_subquery()
+    before = audit.customer_tags_snapshot(
+        select(customer_tags.c.customer_id).where(customer_tags.c.tag_id.in_(tag_ids)))
     db.session.execute(delete(customer_tags).where(customer_tags.c.tag_id.in_(tag_ids)))
     db.session.delete(group)
     db.session.flush()
+    audit.record_customer_tag_changes(before)
     _expire_customers()
     return affected
 
@@ -200,9 +204,11 @@ def update_tag(tag: Tag, *, name: str | None = None, color: str | None = None) -
 def delete_tag(tag: Tag) -> int:
     """Delete a tag, untagging its customers; returns how many customers carried it."""
     affected = customers_with_tag(tag)
+    before = audit.customer_tags_snapshot(_customers_of(tag.id))
     db.session.execute(delete(customer_tags).where(customer_tags.c.tag_id == tag.id))
     db.session.delete(tag)
     db.session.flush()
+    audit.record_customer_tag_changes(before)
     _expire_customers()
     return affected
 
@@ -265,6 +271,7 @@ def merge_tags(source: Tag, target: Tag) -> MergeResult:
     """
     result = merge_preview(source, target)
     source_customers = _customers_of(source.id)
+    before = audit.customer_tags_snapshot(source_customers)
     if not target.group.multiple:
         conflicting_tags = select(Tag.id).where(
             Tag.group_id == target.group_id, Tag.id.not_in([target.id, source.id]))
@@ -279,6 +286,7 @@ def merge_tags(source: Tag, target: Tag) -> MergeResult:
     db.session.execute(delete(customer_tags).where(customer_tags.c.tag_id == source.id))
     db.session.delete(source)
     db.session.flush()
+    audit.record_customer_tag_changes(before)
     _expire_customers()
     return result
 
