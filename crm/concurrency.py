@@ -235,8 +235,9 @@ def _choice_label(form_field, value) -> str | None:
 def shown(form_field, value) -> str:
     """A value as the user reads it: the label of a choice, a formatted number or date."""
     value = _normalised(value)
-    if value is None:
-        return ""
+    if value is None:  # a select's empty choice has a name ("— Nobody —")
+        label = _choice_label(form_field, "") if form_field is not None else None
+        return label if label not in (None, "—") else ""
     if form_field is not None and form_field.type == "BooleanField":
         return _("Yes") if value else _("No")
     if form_field is not None:
@@ -371,7 +372,7 @@ def stale_move_message(opportunity) -> str:
         db.select(StageChange).where(StageChange.opportunity_id == opportunity.id)
         .order_by(StageChange.changed_at.desc(), StageChange.id.desc()).limit(1)
     ).scalar_one_or_none()
-    _, latest = last_changes(opportunity, set())
+    latest = last_changes(opportunity, set())[1]
     who = when = None
     if change is not None:
         who, when = (change.user.name if change.user else None), change.changed_at

@@ -106,16 +106,18 @@ def card_view(stages: list[Stage], cards, filters: BoardFilters, pipeline_id: in
                     filters=filters, now=now)
 
 
-def board_move_response(opportunity: Opportunity, from_stage_id: int | None):
+def board_move_response(opportunity: Opportunity, from_stage_id: int | None, *,
+                        every_head: bool = False):
     """After a successful move from the board: the updated card, and out of band the headers
     of the column it left and the column it entered, plus the board's totals, all recomputed
-    by one grouped query with the board's filters (read from the page's URL)."""
+    by one grouped query with the board's filters (read from the page's URL). `every_head`:
+    all the headers, when the page may show an older state (a refused stale move)."""
     filters, current = _origin()
     now = utcnow()
     stages = services.stages_of(opportunity.pipeline_id)
     summaries = services.column_summaries(stages, filters, current_user, now)
     changed = []
-    for stage_id in (from_stage_id, opportunity.stage_id):
+    for stage_id in (list(summaries) if every_head else (from_stage_id, opportunity.stage_id)):
         if stage_id in summaries and summaries[stage_id] not in changed:
             changed.append(summaries[stage_id])
     view = card_view(stages, [opportunity], filters, opportunity.pipeline_id, now,

@@ -67,6 +67,7 @@ class CustomerForm(FlaskForm):
     owner_id = SelectField(_l("Owner"), coerce=_owner_id, validate_choice=False)
     description = TextAreaField(_l("Description"), filters=[_empty_to_none],
                                 validators=[Length(max=10000)])
+    version = HiddenField()  # the version the form was loaded with (crm.concurrency)
 
     def __init__(self, *args, owners=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,6 +95,7 @@ class ContactForm(FlaskForm):
                         validators=[Length(max=50), phone_check])
     email = email_field(_l("Email"))
     is_primary = BooleanField(_l("Primary contact"))
+    version = HiddenField()  # the version the form was loaded with (crm.concurrency)
 
 
 class SegmentForm(FlaskForm):

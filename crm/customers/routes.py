@@ -7,6 +7,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 
+from crm.concurrency import Conflict, claim, conflict_for, submitted_token
 from crm.customers import bp
 from crm.customers.forms import ContactForm, CustomerForm, SegmentForm
 from crm.customers.services import (
@@ -226,8 +227,16 @@ def duplicates():
 def update(customer_id: int):
     """Change a customer's profile."""
     customer = _customer_or_404(customer_id, edit=True)
-    form = CustomerForm(obj=customer, owners=owner_choices(include_id=customer.owner_id))
-    if form.validate_on_submit():
+    form = CustomerForm(obj=customer, owners=_allowed_owners(customer))
+    if form.validate_on_submit() and _owner_allowed(form, customer):
+        try:
+            claim(customer, submitted_token())
+        except Conflict:
+            db.session.rollback()
+            conflict = conflict_for(form, customer, discard_url=url_for(
+                "customers.update", customer_id=customer.id))
+            return render(FORM, status=409, conflict=conflict,
+                          **_form_context(form, customer=customer))
         _fill(customer, form)
         db.session.commit()
         flash(_("Customer %(name)s was saved.", name=customer.name), "success")
@@ -429,3 +438,24 @@ def delete_contact_view(customer_id: int, contact_id: int):
     if not is_htmx():
         flash(_("Contact %(name)s was deleted.", name=name), "success")
     return _contacts_response(customer)
+        try:
+            claim(contact, submitted_token())
+        except Conflict:
+            db.session.rollback()
+            return _contact_conflict(customer, contact, form)
+def _contact_conflict(customer: Customer, contact: Contact, form: ContactForm):
+    """409: someone else saved the contact first; the form again with both values."""
+    conflict = conflict_for(
+        form, contact,
+        discard_url=url_for("customers.show", customer_id=customer.id) + "#contacts",
+        discard_hx={"hx-get": url_for("customers.contacts", customer_id=customer.id),
+                    "hx-target": "#contacts", "hx-swap": "outerHTML"})
+    context = {"customer": customer, "contact": contact, "edit_form": form, "conflict": conflict}
+    if is_htmx():
+        response = fragment(CONTACT_PAGE, "contact_edit", status=409, **context)
+        response.headers["HX-Retarget"] = f"#contact-{contact.id}"
+        response.headers["HX-Reswap"] = "outerHTML"
+        return response
+    return render(CONTACT_PAGE, status=409, **context)
+
+

@@ -3,6 +3,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from crm.concurrency import Conflict, claim, conflict_for, submitted_token, token_of
 from crm.extensions import db
 from crm.htmx import fragment, is_htmx
 from crm.models import Contact, Customer, Note, Opportunity
@@ -112,9 +113,31 @@ def update(note_id: int):
         db.session.commit()
         if is_htmx():
             return fragment(TEMPLATE, "note_item", note=note)
+        try:
+            claim(note, submitted_token())  # notes have no version: updated_at is the token
+        except Conflict:
+            db.session.rollback()
+            return _note_conflict(note, form)
         return redirect(_back_url(note.customer, note.opportunity), 303)
     status = 422 if form.errors else 200
-    return fragment(TEMPLATE, "note_edit", note=note, edit_form=form, status=status)
+    return fragment(TEMPLATE, "note_edit", note=note, edit_form=form, status=status,
+                    version_token=submitted_token() if request.method == "POST" else token_of(note))
+
+
+def _note_conflict(note: Note, form: NoteForm):
+    """409: the note was saved by someone else since the form was opened; both versions."""
+    typed = user_time_to_utc(form.happened_at.data) if form.happened_at.data else None
+    conflict = conflict_for(
+        form, note, ["kind", "body", "happened_at"],
+        submitted={"happened_at": typed},
+        # The form holds minutes; an empty time keeps the stored one.
+        stored={"happened_at": lambda: typed if typed is None else (
+            note.happened_at.replace(second=0, microsecond=0))},
+        discard_url=_back_url(note.customer, note.opportunity),
+        discard_hx={"hx-get": url_for("notes.show", note_id=note.id),
+                    "hx-target": f"#note-{note.id}", "hx-swap": "outerHTML"})
+    return fragment(TEMPLATE, "note_edit", note=note, edit_form=form, conflict=conflict,
+                    version_token=conflict.token, status=409)
 
 
 @bp.route("/<int:note_id>/delete", methods=["POST"])

@@ -7,6 +7,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 
+from crm.concurrency import (Conflict, claim, conflict_for, form_fields, parse_version,
+                             stale_move_message, submitted_token)
 from crm.extensions import db
 from crm.htmx import fragment, is_htmx, redirect_to, render, trigger
 from crm.models import (Competitor, Customer, LostReason, Opportunity, Pipeline, Stage, TagGroup,
@@ -389,9 +391,11 @@ def update(opportunity_id: int):
     stage = _validate(form, customer, context["pipelines"])
     if stage is None:
         return _render_form(form, opportunity, customer, context, status=422)
-    if _int(form.version.data) not in (None, opportunity.version):
-        form.version.errors = [_("Someone else changed this opportunity while you were editing it. "
-                                 "Reload the page to see their changes.")]
+    try:
+        claim(opportunity, submitted_token())  # the version the form was loaded with
+    except Conflict:
+        db.session.rollback()
+        context["conflict"] = _edit_conflict(form, opportunity, stage)
         return _render_form(form, opportunity, customer, context, status=409)
 
     opportunity.title = form.title.data.strip()
@@ -418,7 +422,6 @@ def update(opportunity_id: int):
             if reason is not None and reason.active:
                 opportunity.lost_reason = reason
             opportunity.lost_note = (form.lost_note.data or "").strip() or None
-        opportunity.version = (opportunity.version or 1) + 1
     opportunity.competitors.clear()
     for name, notes in form.competitor_rows():
         add_competitor(opportunity, name, notes)
@@ -435,6 +438,20 @@ def _page_context(opportunity: Opportunity, **extra) -> dict:
     from crm.notes.services import timeline
 
     changes = stage_history(opportunity.id)
+def _edit_conflict(form: OpportunityForm, opportunity: Opportunity, stage: Stage):
+    """What a stale form (someone else saved first) shows: each field whose saved value
+    differs from the submitted one, the competitors as a list of names."""
+    fields = form_fields(form, opportunity)
+    if stage.kind != "lost" and opportunity.status != "lost":
+        fields = [name for name in fields if name not in ("lost_reason_id", "lost_note")]
+    return conflict_for(
+        form, opportunity, fields,
+        submitted={"competitors": [name for name, _notes in form.competitor_rows()]},
+        stored={"competitors": lambda: [c.name for c in opportunity.competitors]},
+        labels={"competitors": _("Competitors")},
+        discard_url=url_for("opportunities.update", opportunity_id=opportunity.id))
+
+
     periods = stage_periods(changes)
     items = timeline(opportunity_id=opportunity.id)
     durations = {p.change.id: p.duration for p in periods}
@@ -535,7 +552,6 @@ def change_stage(opportunity_id: int):
     opportunity = _editable(opportunity_id)
     board = request.form.get("context") == "board"
     stage = db.session.get(Stage, _int(request.form.get("stage_id")) or 0)
-    from_stage_id = opportunity.stage_id
     try:
         if stage is None:
             raise StageMoveError(_("Choose a stage."), field="stage_id")
@@ -550,12 +566,19 @@ def change_stage(opportunity_id: int):
         from crm.board.views import board_move_response
         return board_move_response(opportunity, from_stage_id)
     if is_htmx():
+        # The version the card or widget was rendered with; without one (old clients, the
+        # API) the move applies to the opportunity as it is now.
+        claim(opportunity, parse_version(request.form.get("version")))
+        from_stage_id = opportunity.stage_id
         opportunity = _load(opportunity_id)
         context = _page_context(opportunity, oob=True)
         response = fragment(SHOW, "stage_widget", "details", "stage_history", **context)
         if stage.playbook_items and "tasks.index" in current_app.view_functions:
             _append_task_panel(response, context)
         return response
+    except Conflict:
+        db.session.rollback()
+        return _stale_move(opportunity_id, board)
     flash(_("%(title)s is now in %(stage)s.", title=opportunity.title, stage=stage.display_name),
           "success")
     return redirect(_local_referrer() or url_for("opportunities.show", opportunity_id=opportunity_id), 303)
@@ -571,6 +594,26 @@ def _append_task_panel(response, context) -> None:
         return
     panel = panel.replace('id="task-panel"', 'id="task-panel" hx-swap-oob="true"', 1)
     response.set_data(response.get_data(as_text=True) + panel)
+
+def _stale_move(opportunity_id: int, board: bool):
+    """409: someone else changed the opportunity since the card or widget was shown. Nothing
+    moves; the card (in its real column) or the widget shows it as it is now, and says why."""
+    opportunity = _load(opportunity_id)
+    message = stale_move_message(opportunity)
+    if is_htmx() and board:
+        from crm.board.views import board_move_response
+        response = board_move_response(opportunity, None, every_head=True)
+        response.status_code = 409
+        return trigger(response, {"crm:toast": message})
+    if is_htmx():
+        context = _page_context(opportunity, oob=True, stage_error=message)
+        return fragment(SHOW, "stage_widget", "details", "stage_history", status=409, **context)
+    if board:
+        flash(message, "error")
+        return redirect(_local_referrer()
+                        or url_for("opportunities.show", opportunity_id=opportunity_id), 303)
+    return render(SHOW, None, status=409, **_page_context(opportunity, stage_error=message))
+
 
 
 def _refused_move(opportunity_id: int, stage: Stage | None, error: StageMoveError, board: bool):

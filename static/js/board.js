@@ -81,7 +81,9 @@
             source: card,
             target: card,
             swap: "outerHTML",
-            values: {stage_id: evt.to.dataset.stageId, context: "board"}
+            // The version the card was shown with: a stale move is refused (409) and the
+            // answer puts the card in its real column.
+            values: {stage_id: evt.to.dataset.stageId, context: "board", version: card.dataset.version || ""}
           });
         }
       });
