@@ -227,8 +227,8 @@ def duplicates():
 def update(customer_id: int):
     """Change a customer's profile."""
     customer = _customer_or_404(customer_id, edit=True)
-    form = CustomerForm(obj=customer, owners=_allowed_owners(customer))
-    if form.validate_on_submit() and _owner_allowed(form, customer):
+    form = CustomerForm(obj=customer, owners=owner_choices(include_id=customer.owner_id))
+    if form.validate_on_submit():
         try:
             claim(customer, submitted_token())
         except Conflict:
@@ -410,6 +410,11 @@ def update_contact(customer_id: int, contact_id: int):
     contact = _contact_of(customer, contact_id)
     form = _unique_ids(ContactForm(obj=contact), f"contact-{contact.id}-")
     if form.validate_on_submit():
+        try:
+            claim(contact, submitted_token())
+        except Conflict:
+            db.session.rollback()
+            return _contact_conflict(customer, contact, form)
         _fill_contact(contact, form)
         save_contact(customer, contact, primary=form.is_primary.data)
         db.session.commit()
@@ -427,22 +432,6 @@ def update_contact(customer_id: int, contact_id: int):
     return render(CONTACT_PAGE, status=status, **context)
 
 
-@bp.route("/<int:customer_id>/contacts/<int:contact_id>/delete", methods=["POST"])
-def delete_contact_view(customer_id: int, contact_id: int):
-    """Remove a contact from the customer."""
-    customer = _load_customer(customer_id, edit=True)
-    contact = _contact_of(customer, contact_id)
-    name = contact.name
-    delete_contact(customer, contact)
-    db.session.commit()
-    if not is_htmx():
-        flash(_("Contact %(name)s was deleted.", name=name), "success")
-    return _contacts_response(customer)
-        try:
-            claim(contact, submitted_token())
-        except Conflict:
-            db.session.rollback()
-            return _contact_conflict(customer, contact, form)
 def _contact_conflict(customer: Customer, contact: Contact, form: ContactForm):
     """409: someone else saved the contact first; the form again with both values."""
     conflict = conflict_for(
@@ -459,3 +448,14 @@ def _contact_conflict(customer: Customer, contact: Contact, form: ContactForm):
     return render(CONTACT_PAGE, status=409, **context)
 
 
+@bp.route("/<int:customer_id>/contacts/<int:contact_id>/delete", methods=["POST"])
+def delete_contact_view(customer_id: int, contact_id: int):
+    """Remove a contact from the customer."""
+    customer = _load_customer(customer_id, edit=True)
+    contact = _contact_of(customer, contact_id)
+    name = contact.name
+    delete_contact(customer, contact)
+    db.session.commit()
+    if not is_htmx():
+        flash(_("Contact %(name)s was deleted.", name=name), "success")
+    return _contacts_response(customer)

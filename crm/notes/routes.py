@@ -106,6 +106,11 @@ def update(note_id: int):
         from datetime import datetime
         form.happened_at.data = datetime.strptime(dt_input(note.happened_at), "%Y-%m-%dT%H:%M")
     if request.method == "POST" and form.validate_on_submit():
+        try:
+            claim(note, submitted_token())  # notes have no version: updated_at is the token
+        except Conflict:
+            db.session.rollback()
+            return _note_conflict(note, form)
         note.kind = form.kind.data
         note.body = form.body.data.strip()
         if form.happened_at.data:
@@ -113,11 +118,6 @@ def update(note_id: int):
         db.session.commit()
         if is_htmx():
             return fragment(TEMPLATE, "note_item", note=note)
-        try:
-            claim(note, submitted_token())  # notes have no version: updated_at is the token
-        except Conflict:
-            db.session.rollback()
-            return _note_conflict(note, form)
         return redirect(_back_url(note.customer, note.opportunity), 303)
     status = 422 if form.errors else 200
     return fragment(TEMPLATE, "note_edit", note=note, edit_form=form, status=status,

@@ -430,14 +430,6 @@ def update(opportunity_id: int):
     return redirect_to(url_for("opportunities.show", opportunity_id=opportunity.id))
 
 
-# The page -----------------------------------------------------------------------------------
-
-def _page_context(opportunity: Opportunity, **extra) -> dict:
-    """What the opportunity page and its fragments need."""
-    from crm.notes.forms import NoteForm
-    from crm.notes.services import timeline
-
-    changes = stage_history(opportunity.id)
 def _edit_conflict(form: OpportunityForm, opportunity: Opportunity, stage: Stage):
     """What a stale form (someone else saved first) shows: each field whose saved value
     differs from the submitted one, the competitors as a list of names."""
@@ -452,6 +444,14 @@ def _edit_conflict(form: OpportunityForm, opportunity: Opportunity, stage: Stage
         discard_url=url_for("opportunities.update", opportunity_id=opportunity.id))
 
 
+# The page -----------------------------------------------------------------------------------
+
+def _page_context(opportunity: Opportunity, **extra) -> dict:
+    """What the opportunity page and its fragments need."""
+    from crm.notes.forms import NoteForm
+    from crm.notes.services import timeline
+
+    changes = stage_history(opportunity.id)
     periods = stage_periods(changes)
     items = timeline(opportunity_id=opportunity.id)
     durations = {p.change.id: p.duration for p in periods}
@@ -555,45 +555,34 @@ def change_stage(opportunity_id: int):
     try:
         if stage is None:
             raise StageMoveError(_("Choose a stage."), field="stage_id")
+        # The version the card or widget was rendered with; without one (old clients, the
+        # API) the move applies to the opportunity as it is now.
+        claim(opportunity, parse_version(request.form.get("version")))
+        from_stage_id = opportunity.stage_id
         move_to_stage(opportunity, stage, current_user,
                       lost_reason=request.form.get("lost_reason_id"),
                       lost_note=request.form.get("lost_note"))
     except StageMoveError as error:
         db.session.rollback()
         return _refused_move(opportunity_id, stage, error, board)
+    except Conflict:
+        db.session.rollback()
+        return _stale_move(opportunity_id, board)
     db.session.commit()
     if is_htmx() and board:
         from crm.board.views import board_move_response
         return board_move_response(opportunity, from_stage_id)
     if is_htmx():
-        # The version the card or widget was rendered with; without one (old clients, the
-        # API) the move applies to the opportunity as it is now.
-        claim(opportunity, parse_version(request.form.get("version")))
-        from_stage_id = opportunity.stage_id
         opportunity = _load(opportunity_id)
         context = _page_context(opportunity, oob=True)
         response = fragment(SHOW, "stage_widget", "details", "stage_history", **context)
         if stage.playbook_items and "tasks.index" in current_app.view_functions:
             _append_task_panel(response, context)
         return response
-    except Conflict:
-        db.session.rollback()
-        return _stale_move(opportunity_id, board)
     flash(_("%(title)s is now in %(stage)s.", title=opportunity.title, stage=stage.display_name),
           "success")
     return redirect(_local_referrer() or url_for("opportunities.show", opportunity_id=opportunity_id), 303)
 
-
-def _append_task_panel(response, context) -> None:
-    """The tasks panel, out of band: entering the stage may have created playbook tasks."""
-    from jinja2_fragments.flask import render_block
-    try:
-        panel = render_block("tasks/panel.html", "task_panel", **context)
-    except Exception:  # the tasks area's template is not ours; never fail a saved move for it
-        current_app.logger.exception("Could not render the tasks panel")
-        return
-    panel = panel.replace('id="task-panel"', 'id="task-panel" hx-swap-oob="true"', 1)
-    response.set_data(response.get_data(as_text=True) + panel)
 
 def _stale_move(opportunity_id: int, board: bool):
     """409: someone else changed the opportunity since the card or widget was shown. Nothing
@@ -614,6 +603,17 @@ def _stale_move(opportunity_id: int, board: bool):
                         or url_for("opportunities.show", opportunity_id=opportunity_id), 303)
     return render(SHOW, None, status=409, **_page_context(opportunity, stage_error=message))
 
+
+def _append_task_panel(response, context) -> None:
+    """The tasks panel, out of band: entering the stage may have created playbook tasks."""
+    from jinja2_fragments.flask import render_block
+    try:
+        panel = render_block("tasks/panel.html", "task_panel", **context)
+    except Exception:  # the tasks area's template is not ours; never fail a saved move for it
+        current_app.logger.exception("Could not render the tasks panel")
+        return
+    panel = panel.replace('id="task-panel"', 'id="task-panel" hx-swap-oob="true"', 1)
+    response.set_data(response.get_data(as_text=True) + panel)
 
 
 def _refused_move(opportunity_id: int, stage: Stage | None, error: StageMoveError, board: bool):
