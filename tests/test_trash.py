@@ -500,3 +500,275 @@ def test_sales_see_only_batches_of_records_they_could_see(app, world, make_user)
     with app.app_context():
         assert batches(_db.session.get(User, stranger.id)).total == 0
         assert batches(_db.session.get(User, world.owner_id)).total == 1
+
+
+# --- HTTP: delete → trash → restore, for each kind -------------------------------------------
+
+
+def _batch_of(app, model, record_id):
+    with app.app_context():
+        return _db.session.execute(_everything(model).where(model.id == record_id)
+                                   ).scalar_one().deleted_batch
+
+
+def test_customer_delete_trash_restore_round_trip(app, world, client, login, owner):
+    login(owner)
+    response = client.post(f"/customers/{world.customer_id}/delete")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/customers")
+    batch = _batch_of(app, Customer, world.customer_id)
+    assert batch
+    listing = client.get("/customers").get_data(as_text=True)
+    assert "星辰科技" in listing  # only in the notice, once
+    assert "The customer 星辰科技 was moved to the trash." in listing
+    assert f'action="/trash/{batch}/restore"' in listing and ">Undo<" in listing
+    assert listing.count("星辰科技") == 1
+    # The notice shows once.
+    assert "moved to the trash" not in client.get("/customers").get_data(as_text=True)
+    assert client.get(f"/customers/{world.customer_id}").status_code == 404
+    assert client.get(f"/opportunities/{world.opportunity_id}").status_code == 404
+    trash_page = client.get("/trash").get_data(as_text=True)
+    assert "星辰科技" in trash_page and "2 contacts" in trash_page and "Olga Owner" in trash_page
+    assert "30 days" in trash_page
+    response = client.post(f"/trash/{batch}/restore", data={"next": "/customers"})
+    assert response.status_code == 303 and response.headers["Location"] == "/customers"
+    page = client.get(f"/customers/{world.customer_id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Wang Wei" in html and "Li Na" in html
+    assert "Called them" in html and "Big deal" in html
+    assert "is back" in html
+
+
+def test_htmx_customer_delete_redirects_with_hx_redirect(app, world, client, login, owner):
+    login(owner)
+    response = client.post(f"/customers/{world.customer_id}/delete", headers=hx())
+    assert response.status_code == 200 and response.headers["HX-Redirect"] == "/customers"
+
+
+def test_contact_delete_offers_undo_in_a_toast(app, world, client, login, owner):
+    login(owner)
+    contact_id = world.contact_ids[0]
+    response = client.post(f"/customers/{world.customer_id}/contacts/{contact_id}/delete",
+                           headers={**hx("contacts"),
+                                    "HX-Current-URL": f"http://localhost/customers/{world.customer_id}"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html
+    assert f'id="contact-{contact_id}"' not in html
+    assert 'id="toast"' in html and 'hx-swap-oob="true"' in html and ">Undo<" in html
+    assert f'name="next" value="/customers/{world.customer_id}"' in html
+    # Li Na is the primary contact now.
+    assert "Primary" in html.split("Li Na")[1].split("</li>")[0]
+    batch = _batch_of(app, Contact, contact_id)
+    response = client.post(f"/trash/{batch}/restore",
+                           data={"next": f"/customers/{world.customer_id}"})
+    assert response.status_code == 303
+    assert "Wang Wei" in client.get(f"/customers/{world.customer_id}").get_data(as_text=True)
+
+
+def test_contact_delete_without_javascript(app, world, client, login, owner):
+    login(owner)
+    response = client.post(f"/customers/{world.customer_id}/contacts/{world.contact_ids[1]}/delete")
+    assert response.status_code == 303
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The contact Li Na was moved to the trash." in html and ">Undo<" in html
+
+
+def test_note_delete_leaves_an_undo_line_in_its_place(app, world, client, login, owner):
+    login(owner)
+    note_id = world.note_ids[0]
+    response = client.post(f"/notes/{note_id}/delete", headers=hx(f"note-{note_id}"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html
+    assert f'<li id="note-{note_id}"' in html and "The note was moved to the trash." in html
+    assert "Called them" not in client.get(f"/customers/{world.customer_id}").get_data(as_text=True)
+    batch = _batch_of(app, Note, note_id)
+    assert client.post(f"/trash/{batch}/restore").status_code == 303
+    assert "Called them" in client.get(f"/customers/{world.customer_id}").get_data(as_text=True)
+    # Without JavaScript: back to the customer page, with the notice.
+    response = client.post(f"/notes/{note_id}/delete")
+    assert response.status_code == 303
+    assert "The note was moved to the trash." in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_task_delete_from_the_panel_offers_undo(app, world, client, login, owner):
+    login(owner)
+    task_id = world.task_ids[0]
+    response = client.post(f"/tasks/{task_id}/delete", headers=hx("task-panel"),
+                           data={"panel_customer_id": world.customer_id})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="task-panel"' in html
+    assert f'id="panel-task-{task_id}"' not in html
+    assert "The task Call back was moved to the trash." in html
+    batch = _batch_of(app, Task, task_id)
+    assert client.post(f"/trash/{batch}/restore").status_code == 303
+    with app.app_context():
+        assert _db.session.get(Task, task_id) is not None
+
+
+def test_opportunity_delete_asks_then_moves_to_the_trash(app, world, client, login, owner):
+    login(owner)
+    page = client.get(f"/opportunities/{world.opportunity_id}").get_data(as_text=True)
+    assert f'hx-post="/opportunities/{world.opportunity_id}/delete"' in page and "hx-confirm" in page
+    confirm = client.get(f"/opportunities/{world.opportunity_id}/delete")
+    html = confirm.get_data(as_text=True)
+    assert confirm.status_code == 200 and "Move Big deal to the trash?" in html
+    assert "1 note" in html
+    response = client.post(f"/opportunities/{world.opportunity_id}/delete")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/customers/{world.customer_id}"
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The opportunity Big deal was moved to the trash." in html
+    assert client.get(f"/opportunities/{world.opportunity_id}").status_code == 404
+    batch = _batch_of(app, Opportunity, world.opportunity_id)
+    assert client.post(f"/trash/{batch}/restore").status_code == 303
+    assert client.get(f"/opportunities/{world.opportunity_id}").status_code == 200
+
+
+# --- HTTP: permissions ------------------------------------------------------------------------
+
+
+def test_strangers_cannot_delete_see_or_restore(app, world, client, login, owner, make_user):
+    stranger = make_user("sales", email="stranger@example.com")
+    login(stranger)
+    assert client.post(f"/customers/{world.customer_id}/delete").status_code == 403
+    assert client.post(f"/opportunities/{world.opportunity_id}/delete").status_code == 403
+    assert client.get(f"/opportunities/{world.opportunity_id}/delete").status_code == 403
+    assert client.post(f"/notes/{world.note_ids[0]}/delete", headers=hx()).status_code == 403
+    assert client.post(f"/tasks/{world.task_ids[0]}/delete").status_code == 403
+    login(owner)
+    client.post(f"/customers/{world.customer_id}/delete")
+    batch = _batch_of(app, Customer, world.customer_id)
+    login(stranger)
+    assert "星辰科技" not in client.get("/trash").get_data(as_text=True)
+    assert client.post(f"/trash/{batch}/restore").status_code == 403
+    assert client.get(f"/trash/{batch}/purge").status_code == 403
+    assert client.post(f"/trash/{batch}/purge").status_code == 403
+    assert client.post("/trash/expired").status_code == 403
+    assert client.post("/trash/nosuchbatch/restore").status_code == 404
+
+
+def test_who_may_restore(app, world, client, login, owner, make_user):
+    """The person who deleted it, the record's owner, managers and admins; a colleague who
+    only sees it (team sees everything) does not."""
+    from crm.models import Setting
+    colleague = make_user("sales", email="colleague@example.com")
+    manager = make_user("manager", email="manager@example.com")
+    with app.app_context():
+        _db.session.add(Setting(key="team_sees_everything", value="1"))
+        _db.session.commit()
+    login(manager)
+    client.post(f"/customers/{world.customer_id}/delete")
+    batch = _batch_of(app, Customer, world.customer_id)
+    login(colleague)
+    html = client.get("/trash").get_data(as_text=True)
+    assert "星辰科技" in html and f"/trash/{batch}/restore" not in html
+    assert client.post(f"/trash/{batch}/restore").status_code == 403
+    login(owner)  # the owner, although a manager deleted it
+    assert client.post(f"/trash/{batch}/restore").status_code == 303
+
+
+def test_deleter_may_restore_even_without_owning(app, world, client, login, owner, make_user):
+    """A colleague who created a task for the owner deletes it: they may restore it."""
+    colleague = make_user("sales", email="colleague@example.com")
+    with app.app_context():
+        task = Task(title="Prepare the demo", assignee_id=owner.id, created_by_id=colleague.id)
+        _db.session.add(task)
+        _db.session.commit()
+        task_id = task.id
+    login(colleague)
+    assert client.post(f"/tasks/{task_id}/delete").status_code == 303
+    batch = _batch_of(app, Task, task_id)
+    assert "Prepare the demo" in client.get("/trash").get_data(as_text=True)
+    assert client.post(f"/trash/{batch}/restore").status_code == 303
+
+
+def test_only_admins_purge_with_a_confirmation(app, world, client, login, owner, admin):
+    login(owner)
+    client.post(f"/customers/{world.customer_id}/delete")
+    batch = _batch_of(app, Customer, world.customer_id)
+    html = client.get("/trash").get_data(as_text=True)
+    assert "Delete for good" not in html
+    assert client.post(f"/trash/{batch}/purge").status_code == 403
+    login(admin)
+    html = client.get("/trash").get_data(as_text=True)
+    assert f'href="/trash/{batch}/purge?back=/trash"' in html and "hx-confirm" in html
+    confirm = client.get(f"/trash/{batch}/purge")
+    assert confirm.status_code == 200 and "Delete 星辰科技 for good?" in confirm.get_data(as_text=True)
+    response = client.post(f"/trash/{batch}/purge", headers=hx("trash-results"),
+                           data={"back": "/trash"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html and "deleted for good" in html
+    with app.app_context():
+        assert _db.session.execute(_everything(Customer).where(
+            Customer.id == world.customer_id)).first() is None
+
+
+def test_empty_expired(app, world, client, login, admin):
+    _trash_customer(app, world, now=utcnow() - timedelta(days=35))
+    login(admin)
+    html = client.get("/trash").get_data(as_text=True)
+    assert "Empty expired" in html and "Expired" in html
+    confirm = client.get("/trash/expired")
+    assert confirm.status_code == 200 and "1 batch was deleted more than 30 days ago" in confirm.get_data(as_text=True)
+    response = client.post("/trash/expired")
+    assert response.status_code == 303
+    with app.app_context():
+        assert get_batch(_db.session.execute(_everything(AuditEntry.new_value).where(
+            AuditEntry.action == "delete")).scalars().first()) is None
+
+
+def test_restore_refusal_is_a_clear_message(app, world, client, login, owner):
+    with app.app_context():
+        user = _db.session.get(User, owner.id)
+        contact_batch = trash(_db.session.get(Contact, world.contact_ids[0]), user).batch
+        _db.session.commit()
+    _trash_customer(app, world)
+    login(owner)
+    response = client.post(f"/trash/{contact_batch}/restore", headers=hx("trash-results"),
+                           data={"back": "/trash"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "The customer 星辰科技 is in the trash: restore it first." in html
+    response = client.post(f"/trash/{contact_batch}/restore")
+    assert response.status_code == 303
+    assert "restore it first" in client.get("/trash").get_data(as_text=True)
+
+
+def test_trash_page_filter_and_fragment(app, world, client, login, owner):
+    with app.app_context():
+        user = _db.session.get(User, owner.id)
+        trash(_db.session.get(Note, world.note_ids[3]), user)
+        trash(_db.session.get(Task, world.task_ids[2]), user)
+        _db.session.commit()
+    login(owner)
+    page = client.get("/trash")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<html" in html
+    assert 'href="/trash"' in html  # the navigation link
+    assert "Other customer&#39;s note" in html and "Other task" in html
+    response = client.get("/trash?kind=task", headers=hx("trash-results"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html
+    assert "Other task" in html and "Other customer" not in html
+    assert response.headers["HX-Push-Url"] == "/trash?kind=task"
+    assert "Nothing of this kind" in client.get("/trash?kind=customer").get_data(as_text=True)
+    assert client.get("/trash?kind=bogus&page=abc").status_code == 200
+
+
+def test_undo_never_redirects_elsewhere(app, world, client, login, owner):
+    login(owner)
+    client.post(f"/notes/{world.note_ids[0]}/delete", headers=hx())
+    batch = _batch_of(app, Note, world.note_ids[0])
+    response = client.post(f"/trash/{batch}/restore", data={"next": "https://evil.example/x"})
+    assert response.status_code == 303 and response.headers["Location"] == "/trash"
+
+
+def test_trash_needs_csrf(app, world, owner):
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = str(owner.id)
+        session["_fresh"] = True
+    with app.app_context():
+        batch = trash(_db.session.get(Note, world.note_ids[0]), None).batch
+        _db.session.commit()
+    assert client.post(f"/trash/{batch}/restore").status_code == 400

@@ -247,12 +247,12 @@ def update(customer_id: int):
 
 @bp.route("/<int:customer_id>/delete", methods=["POST"])
 def delete(customer_id: int):
-    """Delete a customer with its contacts, notes, opportunities and tasks."""
+    """Move a customer to the trash with its contacts, notes, opportunities and tasks."""
+    from crm.trash.routes import remember_undo
+    from crm.trash.services import trash
     customer = _customer_or_404(customer_id, edit=True)
-    name = customer.name
-    db.session.delete(customer)
+    remember_undo(trash(customer, current_user))
     db.session.commit()
-    flash(_("Customer %(name)s was deleted.", name=name), "success")
     return redirect_to(url_for("customers.index"))
 
 
@@ -450,12 +450,14 @@ def _contact_conflict(customer: Customer, contact: Contact, form: ContactForm):
 
 @bp.route("/<int:customer_id>/contacts/<int:contact_id>/delete", methods=["POST"])
 def delete_contact_view(customer_id: int, contact_id: int):
-    """Remove a contact from the customer."""
+    """Move a contact to the trash (the next contact becomes the primary one)."""
+    from crm.trash.routes import remember_undo, with_undo_toast
+    from crm.trash.services import trash
     customer = _load_customer(customer_id, edit=True)
     contact = _contact_of(customer, contact_id)
-    name = contact.name
-    delete_contact(customer, contact)
+    result = trash(contact, current_user)
     db.session.commit()
     if not is_htmx():
-        flash(_("Contact %(name)s was deleted.", name=name), "success")
-    return _contacts_response(customer)
+        remember_undo(result)
+        return _contacts_response(customer)
+    return with_undo_toast(_contacts_response(customer), result)

@@ -142,12 +142,15 @@ def _note_conflict(note: Note, form: NoteForm):
 
 @bp.route("/<int:note_id>/delete", methods=["POST"])
 def delete(note_id: int):
-    """Delete a note; only its author or an admin may."""
+    """Move a note to the trash; only its author or an admin may. htmx gets, in its place, a
+    line with Undo."""
+    from crm.trash.routes import remember_undo, undo_placeholder
+    from crm.trash.services import trash
     note = _editable_note(note_id)
     customer, opportunity = note.customer, note.opportunity
-    db.session.delete(note)
+    result = trash(note, current_user)
     db.session.commit()
     if is_htmx():
-        return ""
-    flash(_("The note was deleted."), "success")
+        return undo_placeholder(result, f"note-{note_id}")
+    remember_undo(result)
     return redirect(_back_url(customer, opportunity), 303)

@@ -724,3 +724,23 @@ def _section(opportunity, block: str, status: int = 200, **extra):
     if status >= 400:
         return render(SHOW, None, status=status, **_page_context(opportunity, **extra))
     return redirect(url_for("opportunities.show", opportunity_id=opportunity.id) + f"#{block}", 303)
+
+
+@bp.route("/<int:opportunity_id>/delete", methods=["GET", "POST"])
+def delete(opportunity_id: int):
+    """Move an opportunity with its notes and tasks to the trash (its owner, managers, admins).
+    GET asks for confirmation (the page without JavaScript; htmx confirms in the browser)."""
+    from crm.trash.routes import confirm_move, remember_undo
+    from crm.trash.services import trash
+    opportunity = _editable(opportunity_id)
+    back = url_for("opportunities.show", opportunity_id=opportunity.id)
+    if request.method == "GET":
+        return confirm_move(opportunity, back=back,
+                            action=url_for("opportunities.delete", opportunity_id=opportunity.id))
+    customer = opportunity.customer
+    remember_undo(trash(opportunity, current_user))
+    db.session.commit()
+    if customer is not None and can_see_customer(current_user, customer) \
+            and "customers.show" in current_app.view_functions:
+        return redirect_to(url_for("customers.show", customer_id=customer.id))
+    return redirect_to(url_for("opportunities.index"))

@@ -302,16 +302,19 @@ def toggle(task_id: int):
 
 @bp.route("/<int:task_id>/delete", methods=["POST"])
 def delete(task_id: int):
-    """Delete a task for good."""
+    """Move a task to the trash (Undo brings it back)."""
+    from crm.trash.routes import remember_undo, with_undo_toast
+    from crm.trash.services import trash
     task = _task_or_403(task_id)
-    db.session.delete(task)
+    result = trash(task, current_user)
     db.session.commit()
     if targets("task-panel"):
-        return _panel_response(_int(request.form.get("panel_customer_id")),
-                               _int(request.form.get("panel_opportunity_id")))
+        return with_undo_toast(_panel_response(_int(request.form.get("panel_customer_id")),
+                                               _int(request.form.get("panel_opportunity_id"))), result)
     if targets("task-sections"):
-        return _with_badge(fragment(PAGE, "task_sections", **_context_of_calling_page()))
-    flash(_("The task was deleted."), "success")
+        return with_undo_toast(_with_badge(fragment(PAGE, "task_sections",
+                                                    **_context_of_calling_page())), result)
+    remember_undo(result)
     back = _back_url(request.form.get("next"))
     if back.startswith(url_for("tasks.update", task_id=task_id)):
         back = url_for("tasks.index")

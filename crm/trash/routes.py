@@ -88,13 +88,22 @@ def _local(url: str | None) -> str | None:
 
 def remember_undo(result) -> None:
     """After a deletion that ends on another page: that page shows the notice with Undo."""
-    session[UNDO_KEY] = {"batch": result.batch, "kind": result.kind, "label": result.label[:120]}
+    session[UNDO_KEY] = {"batch": result.batch, "kind": result.kind, "label": result.label[:120],
+                         "user": current_user.get_id()}
 
 
 def undo_toast(result, next_url: str | None = None) -> str:
     """The notice with Undo as an out-of-band toast, to add to an htmx response."""
     current = request.htmx.current_url if request.htmx else None
     return render_template(UNDO, toast=True, batch=result.batch,
+                           message=moved_message(result.kind, result.label),
+                           next_url=_local(next_url) or _local(current) or url_for("trash.index"))
+
+
+def undo_placeholder(result, element_id: str, next_url: str | None = None) -> str:
+    """A line with Undo standing where the deleted item was (an htmx outerHTML swap)."""
+    current = request.htmx.current_url if request.htmx else None
+    return render_template(UNDO, placeholder=True, element_id=element_id, batch=result.batch,
                            message=moved_message(result.kind, result.label),
                            next_url=_local(next_url) or _local(current) or url_for("trash.index"))
 
@@ -108,9 +117,20 @@ def with_undo_toast(response, result, next_url: str | None = None):
 def pending_undo() -> dict | None:
     """The Undo notice of a deletion just made, shown once by the layout."""
     undo = session.pop(UNDO_KEY, None)
-    if not undo:
+    if not undo or undo.get("user") != current_user.get_id():
         return None
     return {"batch": undo.get("batch"), "message": moved_message(undo.get("kind"), undo.get("label", ""))}
+
+
+def confirm_move(obj, *, back: str, action: str):
+    """The page asking "Move this to the trash?" (for browsers without JavaScript)."""
+    from crm.trash.services import kind_of, label_of, preview
+    counts = preview(obj)
+    others = ", ".join(_count_phrase(kind, num) for kind, num in
+                       sorted(counts.items(), key=lambda pair: KINDS.index(pair[0])))
+    return render_template("trash/confirm_move.html", kind=kind_of(obj), label=label_of(obj),
+                           kind_names=KIND_NAMES, others=others, back=_local(back) or "/",
+                           action=action, retention_days=RETENTION_DAYS)
 
 
 # --- The trash page ----------------------------------------------------------------------------

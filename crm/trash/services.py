@@ -35,7 +35,7 @@ BATCH_FIELD = "deleted_batch"
 MODELS = {"customer": Customer, "contact": Contact, "opportunity": Opportunity, "note": Note,
           "task": Task}
 KINDS = tuple(MODELS)
-KIND_OF_TABLE = {model.__tablename__: kind for kind, model in MODELS.items()}
+KIND_OF_MODEL = {model: kind for kind, model in MODELS.items()}
 # Children first: the order in which a batch's rows are deleted for good.
 PURGE_ORDER = (Note, Task, Opportunity, Contact, Customer)
 
@@ -88,6 +88,17 @@ def _dependants(obj) -> list[tuple[type, object]]:
     elif kind == "opportunity":
         rows += [(Note, Note.opportunity_id == obj.id), (Task, Task.opportunity_id == obj.id)]
     return rows
+
+
+def preview(obj) -> dict[str, int]:
+    """What would go to the trash with `obj`, by kind (itself left out): one count per kind."""
+    counts = {}
+    for model, where in _dependants(obj)[1:]:
+        n = db.session.execute(select(func.count(model.id)).where(where)).scalar_one()
+        if n:
+            kind = KIND_OF_MODEL[model]
+            counts[kind] = counts.get(kind, 0) + n
+    return counts
 
 
 def _bulk_set(model, where, **values) -> int:
