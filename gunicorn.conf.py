@@ -62,6 +62,28 @@ logconfig_dict = {
 }
 
 
+def worker_exit(server, worker):
+    """A worker that stopped cleanly (shutdown, reload, max_requests) ends at once.
+
+    Tearing down the interpreter of a worker of this app takes 1 to 2 s of CPU (several
+    seconds on a busy machine), time the new workers of a reload need. Its requests are
+    answered and its logs flushed; the database connections are closed properly first. A
+    worker that failed keeps the normal exit, whose code tells the master what happened.
+    """
+    error = sys.exc_info()[1]
+    if not (isinstance(error, SystemExit) and error.code in (0, None) and worker.booted):
+        return
+    try:
+        from crm.extensions import db
+
+        with worker.wsgi.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        logging.shutdown()
+        os._exit(0)
+
+
 def on_starting(server):
     """Apply pending migrations once, in the master, before any worker serves."""
     from crm import create_app
