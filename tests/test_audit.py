@@ -179,6 +179,35 @@ def test_hard_delete_is_one_entry_and_purge_when_in_the_trash(workspace):
         ["create", "delete"]
 
 
+def test_the_trash_records_delete_and_restore_once(client, login, owner, app, workspace_id):
+    """The trash moves rows with bulk statements and writes its own entries; the listener
+    adds nothing twice, and a trashed contact's entries stay in its customer's history."""
+    login(owner)
+    assert client.post(f"/customers/{workspace_id}/delete").status_code in (302, 303)
+    with app.app_context():
+        deleted = entries(action="delete")
+        assert sorted((e.entity, e.label) for e in deleted) == [
+            ("contacts", "王芳"), ("customers", "星辰科技")]
+        assert {e.user_id for e in deleted} == {owner.id}
+        batch = db.session.execute(db.select(Customer.deleted_batch).where(
+            Customer.id == workspace_id).execution_options(include_deleted=True)).scalar_one()
+        from crm.trash.services import restore
+        restore(batch, owner)
+        db.session.commit()
+        assert sorted(e.entity for e in entries(action="restore")) == ["contacts", "customers"]
+        assert entries(action="update") == []
+        contact = db.session.execute(db.select(Contact)).scalar_one()
+        contact.deleted_at = utcnow()  # a contact trashed on its own
+        db.session.commit()
+        contact_id = contact.id
+    html = client.get(f"/audit/customers/{workspace_id}",
+                      headers=hx(f"audit-customers-{workspace_id}")).get_data(as_text=True)
+    assert html.count("王芳") >= 3  # created, deleted with the customer, restored, deleted
+    with app.app_context():
+        assert [e.action for e in entries(entity="contacts", entity_id=contact_id)] == [
+            "create", "delete", "restore", "delete"]
+
+
 def test_paused_session_records_nothing(app_ctx):
     with paused():
         db.session.add(Customer(name="Demo Ltd"))

@@ -28,6 +28,8 @@ NOISE_COLUMNS = {"id", "updated_at", "search_index", "version", "last_activity_a
                  "stage_entered_at", "created_at", "deleted_batch"}
 SOFT_DELETE_COLUMN = "deleted_at"
 STATE_KEY = "_audit_pending"
+# Rows in the trash are hidden from ORM queries (crm.trash.filters); the audit reads them too.
+EVERY_ROW = {"include_deleted": True}
 
 
 def _audited(obj) -> bool:
@@ -78,7 +80,8 @@ class _Labels:
                     missing.append(value)
             if missing:
                 for obj in self.session.execute(
-                        select(model).where(inspect(model).primary_key[0].in_(missing))).scalars():
+                        select(model).where(inspect(model).primary_key[0].in_(missing))
+                        .execution_options(**EVERY_ROW)).scalars():
                     self.names[(model, inspect(obj).identity[0])] = _name_of(obj)
 
     def text(self, model: type, value) -> str | None:
@@ -128,7 +131,7 @@ def _column_changes(session, obj, labels: _Labels) -> list[tuple[str, object, ob
     if unknown and state.identity:
         columns = [mapper.column_attrs[key].columns[0] for key in unknown]
         stored = session.execute(select(*columns).where(
-            mapper.primary_key[0] == state.identity[0])).first()
+            mapper.primary_key[0] == state.identity[0]).execution_options(**EVERY_ROW)).first()
         if stored is not None:
             values = dict(zip(unknown, stored))
             for change in changes:

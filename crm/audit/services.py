@@ -210,7 +210,8 @@ def customer_tags_snapshot(customer_ids_select) -> dict[int, tuple[str, list[str
     ids = select(customer_ids_select.subquery().c[0])
     snapshot: dict[int, tuple[str, list[str]]] = {}
     for customer_id, name in db.session.execute(
-            select(Customer.id, Customer.name).where(Customer.id.in_(ids))):
+            select(Customer.id, Customer.name).where(Customer.id.in_(ids))
+            .execution_options(include_deleted=True)):
         snapshot[customer_id] = (name, [])
     if snapshot:
         for customer_id, tag_name in db.session.execute(
@@ -255,7 +256,10 @@ def history_condition(entity: str, entity_id: int):
     """The entries of one record's history. A customer's history includes its contacts'."""
     condition = (AuditEntry.entity == entity) & (AuditEntry.entity_id == entity_id)
     if entity == "customers":
-        contact_ids = select(Contact.id).where(Contact.customer_id == entity_id)
+        # The table, not the model: a trashed contact's history stays in its customer's (the
+        # trash hides trashed rows from ORM queries, and the pager's count is a new query).
+        contacts = Contact.__table__
+        contact_ids = select(contacts.c.id).where(contacts.c.customer_id == entity_id)
         condition = condition | ((AuditEntry.entity == "contacts")
                                  & AuditEntry.entity_id.in_(contact_ids))
     return condition
