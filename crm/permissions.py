@@ -1,8 +1,41 @@
-"""Permission checks, called in the views (pages and fragments alike)."""
+"""Who may see and change what: the one place the rules of roles and record visibility live.
+
+Roles
+- admin: everything, configuration included (users, pipelines, workspace settings).
+- manager: every record, the reports, reassigning records (changing their owner), tags.
+- sales: creates records; SEES and EDITS
+    * their own records: owner_id == me, or no owner and created_by_id == me;
+    * records explicitly shared with them (customer_shares / opportunity_shares): a share
+      grants edit, not only sight.
+  and only SEES (read-only):
+    * the opportunities of a customer they may edit (their own or shared with them);
+    * the customer of an opportunity they may edit (a read-only profile; its other
+      opportunities stay hidden unless another rule shows them);
+    * every record of the team when the admin turns on "team sees everything"
+      (Setting "team_sees_everything" = "1"); that setting grants sight, never edit.
+  Sales never give a record to someone else: only managers and admins reassign. A salesperson
+  may take an unowned record they can edit (set themselves as its owner).
+- sharing: the owner of a record, managers and admins share it with other users.
+
+Answers of the views: a record that does not exist is a 404; one that exists but the user may
+not see, or may see but not change, is a 403 (pages, fragments and POSTs alike). Lists,
+searches, pickers, the board and totals never include what the user may not see: they add
+`visible_customers_clause(user)` / `visible_opportunities_clause(user)` to their WHERE (EXISTS
+subqueries on the share tables, no query per row).
+
+Per request, the workspace setting and the ids shared with the user are read once (flask.g),
+so predicates called for every card of the board cost no query per card.
+"""
 from functools import wraps
 
-from flask import abort
+from flask import abort, g, has_app_context, has_request_context
 from flask_login import current_user
+from sqlalchemy import and_, exists, false, or_, select, true
+from sqlalchemy.orm import aliased
+
+from crm.extensions import db
+
+TEAM_SEES_EVERYTHING = "team_sees_everything"
 
 
 def role_required(*roles: str):
@@ -23,19 +56,279 @@ admin_required = role_required("admin")
 manager_required = role_required("admin", "manager")
 
 
-def can_see_customer(user, customer) -> bool:
-    """Every user sees every customer for now; issue 4 narrows this for sales."""
-    return user.is_authenticated
+# --- per-request cache ------------------------------------------------------------------------
+
+def _cache() -> dict:
+    if not has_app_context():
+        return {}
+    cache = g.get("_crm_permissions")
+    if cache is None:
+        cache = g._crm_permissions = {}
+    return cache
+
+
+def clear_cache() -> None:
+    """Forget what this request read (after a share or the setting changed)."""
+    if has_app_context():
+        g.pop("_crm_permissions", None)
+
+
+def current_viewer():
+    """The signed-in user of this request; None outside one (the CLI, jobs, service-level
+    tests), where the services' implicit visibility filters do not apply. Every web page
+    needs a login, so a web request always has a viewer."""
+    if has_request_context() and current_user.is_authenticated:
+        return current_user._get_current_object()
+    return None
+
+
+def _authenticated(user) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False))
+
+
+def _is_manager(user) -> bool:
+    return _authenticated(user) and user.role in ("admin", "manager")
+
+
+# --- the workspace setting --------------------------------------------------------------------
+
+def team_sees_everything() -> bool:
+    """The admin's switch: every salesperson sees (not edits) every record. Read once per request."""
+    cache = _cache()
+    if TEAM_SEES_EVERYTHING not in cache:
+        from crm.models import Setting
+        setting = db.session.get(Setting, TEAM_SEES_EVERYTHING)
+        cache[TEAM_SEES_EVERYTHING] = bool(setting is not None and setting.value == "1")
+    return cache[TEAM_SEES_EVERYTHING]
+
+
+def set_team_sees_everything(value: bool) -> None:
+    """Store the switch (the caller commits)."""
+    from crm.models import Setting
+    setting = db.session.get(Setting, TEAM_SEES_EVERYTHING)
+    if setting is None:
+        setting = Setting(key=TEAM_SEES_EVERYTHING)
+        db.session.add(setting)
+    setting.value = "1" if value else "0"
+    clear_cache()
+
+
+# --- ids shared with a user (one query each, once per request) --------------------------------
+
+def shared_customer_ids(user) -> frozenset[int]:
+    from crm.models import customer_shares
+    return _shared_ids(user, customer_shares, customer_shares.c.customer_id)
+
+
+def shared_opportunity_ids(user) -> frozenset[int]:
+    from crm.models import opportunity_shares
+    return _shared_ids(user, opportunity_shares, opportunity_shares.c.opportunity_id)
+
+
+def _shared_ids(user, table, column) -> frozenset[int]:
+    if not _authenticated(user):
+        return frozenset()
+    key = (table.name, user.id)
+    cache = _cache()
+    if key not in cache:
+        cache[key] = frozenset(db.session.execute(
+            select(column).where(table.c.user_id == user.id)).scalars())
+    return cache[key]
+
+
+# --- predicates on one record -----------------------------------------------------------------
+
+def owns(user, record) -> bool:
+    """The user's own record: they own it, or they created it and nobody owns it."""
+    if not _authenticated(user) or record is None:
+        return False
+    if record.owner_id is not None:
+        return record.owner_id == user.id
+    return record.created_by_id == user.id
 
 
 def can_edit_customer(user, customer) -> bool:
-    """Managers, admins and the owner edit a customer; sales edit their own and unowned ones."""
-    if user.is_manager:
+    """Managers and admins; sales for their own customers and those shared with them."""
+    if not _authenticated(user) or customer is None:
+        return False
+    if _is_manager(user):
         return True
-    return customer.owner_id in (None, user.id) or customer.created_by_id == user.id
+    return owns(user, customer) or customer.id in shared_customer_ids(user)
+
+
+def can_see_customer(user, customer) -> bool:
+    """Whoever may edit it; every user when the team sees everything; a salesperson who may
+    edit one of its opportunities (read-only profile)."""
+    if not _authenticated(user) or customer is None:
+        return False
+    if can_edit_customer(user, customer) or team_sees_everything():
+        return True
+    from crm.models import Opportunity
+    return bool(db.session.execute(
+        select(exists().where(Opportunity.customer_id == customer.id,
+                              _editable_opportunity(Opportunity, user)))).scalar())
 
 
 def can_edit_opportunity(user, opportunity) -> bool:
-    if user.is_manager:
+    """Managers and admins; sales for their own opportunities and those shared with them."""
+    if not _authenticated(user) or opportunity is None:
+        return False
+    if _is_manager(user):
         return True
-    return opportunity.owner_id in (None, user.id) or opportunity.created_by_id == user.id
+    return owns(user, opportunity) or opportunity.id in shared_opportunity_ids(user)
+
+
+def can_see_opportunity(user, opportunity) -> bool:
+    """Whoever may edit it; the team when it sees everything; whoever may edit its customer."""
+    if not _authenticated(user) or opportunity is None:
+        return False
+    if can_edit_opportunity(user, opportunity) or team_sees_everything():
+        return True
+    return can_edit_customer(user, opportunity.customer)
+
+
+def can_share(user, record) -> bool:
+    """The owner, managers and admins share a record with others (a share grants edit)."""
+    return _is_manager(user) or (_authenticated(user) and owns(user, record))
+
+
+def can_reassign(user, record=None) -> bool:
+    """Only managers and admins give a record to another owner."""
+    return _is_manager(user)
+
+
+def can_set_owner(user, record, new_owner_id) -> bool:
+    """May `user` make `new_owner_id` the owner of `record` (None: a record being created)?
+
+    Managers and admins: anyone. Sales: no change at all; on a new record themselves or
+    nobody; on an unowned record they may edit, themselves (taking it).
+    """
+    if not _authenticated(user):
+        return False
+    if can_reassign(user, record):
+        return True
+    if record is None:
+        return new_owner_id in (None, user.id)
+    if new_owner_id == record.owner_id:
+        return True
+    return record.owner_id is None and new_owner_id == user.id
+
+
+def can_take(user, record) -> bool:
+    """A salesperson may take an unowned record they can edit."""
+    if not _authenticated(user) or record is None or record.owner_id is not None:
+        return False
+    from crm.models import Customer
+    editable = (can_edit_customer if isinstance(record, Customer) else can_edit_opportunity)
+    return editable(user, record)
+
+
+# --- SQL filters for lists, searches, pickers, the board and totals ---------------------------
+
+def _own_clause(model, user):
+    return or_(model.owner_id == user.id,
+               and_(model.owner_id.is_(None), model.created_by_id == user.id))
+
+
+def _editable_opportunity(model, user):
+    """`model` (Opportunity or an alias) is one the salesperson may edit."""
+    from crm.models import opportunity_shares
+    return or_(_own_clause(model, user), exists().where(
+        opportunity_shares.c.opportunity_id == model.id, opportunity_shares.c.user_id == user.id))
+
+
+def _editable_customer(model, user):
+    from crm.models import customer_shares
+    return or_(_own_clause(model, user), exists().where(
+        customer_shares.c.customer_id == model.id, customer_shares.c.user_id == user.id))
+
+
+def editable_customers_clause(user):
+    """WHERE condition on Customer: the customers `user` may edit."""
+    from crm.models import Customer
+    if user is None:  # no viewer (see current_viewer): no filter
+        return true()
+    if not _authenticated(user):
+        return false()
+    if _is_manager(user):
+        return true()
+    return _editable_customer(Customer, user)
+
+
+def editable_opportunities_clause(user):
+    """WHERE condition on Opportunity: the opportunities `user` may edit."""
+    from crm.models import Opportunity
+    if user is None:  # no viewer (see current_viewer): no filter
+        return true()
+    if not _authenticated(user):
+        return false()
+    if _is_manager(user):
+        return true()
+    return _editable_opportunity(Opportunity, user)
+
+
+def visible_customers_clause(user):
+    """WHERE condition on Customer: the customers `user` may see (see can_see_customer)."""
+    from crm.models import Customer, Opportunity
+    if user is None:  # no viewer (see current_viewer): no filter
+        return true()
+    if not _authenticated(user):
+        return false()
+    if _is_manager(user) or team_sees_everything():
+        return true()
+    opportunity = aliased(Opportunity, name="visible_opp")
+    return or_(
+        _editable_customer(Customer, user),
+        exists().where(opportunity.customer_id == Customer.id,
+                       _editable_opportunity(opportunity, user)),
+    )
+
+
+def visible_opportunities_clause(user):
+    """WHERE condition on Opportunity: the opportunities `user` may see (can_see_opportunity)."""
+    from crm.models import Customer, Opportunity
+    if user is None:  # no viewer (see current_viewer): no filter
+        return true()
+    if not _authenticated(user):
+        return false()
+    if _is_manager(user) or team_sees_everything():
+        return true()
+    customer = aliased(Customer, name="visible_customer")
+    return or_(
+        _editable_opportunity(Opportunity, user),
+        exists().where(customer.id == Opportunity.customer_id, _editable_customer(customer, user)),
+    )
+
+
+def sees_everything(user) -> bool:
+    """True when no visibility filter applies to `user` (managers, admins, the team switch,
+    or None: no viewer, see current_viewer)."""
+    return user is None or _is_manager(user) or (_authenticated(user) and team_sees_everything())
+
+
+def visible_ids(user, model, ids) -> set[int]:
+    """Which of `ids` (Customer or Opportunity ids) `user` may see: one query, none when the
+    user sees everything."""
+    ids = {i for i in ids if i is not None}
+    if not ids or sees_everything(user):
+        return ids
+    from crm.models import Customer
+    clause = (visible_customers_clause(user) if model is Customer
+              else visible_opportunities_clause(user))
+    return set(db.session.execute(
+        select(model.id).where(model.id.in_(ids), clause)).scalars())
+
+
+def mark_hidden_related(user, tasks) -> None:
+    """Flag on each task whether its opportunity / customer is hidden from `user`
+    (task.hide_opportunity, task.hide_customer): two queries for all the tasks, none when the
+    user sees everything. A task assigned to me stays mine; only the link goes."""
+    from crm.models import Customer, Opportunity
+    tasks = list(tasks)
+    if not tasks:
+        return
+    opportunities = visible_ids(user, Opportunity, [t.opportunity_id for t in tasks])
+    customers = visible_ids(user, Customer, [t.customer_id for t in tasks])
+    for task in tasks:
+        task.hide_opportunity = task.opportunity_id is not None and task.opportunity_id not in opportunities
+        task.hide_customer = task.customer_id is not None and task.customer_id not in customers

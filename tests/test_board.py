@@ -47,6 +47,14 @@ def add_opportunities(app, specs, owner=None, customer_name="Acme 科技"):
         return [r.id for r in rows]
 
 
+def team_sees_everything(app):
+    """Issue 4: a salesperson sees others' cards only when the admin lets the team see everything."""
+    from crm.permissions import set_team_sees_everything
+    with app.app_context():
+        set_team_sees_everything(True)
+        _db.session.commit()
+
+
 @pytest.fixture
 def sales(make_user):
     return make_user("sales", email="li@example.com", name="Li Lei")
@@ -204,6 +212,7 @@ def test_filters_mine_owner_and_close_dates(app, make_user, sales, sales_client)
         {"stage": "discover", "title": "Mine undated"},
     ], owner=sales)
     add_opportunities(app, [{"stage": "discover", "title": "Theirs", "amount": "5"}], owner=other)
+    team_sees_everything(app)
 
     everyone = sales_client.get("/pipeline").get_data(as_text=True)
     assert all(t in everyone for t in ("Mine soon", "Mine later", "Mine undated", "Theirs"))
@@ -265,6 +274,7 @@ def test_cards_of_others_have_no_move_controls_for_sales(app, make_user, sales, 
     other = make_user("sales", email="wang@example.com", name="Wang Fang")
     mine, theirs = add_opportunities(app, [{"stage": "discover", "title": "Mine"}], owner=sales) + \
         add_opportunities(app, [{"stage": "discover", "title": "Theirs"}], owner=other)
+    team_sees_everything(app)
     html = sales_client.get("/pipeline").get_data(as_text=True)
     mine_card = re.search(r'id="card-%d".*?</article>' % mine, html, re.S).group(0)
     theirs_card = re.search(r'id="card-%d".*?</article>' % theirs, html, re.S).group(0)
@@ -373,6 +383,7 @@ def board_headers(query=""):
 
 def test_move_from_the_board_returns_the_card_and_both_column_headers(app, make_user, sales, sales_client):
     other = make_user("sales", email="wang@example.com", name="Wang Fang")
+    team_sees_everything(app)
     stages = default_stages(app)
     moving, staying = add_opportunities(app, [
         {"stage": "discover", "title": "Moving deal", "amount": "1000.10"},

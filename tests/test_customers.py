@@ -73,7 +73,12 @@ def test_sales_cannot_edit_someone_elses_customer(app, client, make_user, login)
         contact_id = db.session.execute(db.select(Contact.id)).scalar_one()
     tag_id = make_tag(app)
     login(other)
-    # Everybody sees the customer, but without edit controls.
+    assert client.get(f"/customers/{customer_id}").status_code == 403  # issue 4: not theirs
+    with app.app_context():
+        from crm.permissions import set_team_sees_everything
+        set_team_sees_everything(True)
+        db.session.commit()
+    # When the team sees everything, they see the customer, but without edit controls.
     page = client.get(f"/customers/{customer_id}")
     assert page.status_code == 200
     assert f"/customers/{customer_id}/edit" not in page.get_data(as_text=True)
@@ -99,10 +104,12 @@ def test_sales_cannot_edit_someone_elses_customer(app, client, make_user, login)
 def test_manager_edits_any_customer_and_sales_edit_unowned(app, client, make_user, login):
     owner = make_user("sales")
     customer_id = make_customer(app, name="Acme", owner_id=owner.id, created_by_id=owner.id)
-    unowned_id = make_customer(app, name="Nobody's")
+    seller = make_user("sales")
+    # issue 4: an unowned customer is the salesperson's own when they created it.
+    unowned_id = make_customer(app, name="Nobody's", created_by_id=seller.id)
     login(make_user("manager"))
     assert client.get(f"/customers/{customer_id}/edit").status_code == 200
-    login(make_user("sales"))
+    login(seller)
     assert client.get(f"/customers/{unowned_id}/edit").status_code == 200
 
 

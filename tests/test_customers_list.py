@@ -116,6 +116,10 @@ def test_filter_by_owner_industry_region(app, client, make_user, login):
     make_customer(app, name="Li's", owner_id=li.id, industry="Software", region="华北")
     make_customer(app, name="Wang's", owner_id=wang.id, industry="Trade", region="华北")
     make_customer(app, name="Unassigned", industry="Software", region="华南")
+    with app.app_context():  # issue 4: sales see others' customers when the team sees everything
+        from crm.permissions import set_team_sees_everything
+        set_team_sees_everything(True)
+        db.session.commit()
     login(li)
     assert names(listing(login(li), f"owner={li.id}")) == ["Li's"]
     assert names(listing(login(li), "owner=none")) == ["Unassigned"]

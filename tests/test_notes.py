@@ -10,6 +10,10 @@ def _customer(app, name="北京星辰科技"):
     with app.app_context():
         customer = Customer(name=name)
         db.session.add(customer)
+        # Issue 4: salespeople see a customer they do not own only when the team sees
+        # everything; these tests are about notes, so every user sees the customer.
+        from crm.permissions import set_team_sees_everything
+        set_team_sees_everything(True)
         db.session.commit()
         return customer.id
 

@@ -337,7 +337,12 @@ def test_sales_cannot_edit_someone_elses_opportunity(client, login, seller, othe
     opp_id = make_opportunity(app, other_seller.id)
     stages, _ = ids(app)
     login(seller)
-    assert client.get(f"/opportunities/{opp_id}").status_code == 200  # may look
+    assert client.get(f"/opportunities/{opp_id}").status_code == 403  # issue 4: not theirs
+    with app.app_context():
+        from crm.permissions import set_team_sees_everything
+        set_team_sees_everything(True)
+        _db.session.commit()
+    assert client.get(f"/opportunities/{opp_id}").status_code == 200  # may look when the team sees everything
     for headers in ({}, hx("stage-widget")):
         assert client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["confirm"]},
                            headers=headers).status_code == 403
@@ -385,7 +390,7 @@ def a_customer_id(app, name="上海明日贸易", **kw):
 
 
 def test_create_an_opportunity(client, login, seller, app):
-    customer_id = a_customer_id(app)
+    customer_id = a_customer_id(app, owner_id=seller.id)
     login(seller)
     page = client.get(f"/opportunities/new?customer_id={customer_id}")
     html = page.get_data(as_text=True)
@@ -421,7 +426,7 @@ def test_create_an_opportunity(client, login, seller, app):
     ({"budget": "lots"}, 'value="lots"'),
 ])
 def test_bad_input_is_422_with_the_form_and_input_kept(client, login, seller, app, overrides, field_text):
-    customer_id = a_customer_id(app)
+    customer_id = a_customer_id(app, owner_id=seller.id)
     login(seller)
     data = form_data(app, customer_id)
     data.update(overrides)
@@ -435,7 +440,7 @@ def test_bad_input_is_422_with_the_form_and_input_kept(client, login, seller, ap
 
 
 def test_stage_of_another_pipeline_and_lost_without_reason_are_422(client, login, seller, app):
-    customer_id = a_customer_id(app)
+    customer_id = a_customer_id(app, owner_id=seller.id)
     stages, reasons = ids(app)
     with app.app_context():
         other = Pipeline(name="Services", position=1)
@@ -454,7 +459,7 @@ def test_stage_of_another_pipeline_and_lost_without_reason_are_422(client, login
 
 
 def test_find_customer_without_javascript_and_with_search_as_you_type(client, login, seller, app):
-    customer_id = a_customer_id(app, "北京星辰科技")
+    customer_id = a_customer_id(app, "北京星辰科技", owner_id=seller.id)
     a_customer_id(app, "Other Ltd")
     login(seller)
     data = form_data(app, "", customer_q="bjxc", action="find_customer")
@@ -472,7 +477,7 @@ def test_find_customer_without_javascript_and_with_search_as_you_type(client, lo
 def test_contact_options_and_contact_must_belong_to_customer(client, login, seller, app):
     from crm.models import Contact
     with app.app_context():
-        mine = a_customer("Mine")
+        mine = a_customer("Mine", owner_id=seller.id)
         theirs = a_customer("Theirs")
         _db.session.add_all([Contact(customer=mine, name="Li Lei"), Contact(customer=theirs, name="Han Mei")])
         _db.session.commit()
@@ -592,6 +597,9 @@ def test_list_filters_sort_and_fragment(client, login, seller, other_seller, app
         opp.customer.tags.append(tag)
         _db.session.commit()
         tag_id = tag.id
+        from crm.permissions import set_team_sees_everything
+        set_team_sees_everything(True)  # issue 4: others' opportunities are seen only then
+        _db.session.commit()
     login(seller)
 
     def titles(query):
@@ -710,7 +718,7 @@ def test_weighted_total_keeps_cents_for_whole_amounts(client, login, seller, app
 
 
 def test_add_a_competitor_row_without_javascript(client, login, seller, app):
-    customer_id = a_customer_id(app)
+    customer_id = a_customer_id(app, owner_id=seller.id)
     login(seller)
     data = form_data(app, customer_id, action="add_competitor")
     response = client.post("/opportunities/new", data=data)

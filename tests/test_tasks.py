@@ -193,7 +193,7 @@ def test_ticking_off_sets_done_at_and_marks_activity_on_the_opportunity(db, make
 def test_tasks_page_and_fragment(app, client, make_user, login):
     me = make_user("sales", name="Sally")
     with app.app_context():
-        customer_id = make_customer("Acme")
+        customer_id = make_customer("Acme", owner_id=me.id)
         make_task(me.id, "Overdue call", due=utcnow() - timedelta(hours=2), customer_id=customer_id)
         make_task(me.id, "Next week demo", due=utcnow() + timedelta(days=7))
     login(me)
@@ -332,7 +332,7 @@ def test_add_a_task_from_the_tasks_page(app, client, make_user, login):
     me = make_user("sales", timezone="Asia/Shanghai")
     colleague = make_user("sales", name="Colin")
     with app.app_context():
-        customer_id = make_customer()
+        customer_id = make_customer(owner_id=me.id)
     login(me)
     response = client.post("/tasks/new", headers={**hx("tasks-main"), "HX-Current-URL": "http://localhost/tasks"},
                            data={"title": "Send the contract", "due_at": "2030-03-02T09:00",
@@ -350,7 +350,7 @@ def test_add_a_task_from_the_tasks_page(app, client, make_user, login):
 def test_add_a_task_from_a_panel(app, client, make_user, login):
     me = make_user("sales")
     with app.app_context():
-        customer_id = make_customer()
+        customer_id = make_customer(owner_id=me.id)
         opportunity_id = make_opportunity(customer_id)
     login(me)
     response = client.post("/tasks/new", headers=hx("task-panel"), data={
@@ -438,9 +438,9 @@ def test_edit_a_task_shows_local_time_and_saves(app, client, make_user, login):
 def test_find_a_related_customer_by_pinyin(app, client, make_user, login):
     me = make_user("sales")
     with app.app_context():
-        customer_id = make_customer("北京星辰科技")
+        customer_id = make_customer("北京星辰科技", owner_id=me.id)
         opportunity_id = make_opportunity(customer_id, title="CRM 项目")
-        make_customer("Other Co")
+        make_customer("Other Co", owner_id=me.id)
     login(me)
     response = client.get("/tasks/related?related_q=bjxc&picker=task-form-related", headers=hx("task-form-related-options"))
     html = response.get_data(as_text=True)
@@ -507,7 +507,7 @@ def test_the_panel_included_by_customer_and_opportunity_pages(app, make_user):
     me = make_user("sales", name="Mei")
     stranger = make_user("sales", name="Stan")
     with app.test_request_context():
-        customer_id = make_customer()
+        customer_id = make_customer(owner_id=me.id)
         opportunity_id = make_opportunity(customer_id, title="Big deal")
         make_task(me.id, "Late call", due=utcnow() - timedelta(days=1), opportunity_id=opportunity_id,
                   customer_id=customer_id)

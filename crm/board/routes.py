@@ -10,7 +10,7 @@ from crm.board.views import TEMPLATE, back_url_from, board_url, card_view
 from crm.extensions import db
 from crm.htmx import fragment, render, targets
 from crm.models import Pipeline, Stage, utcnow
-from crm.permissions import can_see_customer
+from crm.permissions import can_see_opportunity
 
 
 def _pipeline_from_args(pipelines: list[Pipeline]) -> Pipeline | None:
@@ -102,7 +102,7 @@ def card(opportunity_id: int):
     opportunity = services.card(opportunity_id)
     if opportunity is None:
         abort(404)
-    if not can_see_customer(current_user, opportunity.customer):
+    if not can_see_opportunity(current_user, opportunity):
         abort(403)
     filters = BoardFilters.from_url(request.htmx.current_url if request.htmx else None)
     if not targets(f"card-{opportunity.id}"):

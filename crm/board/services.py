@@ -96,7 +96,9 @@ class BoardFilters:
         return urlencode(self.args())
 
     def conditions(self, user) -> list:
-        conditions = []
+        from crm.permissions import visible_opportunities_clause
+        # Only the cards the user may see: in the columns, their totals and "Load more".
+        conditions = [visible_opportunities_clause(user)]
         owner_id = self.owner_id(user)
         if owner_id is not None:
             conditions.append(Opportunity.owner_id == owner_id)

@@ -17,7 +17,8 @@ from crm.customers.services import (
 from crm.extensions import db
 from crm.htmx import fragment, is_htmx, redirect_to, render, targets
 from crm.models import Contact, Customer, Opportunity, Segment, Tag
-from crm.permissions import can_edit_customer, can_see_customer
+from crm.permissions import (can_edit_customer, can_see_customer, can_set_owner,
+                             visible_ids, visible_opportunities_clause)
 
 LIST = "customers/index.html"
 SHOW = "customers/show.html"
@@ -105,6 +106,7 @@ def bulk_tags():
         notice, notice_kind = _("Select at least one customer."), "error"
     else:
         selected = customers_for_bulk(ids)
+        # Only those I may edit (so never one I may not see); the others are counted as skipped.
         editable = [c for c in selected if can_edit_customer(current_user, c)]
         skipped = len(selected) - len(editable)
         changed = bulk_tag(editable, tag, action)
@@ -180,6 +182,48 @@ def _form_context(form, customer=None, duplicates=None):
     }
 
 
+def _allowed_owners(customer: Customer | None = None):
+    """The owners the signed-in user may choose: anyone for managers; for sales themselves
+    (on a new or unowned record) and the current owner, who stays."""
+    return [user for user in owner_choices(include_id=customer.owner_id if customer else None)
+            if can_set_owner(current_user, customer, user.id)]
+
+
+def _owner_allowed(form: CustomerForm, customer: Customer | None) -> bool:
+    """Only managers and admins reassign; a refused owner is an error on the field."""
+    wanted = form.owner_id.data if "owner_id" in request.form else (
+        customer.owner_id if customer else current_user.id)
+    if can_set_owner(current_user, customer, wanted):
+        return True
+    form.owner_id.errors = list(form.owner_id.errors) + [
+        _("Only managers and admins can give a customer to someone else.")]
+    return False
+
+
+def _split_duplicates(found, *, name=None, phone=None, email=None):
+    """The duplicates I may see, and for those I may not, only what they share with the input
+    (never their name or a link)."""
+    from crm.customers.services import _digits
+    from crm.textsearch import normalise
+    visible = visible_ids(current_user, Customer, [c.id for c in found])
+    hidden = []
+    for other in found:
+        if other.id in visible:
+            continue
+        if phone and len(_digits(phone)) >= 5 and _digits(other.phone).endswith(_digits(phone)[-8:]):
+            message = _("A customer you cannot see already uses this phone number.")
+        elif email and (other.email or "").lower() == email.strip().lower():
+            message = _("A customer you cannot see already uses this email.")
+        elif name and normalise(name) and normalise(name) in normalise(other.name or ""):
+            message = _("A customer you cannot see already has this name.")
+        else:
+            message = _("A customer you cannot see has a similar name, or a contact with this "
+                        "phone number or email.")
+        if message not in hidden:
+            hidden.append(message)
+    return [c for c in found if c.id in visible], hidden
+
+
 def _fill(customer: Customer, form: CustomerForm) -> None:
     for name in ("kind", "name", "industry", "region", "city", "size", "source", "phone", "email",
                  "website", "address", "owner_id", "description"):
@@ -190,17 +234,18 @@ def _fill(customer: Customer, form: CustomerForm) -> None:
 @bp.route("/new", methods=["GET", "POST"])
 def create():
     """A new customer; possible duplicates are shown before it is saved."""
-    form = CustomerForm(owners=owner_choices())
+    form = CustomerForm(owners=_allowed_owners())
     if request.method == "GET":
         form.owner_id.data = current_user.id
         if request.args.get("name"):
             form.name.data = request.args["name"].strip()[:200]
-    duplicates = []
-    if form.validate_on_submit():
+    duplicates, hidden_duplicates = [], []
+    if form.validate_on_submit() and _owner_allowed(form, None):
         if request.form.get("confirm_duplicate") != "1":
-            duplicates = find_duplicates(name=form.name.data, phone=form.phone.data,
-                                         email=form.email.data)
-        if not duplicates:
+            duplicates, hidden_duplicates = _split_duplicates(
+                find_duplicates(name=form.name.data, phone=form.phone.data, email=form.email.data),
+                name=form.name.data, phone=form.phone.data, email=form.email.data)
+        if not duplicates and not hidden_duplicates:
             customer = Customer(created_by_id=current_user.id)
             _fill(customer, form)
             if "owner_id" not in request.form:
@@ -211,7 +256,8 @@ def create():
             flash(_("Customer %(name)s was created.", name=customer.name), "success")
             return redirect_to(url_for("customers.show", customer_id=customer.id))
     status = 422 if form.errors else 200
-    return render(FORM, status=status, **_form_context(form, duplicates=duplicates))
+    return render(FORM, status=status, hidden_duplicates=hidden_duplicates,
+                  **_form_context(form, duplicates=duplicates))
 
 
 @bp.route("/duplicates")
@@ -220,15 +266,18 @@ def duplicates():
     found = find_duplicates(name=request.args.get("name"), phone=request.args.get("phone"),
                             email=request.args.get("email"),
                             exclude_id=request.args.get("exclude", type=int))
-    return fragment(FORM, "duplicates", duplicates=found, live=True)
+    found, hidden = _split_duplicates(found, name=request.args.get("name"),
+                                      phone=request.args.get("phone"),
+                                      email=request.args.get("email"))
+    return fragment(FORM, "duplicates", duplicates=found, hidden_duplicates=hidden, live=True)
 
 
 @bp.route("/<int:customer_id>/edit", methods=["GET", "POST"])
 def update(customer_id: int):
     """Change a customer's profile."""
     customer = _customer_or_404(customer_id, edit=True)
-    form = CustomerForm(obj=customer, owners=owner_choices(include_id=customer.owner_id))
-    if form.validate_on_submit():
+    form = CustomerForm(obj=customer, owners=_allowed_owners(customer))
+    if form.validate_on_submit() and _owner_allowed(form, customer):
         try:
             claim(customer, submitted_token())
         except Conflict:
@@ -308,7 +357,8 @@ def _show_context(customer: Customer, **overrides) -> dict:
     from crm.notes.services import timeline
 
     opportunities = db.session.execute(
-        db.select(Opportunity).where(Opportunity.customer_id == customer.id)
+        db.select(Opportunity).where(Opportunity.customer_id == customer.id,
+                                     visible_opportunities_clause(current_user))
         .options(joinedload(Opportunity.stage), joinedload(Opportunity.owner))
         .order_by(Opportunity.status != "open", Opportunity.created_at.desc())
     ).scalars().all()

@@ -116,13 +116,18 @@ def search_condition(q: str):
     return conditions
 
 
-def filtered_select(filters: CustomerFilter):
-    """The SELECT of the customers `filters` lets through, sorted, owners and tags preloaded."""
+def filtered_select(filters: CustomerFilter, user=None):
+    """The SELECT of the customers `filters` lets through, sorted, owners and tags preloaded;
+    only those `user` (default: the signed-in user) may see."""
+    from crm.permissions import current_viewer, sees_everything, visible_customers_clause
     stmt = db.select(Customer).options(
         joinedload(Customer.owner),
         selectinload(Customer.tags).joinedload(Tag.group),
         selectinload(Customer.contacts),
     )
+    user = user if user is not None else current_viewer()
+    if not sees_everything(user):
+        stmt = stmt.where(visible_customers_clause(user))
     for condition in search_condition(filters.q):
         stmt = stmt.where(condition)
     if filters.tag_ids:

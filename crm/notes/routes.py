@@ -10,7 +10,14 @@ from crm.models import Contact, Customer, Note, Opportunity
 from crm.notes import bp
 from crm.notes.forms import NoteForm
 from crm.notes.services import add_note, user_time_to_utc
-from crm.permissions import can_see_customer
+from crm.permissions import can_see_customer, can_see_opportunity
+
+
+def _can_see_target(customer, opportunity) -> bool:
+    """A note is read and written by whoever sees its opportunity, else its customer."""
+    if opportunity is not None:
+        return can_see_opportunity(current_user, opportunity)
+    return customer is None or can_see_customer(current_user, customer)
 
 TEMPLATE = "notes/timeline.html"
 
@@ -35,7 +42,7 @@ def _resolve_targets(form: NoteForm):
         customer = db.get_or_404(Customer, cuid)
     if customer is None:
         abort(404)
-    if not can_see_customer(current_user, customer):
+    if not _can_see_target(customer, opportunity):
         abort(403)
     return customer, contact, opportunity
 
@@ -80,7 +87,7 @@ def create():
 
 def _editable_note(note_id: int) -> Note:
     note = db.get_or_404(Note, note_id)
-    if note.customer is not None and not can_see_customer(current_user, note.customer):
+    if not _can_see_target(note.customer, note.opportunity):
         abort(403)
     if not note.can_edit(current_user):
         abort(403)
@@ -91,7 +98,7 @@ def _editable_note(note_id: int) -> Note:
 def show(note_id: int):
     """One timeline entry (used to cancel an edit)."""
     note = db.get_or_404(Note, note_id)
-    if note.customer is not None and not can_see_customer(current_user, note.customer):
+    if not _can_see_target(note.customer, note.opportunity):
         abort(403)
     return fragment(TEMPLATE, "note_item", note=note)
 

@@ -67,6 +67,18 @@ def timeline(*, customer_id: int | None = None, opportunity_id: int | None = Non
             Opportunity.customer_id == customer_id)
         tasks_q = tasks_q.outerjoin(Opportunity, Task.opportunity_id == Opportunity.id).where(
             db.or_(Task.customer_id == customer_id, Opportunity.customer_id == customer_id))
+    from crm.permissions import current_viewer, sees_everything, visible_opportunities_clause
+    viewer = current_viewer()
+    if not sees_everything(viewer):
+        # A read-only customer profile does not show its opportunities I may not see, nor
+        # their notes, stage changes and tasks.
+        visible = (db.select(Opportunity.id).where(visible_opportunities_clause(viewer))
+                   .correlate(None))
+        notes_q = notes_q.where(db.or_(Note.opportunity_id.is_(None), Note.opportunity_id.in_(visible)))
+        if changes_q is not None and opportunity_id is None:
+            changes_q = changes_q.where(StageChange.opportunity_id.in_(visible))
+        if tasks_q is not None and opportunity_id is None:
+            tasks_q = tasks_q.where(db.or_(Task.opportunity_id.is_(None), Task.opportunity_id.in_(visible)))
     items = [TimelineItem("note", n.happened_at, n) for n in db.session.execute(
         notes_q.order_by(Note.happened_at.desc(), Note.id.desc()).limit(limit)).scalars()]
     if changes_q is not None:

@@ -20,7 +20,9 @@ from crm.opportunities.services import (StageMoveError, add_competitor, create_o
                                         link_related, lost_stage, move_to_stage, reopen_stage,
                                         stage_history, stage_periods, time_in_stages,
                                         unlink_related, won_stage)
-from crm.permissions import can_edit_opportunity, can_see_customer
+from crm.permissions import (can_edit_opportunity, can_see_customer, can_see_opportunity,
+                             can_set_owner, visible_customers_clause, visible_ids,
+                             visible_opportunities_clause)
 from crm.textsearch import like_escape, query_terms
 
 PAGE_SIZE = 25
@@ -68,7 +70,7 @@ def _load(opportunity_id: int) -> Opportunity:
     ).unique().scalar_one_or_none()
     if opportunity is None:
         abort(404)
-    if not can_see_customer(current_user, opportunity.customer):
+    if not can_see_opportunity(current_user, opportunity):
         abort(403)
     return opportunity
 
@@ -89,7 +91,9 @@ def _filters(form: FilterForm):
 
 
 def _filtered(query, f):
-    """Apply the list's filters to a select that already joins Stage and Customer."""
+    """Apply the list's filters to a select that already joins Stage and Customer; only the
+    opportunities the signed-in user may see (the list and its totals alike)."""
+    query = query.where(visible_opportunities_clause(current_user))
     if f["pipeline"]:
         query = query.where(Opportunity.pipeline_id == f["pipeline"])
     if f["stage"]:
@@ -198,7 +202,7 @@ def _customer_matches(q: str, limit: int = 10) -> list[Customer]:
     terms = query_terms(q)
     if not terms:
         return []
-    query = db.select(Customer)
+    query = db.select(Customer).where(visible_customers_clause(current_user))
     for term in terms:
         query = query.where(Customer.search_index.like(f"%{like_escape(term)}%", escape="\\"))
     return list(db.session.execute(query.order_by(Customer.name, Customer.id).limit(limit)).scalars())
@@ -216,6 +220,8 @@ def customer_search():
 def contact_options():
     """The contact select for the chosen customer."""
     customer = db.session.get(Customer, _int(request.args.get("customer_id")) or 0)
+    if customer is not None and not can_see_customer(current_user, customer):
+        customer = None
     form = OpportunityForm(formdata=None)
     contacts = customer.contacts if customer else []
     form.contact_id.choices = [("", "—")] + [(c.id, c.name) for c in contacts]
@@ -241,6 +247,8 @@ def _form_context(form: OpportunityForm, opportunity: Opportunity | None, custom
     users = _active_users()
     if opportunity is not None and opportunity.owner is not None and opportunity.owner not in users:
         users.append(opportunity.owner)  # a deactivated owner stays selectable until changed
+    # Only managers and admins reassign: sales choose themselves (new or unowned records).
+    users = [u for u in users if can_set_owner(current_user, opportunity, u.id)]
     form.set_choices(pipelines=pipelines, users=users, lost_reasons=_lost_reasons(),
                      contacts=customer.contacts if customer is not None else [])
     stage_kinds = {s.id: s.kind for p in pipelines for s in p.stages}
@@ -475,6 +483,9 @@ def _page_context(opportunity: Opportunity, **extra) -> dict:
         "reopen_stage": reopen_stage(opportunity) if opportunity.status != "open" else None,
         "competitor_form": CompetitorAddForm(formdata=None),
         "related_form": RelatedForm(formdata=None),
+        # Linked opportunities the user may not see are not listed.
+        "visible_related_ids": visible_ids(current_user, Opportunity,
+                                           [o.id for o in opportunity.related]),
         "panel_customer_id": opportunity.customer_id,
         "panel_opportunity_id": opportunity.id,
         "panel_tasks": [],
@@ -683,7 +694,7 @@ def _related_matches(opportunity: Opportunity, q: str) -> list[Opportunity]:
     linked = [o.id for o in opportunity.related] + [opportunity.id]
     query = (db.select(Opportunity).join(Customer, Opportunity.customer_id == Customer.id)
              .options(joinedload(Opportunity.customer))
-             .where(Opportunity.id.not_in(linked)))
+             .where(Opportunity.id.not_in(linked), visible_opportunities_clause(current_user)))
     for term in terms:
         pattern = f"%{like_escape(term)}%"
         query = query.where(db.or_(
@@ -698,6 +709,8 @@ def link(opportunity_id: int):
     opportunity = _editable(opportunity_id)
     form = RelatedForm()
     other = db.session.get(Opportunity, form.related_id.data or 0) if form.validate_on_submit() else None
+    if other is not None and not can_see_opportunity(current_user, other):
+        other = None  # one I may not see is as good as missing
     if other is None or other.id == opportunity.id:
         if not form.related_id.errors:
             form.related_id.errors = [_("Choose another opportunity.")]

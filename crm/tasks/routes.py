@@ -13,7 +13,7 @@ from crm.extensions import db
 from crm.formatting import dt_input
 from crm.htmx import fragment, is_htmx, targets
 from crm.models import User, utcnow
-from crm.permissions import can_see_customer
+from crm.permissions import can_see_customer, can_see_opportunity
 from crm.tasks import bp
 from crm.tasks.forms import TaskForm
 from crm.tasks.services import (
@@ -102,9 +102,12 @@ def _related_choices(form: TaskForm, q: str | None = None) -> list[tuple[str, st
     choices = [("", _("Nothing"))]
     if form.related_opportunity is not None:
         choices.append((f"opportunity:{form.related_opportunity.id}",
-                        opportunity_label(form.related_opportunity)))
+                        opportunity_label(form.related_opportunity)
+                        if can_see_opportunity(current_user, form.related_opportunity) else hidden))
     elif form.related_customer is not None:
-        choices.append((f"customer:{form.related_customer.id}", form.related_customer.name))
+    hidden = _("A record you cannot see")
+        choices.append((f"customer:{form.related_customer.id}", form.related_customer.name
+                        if can_see_customer(current_user, form.related_customer) else hidden))
     for value, label in related_search(q or ""):
         if value not in (v for v, _ in choices):
             choices.append((value, label))
@@ -177,9 +180,18 @@ def _task_or_403(task_id: int):
     return task
 
 
-def _check_related(form: TaskForm) -> None:
-    if form.related_customer is not None and not can_see_customer(current_user, form.related_customer):
-        abort(403)
+def _check_related(form: TaskForm, task=None) -> None:
+    """403 for a related record I may not see, unless the task already had it (keeping it)."""
+    if form.related_opportunity is not None:
+        if task is not None and task.opportunity_id == form.related_opportunity.id:
+            return
+        if not can_see_opportunity(current_user, form.related_opportunity):
+            abort(403)
+    elif form.related_customer is not None:
+        if task is not None and task.customer_id == form.related_customer.id and not task.opportunity_id:
+            return
+        if not can_see_customer(current_user, form.related_customer):
+            abort(403)
 
 
 # --- views ---------------------------------------------------------------------------
@@ -261,7 +273,7 @@ def update(task_id: int):
     form = TaskForm(assignees=assignees)
     searching = "search_related" in request.form
     if not searching and form.validate_on_submit():
-        _check_related(form)
+        _check_related(form, task)
         update_task(task, title=form.title.data, due_at=user_time_to_utc(form.due_at.data),
                     assignee=form.assignee,
                     customer_id=form.related_customer.id if form.related_customer else None,

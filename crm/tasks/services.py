@@ -96,6 +96,13 @@ def open_tasks_for(customer_id: int | None = None, opportunity_id: int | None = 
         in_opportunities = db.select(Opportunity.id).where(Opportunity.customer_id == customer_id)
         query = query.where(db.or_(Task.customer_id == customer_id,
                                    Task.opportunity_id.in_(in_opportunities)))
+        from crm.permissions import current_viewer, sees_everything, visible_opportunities_clause
+        viewer = current_viewer()
+        if not sees_everything(viewer):
+            # A customer's page does not show the tasks of its opportunities I may not see.
+            query = query.where(db.or_(Task.opportunity_id.is_(None), Task.opportunity_id.in_(
+                db.select(Opportunity.id).where(visible_opportunities_clause(viewer))
+                .correlate(None))))
     return list(db.session.execute(query.order_by(*_due_order())).unique().scalars())
 
 
@@ -159,14 +166,22 @@ def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
     overdue, today, upcoming, none = db.session.execute(count_q).one()
     sections.counts = {"overdue": overdue, "today": today, "upcoming": upcoming, "none": none,
                        "done": sections.done.total}
+    from crm.permissions import current_viewer, mark_hidden_related
+    # My task stays mine even when its customer or opportunity is not visible to me: only the
+    # link to the record is hidden.
+    mark_hidden_related(current_viewer(), [t for name in SECTIONS for t in sections.rows(name)])
     return sections
 
 
 def load_task(task_id: int) -> Task | None:
     """One task with its relations (for a row fragment)."""
-    return db.session.execute(
+    task = db.session.execute(
         _with_relations(db.select(Task)).where(Task.id == task_id)
     ).unique().scalar_one_or_none()
+    if task is not None:
+        from crm.permissions import current_viewer, mark_hidden_related
+        mark_hidden_related(current_viewer(), [task])
+    return task
 
 
 def can_edit_task(user, task: Task) -> bool:
@@ -233,10 +248,13 @@ def related_search(q: str, limit: int = 8) -> list[tuple[str, str]]:
     terms = query_terms(q)
     if not terms:
         return []
-    customers_q = db.select(Customer).order_by(Customer.name, Customer.id).limit(limit)
+    from crm.permissions import current_viewer, visible_customers_clause, visible_opportunities_clause
+    viewer = current_viewer()
+    customers_q = (db.select(Customer).where(visible_customers_clause(viewer))
+                   .order_by(Customer.name, Customer.id).limit(limit))
     opportunities_q = (db.select(Opportunity).join(Customer, Opportunity.customer_id == Customer.id)
                        .options(joinedload(Opportunity.customer))
-                       .where(Opportunity.status == "open")
+                       .where(Opportunity.status == "open", visible_opportunities_clause(viewer))
                        .order_by(Opportunity.title, Opportunity.id).limit(limit))
     for term in terms:
         pattern = f"%{like_escape(term)}%"
