@@ -491,3 +491,28 @@ def test_the_log_pages(admin_client, app):
     assert "Page 1 of 2" in first and "page=2" in first
     second = admin_client.get("/admin/audit?page=2").get_data(as_text=True)
     assert second.count('<tr class="action-') == 10
+
+
+def test_the_log_costs_the_same_at_any_size(admin_client, app):
+    def count():
+        admin_client.get("/admin/audit?action=update")
+        with app.app_context():
+            engine = db.engine
+        with count_queries(engine) as statements:
+            assert admin_client.get("/admin/audit?action=update").status_code == 200
+        return len(statements)
+
+    with app.app_context():
+        record("customers", 1, "update", "city", old="a", new="b", label="One")
+        db.session.commit()
+    small = count()
+    with app.app_context():
+        users = [User(email=f"u{i}@example.com", name=f"U{i}", password_hash="x") for i in range(5)]
+        db.session.add_all(users)
+        db.session.commit()
+        for user in users:
+            record_many("customers", [(i, f"C{i}", "a", "b") for i in range(30)], field="city",
+                        user=user.id)
+        db.session.commit()
+    assert count() == small
+    assert small <= 8

@@ -24,7 +24,7 @@ class LogFilterForm(FlaskForm):
     date_from = DateField(_l("From"), validators=[Optional()])
     date_to = DateField(_l("Until"), validators=[Optional()])
     q = StringField(_l("Record"), validators=[Optional(), Length(max=200)],
-                    render_kw={"placeholder": _l("Name or number")})
+                    render_kw={"placeholder": _l("Name or ID")})
 
     def __init__(self, *args, users=(), **kwargs):
         super().__init__(*args, **kwargs)
