@@ -31,14 +31,12 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import random
 import re
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -435,6 +433,8 @@ def _client_loop(port: int, seat: Seat, plan: Plan, results: Results, clock: dic
                         results.last_was_cut.add(oid)
                         possible[oid].add(target)
                     elif 200 <= status < 300:
+                        if "<html" in body:
+                            results.errors.append(f"stage {oid}: a whole page for an htmx request")
                         results.acked_moves[oid].append(target)
                         results.last_was_cut.discard(oid)
                         possible[oid] = {target}
@@ -457,6 +457,8 @@ def _client_loop(port: int, seat: Seat, plan: Plan, results: Results, clock: dic
                 if status == "cut":
                     results.cut_notes.add(text)
                 elif 200 <= status < 300:
+                    if "<html" in body:
+                        results.errors.append("note: a whole page for an htmx request")
                     results.acked_notes.add(text)
                     results.latencies["note"].append(time.perf_counter() - started_at)
                 else:
@@ -635,6 +637,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     url, drop = fresh_database(args.database_url)
+    failed = True
     dialect = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     server = Server(url, workers=args.workers)
     try:

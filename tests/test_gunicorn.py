@@ -66,8 +66,9 @@ def _request_lines(server):
     return [line for line in lines if line.get("logger") == "crm.request"]
 
 
-def _text(message: str, locale: str) -> str:
-    with create_app({"SERVER_NAME": None}).test_request_context(), force_locale(locale):
+def _text(app, message: str, locale: str) -> str:
+    """`message` as the catalog has it in `locale`."""
+    with app.test_request_context(), force_locale(locale):
         return gettext(message)
 
 
@@ -122,7 +123,7 @@ def test_unknown_page_is_a_404_page_in_english_and_in_chinese(server):
     assert status == 404 and "This page does not exist." in html
 
 
-def test_forbidden_page_is_a_403_page_in_both_languages(server):
+def test_forbidden_page_is_a_403_page_in_both_languages(server, app):
     english = _client(server, SALES_EN)
     status, html, _ = english.request("GET", "/admin/users")
     assert status == 403
@@ -131,21 +132,22 @@ def test_forbidden_page_is_a_403_page_in_both_languages(server):
     chinese = _client(server, SALES_ZH)
     status, html, _ = chinese.request("GET", "/admin/users")
     assert status == 403
-    translated = _text("You do not have permission to see this.", "zh_CN")
+    translated = _text(app, "You do not have permission to see this.", "zh_CN")
     assert translated != "You do not have permission to see this.", "not translated"
     assert translated in html and '<html lang="zh-CN">' in html
 
 
-def test_expired_form_is_a_400_page_in_the_browser_language(server):
+def test_expired_form_is_a_400_page_in_the_browser_language(server, app):
     anonymous = Client(server.port)
     status, html, _ = anonymous.request("POST", "/login", {"email": ADMIN, "password": PASSWORD},
                                         headers={"Accept-Language": "zh-CN"})
     assert status == 400
-    assert _text("Your form expired. Go back, reload the page and submit it again.", "zh_CN") in html
+    assert _text(app, "Your form expired. Go back, reload the page and submit it again.", "zh_CN") in html
 
 
 def test_every_stderr_line_is_a_json_object(server):
-    server.admin.request("GET", "/customers?q=%E5%AE%A2%E6%88%B7")  # a line with Chinese in it
+    assert server.admin.request("GET", "/customers?q=%E5%AE%A2%E6%88%B7")[0] == 200
+    assert server.admin.request("GET", "/no-such-page")[0] == 404
     lines = [line for line in server.log_lines() if line.strip()]
     assert lines
     entries = []
@@ -216,7 +218,7 @@ def test_a_failing_request_shows_the_500_page_logs_it_and_keeps_nothing(failing_
     assert response.status_code == 500
     html = response.get_data(as_text=True)
     message = "Something went wrong on our side. Nothing you entered was lost; please try again."
-    expected = _text(message, language)
+    expected = _text(failing_app, message, language)
     if language == "zh_CN":
         assert expected != message, "the 500 message is not translated"
         assert '<html lang="zh-CN">' in html
