@@ -71,6 +71,9 @@ class Config:
         settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]
         if os.environ.get("REDIS_URL"):
             settings["RATELIMIT_STORAGE_URI"] = os.environ["REDIS_URL"]
+        # How many reverse proxies (nginx...) stand in front: their X-Forwarded-For/-Proto
+        # headers are trusted for that many hops (client address for the login limit, HTTPS).
+        settings["TRUSTED_PROXIES"] = int(os.environ.get("TRUSTED_PROXIES", "0"))
         settings["LOG_FORMAT"] = os.environ.get("LOG_FORMAT", "json")
         settings["LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "INFO")
         settings["LOGIN_RATE_LIMIT"] = os.environ.get("LOGIN_RATE_LIMIT", cls.LOGIN_RATE_LIMIT)

@@ -49,4 +49,21 @@ def test_login_is_rate_limited(database_url):
 def test_injection_strings_in_login_give_normal_answers(client, make_user, payload):
     make_user("sales")
     response = client.post("/login", data={"email": payload, "password": payload})
-    assert response.status_code == 422
+    assert response.status_code in (400, 422)
+
+
+def test_trusted_proxy_gives_the_client_address(database_url):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
+                      "SECRET_KEY": "x" * 16, "TRUSTED_PROXIES": 1})
+    seen = {}
+
+    @app.before_request
+    def _remember_address():
+        from flask import request
+        seen["addr"] = request.remote_addr
+
+    app.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"},
+                          environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert seen["addr"] == "203.0.113.9"
+    with app.app_context():
+        db.engine.dispose()
