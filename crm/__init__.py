@@ -1,6 +1,7 @@
 """The CRM application factory."""
 from flask import Flask, redirect, request, url_for
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from crm.config import Config
 from crm.extensions import csrf, db, htmx_ext, limiter, login_manager, migrate
@@ -10,11 +11,18 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the app: settings from the environment, then `config` on top (tests)."""
     app = Flask(__name__, template_folder="../templates", static_folder="../static",
                 instance_path=str(Config.load().get("INSTANCE_PATH", "") or _instance_dir()))
+    # <int:...> in URLs stops at the largest id a column holds: a bigger one is a 404.
+    app.url_map.converters["int"] = DatabaseIntConverter
     app.config.from_mapping(Config.load())
     if config:
         app.config.from_mapping(config)
     from crm.logs import init_logging
     init_logging(app)
+
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
@@ -61,6 +69,14 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
+class DatabaseIntConverter(IntegerConverter):
+    """Werkzeug's int converter, bounded to the 32-bit INTEGER the id columns are."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def _instance_dir():
     from crm.config import INSTANCE_DIR
     return INSTANCE_DIR
@@ -93,6 +109,18 @@ OPEN_ENDPOINTS = {"auth.login", "auth.setup", "core.healthz", "static"}
 
 def _install_guards(app: Flask) -> None:
     from crm.htmx import add_vary, redirect_to
+
+    @app.before_request
+    def refuse_nul_bytes():
+        """No form or query value holds a NUL byte (PostgreSQL cannot store one): 400."""
+        values = [*request.args.values()]
+        if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
+                "application/x-www-form-urlencoded", "multipart/form-data"):
+            values += [*request.form.values()]
+        if any("\x00" in value for value in values):
+            from flask import abort
+            abort(400)
+        return None
 
     @app.before_request
     def require_setup_and_login():

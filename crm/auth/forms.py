@@ -47,8 +47,10 @@ class UniqueEmail:
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(message=_l("Enter your email."))])
-    password = PasswordField(_l("Password"), validators=[DataRequired(message=_l("Enter your password."))])
+    email = EmailField(_l("Email"), validators=[DataRequired(message=_l("Enter your email.")),
+                                                Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(message=_l("Enter your password.")),
+                                                         Length(max=128)])
     remember = BooleanField(_l("Keep me logged in"))
 
 
@@ -81,7 +83,7 @@ class AccountForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     current_password = PasswordField(_l("Current password"), validators=[
-        DataRequired(message=_l("Enter your current password."))])
+        DataRequired(message=_l("Enter your current password.")), Length(max=128)])
     new_password = password_field(_l("New password"))
     confirm = PasswordField(_l("Repeat the new password"), validators=[
-        EqualTo("new_password", message=_l("The two passwords differ."))])
+        EqualTo("new_password", message=_l("The two passwords differ.")), Length(max=128)])

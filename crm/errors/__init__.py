@@ -1,6 +1,7 @@
 """Error pages in the user's language; a 500 rolls the session back."""
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError
 
 from crm.extensions import db
 
@@ -19,6 +20,15 @@ def bad_request(error):
 @bp.app_errorhandler(CSRFError)
 def csrf_error(error):
     return render_template("errors/error.html", status=400, csrf=True), 400
+
+
+@bp.app_errorhandler(OverflowError)
+@bp.app_errorhandler(DataError)
+def value_out_of_range(error):
+    """A number too large for the database (or a value it refuses) came from the request."""
+    db.session.rollback()
+    current_app.logger.warning("value refused by the database: %s", str(error).splitlines()[0][:200])
+    return _page(400)
 
 
 @bp.app_errorhandler(403)

@@ -40,7 +40,10 @@ class NewPipelineForm(PipelineForm):
     def __init__(self, *args, pipelines=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.start_from.choices = [("basic", _l("Three stages: new, won, lost"))] + [
-            (str(p.id), _l("A copy of the stages of %(name)s", name=p.display_name)) for p in pipelines]
+            # str(): a lazy string counts as safe markup (flask_babel's __html__), so one holding
+            # a user's text must be made a plain string before it is rendered.
+            (str(p.id), str(_l("A copy of the stages of %(name)s", name=p.display_name)))
+            for p in pipelines]
 
 
 class StageForm(FlaskForm):
@@ -87,9 +90,9 @@ class RemoveStageForm(FlaskForm):
         super().__init__(*args, **kwargs)
         counts = counts or {}
         self.destination_id.choices = [(0, _l("Choose a stage"))] + [
-            (s.id, lazy_ngettext("%(name)s (%(kind)s, %(num)d opportunity)",
-                                 "%(name)s (%(kind)s, %(num)d opportunities)", counts.get(s.id, 0),
-                                 name=s.display_name, kind=services.kind_label(s.kind)))
+            (s.id, str(lazy_ngettext("%(name)s (%(kind)s, %(num)d opportunity)",
+                                     "%(name)s (%(kind)s, %(num)d opportunities)", counts.get(s.id, 0),
+                                     name=s.display_name, kind=services.kind_label(s.kind))))
             for s in destinations]
         self.lost_reason_id.choices = [(0, _l("Choose a reason"))] + [
             (r.id, r.display_name) for r in lost_reasons]

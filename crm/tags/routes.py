@@ -212,7 +212,7 @@ def recolor_tag(tag_id: int):
     if is_htmx():
         return _row(tag, status=422, color_form=form)
     flash(_("The colour was not saved: %(error)s",
-            error="; ".join(e for errs in form.errors.values() for e in errs)), "error")
+            error="; ".join(str(e) for errs in form.errors.values() for e in errs)), "error")
     return redirect_to(url_for("tags.index", _anchor=f"group-{tag.group_id}"))
 
 

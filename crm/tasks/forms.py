@@ -46,8 +46,8 @@ class TaskForm(FlaskForm):
     assignee_id = SelectField(_l("Assignee"), coerce=_int_or_none, validate_choice=False)
     # The related record: on the full form one 'customer:ID' / 'opportunity:ID' value (or
     # empty for none); the panels on customer and opportunity pages send the two ids.
-    related = StringField(_l("Related to"))
-    related_q = StringField(_l("Find a customer or opportunity"))
+    related = StringField(_l("Related to"), validators=[Length(max=40)])
+    related_q = StringField(_l("Find a customer or opportunity"), validators=[Length(max=200)])
     customer_id = HiddenField()
     opportunity_id = HiddenField()
     next = HiddenField()

@@ -36,7 +36,11 @@ def _is_local(url: str | None) -> bool:
         return False
     if parts.netloc and parts.netloc != request.host:
         return False
-    return (parts.path or "/").startswith("/") and not url.startswith("//")
+    # The path we redirect to must not start with // or hold a backslash (browsers read
+    # /\\host and //host as another site), whatever the scheme and host said.
+    path = parts.path or "/"
+    return path.startswith("/") and not path.startswith("//") and not url.startswith("//") \
+        and "\\" not in url
 
 
 def _local_path(url: str) -> str:
@@ -100,12 +104,12 @@ def _panel_ids(form: TaskForm) -> TaskForm:
 def _related_choices(form: TaskForm, q: str | None = None) -> list[tuple[str, str]]:
     """The related-record radio choices: none, the current one, and search results."""
     choices = [("", _("Nothing"))]
+    hidden = _("A record you cannot see")
     if form.related_opportunity is not None:
         choices.append((f"opportunity:{form.related_opportunity.id}",
                         opportunity_label(form.related_opportunity)
                         if can_see_opportunity(current_user, form.related_opportunity) else hidden))
     elif form.related_customer is not None:
-    hidden = _("A record you cannot see")
         choices.append((f"customer:{form.related_customer.id}", form.related_customer.name
                         if can_see_customer(current_user, form.related_customer) else hidden))
     for value, label in related_search(q or ""):
