@@ -772,3 +772,34 @@ def test_trash_needs_csrf(app, world, owner):
         batch = trash(_db.session.get(Note, world.note_ids[0]), None).batch
         _db.session.commit()
     assert client.post(f"/trash/{batch}/restore").status_code == 400
+
+
+def test_trash_page_queries_do_not_grow_with_batches(app, world, client, login, owner, admin):
+    from tests.conftest import count_queries
+
+    def queries(user):
+        login(user)
+        client.get("/trash")  # warm: per-process caches (has users...) filled
+        with app.app_context():
+            engine = _db.engine
+        with count_queries(engine) as statements:
+            assert client.get("/trash").status_code == 200
+        return len(statements)
+
+    with app.app_context():
+        user = _db.session.get(User, owner.id)
+        for note_id in world.note_ids[:2]:
+            trash(_db.session.get(Note, note_id), user)
+        _db.session.commit()
+    few = {u.id: queries(u) for u in (owner, admin)}
+    with app.app_context():
+        user = _db.session.get(User, owner.id)
+        _db.session.add_all([Note(body=f"extra {i}", customer_id=world.other_customer_id,
+                                  author=user) for i in range(20)])
+        _db.session.commit()
+        for note in _db.session.execute(_db.select(Note).where(Note.body.like("extra%"))).scalars().all():
+            trash(note, user)
+        trash(_db.session.get(Customer, world.customer_id), user)
+        _db.session.commit()
+    for u in (owner, admin):
+        assert queries(u) == few[u.id] <= 8
