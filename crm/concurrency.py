@@ -376,8 +376,8 @@ def stale_move_message(opportunity) -> str:
     who = when = None
     if change is not None:
         who, when = (change.user.name if change.user else None), change.changed_at
-    if latest is not None and (when is None or latest[1] > when):
-        who, when = latest
+    if latest is not None and latest[0] and (when is None or latest[1] > when):
+        who, when = latest  # a later edit of other fields, by someone known
     stage = opportunity.stage.display_name if opportunity.stage else ""
     if who:
         return _("%(who)s changed %(title)s while you were looking at it: it is in %(stage)s now. "
