@@ -166,6 +166,7 @@ def can_see_customer(user, customer) -> bool:
     from crm.models import Opportunity
     return bool(db.session.execute(
         select(exists().where(Opportunity.customer_id == customer.id,
+                              Opportunity.deleted_at.is_(None),
                               _editable_opportunity(Opportunity, user)))).scalar())
 
 
@@ -279,7 +280,7 @@ def visible_customers_clause(user):
     opportunity = aliased(Opportunity, name="visible_opp")
     return or_(
         _editable_customer(Customer, user),
-        exists().where(opportunity.customer_id == Customer.id,
+        exists().where(opportunity.customer_id == Customer.id, opportunity.deleted_at.is_(None),
                        _editable_opportunity(opportunity, user)),
     )
 

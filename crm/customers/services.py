@@ -167,10 +167,14 @@ def customer_page(filters: CustomerFilter, per_page: int = PER_PAGE):
 
 
 def distinct_values(column) -> list[str]:
-    """The values used in a column (industry, region, source), for filters and suggestions."""
-    rows = db.session.execute(
-        db.select(column).where(column.is_not(None), column != "").distinct().order_by(column)
-    ).scalars()
+    """The values used in a column (industry, region, source) of the customers I may see, for
+    filters and suggestions."""
+    from crm.permissions import current_viewer, sees_everything, visible_customers_clause
+    stmt = db.select(column).where(column.is_not(None), column != "")
+    viewer = current_viewer()
+    if not sees_everything(viewer):
+        stmt = stmt.where(visible_customers_clause(viewer))
+    rows = db.session.execute(stmt.distinct().order_by(column)).scalars()
     return list(rows)
 
 
