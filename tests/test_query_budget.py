@@ -188,12 +188,8 @@ OVER_BUDGET: dict[str, str] = {
     "customer page": ("13 queries: tag groups + tags for the picker in 2, the timeline's notes, "
                       "stage changes and done tasks in 3, the task panel's open tasks apart from "
                       "the timeline's done tasks, owner choices"),
-    "opportunities": ("10 queries: pipelines + stages in 2 (selectinload), tag groups + tags in 2, "
-                      "owners, the page, count(*), totals per currency"),
     "opportunity page": ("13 queries: stage changes read twice (history and timeline), tasks twice "
                          "(panel and timeline), lost reasons, competitors and related apart"),
-    "tasks": ("10 queries: one query per section (overdue, today, upcoming, no date, done page) "
-              "instead of one ranked query, and the overdue badge apart from the section counts"),
     "stage change (htmx)": ("17 queries: after the commit the whole page context is loaded again "
                             "(_load + _page_context: timeline, tasks, lost reasons) for three "
                             "fragments that need the widget, details and history"),

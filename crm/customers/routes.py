@@ -12,7 +12,7 @@ from crm.customers import bp
 from crm.customers.forms import ContactForm, CustomerForm, SegmentForm
 from crm.customers.services import (
     CustomerFilter, bulk_tag, customer_page, customers_for_bulk, delete_contact, distinct_values,
-    add_tag, find_duplicates, my_segments, owner_choices, remove_tag, save_contact, save_segment,
+    add_tag, find_duplicates, industries_and_regions, my_segments, owner_choices, remove_tag, save_contact, save_segment,
     tag_groups_with_tags, tags_by_group)
 from crm.extensions import db
 from crm.htmx import fragment, is_htmx, redirect_to, render, targets
@@ -70,10 +70,11 @@ def _results_context(filters: CustomerFilter, **extra) -> dict:
 
 def _list_page(filters: CustomerFilter, status: int = 200, **extra):
     context = _results_context(filters, **extra)
+    industries, regions = industries_and_regions()
     context.update(
         owners=owner_choices(),
-        industries=distinct_values(Customer.industry),
-        regions=distinct_values(Customer.region),
+        industries=industries,
+        regions=regions,
         segments=my_segments(current_user),
     )
     return render(LIST, status=status, **context)

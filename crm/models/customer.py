@@ -55,6 +55,8 @@ class Tag(db.Model):
 
 class Customer(db.Model):
     __tablename__ = "customers"
+    # The list's default sort (updated_at DESC, id DESC) reads the first page from this index.
+    __table_args__ = (db.Index("ix_customers_updated_at_id", "updated_at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), default="company")

@@ -135,6 +135,13 @@ class Opportunity(db.Model):
     __table_args__ = (
         db.Index("ix_opportunities_stage_close", "stage_id", "expected_close", "id"),
         db.Index("ix_opportunities_status_owner", "status", "owner_id"),
+        # The board's column totals read only this index (every column they use, in the order
+        # of their WHERE: stage, then the closed columns' date, then the trash).
+        db.Index("ix_opportunities_board_totals", "stage_id", "currency", "amount",
+                 "probability_override", "closed_at", "stage_entered_at", "deleted_at"),
+        # The opportunity list's totals per currency (index-only when unfiltered).
+        db.Index("ix_opportunities_currency_stage", "currency", "stage_id", "amount",
+                 "probability_override", "deleted_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -199,6 +206,13 @@ class Opportunity(db.Model):
         return (Decimal(self.amount or 0) * Decimal(self.probability) / Decimal(100)).quantize(
             Decimal("0.01")
         )
+
+
+# The opportunity list's default sort, "expected close, no date last, then id", written as
+# (expected_close IS NULL), expected_close, id so that SQLite and PostgreSQL both read it in
+# index order.
+db.Index("ix_opportunities_close", Opportunity.expected_close.is_(None), Opportunity.expected_close,
+         Opportunity.id)
 
 
 class Competitor(db.Model):

@@ -65,8 +65,8 @@ def timeline(*, customer_id: int | None = None, opportunity_id: int | None = Non
         notes_q = notes_q.where(Note.customer_id == customer_id)
         changes_q = changes_q.join(Opportunity, StageChange.opportunity_id == Opportunity.id).where(
             Opportunity.customer_id == customer_id)
-        tasks_q = tasks_q.outerjoin(Opportunity, Task.opportunity_id == Opportunity.id).where(
-            db.or_(Task.customer_id == customer_id, Opportunity.customer_id == customer_id))
+        from crm.tasks.services import of_customer
+        tasks_q = tasks_q.where(of_customer(customer_id))
     from crm.permissions import current_viewer, sees_everything, visible_opportunities_clause
     viewer = current_viewer()
     if not sees_everything(viewer):

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from crm.concurrency import (Conflict, claim, conflict_for, form_fields, parse_version,
                              stale_move_message, submitted_token)
 from crm.extensions import db
-from crm.htmx import fragment, is_htmx, redirect_to, render, trigger
+from crm.htmx import fragment, is_htmx, redirect_to, render, targets, trigger
 from crm.models import (Competitor, Customer, LostReason, Opportunity, Pipeline, Stage, TagGroup,
                         User, customer_tags)
 from crm.opportunities import bp
@@ -26,6 +26,9 @@ from crm.permissions import (can_edit_opportunity, can_see_customer, can_see_opp
 from crm.textsearch import like_escape, query_terms
 
 PAGE_SIZE = 25
+# Over this many matching opportunities the list's totals come in a second request (htmx,
+# hx-trigger="load"; a link without JavaScript), so that the list itself stays fast.
+LAZY_TOTALS_OVER = 10_000
 SHOW = "opportunities/show.html"
 FORM = "opportunities/form.html"
 INDEX = "opportunities/index.html"
@@ -39,10 +42,10 @@ def _int(value):
 
 
 def _pipelines() -> list[Pipeline]:
-    """Every pipeline with its stages (two queries)."""
+    """Every pipeline with its stages (one query)."""
     return list(db.session.execute(
-        db.select(Pipeline).options(selectinload(Pipeline.stages)).order_by(Pipeline.position, Pipeline.id)
-    ).scalars())
+        db.select(Pipeline).options(joinedload(Pipeline.stages)).order_by(Pipeline.position, Pipeline.id)
+    ).unique().scalars())
 
 
 def _active_users() -> list[User]:
@@ -91,8 +94,8 @@ def _filters(form: FilterForm):
 
 
 def _filtered(query, f):
-    """Apply the list's filters to a select that already joins Stage and Customer; only the
-    opportunities the signed-in user may see (the list and its totals alike)."""
+    """Apply the list's filters to a select of opportunities (Customer is joined only for a
+    search); only the opportunities the signed-in user may see (the list and its totals alike)."""
     query = query.where(visible_opportunities_clause(current_user))
     if f["pipeline"]:
         query = query.where(Opportunity.pipeline_id == f["pipeline"])
@@ -118,7 +121,10 @@ def _filtered(query, f):
     if f["tag"]:
         tagged = db.select(customer_tags.c.customer_id).where(customer_tags.c.tag_id.in_(f["tag"]))
         query = query.where(Opportunity.customer_id.in_(tagged))
-    for term in query_terms(f["q"] or ""):
+    terms = query_terms(f["q"] or "")
+    if terms:
+        query = query.join(Customer, Opportunity.customer_id == Customer.id)
+    for term in terms:
         pattern = f"%{like_escape(term)}%"
         query = query.where(db.or_(
             db.func.replace(db.func.lower(Opportunity.title), " ", "").like(pattern, escape="\\"),
@@ -135,21 +141,24 @@ SORTS = {
 }
 
 
-def _weighted_expr():
-    probability = db.func.coalesce(Opportunity.probability_override, Stage.probability)
+def _weighted_expr(stage_probabilities: dict[int, int]):
+    # The stages' probabilities are known already: no join with the stages.
+    stage_probability = db.case({stage_id: db.literal(p or 0) for stage_id, p in stage_probabilities.items()},
+                                value=Opportunity.stage_id, else_=db.literal(0)) \
+        if stage_probabilities else db.literal(0)
+    probability = db.func.coalesce(Opportunity.probability_override, stage_probability)
     # A decimal divisor: SQLite stores whole amounts as integers and would divide them as such.
     return Opportunity.amount * probability / db.literal(Decimal("100.0"), db.Numeric(14, 4))
 
 
-def list_totals(f) -> list[dict]:
-    """Count, amount and weighted amount of the whole filter, one row per currency (one query)."""
+def list_totals(f, stage_probabilities: dict[int, int]) -> list[dict]:
+    """Count, amount and weighted amount of the whole filter, one row per currency (one query,
+    over the index on (currency, stage_id, amount, probability_override) when unfiltered)."""
     query = _filtered(
         db.select(Opportunity.currency, db.func.count(Opportunity.id),
                   db.func.coalesce(db.func.sum(Opportunity.amount), 0),
-                  db.func.coalesce(db.func.sum(_weighted_expr(), type_=db.Numeric(18, 4)), 0,
-                                   type_=db.Numeric(18, 4)))
-        .join(Stage, Opportunity.stage_id == Stage.id)
-        .join(Customer, Opportunity.customer_id == Customer.id), f
+                  db.func.coalesce(db.func.sum(_weighted_expr(stage_probabilities), type_=db.Numeric(18, 4)),
+                                   0, type_=db.Numeric(18, 4))), f
     ).group_by(Opportunity.currency).order_by(Opportunity.currency)
     return [{"currency": currency, "count": count,
              "amount": Decimal(amount).quantize(Decimal("0.01")),
@@ -170,30 +179,34 @@ def index():
         (s.id, f"{s.display_name} · {p.display_name}" if len(pipelines) > 1 else s.display_name)
         for p in pipelines for s in p.stages]
     groups = list(db.session.execute(
-        db.select(TagGroup).options(selectinload(TagGroup.tags))
-        .order_by(TagGroup.position, TagGroup.name)).scalars())
+        db.select(TagGroup).options(joinedload(TagGroup.tags))
+        .order_by(TagGroup.position, TagGroup.name)).unique().scalars())
     form.tag.choices = [(t.id, t.name) for g in groups for t in g.tags]
     f = _filters(form)
     sort = f["sort"] if f["sort"] in SORTS else "close"
     query = _filtered(
         db.select(Opportunity)
-        .join(Stage, Opportunity.stage_id == Stage.id)
-        .join(Customer, Opportunity.customer_id == Customer.id)
         .options(joinedload(Opportunity.customer), joinedload(Opportunity.stage),
                  joinedload(Opportunity.owner)), f
     ).order_by(*SORTS[sort]())
+    filtered = any(v for k, v in f.items() if k not in ("sort", "totals"))
+    probabilities = {s.id: s.probability for p in pipelines for s in p.stages}
+    if targets("opp-totals"):
+        return fragment(INDEX, "totals", totals=list_totals(f, probabilities), filtered=filtered)
     page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PAGE_SIZE,
                        error_out=False)
-    totals = list_totals(f)
+    lazy = page.total > LAZY_TOTALS_OVER and not request.args.get("totals")
+    totals = None if lazy else list_totals(f, probabilities)
     args = request.args.to_dict(flat=False)
     args.pop("page", None)
+    args.pop("totals", None)
 
     def page_url(number):
         return url_for("opportunities.index", page=number, **args)
 
+    totals_url = url_for("opportunities.index", totals=1, **request.args.to_dict(flat=False))
     return render(INDEX, "results", form=form, page=page, totals=totals, page_url=page_url,
-                  tag_groups=groups, sort=sort,
-                  filtered=any(v for k, v in f.items() if k != "sort"))
+                  totals_url=totals_url, tag_groups=groups, sort=sort, filtered=filtered)
 
 
 # The form -----------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ def _related_choices(form: TaskForm, q: str | None = None) -> list[tuple[str, st
 
 
 def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | None = None,
-                  assignees=None, done_page: int = 1) -> dict:
+                  assignees=None, done_page: int = 1, more=()) -> dict:
     assignees = assignees if assignees is not None else active_users()
     form = form or _new_form(assignees, related="")
     if form.related_customer is None and form.related_opportunity is None:
@@ -128,7 +128,8 @@ def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | No
     if assignee_id is not None and assignee_id != current_user.id:
         viewing = db.session.get(User, assignee_id)
     return {
-        "sections": task_sections(assignee_id, done_page=done_page),
+        "sections": task_sections(assignee_id, done_page=done_page, more=more),
+        "more": list(more),
         "selected": selected,
         "viewing": viewing,
         "show_assignee": assignee_id != current_user.id,
@@ -144,7 +145,13 @@ def _context_of_calling_page() -> dict:
     """The /tasks sections as the page that sent an htmx request shows them (filter, page)."""
     args = _filter_args_from_page()
     assignee_id, selected = _view_filter(args)
-    return _page_context(assignee_id, selected, done_page=args.get("page", 1, type=int))
+    return _page_context(assignee_id, selected, done_page=args.get("page", 1, type=int),
+                         more=_more(args))
+
+
+def _more(args) -> tuple[str, ...]:
+    """The open sections whose "Show more" was followed (?more=overdue&more=today)."""
+    return tuple(name for name in ("overdue", "today", "upcoming", "none") if name in args.getlist("more"))
 
 
 def _badge() -> str:
@@ -204,7 +211,8 @@ def _check_related(form: TaskForm, task=None) -> None:
 def index():
     """My tasks: overdue, today, upcoming, no due date, and recently done."""
     assignee_id, selected = _view_filter(request.args)
-    context = _page_context(assignee_id, selected, done_page=request.args.get("page", 1, type=int))
+    context = _page_context(assignee_id, selected, done_page=request.args.get("page", 1, type=int),
+                            more=_more(request.args))
     if targets("task-sections"):
         return fragment(PAGE, "task_sections", **context)
     return render_template(PAGE, **context)

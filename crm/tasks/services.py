@@ -13,7 +13,8 @@ from crm.extensions import db
 from crm.models import Opportunity, Task, User, utcnow
 
 DONE_DAYS = 30          # the Done section shows tasks completed in the last 30 days
-SECTION_LIMIT = 200     # open sections show at most this many rows (with the full count)
+SECTION_ROWS = 25       # open sections show this many rows (with the full count) ...
+SECTION_LIMIT = 200     # ... or this many after "Show more"
 DONE_PER_PAGE = 20
 
 SECTIONS = ("overdue", "today", "upcoming", "none", "done")
@@ -84,6 +85,21 @@ def _due_order():
     return (Task.due_at.is_(None), Task.due_at, Task.id)
 
 
+def of_customer(customer_id: int):
+    """Tasks of a customer: its own and its opportunities', written so that both databases
+    read them from the indexes on tasks.customer_id and tasks.opportunity_id (SQLite: a
+    MULTI-INDEX OR; PostgreSQL: a BitmapOr, which it does not plan for an IN subquery)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        ids = db.text("ARRAY(SELECT opportunities.id FROM opportunities "
+                      "WHERE opportunities.customer_id = :of_customer_id)").bindparams(
+            of_customer_id=customer_id)
+        in_opportunities = Task.opportunity_id == db.func.any(ids)
+    else:
+        in_opportunities = Task.opportunity_id.in_(
+            db.select(Opportunity.id).where(Opportunity.customer_id == customer_id).correlate(None))
+    return db.or_(Task.customer_id == customer_id, in_opportunities)
+
+
 def open_tasks_for(customer_id: int | None = None, opportunity_id: int | None = None) -> list[Task]:
     """Open tasks of an opportunity, or of a customer (its own and its opportunities'),
     by due date, the assignee loaded with them: one query."""
@@ -93,9 +109,7 @@ def open_tasks_for(customer_id: int | None = None, opportunity_id: int | None = 
     if opportunity_id is not None:
         query = query.where(Task.opportunity_id == opportunity_id)
     else:
-        in_opportunities = db.select(Opportunity.id).where(Opportunity.customer_id == customer_id)
-        query = query.where(db.or_(Task.customer_id == customer_id,
-                                   Task.opportunity_id.in_(in_opportunities)))
+        query = query.where(of_customer(customer_id))
         from crm.permissions import current_viewer, sees_everything, visible_opportunities_clause
         viewer = current_viewer()
         if not sees_everything(viewer):
@@ -128,9 +142,14 @@ class TaskSections:
 
 
 def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
-                  done_page: int = 1) -> TaskSections:
+                  done_page: int = 1, more=()) -> TaskSections:
     """A user's tasks (or everyone's when assignee_id is None) split into sections in the
-    user's zone; a fixed number of queries whatever the number of tasks."""
+    user's zone; a fixed number of queries whatever the number of tasks.
+
+    Open sections show SECTION_ROWS rows, those named in `more` SECTION_LIMIT; the rows of
+    all four come in one query (a UNION ALL of one LIMITed select per section, each read
+    from the (assignee_id, done, due_at) index), the counts and the done total in another.
+    """
     now = _aware(now or utcnow())
     _, end_of_today = day_bounds(now, tz)
     done_since = now - timedelta(days=DONE_DAYS)
@@ -138,7 +157,6 @@ def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
     def scoped(query):
         return query.where(Task.assignee_id == assignee_id) if assignee_id is not None else query
 
-    open_q = scoped(_with_relations(db.select(Task)).where(Task.done.is_(False)))
     conditions = {
         "overdue": Task.due_at < now,
         "today": db.and_(Task.due_at >= now, Task.due_at < end_of_today),
@@ -146,26 +164,38 @@ def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
         "none": Task.due_at.is_(None),
     }
     sections = TaskSections()
-    for name, condition in conditions.items():
-        rows = db.session.execute(
-            open_q.where(condition).order_by(*_due_order()).limit(SECTION_LIMIT)
-        ).unique().scalars().all()
-        setattr(sections, name, list(rows))
+    ids_q = scoped(db.select(Task.id).where(Task.done.is_(False)))
+    branches = [ids_q.where(condition).order_by(*_due_order())
+                .limit(SECTION_LIMIT if name in more else SECTION_ROWS).subquery().select()
+                for name, condition in conditions.items()]
+    rows = db.session.execute(
+        _with_relations(db.select(Task)).where(Task.id.in_(db.union_all(*branches)))
+        .order_by(*_due_order())
+    ).unique().scalars().all()
+    for task in rows:
+        due = _aware(task.due_at) if task.due_at is not None else None
+        name = "none" if due is None else "overdue" if due < now else \
+            "today" if due < end_of_today else "upcoming"
+        getattr(sections, name).append(task)
 
-    done_q = scoped(_with_relations(db.select(Task))).where(
-        Task.done.is_(True), Task.done_at >= done_since
-    ).order_by(Task.done_at.desc(), Task.id.desc())
-    sections.done = db.paginate(done_q, page=done_page, per_page=DONE_PER_PAGE, error_out=False)
+    done_condition = db.and_(Task.done.is_(True), Task.done_at >= done_since)
+    done_q = scoped(_with_relations(db.select(Task))).where(done_condition).order_by(
+        Task.done_at.desc(), Task.id.desc())
 
     count_q = scoped(db.select(
         db.func.count(db.case((db.and_(Task.done.is_(False), conditions["overdue"]), 1))),
         db.func.count(db.case((db.and_(Task.done.is_(False), conditions["today"]), 1))),
         db.func.count(db.case((db.and_(Task.done.is_(False), conditions["upcoming"]), 1))),
         db.func.count(db.case((db.and_(Task.done.is_(False), conditions["none"]), 1))),
+        db.func.count(db.case((done_condition, 1))),
     ).select_from(Task))
-    overdue, today, upcoming, none = db.session.execute(count_q).one()
+    overdue, today, upcoming, none, done = db.session.execute(count_q).one()
+    # The done total comes with the other counts: the pager needs no count(*) of its own.
+    sections.done = db.paginate(done_q, page=done_page, per_page=DONE_PER_PAGE, error_out=False,
+                                count=False)
+    sections.done.total = done
     sections.counts = {"overdue": overdue, "today": today, "upcoming": upcoming, "none": none,
-                       "done": sections.done.total}
+                       "done": done}
     from crm.permissions import current_viewer, mark_hidden_related
     # My task stays mine even when its customer or opportunity is not visible to me: only the
     # link to the record is hidden.
