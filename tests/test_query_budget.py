@@ -178,23 +178,19 @@ CASES = [
 
 # Over budget today (the count is the same at 3 and at 60 rows, so none is an N+1): name ->
 # why. Fixing one makes its test XPASS, which fails (strict): then remove it from here.
-_LIST_EXTRAS = ("tag groups and their tags in 2 queries (selectinload; a joinedload makes 1), "
-                "SELECT DISTINCT industry and region in 2 (one UNION ALL makes 1), owner choices, "
-                "my segments and the page's count(*) besides the page and its contacts and tags")
 OVER_BUDGET: dict[str, str] = {
-    "customers": f"12 queries: {_LIST_EXTRAS}",
-    "customers search": f"12 queries: {_LIST_EXTRAS}",
-    "customers tag filter": f"12 queries: {_LIST_EXTRAS}",
-    "customer page": ("13 queries: tag groups + tags for the picker in 2, the timeline's notes, "
-                      "stage changes and done tasks in 3, the task panel's open tasks apart from "
-                      "the timeline's done tasks, owner choices"),
-    "opportunity page": ("13 queries: stage changes read twice (history and timeline), tasks twice "
-                         "(panel and timeline), lost reasons, competitors and related apart"),
-    "stage change (htmx)": ("17 queries: after the commit the whole page context is loaded again "
-                            "(_load + _page_context: timeline, tasks, lost reasons) for three "
-                            "fragments that need the widget, details and history"),
-    "task toggle on /tasks (htmx)": ("13 queries: the /tasks sections query per section, and the "
-                                     "current user is loaded again after the commit (expired)"),
+    "customer page": ("14 queries: the customer, its contacts and tags apart (selectinload), its "
+                      "opportunities, tag groups for the picker, the timeline's notes, stage "
+                      "changes and done tasks in 3, the task panel's open tasks apart from the "
+                      "timeline's done tasks, the overdue badge, the sharing panel's shares and "
+                      "users, owner choices"),
+    "opportunity page": ("15 queries: stage changes read twice (history and timeline), tasks twice "
+                         "(panel and timeline), lost reasons, pipeline stages, competitors and "
+                         "related apart, the overdue badge, the sharing panel's shares and users"),
+    "stage change (htmx)": ("9 queries: without a posted version the claim takes the row's latest "
+                            "version (UPDATE + SELECT; 8 with one, as the widget posts), the move's "
+                            "UPDATE, INSERTs of the stage change and the audit entry, the history "
+                            "and the lost reasons for the three fragments"),
 }
 
 

@@ -59,17 +59,21 @@ def _lost_reasons() -> list[LostReason]:
         .order_by(LostReason.position, LostReason.id)).scalars())
 
 
-def _load(opportunity_id: int) -> Opportunity:
-    """The opportunity with what its page shows; 404 when missing, 403 when not visible."""
+def _load(opportunity_id: int, *, for_stage_move: bool = False) -> Opportunity:
+    """The opportunity with what its page shows; 404 when missing, 403 when not visible.
+    `for_stage_move`: only what the stage widget, the details and the history show, in
+    one query (no competitors, no related deals)."""
+    options = [joinedload(Opportunity.customer), joinedload(Opportunity.contact),
+               joinedload(Opportunity.stage), joinedload(Opportunity.owner),
+               joinedload(Opportunity.lost_reason)]
+    if for_stage_move:
+        options.append(joinedload(Opportunity.pipeline).joinedload(Pipeline.stages))
+    else:
+        options += [joinedload(Opportunity.pipeline).selectinload(Pipeline.stages),
+                    selectinload(Opportunity.competitors),
+                    selectinload(Opportunity.related).joinedload(Opportunity.stage)]
     opportunity = db.session.execute(
-        db.select(Opportunity).options(
-            joinedload(Opportunity.customer), joinedload(Opportunity.contact),
-            joinedload(Opportunity.stage), joinedload(Opportunity.owner),
-            joinedload(Opportunity.lost_reason),
-            joinedload(Opportunity.pipeline).selectinload(Pipeline.stages),
-            selectinload(Opportunity.competitors),
-            selectinload(Opportunity.related).joinedload(Opportunity.stage),
-        ).where(Opportunity.id == opportunity_id)
+        db.select(Opportunity).options(*options).where(Opportunity.id == opportunity_id)
     ).unique().scalar_one_or_none()
     if opportunity is None:
         abort(404)
@@ -78,8 +82,8 @@ def _load(opportunity_id: int) -> Opportunity:
     return opportunity
 
 
-def _editable(opportunity_id: int) -> Opportunity:
-    opportunity = _load(opportunity_id)
+def _editable(opportunity_id: int, **kwargs) -> Opportunity:
+    opportunity = _load(opportunity_id, **kwargs)
     if not can_edit_opportunity(current_user, opportunity):
         abort(403)
     return opportunity
@@ -467,6 +471,37 @@ def _edit_conflict(form: OpportunityForm, opportunity: Opportunity, stage: Stage
 
 # The page -----------------------------------------------------------------------------------
 
+def commit_keeping_loaded() -> None:
+    """Commit without expiring what the session holds (the next render needs no reload)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
+def _stage_fragments_context(opportunity: Opportunity, **extra) -> dict:
+    """What the stage widget, the details and the stage history need (not the whole page)."""
+    changes = stage_history(opportunity.id)
+    context = {
+        "opportunity": opportunity,
+        "periods": stage_periods(changes),
+        "stage_totals": time_in_stages(changes),
+        "can_edit": can_edit_opportunity(current_user, opportunity),
+        "lost_reasons": _lost_reasons(),
+        "won_stage": won_stage(opportunity),
+        "lost_stage": lost_stage(opportunity),
+        "reopen_stage": reopen_stage(opportunity) if opportunity.status != "open" else None,
+        "panel_customer_id": opportunity.customer_id,
+        "panel_opportunity_id": opportunity.id,
+        "panel_tasks": [],
+        "format_duration": format_duration,
+    }
+    context.update(extra)
+    return context
+
+
 def _page_context(opportunity: Opportunity, **extra) -> dict:
     """What the opportunity page and its fragments need."""
     from crm.notes.forms import NoteForm
@@ -573,8 +608,9 @@ def change_stage(opportunity_id: int):
     htmx callers get the updated widget (or the board's card when `context=board`); others a
     303 back to the page they came from.
     """
-    opportunity = _editable(opportunity_id)
     board = request.form.get("context") == "board"
+    # The page's fragments (and the board's card) need neither competitors nor related deals.
+    opportunity = _editable(opportunity_id, for_stage_move=is_htmx())
     stage = db.session.get(Stage, _int(request.form.get("stage_id")) or 0)
     try:
         if stage is None:
@@ -592,17 +628,23 @@ def change_stage(opportunity_id: int):
     except Conflict:
         db.session.rollback()
         return _stale_move(opportunity_id, board)
-    db.session.commit()
     if is_htmx() and board:
+        db.session.commit()
         from crm.board.views import board_move_response
         return board_move_response(opportunity, from_stage_id)
     if is_htmx():
-        opportunity = _load(opportunity_id)
-        context = _page_context(opportunity, oob=True)
+        # What was loaded stays as it was saved (the move set every column and relationship
+        # it changed, and claim() the version), so the three fragments are rendered from it
+        # rather than from the whole page's context loaded again.
+        commit_keeping_loaded()
+        context = _stage_fragments_context(opportunity, oob=True)
         response = fragment(SHOW, "stage_widget", "details", "stage_history", **context)
         if stage.playbook_items and "tasks.index" in current_app.view_functions:
+            from crm.tasks.services import open_tasks_for
+            context["panel_tasks"] = open_tasks_for(opportunity_id=opportunity.id)
             _append_task_panel(response, context)
         return response
+    db.session.commit()
     flash(_("%(title)s is now in %(stage)s.", title=opportunity.title, stage=stage.display_name),
           "success")
     return redirect(_local_referrer() or url_for("opportunities.show", opportunity_id=opportunity_id), 303)

@@ -307,7 +307,13 @@ def toggle(task_id: int):
     raw = request.form.get("done")
     done = raw.lower() in ("1", "true", "on", "y", "yes") if raw is not None else not task.done
     set_done(task, done)
-    db.session.commit()
+    # Keep what is loaded (the task, the signed-in user) as saved: no reload after the commit.
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
     if targets("task-panel"):
         extra = ""
         if task.done:
