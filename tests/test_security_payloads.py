@@ -121,7 +121,7 @@ def row_counts(app) -> dict:
         return counts
 
 
-ARG_FOR = {"customer_id": "customer", "contact_id": "contact", "opportunity_id": "opportunity",
+ARG_FOR = {"record_id": "customer", "entity_id": "customer", "customer_id": "customer", "contact_id": "contact", "opportunity_id": "opportunity",
            "related_id": "related", "competitor_id": "competitor", "note_id": "note", "task_id": "task",
            "segment_id": "segment", "tag_id": "tag", "group_id": "group", "pipeline_id": "pipeline",
            "stage_id": "stage", "reason_id": "reason", "user_id": "user"}
@@ -129,7 +129,7 @@ ARG_FOR = {"customer_id": "customer", "contact_id": "contact", "opportunity_id":
 
 def rule_path(rule, ids: dict) -> str:
     """A concrete URL for a url_map rule, its <int:x_id> parts filled with seeded ids."""
-    path = rule.rule
+    path = rule.rule.replace("<entity>", "customers")
     for name in rule.arguments:
         path = re.sub(r"<(?:\w+:)?%s>" % name, str(ids.get(ARG_FOR.get(name, ""), 1)), path)
     return path
@@ -149,6 +149,10 @@ class Answer:
             return
         self.status_code = response.status_code
         self.headers = response.headers
+        self.text = response.get_data(as_text=True)
+
+    def get_data(self, as_text=True):
+        return self.text
 
 
 def fill(template: str, ids: dict) -> str:
@@ -472,9 +476,19 @@ def test_overly_long_text_is_refused_with_422(app, admin_client, seeded, url, fi
     data = valid_form(seeded)
     data.update({k: fill(v, seeded) for k, v in others.items()})
     data[field] = "y" * (limit + 1)
-    response = admin_client.post(fill(url, seeded), data=data)
+    # A note added without JavaScript goes back to its page with the error as a message.
+    response = admin_client.post(fill(url, seeded), data=data,
+                                 headers=hx("note-form") if url == "/notes" else {})
     assert response.status_code == 422, response.status_code
     assert row_counts(app) == before
+
+
+def test_a_refused_note_without_javascript_says_why(app, admin_client, seeded):
+    for body in ("", "y" * 10_001):
+        response = admin_client.post("/notes", data={"body": body, "customer_id": str(seeded["customer"])})
+        assert response.status_code == 303
+        html = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+        assert "The note was not saved" in html
 
 
 # --- 4. open redirects ---------------------------------------------------------------------

@@ -70,7 +70,7 @@ def create():
             response.headers["HX-Reswap"] = "outerHTML"
             return response
         flash(_("The note was not saved: %(error)s",
-                error="; ".join(e for errs in form.errors.values() for e in errs)), "error")
+                error="; ".join(str(e) for errs in form.errors.values() for e in errs)), "error")
         return redirect(_back_url(customer, opportunity), 303)
     note = add_note(author=current_user, kind=form.kind.data, body=form.body.data,
                     happened_at=form.happened_at.data, customer=customer, contact=contact,

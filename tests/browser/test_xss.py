@@ -73,7 +73,10 @@ def seed(app, admin_id: int, payload: str) -> dict:
                           customer=customer, is_primary=True)
         customer.contacts.append(contact)
         customer.rebuild_search_index()
-        db.session.add_all([pipeline, reason, group, customer])
+        doomed = Customer(name=f"Trash {payload}", owner_id=admin.id, created_by_id=admin.id,
+                          search_index=search_keys("Trash"))
+        doomed.contacts.append(Contact(name=f"Gone {payload}"))
+        db.session.add_all([pipeline, reason, group, customer, doomed])
         db.session.flush()
         opportunity = Opportunity(
             title=f"{word} {payload}", customer_id=customer.id, contact_id=contact.id,
@@ -107,7 +110,7 @@ def seed(app, admin_id: int, payload: str) -> dict:
         ids = {"customer": customer.id, "contact": contact.id, "opportunity": opportunity.id,
                "lost": lost.id, "pipeline": pipeline.id, "stage": stages[0].id, "tag": tag.id,
                "group": group.id, "reason": reason.id, "note": note_id, "task": task_id,
-               "user": admin.id, "word": word}
+               "user": admin.id, "word": word, "doomed": doomed.id}
         db.session.commit()
         return ids
 
@@ -135,6 +138,8 @@ def pages(ids: dict) -> list[str]:
         f"/admin/pipelines/stages/{ids['stage']}/edit", f"/admin/pipelines/stages/{ids['stage']}/remove",
         "/admin/pipelines/lost-reasons", f"/admin/pipelines/lost-reasons/{ids['reason']}/edit",
         "/admin/users", f"/admin/users/{ids['user']}/edit", "/account", "/",
+        "/admin/audit", f"/admin/audit?q={word}", f"/audit/customers/{ids['customer']}",
+        f"/audit/opportunities/{ids['opportunity']}", "/admin/settings",
     ]
 
 
@@ -221,6 +226,17 @@ def test_payloads_render_inert_everywhere(app, page, live_server, admin, browser
     page.wait_for_url(f"**/customers/{ids['customer']}")
     assert_inert(page, f"Saved {payload}", "the flash after saving a customer")
     assert page.locator(".flash, [role=status], [role=alert]").filter(has_text=f"Saved {payload}").count() >= 1
+
+    # Deleted: the Undo notice and the trash show the names.
+    page.goto(f"/customers/{ids['doomed']}")
+    token = page.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRFToken']")
+    response = page.request.post(f"/customers/{ids['doomed']}/delete", form={"csrf_token": token},
+                                 max_redirects=0)
+    assert response.status == 303
+    page.goto(response.headers["location"])
+    assert_inert(page, payload, "the Undo notice after a deletion")
+    page.goto("/trash")
+    assert_inert(page, payload, "the trash")
 
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert not dialogs, dialogs
