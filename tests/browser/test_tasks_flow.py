@@ -18,7 +18,8 @@ def _open_nav(page):
 def test_tick_off_an_overdue_task_and_add_one(app, page, make_user, browser_login, screenshot):
     me = make_user("sales", name="Wang Fang", language="en", timezone="Asia/Shanghai")
     with app.app_context():
-        customer = Customer(name="星辰科技", search_index=search_keys("星辰科技"))
+        customer = Customer(name="星辰科技", search_index=search_keys("星辰科技"),
+                            owner_id=me.id)
         db.session.add(customer)
         db.session.flush()
         db.session.add_all([
