@@ -266,7 +266,13 @@ class StageChange(db.Model):
 
 class Task(db.Model):
     __tablename__ = "tasks"
-    __table_args__ = (db.Index("ix_tasks_assignee_done_due", "assignee_id", "done", "due_at"),)
+    __table_args__ = (
+        # /tasks: each open section and the overdue badge read a range of this index, and the
+        # section counts only this index (deleted_at and done_at ride along).
+        db.Index("ix_tasks_assignee_done_due", "assignee_id", "done", "due_at", "deleted_at", "done_at"),
+        # /tasks' Done section: the last 30 days, newest first, straight from the index.
+        db.Index("ix_tasks_assignee_done_done_at", "assignee_id", "done", "done_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
