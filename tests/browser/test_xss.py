@@ -227,6 +227,21 @@ def test_payloads_render_inert_everywhere(app, page, live_server, admin, browser
     assert_inert(page, f"Saved {payload}", "the flash after saving a customer")
     assert page.locator(".flash, [role=status], [role=alert]").filter(has_text=f"Saved {payload}").count() >= 1
 
+    # An edit conflict shows both values side by side: theirs and mine, both inert.
+    page.goto(f"/customers/{ids['customer']}/edit")
+    with app.app_context():
+        customer = db.session.get(Customer, ids["customer"])
+        customer.description = f"Theirs {payload}"
+        customer.version += 1
+        db.session.commit()
+    page.fill("#description", f"Mine {payload}")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.locator("form.customer-form").evaluate("form => form.requestSubmit()")
+    page.wait_for_load_state("networkidle")
+    assert answer.value.status == 409
+    assert_inert(page, f"Theirs {payload}", "the edit conflict")
+    assert_inert(page, f"Mine {payload}", "the edit conflict")
+
     # Deleted: the Undo notice and the trash show the names.
     page.goto(f"/customers/{ids['doomed']}")
     token = page.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRFToken']")
