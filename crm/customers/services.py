@@ -171,7 +171,7 @@ class CustomerPage:
     @property
     def pages(self) -> int:
         pages = max(1, -(-self.total // self.per_page))
-        return max(pages, self.page + 1) if self.has_next else pages
+        return max(pages, self.page + 1) if self.has_next else max(pages, self.page)
 
     @property
     def pages_label(self) -> str:
@@ -209,9 +209,15 @@ def customer_page(filters: CustomerFilter, per_page: int = PER_PAGE) -> Customer
             return customer_page(filters, per_page)
         return CustomerPage([], filters.page, per_page, 0)
     total = rows[0][1] if rows else 0
+    has_next = len(rows) > per_page
+    if not has_next and rows:
+        # The last page: the exact number is known, whatever the cap.
+        total = (filters.page - 1) * per_page + len(rows)
+        return CustomerPage(items=[row[0] for row in rows], page=filters.page, per_page=per_page,
+                            total=total)
     return CustomerPage(items=[row[0] for row in rows[:per_page]], page=filters.page,
                         per_page=per_page, total=min(total, COUNT_CAP), capped=total > COUNT_CAP,
-                        has_next=len(rows) > per_page)
+                        has_next=has_next)
 
 
 def distinct_values(column) -> list[str]:

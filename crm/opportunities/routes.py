@@ -208,7 +208,8 @@ def index():
     def page_url(number):
         return url_for("opportunities.index", page=number, **args)
 
-    totals_url = url_for("opportunities.index", totals=1, **request.args.to_dict(flat=False))
+    totals_url = url_for("opportunities.index", totals=1,
+                         **{k: v for k, v in request.args.to_dict(flat=False).items() if k != "totals"})
     return render(INDEX, "results", form=form, page=page, totals=totals, page_url=page_url,
                   totals_url=totals_url, tag_groups=groups, sort=sort, filtered=filtered)
 
