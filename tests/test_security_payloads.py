@@ -559,6 +559,20 @@ def test_every_redirecting_route_stays_on_the_site(app, admin_client, seeded, ev
         if not isinstance(response.status_code, int) or response.status_code >= 500 \
                 or not stays_on_site(response):
             failures.append((rule.rule, response.status_code, response.headers.get("Location")))
+    # Undo from the trash goes back to `next`: only on this site.
+    if "trash.restore_batch" in app.view_functions:
+        ids = seed_again_if_gone(app, ids)
+        admin_client.post(f"/customers/{ids['customer']}/delete")
+        with app.app_context():
+            batch = _db.session.execute(
+                _db.select(Customer.deleted_batch).where(Customer.id == ids["customer"])
+                .execution_options(include_deleted=True)).scalar()
+            _db.session.remove()
+        assert batch, "the customer did not go to the trash"
+        response = Answer(admin_client, "post", f"/trash/{batch}/restore", data={"next": evil},
+                          headers={"Referer": evil})
+        if response.status_code != 303 or not stays_on_site(response):
+            failures.append(("restore", response.status_code, response.headers.get("Location")))
     assert not failures, failures
     response = admin_client.post("/logout", data={"next": evil}, headers={"Referer": evil})
     assert stays_on_site(response)

@@ -4,7 +4,6 @@ in the database, then every page, fragment and picker that shows it is opened. N
 inline script, no javascript: link), the payload reads as plain text, and {{7*7}} stays itself."""
 from datetime import timedelta
 from decimal import Decimal
-from urllib.parse import quote
 
 import pytest
 
