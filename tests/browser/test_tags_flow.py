@@ -56,6 +56,9 @@ def test_manager_creates_a_group_and_tag_recolours_and_merges(app, page, make_us
     expect(industry.get_by_label("New tag in Industry")).to_have_value("saas")
 
     # recolour inline: the colour saves on change, the row comes back in the new colour
+    # (once htmx has finished swapping and processing the rows above)
+    page.wait_for_function(
+        "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')")
     saas_row.locator("input[type=color]").fill("#dc2626")
     expect(industry.locator("tr.tag-row", has_text="SaaS").locator(".color-code")).to_have_text("#dc2626")
     expect(industry.locator("tr.tag-row", has_text="SaaS").locator(".tag")).to_have_attribute(
