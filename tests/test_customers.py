@@ -483,3 +483,23 @@ def test_forms_need_the_csrf_token(app, admin):
     response = client.post(f"/customers/{customer_id}/contacts", data={"name": "Wang"},
                            headers={**hx("contacts"), "X-CSRFToken": header_token})
     assert response.status_code == 200 and "Wang" in response.get_data(as_text=True)
+
+
+def test_contact_edit_page_of_its_own_is_a_plain_form(app, client, make_user, login):
+    """Opened as a page (no htmx), the contact form posts normally: there is no #contacts there."""
+    from crm.extensions import db as _db
+    from crm.models import Contact, Customer
+    user = make_user("sales")
+    login(user)
+    with app.app_context():
+        customer = Customer(name="Plain Form Co", owner_id=user.id, created_by_id=user.id)
+        customer.contacts.append(Contact(name="Li Na", is_primary=True))
+        _db.session.add(customer)
+        _db.session.commit()
+        customer_id, contact_id = customer.id, customer.contacts[0].id
+    html = client.get(f"/customers/{customer_id}/contacts/{contact_id}/edit").get_data(as_text=True)
+    form = html.split('id="contact-', 1)[1].split("</form>", 1)[0]
+    assert 'hx-target="#contacts"' not in form and 'method="post"' in form
+    fragment = client.get(f"/customers/{customer_id}/contacts/{contact_id}/edit",
+                          headers={"HX-Request": "true", "HX-Target": f"contact-{contact_id}"})
+    assert 'hx-target="#contacts"' in fragment.get_data(as_text=True)
