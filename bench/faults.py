@@ -89,11 +89,12 @@ def _pick_victim(server: Server, already: list[int], wait: float = 3.0) -> int |
     return workers[0] if workers else None
 
 
-def killer(server: Server, kills: Kills, max_kills: int = 3, gap: float = 2.0):
+def killer(server: Server, kills: Kills, max_kills: int = 3, gap: float = 2.0,
+           start: float = 0.5):
     """A `during` for run_load: SIGKILL a worker from the middle of the run until a kill has
     cut a request (at most `max_kills`), waiting for the master to replace each one."""
     def during(results: Results, began: float, deadline: float) -> None:
-        middle = began + (deadline - began) / 2
+        middle = began + (deadline - began) * start
         time.sleep(max(0.0, middle - time.monotonic()))
         kills.answered_before = results.ok()
         for _ in range(max_kills):
