@@ -1,29 +1,66 @@
 """Opportunity views: the list, the form, the page, and the stage-change route everyone uses."""
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 
-from crm.concurrency import (Conflict, claim, conflict_for, form_fields, parse_version,
-                             stale_move_message, submitted_token)
+from crm.concurrency import (
+    Conflict,
+    claim,
+    conflict_for,
+    form_fields,
+    parse_version,
+    stale_move_message,
+    submitted_token,
+)
 from crm.extensions import db
 from crm.htmx import fragment, is_htmx, redirect_to, render, targets, trigger
-from crm.models import (Competitor, Customer, LostReason, Opportunity, Pipeline, Stage, TagGroup,
-                        User, customer_tags)
+from crm.models import (
+    Competitor,
+    Customer,
+    LostReason,
+    Opportunity,
+    Pipeline,
+    Stage,
+    TagGroup,
+    User,
+    customer_tags,
+)
 from crm.opportunities import bp
-from crm.opportunities.forms import (CompetitorAddForm, FilterForm, LostForm, OpportunityForm,
-                                     RelatedForm)
-from crm.opportunities.services import (StageMoveError, add_competitor, create_opportunity,
-                                        link_related, lost_stage, move_to_stage, reopen_stage,
-                                        stage_history, stage_periods, time_in_stages,
-                                        unlink_related, won_stage)
-from crm.permissions import (can_edit_opportunity, can_see_customer, can_see_opportunity,
-                             can_set_owner, visible_customers_clause, visible_ids,
-                             visible_opportunities_clause)
+from crm.opportunities.forms import (
+    CompetitorAddForm,
+    FilterForm,
+    LostForm,
+    OpportunityForm,
+    RelatedForm,
+)
+from crm.opportunities.services import (
+    StageMoveError,
+    add_competitor,
+    create_opportunity,
+    link_related,
+    lost_stage,
+    move_to_stage,
+    reopen_stage,
+    stage_history,
+    stage_periods,
+    time_in_stages,
+    unlink_related,
+    won_stage,
+)
+from crm.permissions import (
+    can_edit_opportunity,
+    can_see_customer,
+    can_see_opportunity,
+    can_set_owner,
+    visible_customers_clause,
+    visible_ids,
+    visible_opportunities_clause,
+)
 from crm.textsearch import like_escape, query_terms
+from crm.urls import local_path
 
 PAGE_SIZE = 25
 # Over this many matching opportunities the list's totals come in a second request (htmx,
@@ -578,18 +615,7 @@ def show(opportunity_id: int):
 
 def _local_referrer() -> str | None:
     """The page the request came from, when it is one of ours (never another site)."""
-    referrer = request.referrer
-    if not referrer:
-        return None
-    parts = urlsplit(referrer)
-    if parts.netloc and parts.netloc != request.host:
-        return None
-    if parts.scheme and parts.scheme not in ("http", "https"):
-        return None
-    path = parts.path or "/"
-    if not path.startswith("/") or path.startswith("//") or "\\" in path:
-        return None
-    return path + (f"?{parts.query}" if parts.query else "")
+    return local_path(request.referrer)
 
 
 def _lost_form(stage: Stage | None, error: str | None = None) -> LostForm:

@@ -3,7 +3,15 @@ and with plain forms that work without JavaScript."""
 from datetime import datetime
 from urllib.parse import parse_qsl, urlparse
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
@@ -17,9 +25,19 @@ from crm.permissions import can_see_customer, can_see_opportunity
 from crm.tasks import bp
 from crm.tasks.forms import TaskForm
 from crm.tasks.services import (
-    active_users, can_edit_task, create_task, load_task, open_tasks_for, opportunity_label,
-    related_search, set_done, task_sections, update_task, user_time_to_utc,
+    active_users,
+    can_edit_task,
+    create_task,
+    load_task,
+    open_tasks_for,
+    opportunity_label,
+    related_search,
+    set_done,
+    task_sections,
+    update_task,
+    user_time_to_utc,
 )
+from crm.urls import local_path
 
 PAGE = "tasks/index.html"
 PANEL = "tasks/panel.html"
@@ -28,31 +46,11 @@ FORM = "tasks/form.html"
 
 # --- helpers -------------------------------------------------------------------------
 
-def _is_local(url: str | None) -> bool:
-    if not url:
-        return False
-    parts = urlparse(url)
-    if parts.scheme not in ("", "http", "https"):
-        return False
-    if parts.netloc and parts.netloc != request.host:
-        return False
-    # The path we redirect to must not start with // or hold a backslash (browsers read
-    # /\\host and //host as another site), whatever the scheme and host said.
-    path = parts.path or "/"
-    return path.startswith("/") and not path.startswith("//") and not url.startswith("//") \
-        and "\\" not in url
-
-
-def _local_path(url: str) -> str:
-    parts = urlparse(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
 def _back_url(*candidates: str | None) -> str:
     """The first local URL among `candidates` and the Referer, else /tasks."""
     for url in (*candidates, request.referrer):
-        if _is_local(url):
-            return _local_path(url)
+        if path := local_path(url):
+            return path
     return url_for("tasks.index")
 
 
@@ -84,7 +82,7 @@ def _view_filter(args) -> tuple[int | None, str]:
 def _filter_args_from_page() -> MultiDict:
     """The /tasks query string of the page an htmx request came from."""
     current = request.htmx.current_url if request.htmx else None
-    if current and _is_local(current) and urlparse(current).path == url_for("tasks.index"):
+    if local_path(current) and urlparse(current).path == url_for("tasks.index"):
         return MultiDict(parse_qsl(urlparse(current).query))
     return MultiDict()
 

@@ -13,8 +13,19 @@ from crm.htmx import fragment, is_htmx, redirect_to, render, targets
 from crm.models import utcnow
 from crm.trash import bp
 from crm.trash.services import (
-    KINDS, RETENTION_DAYS, TrashError, can_purge, can_restore, can_see_batch, expired_count,
-    get_batch, purge, purge_expired, restore)
+    KINDS,
+    RETENTION_DAYS,
+    TrashError,
+    can_purge,
+    can_restore,
+    can_see_batch,
+    expired_count,
+    get_batch,
+    purge,
+    purge_expired,
+    restore,
+)
+from crm.urls import local_path
 
 PAGE = "trash/index.html"
 CONFIRM = "trash/confirm.html"
@@ -73,17 +84,7 @@ def restored_message(kind: str, label: str, count: int) -> str:
 
 # --- Undo right after a deletion (used by the other areas) ------------------------------------
 
-def _local(url: str | None) -> str | None:
-    """`url` as a path on this site, or None (no open redirects)."""
-    if not url:
-        return None
-    parts = urlparse(url)
-    if parts.scheme not in ("", "http", "https") or (parts.netloc and parts.netloc != request.host):
-        return None
-    path = parts.path or "/"
-    if not path.startswith("/") or path.startswith("//") or "\\" in path:
-        return None
-    return path + (f"?{parts.query}" if parts.query else "")
+_local = local_path
 
 
 def remember_undo(result) -> None:
