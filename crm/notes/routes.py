@@ -5,6 +5,7 @@ from flask_login import current_user
 
 from crm.concurrency import Conflict, claim, conflict_for, submitted_token, token_of
 from crm.extensions import db
+from crm.formatting import has_endpoint
 from crm.htmx import fragment, is_htmx
 from crm.models import Contact, Customer, Note, Opportunity
 from crm.notes import bp
@@ -48,14 +49,10 @@ def _resolve_targets(form: NoteForm):
 
 
 def _back_url(customer, opportunity):
-    if opportunity is not None and "opportunities" in [bp_name for bp_name in _blueprints()]:
+    """The page the note belongs to: its opportunity's, else its customer's."""
+    if opportunity is not None and has_endpoint("opportunities.show"):
         return url_for("opportunities.show", opportunity_id=opportunity.id)
     return url_for("customers.show", customer_id=customer.id)
-
-
-def _blueprints():
-    from flask import current_app
-    return current_app.blueprints.keys()
 
 
 @bp.route("", methods=["POST"])
