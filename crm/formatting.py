@@ -1,19 +1,19 @@
 """Template filters: dates, times, numbers and money in the user's locale and time zone."""
 from datetime import date, datetime
-from decimal import Decimal
 
-from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
+from crm import l10n
 from crm.extensions import db
 
 
 def money(amount, currency: str = "CNY") -> str:
     if amount is None:
         return ""
-    return format_currency(Decimal(amount), currency or "CNY")
+    return l10n.money(amount, currency or "CNY")
 
 
 def number(value) -> str:
@@ -32,7 +32,9 @@ def dt(value: datetime | None, fmt: str = "medium") -> str:
 def d(value: date | None, fmt: str = "medium") -> str:
     if value is None:
         return ""
-    return format_date(value, fmt)
+    if isinstance(value, datetime):  # shown in the user's zone: Flask-Babel rebases it
+        return format_date(value, fmt)
+    return l10n.format_day(value, fmt)
 
 
 def dt_input(value: datetime | None) -> str:
@@ -51,6 +53,7 @@ def nl2br(text: str | None) -> Markup:
 def init_formatting(app) -> None:
     app.jinja_env.filters.update(money=money, number=number, dt=dt, d=d, dt_input=dt_input,
                                  nl2br=nl2br)
+    l10n.install_jinja_gettext(app)
 
     @app.context_processor
     def layout_context():

@@ -21,7 +21,7 @@ from sqlalchemy import Numeric, and_, case, func, literal, or_, select, type_coe
 from sqlalchemy.orm import joinedload
 
 from crm.extensions import db
-from crm.models import Opportunity, Pipeline, Stage, Task, User, utcnow
+from crm.models import Customer, Opportunity, Pipeline, Stage, Task, User, utcnow
 
 CARDS_PER_COLUMN = 50
 RECENT_DAYS = 30
@@ -236,6 +236,40 @@ def _card_options():
     return (joinedload(Opportunity.customer), joinedload(Opportunity.owner))
 
 
+class Named:
+    """A card's customer or owner: its id and name."""
+    __slots__ = ("id", "name")
+
+    def __init__(self, id: int, name: str):
+        self.id, self.name = id, name
+
+
+class Card:
+    """What a card shows and its checks read (crm.board.views.CardView, board/_macros.html),
+    read as plain rows: a board loads hundreds of cards, and mapping each to an ORM object
+    with its customer and owner cost more than rendering it. The attribute names are the
+    Opportunity's, so a card renders the same from either (after a move it is the ORM one)."""
+    COLUMNS = ("id", "title", "customer_id", "owner_id", "created_by_id", "pipeline_id", "stage_id",
+               "amount", "currency", "probability_override", "expected_close", "status", "version",
+               "last_activity_at", "stage_entered_at", "closed_at")
+    __slots__ = COLUMNS + ("customer", "owner")
+
+    def __init__(self, row):
+        for name, value in zip(self.COLUMNS, row):
+            setattr(self, name, value)
+        customer_name, owner_name = row[-2], row[-1]
+        self.customer = Named(self.customer_id, customer_name) if self.customer_id is not None else None
+        self.owner = Named(self.owner_id, owner_name) if self.owner_id is not None else None
+
+
+def _card_select():
+    return (
+        select(*(getattr(Opportunity, name) for name in Card.COLUMNS), Customer.name, User.name)
+        .outerjoin(Customer, Customer.id == Opportunity.customer_id)
+        .outerjoin(User, User.id == Opportunity.owner_id)
+    )
+
+
 def first_cards(stages: list[Stage], filters: BoardFilters, user, limit: int = CARDS_PER_COLUMN,
                 now: datetime | None = None) -> dict[int, list[Opportunity]]:
     """The first `limit` cards of every column (by expected close date, undated last, then id)
@@ -254,13 +288,13 @@ def first_cards(stages: list[Stage], filters: BoardFilters, user, limit: int = C
             .order_by(*_card_order()).limit(limit).subquery().select()
         )
     first = union_all(*branches).subquery("first_cards") if len(branches) > 1 else branches[0].subquery("first_cards")
-    cards = db.session.execute(
-        select(Opportunity)
+    rows = db.session.execute(
+        _card_select()
         .join(first, first.c.id == Opportunity.id)
-        .options(*_card_options())
         .order_by(Opportunity.stage_id, *_card_order())
-    ).scalars().unique()
-    for card in cards:
+    )
+    for row in rows:
+        card = Card(row)
         columns[card.stage_id].append(card)
     return columns
 
@@ -283,13 +317,12 @@ def cards_after(stage: Stage, filters: BoardFilters, user, after_close: date | N
                 and_(Opportunity.expected_close == after_close, Opportunity.id > after_id),
                 Opportunity.expected_close.is_(None),
             ))
-    rows = list(db.session.execute(
-        select(Opportunity)
+    rows = [Card(row) for row in db.session.execute(
+        _card_select()
         .where(*conditions)
-        .options(*_card_options())
         .order_by(*_card_order())
         .limit(limit + 1)
-    ).scalars().unique())
+    )]
     return rows[:limit], len(rows) > limit
 
 

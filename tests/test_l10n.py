@@ -1,0 +1,55 @@
+"""crm.l10n's fast formatting gives exactly what Babel gives, and its gettext follows a
+language change in the middle of a request."""
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from babel.dates import format_date
+from babel.numbers import format_currency
+from flask_babel import force_locale, refresh
+
+from crm import l10n
+
+AMOUNTS = [Decimal(v) for v in (
+    "0", "0.004", "0.005", "0.015", "0.025", "1", "9.995", "12.5", "999.994", "999.995", "1000",
+    "1234.5", "99999.999", "1000000", "123456789.125", "98765432109876.54", "-0.01", "-1234.56",
+)] + [0, 7, 1234567, 12.34]
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_Hans_CN", "de", "en_IN", "fr"])
+@pytest.mark.parametrize("currency", ["CNY", "USD", "EUR", "JPY", "HKD", "KWD"])
+def test_money_matches_babel(app, locale, currency):
+    with app.test_request_context(), force_locale(locale):
+        for amount in AMOUNTS:
+            assert l10n.money(amount, currency) == format_currency(Decimal(amount), currency, locale=locale), \
+                (locale, currency, amount)
+
+
+def test_money_odd_values_fall_back_to_babel(app):
+    with app.test_request_context(), force_locale("en"):
+        assert l10n.money(Decimal("NaN"), "CNY") == format_currency(Decimal("NaN"), "CNY", locale="en")
+        assert l10n.money("12.5", "USD") == "$12.50"
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_Hans_CN"])
+def test_dates_match_babel(app, locale):
+    start = date(2026, 1, 1)
+    with app.test_request_context(), force_locale(locale):
+        for offset in range(0, 400, 37):
+            day = start + timedelta(days=offset)
+            for fmt in ("short", "medium", "long"):
+                assert l10n.format_day(day, fmt) == format_date(day, fmt, locale=locale)
+
+
+def test_gettext_follows_the_locale_within_a_request(app, make_user):
+    from flask_login import login_user
+    user = make_user(language="en")
+    with app.test_request_context():
+        login_user(user)
+        assert l10n.translations().ugettext("Customers") == "Customers"
+        user.language = "zh_CN"
+        refresh()
+        assert l10n.translations().ugettext("Customers") == "客户"
+        with force_locale("en"):
+            assert l10n.translations().ugettext("Customers") == "Customers"
+        assert l10n.translations().ugettext("Customers") == "客户"
