@@ -41,13 +41,23 @@ def create_app(config: dict | None = None) -> Flask:
 
     @login_manager.user_loader
     def load_user(user_id: str):
+        from crm.formatting import overdue_count_of, remember_overdue_count
         from crm.models import User
         try:
-            user = db.session.get(User, int(user_id))
+            user_id = int(user_id)
         except (TypeError, ValueError):
             return None
+        # The navigation's overdue badge comes with the user: no statement of its own.
+        row = db.session.execute(
+            db.select(User, overdue_count_of(User.id)).where(User.id == user_id)).first()
+        if row is None:
+            return None
+        user, overdue_count = row
         # A deactivated user's open sessions end at their next request.
-        return user if user is not None and user.active else None
+        if not user.active:
+            return None
+        remember_overdue_count(user.id, overdue_count)
+        return user
 
     from crm.auth import bp as auth_bp
     from crm.admin import bp as admin_bp

@@ -53,7 +53,11 @@ def nl2br(text: str | None) -> Markup:
 def init_formatting(app) -> None:
     app.jinja_env.filters.update(money=money, number=number, dt=dt, d=d, dt_input=dt_input,
                                  nl2br=nl2br)
+    _install_overdue_listeners()
     l10n.install_jinja_gettext(app)
+    # A global as well as a context value, so that macros imported without context (which
+    # Jinja imports once per template, not once per use) can ask it too.
+    app.jinja_env.globals["has_endpoint"] = has_endpoint
 
     @app.context_processor
     def layout_context():
@@ -107,12 +111,55 @@ class LazyValue:
 
 
 def overdue_task_count() -> int:
-    """How many of my open tasks are past due (one indexed count)."""
+    """How many of my open tasks are past due: the figure the user loader read with the user
+    (see overdue_count_of), or one indexed count when that is gone or was never read."""
     if not current_user.is_authenticated:
         return 0
+    from flask import g
+    remembered = g.get(_OVERDUE_KEY)
+    if remembered is not None and remembered[0] == current_user.id:
+        return remembered[1]
     from crm.models import Task, utcnow
     return db.session.execute(
         db.select(db.func.count(Task.id)).where(
             Task.assignee_id == current_user.id, Task.done.is_(False), Task.due_at < utcnow()
         )
     ).scalar_one()
+
+
+# The overdue badge is on every page: its count comes with the signed-in user (a scalar
+# subquery of the user loader's query, no statement of its own). Any write in the request
+# (a flush or a commit: a task ticked off, added, moved to the trash...) forgets it, so a badge
+# rendered after a change (the out-of-band badge of the task routes) is counted again.
+_OVERDUE_KEY = "_crm_overdue_count"
+
+
+def overdue_count_of(user_id_column):
+    """The overdue count of the user in `user_id_column`, as a scalar subquery (from the
+    (assignee_id, done, due_at) index of tasks; tasks in the trash are left out as everywhere)."""
+    from crm.models import Task, utcnow
+    return (db.select(db.func.count(Task.id))
+            .where(Task.assignee_id == user_id_column, Task.done.is_(False), Task.due_at < utcnow())
+            .correlate_except(Task).scalar_subquery().label("overdue_count"))
+
+
+def remember_overdue_count(user_id: int, count: int) -> None:
+    """Keep the count read with the user for this request's badge."""
+    from flask import g, has_app_context
+    if has_app_context():
+        setattr(g, _OVERDUE_KEY, (user_id, count))
+
+
+def _forget_overdue_count(*_args) -> None:
+    from flask import g, has_app_context
+    if has_app_context():
+        g.pop(_OVERDUE_KEY, None)
+
+
+def _install_overdue_listeners() -> None:
+    """Forget the remembered count after any flush or commit of any session (idempotent)."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+    for name in ("after_flush", "after_commit"):
+        if not event.contains(Session, name, _forget_overdue_count):
+            event.listen(Session, name, _forget_overdue_count)
