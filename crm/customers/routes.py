@@ -19,6 +19,7 @@ from crm.htmx import fragment, is_htmx, redirect_to, render, targets
 from crm.models import Contact, Customer, Opportunity, Segment, Tag
 from crm.permissions import (can_edit_customer, can_see_customer, can_set_owner,
                              visible_ids, visible_opportunities_clause)
+from crm.sharing import RecordUsers
 
 LIST = "customers/index.html"
 SHOW = "customers/show.html"
@@ -372,6 +373,8 @@ def _show_context(customer: Customer, **overrides) -> dict:
         "panel_customer_id": customer.id,
         "panel_opportunity_id": None,
         "panel_tasks": [],
+        # One users query for the sharing panel and the task panel's assignees.
+        "record_users": RecordUsers("customer", customer),
     }
     if "tasks.index" in current_app.view_functions:
         from crm.tasks.services import open_tasks_for

@@ -59,6 +59,7 @@ from crm.permissions import (
     visible_ids,
     visible_opportunities_clause,
 )
+from crm.sharing import RecordUsers
 from crm.textsearch import like_escape, query_terms
 from crm.urls import local_path
 
@@ -576,6 +577,9 @@ def _page_context(opportunity: Opportunity, **extra) -> dict:
         "panel_opportunity_id": opportunity.id,
         "panel_tasks": [],
         "format_duration": format_duration,
+        # One users query (when the page shows them) for the sharing panel and the task
+        # panel's assignees.
+        "record_users": RecordUsers("opportunity", opportunity),
     }
     if "tasks.index" in current_app.view_functions:
         from crm.tasks.services import open_tasks_for

@@ -366,8 +366,9 @@ bp.add_app_template_global(can_edit_task, "can_edit_task")
 
 
 @bp.app_template_global()
-def task_panel_form(customer_id=None, opportunity_id=None) -> TaskForm:
-    """A fresh 'add task' form for the panel of a customer or opportunity page."""
-    return _panel_ids(_new_form(active_users(), customer_id=customer_id or "",
-                                opportunity_id=opportunity_id or ""))
+def task_panel_form(customer_id=None, opportunity_id=None, assignees=None) -> TaskForm:
+    """A fresh 'add task' form for the panel of a customer or opportunity page; `assignees`
+    (the active users, by name) when the page has read them already."""
+    return _panel_ids(_new_form(assignees if assignees is not None else active_users(),
+                                customer_id=customer_id or "", opportunity_id=opportunity_id or ""))
 
