@@ -364,21 +364,23 @@ def _show_context(customer: Customer, **overrides) -> dict:
         .options(joinedload(Opportunity.stage), joinedload(Opportunity.owner))
         .order_by(Opportunity.status != "open", Opportunity.created_at.desc())
     ).scalars().all()
+    panel_tasks, done_tasks = [], None
+    if "tasks.index" in current_app.view_functions:
+        from crm.tasks.services import open_and_done_tasks
+        # The task panel's open tasks and the timeline's done ones in one query.
+        panel_tasks, done_tasks = open_and_done_tasks(customer_id=customer.id)
     context = {
         **_tags_context(customer),
         **_contacts_context(customer),
-        "timeline_items": timeline(customer_id=customer.id),
+        "timeline_items": timeline(customer_id=customer.id, done_tasks=done_tasks),
         "note_form": NoteForm(formdata=None, customer_id=customer.id),
         "opportunities": opportunities,
         "panel_customer_id": customer.id,
         "panel_opportunity_id": None,
-        "panel_tasks": [],
+        "panel_tasks": panel_tasks,
         # One users query for the sharing panel and the task panel's assignees.
         "record_users": RecordUsers("customer", customer),
     }
-    if "tasks.index" in current_app.view_functions:
-        from crm.tasks.services import open_tasks_for
-        context["panel_tasks"] = open_tasks_for(customer_id=customer.id)
     context.update(overrides)
     return context
 

@@ -44,8 +44,12 @@ class TimelineItem:
 
 
 def timeline(*, customer_id: int | None = None, opportunity_id: int | None = None,
-             contact_id: int | None = None, limit: int = 100) -> list[TimelineItem]:
-    """Notes, stage changes and completed tasks, newest first, in three queries."""
+             contact_id: int | None = None, limit: int = 100,
+             stage_changes: list[StageChange] | None = None,
+             done_tasks: list[Task] | None = None) -> list[TimelineItem]:
+    """Notes, stage changes and completed tasks, newest first, in three queries, or fewer when
+    the page has read the stage changes (an opportunity's whole history) or the done tasks
+    (crm.tasks.services.open_and_done_tasks) already."""
     notes_q = db.select(Note).options(joinedload(Note.author), joinedload(Note.opportunity),
                                       joinedload(Note.contact))
     changes_q = db.select(StageChange).options(
@@ -82,10 +86,14 @@ def timeline(*, customer_id: int | None = None, opportunity_id: int | None = Non
     items = [TimelineItem("note", n.happened_at, n) for n in db.session.execute(
         notes_q.order_by(Note.happened_at.desc(), Note.id.desc()).limit(limit)).scalars()]
     if changes_q is not None:
-        items += [TimelineItem("stage", c.changed_at, c) for c in db.session.execute(
-            changes_q.order_by(StageChange.changed_at.desc()).limit(limit)).scalars()]
+        if stage_changes is None:
+            stage_changes = db.session.execute(
+                changes_q.order_by(StageChange.changed_at.desc()).limit(limit)).scalars()
+        items += [TimelineItem("stage", c.changed_at, c) for c in stage_changes]
     if tasks_q is not None:
-        items += [TimelineItem("task", t.done_at or t.created_at, t) for t in db.session.execute(
-            tasks_q.order_by(Task.done_at.desc()).limit(limit)).scalars()]
+        if done_tasks is None:
+            done_tasks = db.session.execute(
+                tasks_q.order_by(Task.done_at.desc()).limit(limit)).scalars()
+        items += [TimelineItem("task", t.done_at or t.created_at, t) for t in done_tasks]
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]

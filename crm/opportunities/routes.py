@@ -548,7 +548,13 @@ def _page_context(opportunity: Opportunity, **extra) -> dict:
 
     changes = stage_history(opportunity.id)
     periods = stage_periods(changes)
-    items = timeline(opportunity_id=opportunity.id)
+    panel_tasks, done_tasks = [], None
+    if "tasks.index" in current_app.view_functions:
+        from crm.tasks.services import open_and_done_tasks
+        # The task panel's open tasks and the timeline's done ones in one query.
+        panel_tasks, done_tasks = open_and_done_tasks(opportunity_id=opportunity.id)
+    # The history is read once, for the stage history and the timeline.
+    items = timeline(opportunity_id=opportunity.id, stage_changes=changes, done_tasks=done_tasks)
     durations = {p.change.id: p.duration for p in periods}
     for item in items:
         if item.kind == "stage" and item.obj.id in durations:
@@ -575,15 +581,12 @@ def _page_context(opportunity: Opportunity, **extra) -> dict:
                                            [o.id for o in opportunity.related]),
         "panel_customer_id": opportunity.customer_id,
         "panel_opportunity_id": opportunity.id,
-        "panel_tasks": [],
+        "panel_tasks": panel_tasks,
         "format_duration": format_duration,
         # One users query (when the page shows them) for the sharing panel and the task
         # panel's assignees.
         "record_users": RecordUsers("opportunity", opportunity),
     }
-    if "tasks.index" in current_app.view_functions:
-        from crm.tasks.services import open_tasks_for
-        context["panel_tasks"] = open_tasks_for(opportunity_id=opportunity.id)
     context.update(extra)
     return context
 

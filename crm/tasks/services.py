@@ -100,24 +100,52 @@ def of_customer(customer_id: int):
     return db.or_(Task.customer_id == customer_id, in_opportunities)
 
 
+def _scope(customer_id: int | None, opportunity_id: int | None) -> list:
+    """WHERE conditions: the tasks of an opportunity, or of a customer (its own and its
+    opportunities', without those of its opportunities the signed-in user may not see)."""
+    if opportunity_id is not None:
+        return [Task.opportunity_id == opportunity_id]
+    conditions = [of_customer(customer_id)]
+    from crm.permissions import current_viewer, sees_everything, visible_opportunities_clause
+    viewer = current_viewer()
+    if not sees_everything(viewer):
+        # A customer's page does not show the tasks of its opportunities I may not see.
+        conditions.append(db.or_(Task.opportunity_id.is_(None), Task.opportunity_id.in_(
+            db.select(Opportunity.id).where(visible_opportunities_clause(viewer)).correlate(None))))
+    return conditions
+
+
 def open_tasks_for(customer_id: int | None = None, opportunity_id: int | None = None) -> list[Task]:
     """Open tasks of an opportunity, or of a customer (its own and its opportunities'),
     by due date, the assignee loaded with them: one query."""
     if customer_id is None and opportunity_id is None:
         return []
-    query = _with_relations(db.select(Task)).where(Task.done.is_(False))
-    if opportunity_id is not None:
-        query = query.where(Task.opportunity_id == opportunity_id)
-    else:
-        query = query.where(of_customer(customer_id))
-        from crm.permissions import current_viewer, sees_everything, visible_opportunities_clause
-        viewer = current_viewer()
-        if not sees_everything(viewer):
-            # A customer's page does not show the tasks of its opportunities I may not see.
-            query = query.where(db.or_(Task.opportunity_id.is_(None), Task.opportunity_id.in_(
-                db.select(Opportunity.id).where(visible_opportunities_clause(viewer))
-                .correlate(None))))
+    query = _with_relations(db.select(Task)).where(
+        Task.done.is_(False), *_scope(customer_id, opportunity_id))
     return list(db.session.execute(query.order_by(*_due_order())).unique().scalars())
+
+
+def open_and_done_tasks(customer_id: int | None = None, opportunity_id: int | None = None,
+                        done_limit: int = 100) -> tuple[list[Task], list[Task]]:
+    """What a customer's or an opportunity's page shows of its tasks, in one query: the open
+    ones (the task panel, by due date, as open_tasks_for) and the latest `done_limit` done
+    ones (the timeline, newest first). Each part selects its ids with its own order and
+    LIMIT, from the indexes on customer_id / opportunity_id; a UNION ALL joins them."""
+    if customer_id is None and opportunity_id is None:
+        return [], []
+    scope = _scope(customer_id, opportunity_id)
+    open_ids = db.select(Task.id).where(Task.done.is_(False), *scope)
+    done_ids = (db.select(Task.id).where(Task.done.is_(True), *scope)
+                .order_by(Task.done_at.desc()).limit(done_limit))
+    rows = db.session.execute(
+        _with_relations(db.select(Task))
+        .where(Task.id.in_(db.union_all(open_ids, done_ids.subquery().select())))
+        .order_by(Task.done, *_due_order())
+    ).unique().scalars().all()
+    open_tasks = [task for task in rows if not task.done]
+    done_tasks = sorted((task for task in rows if task.done),
+                        key=lambda task: task.done_at or task.created_at, reverse=True)
+    return open_tasks, done_tasks
 
 
 def overdue_count(user_id: int, now: datetime | None = None) -> int:
