@@ -159,13 +159,19 @@ def create_schema(conn, *, index_first: bool) -> list:
                 conn.execute(CreateIndex(index))
             else:
                 later.append(("ix", index))
+    if index_first:
+        from crm import search_index
+        search_index.install(conn, populate=False)  # the triggers index every row as it comes
     return later
 
 
 def create_later(conn, later: list) -> None:
     from sqlalchemy.schema import AddConstraint, CreateIndex
+
+    from crm import search_index
     for kind, item in later:
         conn.execute(CreateIndex(item) if kind == "ix" else AddConstraint(item))
+    search_index.install(conn, populate=True)  # the trigram index, filled in one pass
 
 
 # --- loading -----------------------------------------------------------------------------

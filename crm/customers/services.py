@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
 from crm.models import Contact, Customer, Segment, Tag, TagGroup, User, customer_tags, utcnow
+from crm.search_index import customer_terms_condition
 from crm.textsearch import like_escape, normalise, query_terms
 
 PER_PAGE = 25
@@ -108,13 +109,10 @@ class CustomerFilter:
 
 def search_condition(q: str):
     """Every term of `q` must occur in the customer's search keys (pinyin included)."""
-    conditions = []
-    for term in query_terms(q):
-        # '|' separates keys in the index: a term never spans two of them.
-        term = term.replace("|", "")
-        if term:
-            conditions.append(Customer.search_index.like(f"%{like_escape(term)}%", escape="\\"))
-    return conditions
+    # '|' separates keys in the index: a term never spans two of them.
+    terms = [term.replace("|", "") for term in query_terms(q)]
+    terms = [term for term in terms if term]
+    return customer_terms_condition(terms) if terms else []
 
 
 def filtered_select(filters: CustomerFilter, user=None, *, ids_only: bool = False):

@@ -4,6 +4,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from crm import search_index
 from crm.extensions import db
 from crm.models.base import UTCDateTime, utcnow
 from crm.textsearch import search_keys
@@ -135,3 +136,7 @@ class Segment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user = relationship("User")
+
+
+# The trigram index over Customer.search_index (crm/search_index.py) comes and goes with the table.
+search_index.register(Customer.__table__)
