@@ -125,8 +125,23 @@ def claim(obj, loaded=None) -> None:
 
 def _claim_latest(obj) -> None:
     """No token: wait for any save in progress, then take the record as it is now (its
-    columns are read again under the lock, so the change applies on top of the latest)."""
+    columns are read again under the lock, so the change applies on top of the latest).
+
+    The version this request read stands for "as it is now" while nobody saved since: the
+    claim is then the one conditional UPDATE of a posted token, and nothing needs reading
+    again. Only when someone did save in between are the columns read again."""
     model = type(obj)
+    state = inspect(obj)
+    # As read from the database (not loaded now, nor changed in memory since).
+    read = state.dict.get("version") if "version" not in state.committed_state else None
+    if read is not None:
+        result = db.session.execute(
+            update(model).where(model.id == obj.id, model.version == read)
+            .values(version=model.version + 1)
+            .execution_options(synchronize_session=False))
+        if result.rowcount == 1:
+            set_committed_value(obj, "version", read + 1)
+            return
     result = db.session.execute(
         update(model).where(model.id == obj.id).values(version=model.version + 1)
         .execution_options(synchronize_session=False))

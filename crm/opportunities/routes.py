@@ -4,7 +4,7 @@ from decimal import Decimal
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
 
 from crm.concurrency import (
     Conflict,
@@ -97,34 +97,69 @@ def _lost_reasons() -> list[LostReason]:
         .order_by(LostReason.position, LostReason.id)).scalars())
 
 
-def _load(opportunity_id: int, *, for_stage_move: bool = False) -> Opportunity:
-    """The opportunity with what its page shows; 404 when missing, 403 when not visible.
-    `for_stage_move`: only what the stage widget, the details and the history show, in
-    one query (no competitors, no related deals)."""
+def _fetch(opportunity_id: int, *, for_stage_move: bool = False,
+           with_lost_reasons: bool = False) -> tuple[Opportunity | None, list[LostReason]]:
+    """The opportunity with what its page shows, in one query with its pipeline's stages
+    (a pipeline's handful, joined); `for_stage_move`: only what the stage widget, the details
+    and the history show (no competitors, no related deals, which otherwise come in one
+    query each).
+
+    `with_lost_reasons`: the active lost reasons (what the stage widget asks when it moves to
+    a lost stage) come in the same query, joined to the pipeline's lost stage only, so they add
+    their own few rows and no more; none when the pipeline has no lost stage (nothing asks
+    for a reason then)."""
+    pipeline_stage = aliased(Stage, name="pipeline_stage")
+    reason = aliased(LostReason, name="active_lost_reason")
     options = [joinedload(Opportunity.customer), joinedload(Opportunity.contact),
                joinedload(Opportunity.stage), joinedload(Opportunity.owner),
-               joinedload(Opportunity.lost_reason)]
-    if for_stage_move:
-        options.append(joinedload(Opportunity.pipeline).joinedload(Pipeline.stages))
-    else:
-        options += [joinedload(Opportunity.pipeline).selectinload(Pipeline.stages),
-                    selectinload(Opportunity.competitors),
+               joinedload(Opportunity.lost_reason),
+               contains_eager(Opportunity.pipeline).contains_eager(
+                   Pipeline.stages.of_type(pipeline_stage))]
+    if not for_stage_move:
+        options += [selectinload(Opportunity.competitors),
                     selectinload(Opportunity.related).joinedload(Opportunity.stage)]
-    opportunity = db.session.execute(
-        db.select(Opportunity).options(*options).where(Opportunity.id == opportunity_id)
-    ).unique().scalar_one_or_none()
+    query = (db.select(Opportunity).outerjoin(Opportunity.pipeline)
+             .outerjoin(Pipeline.stages.of_type(pipeline_stage))
+             .options(*options).where(Opportunity.id == opportunity_id))
+    if with_lost_reasons:
+        query = (query.add_columns(reason)
+                 .outerjoin(reason, db.and_(pipeline_stage.kind == "lost", reason.active.is_(True)))
+                 .order_by(pipeline_stage.position, reason.position, reason.id))
+    else:
+        query = query.order_by(pipeline_stage.position)
+    rows = db.session.execute(query).unique().all()
+    if not rows:
+        return None, []
+    reasons = [row[1] for row in rows if with_lost_reasons and row[1] is not None]
+    return rows[0][0], list(dict.fromkeys(reasons))
+
+
+def _checked(opportunity: Opportunity | None, *, edit: bool = False) -> Opportunity:
+    """404 when missing, 403 when not visible (or, with `edit`, not editable)."""
     if opportunity is None:
         abort(404)
     if not can_see_opportunity(current_user, opportunity):
         abort(403)
+    if edit and not can_edit_opportunity(current_user, opportunity):
+        abort(403)
     return opportunity
+
+
+def _load(opportunity_id: int, *, for_stage_move: bool = False) -> Opportunity:
+    """The opportunity with what its page shows (see _fetch), after the permission check."""
+    return _checked(_fetch(opportunity_id, for_stage_move=for_stage_move)[0])
+
+
+def _load_with_lost_reasons(opportunity_id: int, *, for_stage_move: bool = False,
+                            edit: bool = False) -> tuple[Opportunity, list[LostReason]]:
+    """The opportunity (see _fetch) and the active lost reasons, in one query."""
+    opportunity, reasons = _fetch(opportunity_id, for_stage_move=for_stage_move,
+                                  with_lost_reasons=True)
+    return _checked(opportunity, edit=edit), reasons
 
 
 def _editable(opportunity_id: int, **kwargs) -> Opportunity:
-    opportunity = _load(opportunity_id, **kwargs)
-    if not can_edit_opportunity(current_user, opportunity):
-        abort(403)
-    return opportunity
+    return _checked(_fetch(opportunity_id, **kwargs)[0], edit=True)
 
 
 # The list -----------------------------------------------------------------------------------
@@ -520,15 +555,17 @@ def commit_keeping_loaded() -> None:
         session.expire_on_commit = True
 
 
-def _stage_fragments_context(opportunity: Opportunity, **extra) -> dict:
-    """What the stage widget, the details and the stage history need (not the whole page)."""
+def _stage_fragments_context(opportunity: Opportunity, *, lost_reasons: list[LostReason] | None = None,
+                             **extra) -> dict:
+    """What the stage widget, the details and the stage history need (not the whole page);
+    `lost_reasons` when they were read with the opportunity (_load_with_lost_reasons)."""
     changes = stage_history(opportunity.id)
     context = {
         "opportunity": opportunity,
         "periods": stage_periods(changes),
         "stage_totals": time_in_stages(changes),
         "can_edit": can_edit_opportunity(current_user, opportunity),
-        "lost_reasons": _lost_reasons(),
+        "lost_reasons": lost_reasons if lost_reasons is not None else _lost_reasons(),
         "won_stage": won_stage(opportunity),
         "lost_stage": lost_stage(opportunity),
         "reopen_stage": reopen_stage(opportunity) if opportunity.status != "open" else None,
@@ -541,8 +578,10 @@ def _stage_fragments_context(opportunity: Opportunity, **extra) -> dict:
     return context
 
 
-def _page_context(opportunity: Opportunity, **extra) -> dict:
-    """What the opportunity page and its fragments need."""
+def _page_context(opportunity: Opportunity, *, lost_reasons: list[LostReason] | None = None,
+                  **extra) -> dict:
+    """What the opportunity page and its fragments need; `lost_reasons` when they were read
+    with the opportunity (_load_with_lost_reasons)."""
     from crm.notes.forms import NoteForm
     from crm.notes.services import timeline
 
@@ -570,7 +609,7 @@ def _page_context(opportunity: Opportunity, **extra) -> dict:
         "note_form": NoteForm(formdata=None, customer_id=opportunity.customer_id,
                               opportunity_id=opportunity.id),
         "can_edit": can_edit_opportunity(current_user, opportunity),
-        "lost_reasons": _lost_reasons(),
+        "lost_reasons": lost_reasons if lost_reasons is not None else _lost_reasons(),
         "won_stage": won_stage(opportunity),
         "lost_stage": lost_stage(opportunity),
         "reopen_stage": reopen_stage(opportunity) if opportunity.status != "open" else None,
@@ -612,11 +651,11 @@ PAGE_BLOCKS = {"stage-widget": "stage_widget", "opp-details": "details", "stage-
 @bp.route("/<int:opportunity_id>")
 def show(opportunity_id: int):
     """The opportunity page; an htmx request aimed at one of its sections gets that section."""
-    opportunity = _load(opportunity_id)
+    opportunity, lost_reasons = _load_with_lost_reasons(opportunity_id)
     block = PAGE_BLOCKS.get(request.htmx.target or "") if is_htmx() else None
     related_q = request.args.get("related_q", "")  # the link search, without JavaScript
     return render(SHOW, block, **_page_context(
-        opportunity, related_q=related_q, related_matches=_related_matches(opportunity, related_q),
+        opportunity, lost_reasons=lost_reasons, related_q=related_q, related_matches=_related_matches(opportunity, related_q),
         searched=bool(query_terms(related_q))))
 
 
@@ -643,8 +682,14 @@ def change_stage(opportunity_id: int):
     303 back to the page they came from.
     """
     board = request.form.get("context") == "board"
-    # The page's fragments (and the board's card) need neither competitors nor related deals.
-    opportunity = _editable(opportunity_id, for_stage_move=is_htmx())
+    # The page's fragments (and the board's card) need neither competitors nor related deals;
+    # the page's also need the lost reasons (read with the opportunity).
+    lost_reasons = None
+    if is_htmx() and not board:
+        opportunity, lost_reasons = _load_with_lost_reasons(opportunity_id, for_stage_move=True,
+                                                            edit=True)
+    else:
+        opportunity = _editable(opportunity_id, for_stage_move=is_htmx())
     stage = db.session.get(Stage, _int(request.form.get("stage_id")) or 0)
     try:
         if stage is None:
@@ -671,7 +716,7 @@ def change_stage(opportunity_id: int):
         # it changed, and claim() the version), so the three fragments are rendered from it
         # rather than from the whole page's context loaded again.
         commit_keeping_loaded()
-        context = _stage_fragments_context(opportunity, oob=True)
+        context = _stage_fragments_context(opportunity, oob=True, lost_reasons=lost_reasons)
         response = fragment(SHOW, "stage_widget", "details", "stage_history", **context)
         if stage.playbook_items and "tasks.index" in current_app.view_functions:
             from crm.tasks.services import open_tasks_for
@@ -687,7 +732,7 @@ def change_stage(opportunity_id: int):
 def _stale_move(opportunity_id: int, board: bool):
     """409: someone else changed the opportunity since the card or widget was shown. Nothing
     moves; the card (in its real column) or the widget shows it as it is now, and says why."""
-    opportunity = _load(opportunity_id)
+    opportunity, lost_reasons = _load_with_lost_reasons(opportunity_id)
     message = stale_move_message(opportunity)
     if is_htmx() and board:
         from crm.board.views import board_move_response
@@ -695,13 +740,14 @@ def _stale_move(opportunity_id: int, board: bool):
         response.status_code = 409
         return trigger(response, {"crm:toast": message})
     if is_htmx():
-        context = _page_context(opportunity, oob=True, stage_error=message)
+        context = _page_context(opportunity, oob=True, stage_error=message, lost_reasons=lost_reasons)
         return fragment(SHOW, "stage_widget", "details", "stage_history", status=409, **context)
     if board:
         flash(message, "error")
         return redirect(_local_referrer()
                         or url_for("opportunities.show", opportunity_id=opportunity_id), 303)
-    return render(SHOW, None, status=409, **_page_context(opportunity, stage_error=message))
+    return render(SHOW, None, status=409, **_page_context(opportunity, stage_error=message,
+                                                         lost_reasons=lost_reasons))
 
 
 def _append_task_panel(response, context) -> None:
