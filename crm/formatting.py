@@ -1,7 +1,7 @@
 """Template filters: dates, times, numbers and money in the user's locale and time zone."""
 from datetime import date, datetime
 
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_datetime, format_decimal, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
@@ -32,14 +32,13 @@ def dt(value: datetime | None, fmt: str = "medium") -> str:
 def d(value: date | None, fmt: str = "medium") -> str:
     if value is None:
         return ""
-    if isinstance(value, datetime):  # shown in the user's zone: Flask-Babel rebases it
-        return format_date(value, fmt)
+    if isinstance(value, datetime):  # the day it is in the user's zone
+        return l10n.format_day(to_user_timezone(value).date(), fmt)
     return l10n.format_day(value, fmt)
 
 
 def dt_input(value: datetime | None) -> str:
     """The value of a datetime-local input, in the user's zone."""
-    from flask_babel import to_user_timezone
     if value is None:
         return ""
     return to_user_timezone(value).strftime("%Y-%m-%dT%H:%M")

@@ -53,3 +53,23 @@ def test_gettext_follows_the_locale_within_a_request(app, make_user):
         with force_locale("en"):
             assert l10n.translations().ugettext("Customers") == "Customers"
         assert l10n.translations().ugettext("Customers") == "客户"
+
+
+def test_d_of_a_datetime_is_the_day_in_the_users_zone(app):
+    from datetime import datetime, timezone
+
+    from flask_babel import format_date as babel_rebased_date
+    from flask_babel import refresh
+
+    from crm.formatting import d
+    with app.test_request_context():
+        app.config["BABEL_DEFAULT_TIMEZONE"] = "Asia/Shanghai"
+        refresh()
+        try:
+            for moment in (datetime(2026, 3, 1, 15, 59), datetime(2026, 3, 1, 16, 0),
+                           datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc)):
+                for locale in ("en", "zh_Hans_CN"):
+                    with force_locale(locale):
+                        assert d(moment) == babel_rebased_date(moment), (moment, locale)
+        finally:
+            app.config["BABEL_DEFAULT_TIMEZONE"] = "UTC"

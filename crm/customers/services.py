@@ -115,6 +115,43 @@ def search_condition(q: str):
     return customer_terms_condition(terms) if terms else []
 
 
+COMMON_TAG = 2000  # customers a tag filter holds before it is checked row by row (EXISTS)
+
+
+def _tag_is_common(tag_ids: list[int]) -> bool:
+    """Whether the tags hold more than COMMON_TAG customers (reading at most that many
+    index entries; asked once per request)."""
+    from flask import g, has_request_context
+    cache = g.setdefault("_crm_common_tags", {}) if has_request_context() else {}
+    key = tuple(sorted(tag_ids))
+    if key not in cache:
+        cache[key] = db.session.execute(db.select(func.count()).select_from(
+            db.select(customer_tags.c.customer_id).where(customer_tags.c.tag_id.in_(tag_ids))
+            .limit(COMMON_TAG + 1).subquery())).scalar_one() > COMMON_TAG
+    return cache[key]
+
+
+def tag_conditions(tag_ids: list[int], match: str) -> list:
+    """Customers with any (match="any") or all of the tags.
+
+    Two plans, chosen by how many customers the tags hold: a common tag is checked row by
+    row as the list is read in its own order (EXISTS on the (customer_id, tag_id) key: the
+    first page comes after a few hundred rows), a rarer one is read as the set of its
+    customers (IN: a few thousand index entries instead of the whole list)."""
+    if _tag_is_common(tag_ids):
+        def has(ids):
+            return db.exists().where(customer_tags.c.customer_id == Customer.id,
+                                     customer_tags.c.tag_id.in_(ids))
+        if match == "all":
+            return [has([tag_id]) for tag_id in dict.fromkeys(tag_ids)]
+        return [has(tag_ids)]
+    tagged = db.select(customer_tags.c.customer_id).where(customer_tags.c.tag_id.in_(tag_ids))
+    if match == "all":
+        tagged = tagged.group_by(customer_tags.c.customer_id).having(
+            func.count(func.distinct(customer_tags.c.tag_id)) == len(set(tag_ids)))
+    return [Customer.id.in_(tagged)]
+
+
 def filtered_select(filters: CustomerFilter, user=None, *, ids_only: bool = False):
     """The SELECT of the customers `filters` lets through, sorted, owners and tags preloaded;
     only those `user` (default: the signed-in user) may see. `ids_only`: their ids, unsorted."""
@@ -130,12 +167,7 @@ def filtered_select(filters: CustomerFilter, user=None, *, ids_only: bool = Fals
     for condition in search_condition(filters.q):
         stmt = stmt.where(condition)
     if filters.tag_ids:
-        tagged = db.select(customer_tags.c.customer_id).where(
-            customer_tags.c.tag_id.in_(filters.tag_ids))
-        if filters.match == "all":
-            tagged = tagged.group_by(customer_tags.c.customer_id).having(
-                func.count(func.distinct(customer_tags.c.tag_id)) == len(filters.tag_ids))
-        stmt = stmt.where(Customer.id.in_(tagged))
+        stmt = stmt.where(*tag_conditions(filters.tag_ids, filters.match))
     if filters.owner == "none":
         stmt = stmt.where(Customer.owner_id.is_(None))
     elif filters.owner:
