@@ -1,5 +1,9 @@
 """Test fixtures: a throw-away database per run (SQLite file or a fresh PostgreSQL
-database), emptied after every test; the app, a client, users and logins."""
+database), emptied after every test; the app, a client, users and logins.
+
+The suite runs in parallel with pytest-xdist (pytest.ini): every worker process has its own
+instance directory, database (SQLite file or PostgreSQL database), live server and browser."""
+import functools
 import os
 import re
 import secrets
@@ -12,13 +16,51 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
-os.environ.setdefault("CRM_INSTANCE_DIR", tempfile.mkdtemp(prefix="crm-test-instance-"))
+# An instance directory of this process's own (each xdist worker's, not the one the controlling
+# process made and the workers inherited); one given from outside is kept.
+if os.environ.get("CRM_INSTANCE_DIR", "") == os.environ.get("CRM_TEST_INSTANCE_DIR", ""):
+    os.environ["CRM_INSTANCE_DIR"] = os.environ["CRM_TEST_INSTANCE_DIR"] = tempfile.mkdtemp(
+        prefix="crm-test-instance-")
 
 from crm import create_app  # noqa: E402
 from crm.config import normalise_database_url  # noqa: E402
 from crm.extensions import db as _db  # noqa: E402
 
 TEST_PASSWORD = "correct-horse-9"
+
+
+def _hash_each_password_once():
+    """scrypt takes ~0.1 s a call on purpose, and the suite makes a thousand users with the same
+    password: each distinct password is hashed once (a real scrypt hash, checked for real), and
+    a check of the same password against the same hash is answered from the first one. Servers
+    the tests start in other processes (gunicorn) hash as shipped."""
+    from werkzeug.security import check_password_hash, generate_password_hash
+
+    from crm.models import user as user_module
+
+    hash_once = functools.lru_cache(maxsize=None)(generate_password_hash)
+    check_once = functools.lru_cache(maxsize=4096)(check_password_hash)
+
+    def generate(password, *args, **kwargs):
+        return generate_password_hash(password, *args, **kwargs) if args or kwargs \
+            else hash_once(password)
+
+    def check(pwhash, password):
+        return check_once(pwhash, password)
+
+    user_module.generate_password_hash = generate
+    user_module.check_password_hash = check
+
+
+_hash_each_password_once()
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pytest.ini): one worker per CPU this process may use, at most 4 (each worker
+    runs its own browser and server); the physical-core count xdist would take from psutil can
+    be 1 on a 2-vCPU machine."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else (os.cpu_count() or 1)))
 
 
 def _postgres_database(base_url: str):

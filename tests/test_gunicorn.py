@@ -20,8 +20,12 @@ from bench.load import Client, Server, fresh_database
 from crm import create_app
 from crm.logs import JSONFormatter
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="reads gunicorn's workers from /proc")
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads gunicorn's workers from /proc"),
+    # Under xdist, on one worker with the other gunicorn tests: the module's server is started
+    # once, and two sets of gunicorn workers never compete for the CPU.
+    pytest.mark.xdist_group("gunicorn"),
+]
 
 PASSWORD = "Gunicorn-Horse-Battery-9"
 ADMIN = "boss@example.com"

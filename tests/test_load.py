@@ -16,8 +16,12 @@ import pytest
 from bench.faults import Kills, killer
 from bench.load import Server, fresh_database, report, run_load, seed, verify
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="reads gunicorn's workers from /proc")
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads gunicorn's workers from /proc"),
+    # Under xdist, on one worker with the other gunicorn tests: the module's server is started
+    # once, and two sets of gunicorn workers never compete for the CPU.
+    pytest.mark.xdist_group("gunicorn"),
+]
 
 WORKERS = 4
 CLIENTS = 8

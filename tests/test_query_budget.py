@@ -18,6 +18,9 @@ from crm.models import (
     StageChange, Tag, TagGroup, Task, User, customer_tags, opportunity_links, utcnow)
 from tests.conftest import count_queries, hx
 
+# Under xdist, every case on one worker: the module-scoped workspace is built once.
+pytestmark = pytest.mark.xdist_group("query_budget")
+
 BUDGET = 8
 SMALL, LARGE = 3, 60
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE")

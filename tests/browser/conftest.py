@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -95,3 +96,16 @@ def browser_login(live_server):
         page.wait_for_url(lambda url: "/login" not in url)
         return page
     return _login
+
+
+# Elements htmx marks while a request is in flight, a swap under way or new content settling.
+HTMX_BUSY = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added"
+
+
+def htmx_settled(page):
+    """Wait until the page has loaded and htmx is idle: its `load`/`revealed` requests (fired
+    while htmx processes the page) answered, swapped and settled. What the page will show,
+    without networkidle's 500 ms of silence; a locator, not an evaluated string, so the
+    page's CSP (no unsafe-eval) does not refuse it."""
+    page.wait_for_load_state("load")
+    expect(page.locator(HTMX_BUSY)).to_have_count(0)

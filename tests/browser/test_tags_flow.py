@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from crm.extensions import db
 from crm.models import Customer, Tag, TagGroup
+from tests.browser.conftest import htmx_settled
 
 
 def _seed_behaviour_tags(app):
@@ -57,8 +58,7 @@ def test_manager_creates_a_group_and_tag_recolours_and_merges(app, page, make_us
 
     # recolour inline: the colour saves on change, the row comes back in the new colour
     # (once htmx has finished swapping and processing the rows above)
-    page.wait_for_function(
-        "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')")
+    htmx_settled(page)
     saas_row.locator("input[type=color]").fill("#dc2626")
     expect(industry.locator("tr.tag-row", has_text="SaaS").locator(".color-code")).to_have_text("#dc2626")
     expect(industry.locator("tr.tag-row", has_text="SaaS").locator(".tag")).to_have_attribute(

@@ -11,6 +11,7 @@ from crm.extensions import db
 from crm.models import (Competitor, Contact, Customer, LostReason, Note, Opportunity, Pipeline,
                         Segment, Stage, Tag, TagGroup, Task, User, utcnow)
 from crm.textsearch import search_keys
+from tests.browser.conftest import htmx_settled
 
 PAYLOADS = {
     "script": "<script>window.__xss=1</script>",
@@ -174,7 +175,7 @@ def test_payloads_render_inert_everywhere(app, page, live_server, admin, browser
     for path in pages(ids):
         response = page.goto(path)
         assert response.status < 500, (path, response.status)
-        page.wait_for_load_state("networkidle")
+        htmx_settled(page)
         # Edit forms and pickers show the value in an input or an option; lists show it as text.
         assert_inert(page, payload, path, must_show=not path.startswith(("/admin/users/", "/tasks/new")))
 
@@ -187,25 +188,26 @@ def test_payloads_render_inert_everywhere(app, page, live_server, admin, browser
     page.goto("/customers")
     with page.expect_response(lambda r: "/customers?" in r.url and r.request.headers.get("hx-request")):
         page.fill("input[name=q]", ids["word"])
-    page.wait_for_load_state("networkidle")
+    htmx_settled(page)
     assert_inert(page, payload, "customer search (htmx)")
 
     page.goto("/customers/new")
     with page.expect_response(lambda r: "/customers/duplicates" in r.url):
         page.fill("#name", ids["word"])
         page.locator("#name").dispatch_event("change")
-    page.wait_for_load_state("networkidle")
+    htmx_settled(page)
     assert_inert(page, payload, "duplicate warning (htmx)")
     # Saved anyway through the form: the duplicate warning of the full page, then the flash.
     page.fill("#name", f"{ids['word']} {payload}")
-    page.click("form.customer-form button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    with page.expect_navigation():  # a plain form: the answer is a new page
+        page.click("form.customer-form button[type=submit]")
+    htmx_settled(page)
     assert_inert(page, payload, "duplicate warning (form post)")
 
     page.goto("/opportunities/new")
     with page.expect_response(lambda r: "/opportunities/customer-search" in r.url):
         page.fill("input[name=customer_q]", ids["word"])
-    page.wait_for_load_state("networkidle")
+    htmx_settled(page)
     assert_inert(page, payload, "customer picker (htmx)")
 
     # Flash messages after saving through the forms carry the names.
@@ -215,11 +217,11 @@ def test_payloads_render_inert_everywhere(app, page, live_server, admin, browser
                        (f"/tags/{ids['tag']}/edit", "main form[method=post]"),
                        (contact_edit, f'form[action="{contact_edit}"]')):
         page.goto(path)
-        with page.expect_response(lambda r: r.request.method == "POST"):
+        with page.expect_navigation():
             # As without JavaScript (the contact page's htmx target lives on the customer page).
             page.locator(form).first.evaluate(
                 "form => { form.removeAttribute('hx-post'); htmx.process(form); form.submit(); }")
-        page.wait_for_load_state("networkidle")
+        htmx_settled(page)
         assert_inert(page, payload, f"after saving {path}", must_show=False)
     page.goto(f"/customers/{ids['customer']}/edit")
     page.fill("#name", f"Saved {payload}")
@@ -238,9 +240,9 @@ def test_payloads_render_inert_everywhere(app, page, live_server, admin, browser
         customer.version += 1
         db.session.commit()
     page.fill("#description", f"Mine {payload}")
-    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+    with page.expect_navigation(), page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.locator("form.customer-form").evaluate("form => form.requestSubmit()")
-    page.wait_for_load_state("networkidle")
+    htmx_settled(page)
     assert answer.value.status == 409
     assert_inert(page, f"Theirs {payload}", "the edit conflict")
     assert_inert(page, f"Mine {payload}", "the edit conflict")
