@@ -160,18 +160,20 @@ def create_schema(conn, *, index_first: bool) -> list:
             else:
                 later.append(("ix", index))
     if index_first:
-        from crm import search_index
+        from crm import search_index, stage_totals
         search_index.install(conn, populate=False)  # the triggers index every row as it comes
+        stage_totals.install(conn, populate=False)  # and count every opportunity as it comes
     return later
 
 
 def create_later(conn, later: list) -> None:
     from sqlalchemy.schema import AddConstraint, CreateIndex
 
-    from crm import search_index
+    from crm import search_index, stage_totals
     for kind, item in later:
         conn.execute(CreateIndex(item) if kind == "ix" else AddConstraint(item))
     search_index.install(conn, populate=True)  # the trigram index, filled in one pass
+    stage_totals.install(conn, populate=True)  # the board's totals, counted in one pass
 
 
 # --- loading -----------------------------------------------------------------------------

@@ -17,11 +17,11 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import parse_qs, urlencode
 
-from sqlalchemy import Numeric, and_, case, func, literal, or_, select, type_coerce, union_all
+from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.orm import joinedload
 
 from crm.extensions import db
-from crm.models import Customer, Opportunity, Pipeline, Stage, Task, User, utcnow
+from crm.models import Customer, Opportunity, Pipeline, Stage, StageTotal, Task, User, utcnow
 
 CARDS_PER_COLUMN = 50
 RECENT_DAYS = 30
@@ -179,38 +179,65 @@ class ColumnSummary:
 
 def column_summaries(stages: list[Stage], filters: BoardFilters, user,
                      now: datetime | None = None) -> dict[int, ColumnSummary]:
-    """Count, amount and weighted amount of every column, in one grouped query.
+    """Count, amount and weighted amount of every column, in one statement.
 
-    weighted = amount * coalesce(probability_override, stage.probability) / 100; the division
-    happens here in Decimal, so SQLite's integer division cannot truncate it.
+    weighted = amount * coalesce(probability_override, stage.probability) / 100, computed in
+    whole cents × percent and divided here in Decimal, so SQLite's integer division cannot
+    truncate it.
+
+    The open columns of an unfiltered board seen by someone who sees everything come from
+    stage_totals (kept by triggers, crm/stage_totals.py): a few rows instead of adding up
+    every open deal. Otherwise, and for the won and lost columns (only the recently closed
+    ones count), the cards are added up; both parts are one UNION ALL.
     """
+    from crm.permissions import sees_everything
+
     summaries = {stage.id: ColumnSummary(stage) for stage in stages}
     if not stages:
         return summaries
     stage_probability = case({stage.id: literal(stage.probability or 0) for stage in stages},
                              value=Opportunity.stage_id, else_=literal(0))
+    cents = _cents(Opportunity.amount)
     probability = func.coalesce(Opportunity.probability_override, stage_probability)
-    rows = db.session.execute(
-        select(Opportunity.stage_id, Opportunity.currency, func.count(Opportunity.id),
-               type_coerce(func.sum(Opportunity.amount), Numeric(20, 2)),
-               type_coerce(func.sum(Opportunity.amount * probability), Numeric(24, 2)))
-        .where(_visible(stages, now), *filters.conditions(user))
-        .group_by(Opportunity.stage_id, Opportunity.currency)
-    ).all()
-    for stage_id, currency, count, amount, amount_times_probability in rows:
+    use_table = not filters.active and sees_everything(user)
+    open_ids = [s.id for s in stages if s.kind == "open"]
+    counted = [s for s in stages if s.kind != "open"] if use_table else stages
+    parts = []
+    if counted:
+        parts.append(
+            select(Opportunity.stage_id, Opportunity.currency, func.count(Opportunity.id).label("n"),
+                   func.sum(cents).label("cents"), func.sum(cents * probability).label("weighted"))
+            .where(_visible(counted, now), *filters.conditions(user))
+            .group_by(Opportunity.stage_id, Opportunity.currency))
+    if use_table and open_ids:
+        table_probability = case({stage.id: literal(stage.probability or 0) for stage in stages},
+                                 value=StageTotal.stage_id, else_=literal(0))
+        parts.append(
+            select(StageTotal.stage_id, StageTotal.currency, StageTotal.count, StageTotal.amount_cents,
+                   StageTotal.floating_cents * table_probability + StageTotal.fixed_weighted)
+            .where(StageTotal.stage_id.in_(open_ids), StageTotal.count != 0))
+    statement = parts[0] if len(parts) == 1 else union_all(*parts)
+    for stage_id, currency, count, amount_cents, weighted_units in db.session.execute(statement).all():
         summary = summaries[stage_id]
         currency = currency or "CNY"
-        weighted = (Decimal(amount_times_probability or 0) / 100).quantize(CENT, ROUND_HALF_UP)
+        amount = (Decimal(amount_cents or 0) / 100).quantize(CENT)
+        weighted = (Decimal(weighted_units or 0) / 10000).quantize(CENT, ROUND_HALF_UP)
         total = summary.by_currency.get(currency)
         if total is None:
-            summary.by_currency[currency] = CurrencyTotal(
-                currency, count, Decimal(amount or 0).quantize(CENT), weighted)
+            summary.by_currency[currency] = CurrencyTotal(currency, count, amount, weighted)
         else:  # the same currency spelt differently would land here; add, do not overwrite
             total.count += count
-            total.amount += Decimal(amount or 0).quantize(CENT)
+            total.amount += amount
             total.weighted += weighted
         summary.count += count
     return summaries
+
+
+def _cents(amount):
+    """An amount in whole cents, as the database computes it (see crm/stage_totals.py)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return cast(func.round(func.coalesce(amount, 0) * 100), Integer)
+    return func.round(func.coalesce(amount, 0) * 100)
 
 
 def board_totals(summaries: dict[int, ColumnSummary], main_currency: str) -> dict[str, list]:

@@ -23,6 +23,7 @@ from crm.models.sales import (
     Pipeline,
     Stage,
     StageChange,
+    StageTotal,
     Task,
     opportunity_links,
     opportunity_shares,
@@ -34,6 +35,12 @@ __all__ = [
     "CUSTOMER_KINDS", "CUSTOMER_SIZES", "Contact", "Customer", "Segment", "Tag", "TagGroup",
     "customer_tags", "NOTE_KINDS", "Note", "DEFAULT_LOST_REASON_NAMES", "DEFAULT_STAGE_NAMES",
     "STAGE_KINDS", "STATUSES", "Competitor", "LostReason", "Opportunity", "Pipeline", "Stage",
-    "StageChange", "Task", "opportunity_links", "LANGUAGES", "ROLES", "User", "UTCDateTime",
+    "StageChange", "StageTotal", "Task", "opportunity_links", "LANGUAGES", "ROLES", "User", "UTCDateTime",
     "utcnow", "customer_shares", "opportunity_shares", "AuditEntry", "Setting",
 ]
+
+# The triggers that keep stage_totals come with the schema (crm/stage_totals.py).
+from crm import stage_totals as _stage_totals  # noqa: E402
+from crm.extensions import db as _db  # noqa: E402
+
+_stage_totals.register(_db.metadata)

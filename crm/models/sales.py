@@ -3,7 +3,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, Numeric, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Date, ForeignKey, Integer, Numeric, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
@@ -213,6 +213,23 @@ class Opportunity(db.Model):
 # index order.
 db.Index("ix_opportunities_close", Opportunity.expected_close.is_(None), Opportunity.expected_close,
          Opportunity.id)
+
+
+class StageTotal(db.Model):
+    """Per stage and currency: how many opportunities (outside the trash) and their amounts in
+    cents, kept by database triggers on opportunities (crm/stage_totals.py), so that the
+    board's open columns read a few rows instead of adding up every card."""
+    __tablename__ = "stage_totals"
+
+    stage_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)  # '' for none
+    count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    amount_cents: Mapped[Decimal] = mapped_column(Numeric(30, 0), default=0, server_default="0")
+    # Amounts of those without a probability override (weighted with the stage's probability
+    # when read, so a changed stage probability needs no recount) ...
+    floating_cents: Mapped[Decimal] = mapped_column(Numeric(30, 0), default=0, server_default="0")
+    # ... and cents × override percent of those with one.
+    fixed_weighted: Mapped[Decimal] = mapped_column(Numeric(32, 0), default=0, server_default="0")
 
 
 class Competitor(db.Model):

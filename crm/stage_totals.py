@@ -1,0 +1,156 @@
+"""The stage_totals table (crm.models.StageTotal), kept by database triggers on
+opportunities: every insert, update (stage, currency, amount, probability override, trash)
+and delete of an opportunity adds its old row's share out and its new row's share in.
+
+Triggers rather than ORM events because the writes that move many opportunities at once
+(a removed stage's bulk move, trash and restore of a batch, purge, imports) are plain SQL
+statements: the database sees every one of them.
+
+Amounts are kept in whole cents (amounts have two decimals), so adding and taking away never
+drifts. Weighted amounts are read as floating_cents × the stage's probability +
+fixed_weighted (cents × override percent), divided by 10,000: a stage whose default
+probability changes needs no recount.
+
+On PostgreSQL an update takes the two rows it touches in a fixed order (by stage, then
+currency), so two moves in opposite directions between the same stages cannot deadlock.
+
+tests/test_stage_totals.py checks that the table equals a fresh count after every kind of
+write, on both databases.
+"""
+from __future__ import annotations
+
+from sqlalchemy import event
+
+_COLUMNS = "stage_id, currency, count, amount_cents, floating_cents, fixed_weighted"
+_WATCHED = "stage_id, currency, amount, probability_override, deleted_at"
+
+
+def _sqlite_share(row: str, sign: str) -> str:
+    """The SELECT of one row's share (sign '' or '-'), when it is not in the trash."""
+    cents = f"CAST(ROUND(COALESCE({row}.amount, 0) * 100) AS INTEGER)"
+    return (f"SELECT {row}.stage_id, COALESCE({row}.currency, ''), {sign}1, {sign}{cents}, "
+            f"CASE WHEN {row}.probability_override IS NULL THEN {sign}{cents} ELSE 0 END, "
+            f"CASE WHEN {row}.probability_override IS NULL THEN 0 "
+            f"ELSE {sign}{cents} * {row}.probability_override END "
+            f"WHERE {row}.deleted_at IS NULL")
+
+
+_UPSERT_TAIL = (" ON CONFLICT (stage_id, currency) DO UPDATE SET count = count + excluded.count, "
+                "amount_cents = amount_cents + excluded.amount_cents, "
+                "floating_cents = floating_cents + excluded.floating_cents, "
+                "fixed_weighted = fixed_weighted + excluded.fixed_weighted")
+
+
+def _sqlite_apply(row: str, sign: str) -> str:
+    return f"INSERT INTO stage_totals ({_COLUMNS}) {_sqlite_share(row, sign)}{_UPSERT_TAIL};"
+
+
+_SQLITE_DDL = (
+    "CREATE TRIGGER IF NOT EXISTS stage_totals_ai AFTER INSERT ON opportunities BEGIN "
+    f"{_sqlite_apply('new', '')} END",
+    "CREATE TRIGGER IF NOT EXISTS stage_totals_ad AFTER DELETE ON opportunities BEGIN "
+    f"{_sqlite_apply('old', '-')} END",
+    f"CREATE TRIGGER IF NOT EXISTS stage_totals_au AFTER UPDATE OF {_WATCHED} ON opportunities BEGIN "
+    f"{_sqlite_apply('old', '-')} {_sqlite_apply('new', '')} END",
+)
+
+_PG_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION stage_totals_share(p_stage integer, p_currency text, p_amount numeric,
+                                              p_override integer, p_trashed boolean, sign integer)
+RETURNS void AS $$
+DECLARE
+  cents numeric := round(coalesce(p_amount, 0) * 100);
+BEGIN
+  IF p_trashed THEN
+    RETURN;
+  END IF;
+  INSERT INTO stage_totals AS t ({_COLUMNS})
+  VALUES (p_stage, coalesce(p_currency, ''), sign, sign * cents,
+          CASE WHEN p_override IS NULL THEN sign * cents ELSE 0 END,
+          CASE WHEN p_override IS NULL THEN 0 ELSE sign * cents * p_override END)
+  ON CONFLICT (stage_id, currency) DO UPDATE SET count = t.count + excluded.count,
+    amount_cents = t.amount_cents + excluded.amount_cents,
+    floating_cents = t.floating_cents + excluded.floating_cents,
+    fixed_weighted = t.fixed_weighted + excluded.fixed_weighted;
+END $$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION stage_totals_apply() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    PERFORM stage_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
+                               NEW.deleted_at IS NOT NULL, 1);
+  ELSIF TG_OP = 'DELETE' THEN
+    PERFORM stage_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
+                               OLD.deleted_at IS NOT NULL, -1);
+  ELSIF (OLD.stage_id, coalesce(OLD.currency, '')) <= (NEW.stage_id, coalesce(NEW.currency, '')) THEN
+    PERFORM stage_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
+                               OLD.deleted_at IS NOT NULL, -1);
+    PERFORM stage_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
+                               NEW.deleted_at IS NOT NULL, 1);
+  ELSE
+    PERFORM stage_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
+                               NEW.deleted_at IS NOT NULL, 1);
+    PERFORM stage_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
+                               OLD.deleted_at IS NOT NULL, -1);
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+"""
+
+_PG_TRIGGER = (
+    f"CREATE TRIGGER stage_totals_trg AFTER INSERT OR DELETE OR UPDATE OF {_WATCHED} "
+    "ON opportunities FOR EACH ROW EXECUTE FUNCTION stage_totals_apply()"
+)
+
+
+def rebuild(connection) -> None:
+    """Count stage_totals afresh from the opportunities."""
+    if connection.dialect.name == "sqlite":
+        cents = "CAST(ROUND(COALESCE(amount, 0) * 100) AS INTEGER)"
+    else:
+        cents = "round(coalesce(amount, 0) * 100)"
+    connection.exec_driver_sql("DELETE FROM stage_totals")
+    connection.exec_driver_sql(
+        f"INSERT INTO stage_totals ({_COLUMNS}) "
+        f"SELECT stage_id, COALESCE(currency, ''), count(*), sum({cents}), "
+        f"sum(CASE WHEN probability_override IS NULL THEN {cents} ELSE 0 END), "
+        f"sum(CASE WHEN probability_override IS NULL THEN 0 ELSE {cents} * probability_override END) "
+        "FROM opportunities WHERE deleted_at IS NULL GROUP BY stage_id, COALESCE(currency, '')")
+
+
+def install(connection, *, populate: bool = True) -> None:
+    """Create the triggers (idempotent); `populate`: count what is there already."""
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        for statement in _SQLITE_DDL:
+            connection.exec_driver_sql(statement)
+    elif dialect == "postgresql":
+        connection.exec_driver_sql(_PG_FUNCTION)
+        connection.exec_driver_sql("DROP TRIGGER IF EXISTS stage_totals_trg ON opportunities")
+        connection.exec_driver_sql(_PG_TRIGGER)
+    else:  # pragma: no cover - the app runs on SQLite and PostgreSQL only
+        raise RuntimeError(f"stage totals: no triggers for {dialect}")
+    if populate:
+        rebuild(connection)
+
+
+def uninstall(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        for suffix in ("ai", "ad", "au"):
+            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS stage_totals_{suffix}")
+    elif connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("DROP TRIGGER IF EXISTS stage_totals_trg ON opportunities")
+        connection.exec_driver_sql("DROP FUNCTION IF EXISTS stage_totals_apply()")
+        connection.exec_driver_sql(
+            "DROP FUNCTION IF EXISTS stage_totals_share(integer, text, numeric, integer, boolean, integer)")
+
+
+def register(metadata) -> None:
+    """Install the triggers whenever create_all builds the schema (the tests, the demo)."""
+    def after_create(target, connection, tables=None, **kw):
+        names = {table.name for table in tables} if tables is not None else None
+        if names is None or {"opportunities", "stage_totals"} & names:
+            install(connection, populate=True)
+
+    event.listen(metadata, "after_create", after_create)
+    event.listen(metadata, "before_drop", lambda target, connection, **kw: uninstall(connection))

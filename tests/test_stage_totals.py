@@ -1,0 +1,116 @@
+"""stage_totals, kept by database triggers (crm/stage_totals.py), equals a fresh count of
+the opportunities after every kind of write: ORM inserts and updates, bulk statements,
+trash and restore, deletes."""
+import random
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from crm import stage_totals
+from crm.extensions import db
+from crm.models import Customer, Opportunity, Pipeline, StageTotal, utcnow
+
+
+def _table():
+    rows = db.session.execute(db.select(StageTotal)).scalars()
+    return {(r.stage_id, r.currency): (r.count, Decimal(r.amount_cents), Decimal(r.floating_cents),
+                                       Decimal(r.fixed_weighted))
+            for r in rows if r.count}
+
+
+def _fresh():
+    result = {}
+    for opp in db.session.execute(
+            db.select(Opportunity).execution_options(include_deleted=True)).scalars():
+        if opp.deleted_at is not None:
+            continue
+        key = (opp.stage_id, opp.currency or "")
+        cents = (Decimal(opp.amount or 0) * 100).quantize(Decimal(1))
+        count, amount, floating, fixed = result.get(key, (0, Decimal(0), Decimal(0), Decimal(0)))
+        if opp.probability_override is None:
+            floating += cents
+        else:
+            fixed += cents * opp.probability_override
+        result[key] = (count + 1, amount + cents, floating, fixed)
+    return result
+
+
+def test_triggers_keep_the_totals(app, admin):
+    rng = random.Random(11)
+    with app.app_context():
+        pipeline = db.session.execute(db.select(Pipeline)).scalars().first()
+        stage_ids = [s.id for s in pipeline.stages]
+        customer = Customer(name="Totals Co", owner_id=admin.id, created_by_id=admin.id)
+        db.session.add(customer)
+        db.session.flush()
+        opps = []
+        for i in range(40):
+            opp = Opportunity(title=f"Deal {i}", customer_id=customer.id, pipeline_id=pipeline.id,
+                              stage_id=rng.choice(stage_ids), owner_id=admin.id,
+                              amount=Decimal(rng.randint(0, 10**9)) / 100,
+                              currency=rng.choice(["CNY", "USD", "EUR"]),
+                              probability_override=rng.choice([None, None, 0, 35, 100]))
+            db.session.add(opp)
+            opps.append(opp)
+        db.session.commit()
+        assert _table() == _fresh()
+
+        for step in range(120):
+            opp = rng.choice(opps)
+            action = rng.choice(["move", "amount", "currency", "override", "title", "trash", "restore"])
+            if action == "move":
+                opp.stage_id = rng.choice(stage_ids)
+            elif action == "amount":
+                opp.amount = rng.choice([Decimal("0.01"), Decimal("999999999999.99"), Decimal(rng.randint(0, 10**7)) / 100])
+            elif action == "currency":
+                opp.currency = rng.choice(["CNY", "USD", "JPY"])
+            elif action == "override":
+                opp.probability_override = rng.choice([None, 10, 90])
+            elif action == "title":
+                opp.title = f"Renamed {step}"
+            elif action == "trash":
+                opp.deleted_at = utcnow()
+            else:
+                opp.deleted_at = None
+            db.session.commit()
+        assert _table() == _fresh()
+
+        # Plain SQL statements, as the bulk moves, trash batches and purges write them.
+        db.session.execute(text("UPDATE opportunities SET stage_id = :s WHERE stage_id = :t"),
+                           {"s": stage_ids[0], "t": stage_ids[1]})
+        db.session.execute(text("UPDATE opportunities SET amount = amount - 1.25 WHERE id % 3 = 0 AND amount > 2"))
+        db.session.execute(text("DELETE FROM opportunities WHERE id % 5 = 0"))
+        db.session.commit()
+        assert _table() == _fresh()
+
+        # A recount from scratch gives the same table.
+        before = _table()
+        with db.engine.begin() as conn:
+            stage_totals.rebuild(conn)
+        db.session.expire_all()
+        assert _table() == before
+
+
+def test_board_columns_read_the_table(app, admin, admin_client):
+    """The board's open columns show the table's totals, and agree with a filtered view
+    (which adds the cards up itself)."""
+    from crm.board.services import BoardFilters, column_summaries, stages_of
+    with app.app_context():
+        pipeline = db.session.execute(db.select(Pipeline)).scalars().first()
+        stage = next(s for s in pipeline.stages if s.kind == "open")
+        customer = Customer(name="Board Co", owner_id=admin.id, created_by_id=admin.id)
+        db.session.add(customer)
+        db.session.flush()
+        for amount, override in ((Decimal("100.10"), None), (Decimal("50.05"), 33), (Decimal("0.01"), None)):
+            db.session.add(Opportunity(title="x", customer_id=customer.id, pipeline_id=pipeline.id,
+                                       stage_id=stage.id, owner_id=admin.id, amount=amount,
+                                       currency="CNY", probability_override=override))
+        db.session.commit()
+        stages = stages_of(pipeline.id)
+        from crm.models import User
+        user = db.session.get(User, admin.id)
+        everyone = column_summaries(stages, BoardFilters(), user)[stage.id]
+        mine = column_summaries(stages, BoardFilters(owner=str(admin.id)), user)[stage.id]
+        assert everyone.count == mine.count == 3
+        assert everyone.by_currency["CNY"].amount == mine.by_currency["CNY"].amount == Decimal("150.16")
+        assert everyone.by_currency["CNY"].weighted == mine.by_currency["CNY"].weighted
