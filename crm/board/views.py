@@ -44,7 +44,9 @@ class CardView:
         self.filters = filters
         self.now = now or utcnow()
         self.today = to_user_timezone(self.now).date()
-        self.user = user if user is not None else current_user
+        # The user itself, not the current_user proxy: hundreds of cards ask about it.
+        self.user = user if user is not None else current_user._get_current_object()
+        self._moves_every_card = bool(self.user.is_authenticated and self.user.is_manager)
         self.main_currency = current_app.config.get("DEFAULT_CURRENCY", "CNY")
         self._show = "opportunities.show" in current_app.view_functions
         # Per-card pieces that are the same on every card, built once per response: a
@@ -74,6 +76,8 @@ class CardView:
                     and opportunity.expected_close < self.today)
 
     def can_move(self, opportunity: Opportunity) -> bool:
+        if self._moves_every_card:  # managers and admins edit every opportunity
+            return True
         return bool(self.user.is_authenticated and can_edit_opportunity(self.user, opportunity))
 
     def show_url(self, opportunity: Opportunity) -> str | None:
