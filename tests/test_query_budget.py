@@ -179,8 +179,8 @@ CASES = [
          headers=hx("task-panel"), data={"panel_customer_id": lambda w, t: str(w.customer_id)}),
 ]
 
-# Over budget today (the count is the same at 3 and at 60 rows, so none is an N+1): name ->
-# why. Fixing one makes its test XPASS, which fails (strict): then remove it from here.
+# Pages over budget (none today): name -> its count and why. Fixing one makes its test XPASS,
+# which fails (strict): then remove it from here.
 OVER_BUDGET: dict[str, str] = {}
 
 
