@@ -555,8 +555,8 @@ def commit_keeping_loaded() -> None:
         session.expire_on_commit = True
 
 
-def _stage_fragments_context(opportunity: Opportunity, *, lost_reasons: list[LostReason] | None = None,
-                             **extra) -> dict:
+def _stage_fragments_context(opportunity: Opportunity, *,
+                             lost_reasons: list[LostReason] | None = None, **extra) -> dict:
     """What the stage widget, the details and the stage history need (not the whole page);
     `lost_reasons` when they were read with the opportunity (_load_with_lost_reasons)."""
     changes = stage_history(opportunity.id)
@@ -655,7 +655,8 @@ def show(opportunity_id: int):
     block = PAGE_BLOCKS.get(request.htmx.target or "") if is_htmx() else None
     related_q = request.args.get("related_q", "")  # the link search, without JavaScript
     return render(SHOW, block, **_page_context(
-        opportunity, lost_reasons=lost_reasons, related_q=related_q, related_matches=_related_matches(opportunity, related_q),
+        opportunity, lost_reasons=lost_reasons, related_q=related_q,
+        related_matches=_related_matches(opportunity, related_q),
         searched=bool(query_terms(related_q))))
 
 
@@ -740,7 +741,8 @@ def _stale_move(opportunity_id: int, board: bool):
         response.status_code = 409
         return trigger(response, {"crm:toast": message})
     if is_htmx():
-        context = _page_context(opportunity, oob=True, stage_error=message, lost_reasons=lost_reasons)
+        context = _page_context(opportunity, oob=True, stage_error=message,
+                                lost_reasons=lost_reasons)
         return fragment(SHOW, "stage_widget", "details", "stage_history", status=409, **context)
     if board:
         flash(message, "error")
