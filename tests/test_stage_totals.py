@@ -114,3 +114,48 @@ def test_board_columns_read_the_table(app, admin, admin_client):
         assert everyone.count == mine.count == 3
         assert everyone.by_currency["CNY"].amount == mine.by_currency["CNY"].amount == Decimal("150.16")
         assert everyone.by_currency["CNY"].weighted == mine.by_currency["CNY"].weighted
+
+
+def test_opportunity_list_totals_from_the_table_equal_the_added_up_ones(app, admin, login, client):
+    """/opportunities, unfiltered or by pipeline or stage, for someone who sees everything:
+    count and totals from stage_totals, the same as adding the rows up."""
+    from werkzeug.datastructures import MultiDict
+
+    from crm.opportunities.forms import FilterForm
+    from crm.opportunities.routes import _pipelines, list_totals, table_totals
+    rng = random.Random(5)
+    with app.app_context():
+        pipeline = db.session.execute(db.select(Pipeline)).scalars().first()
+        stages = list(pipeline.stages)
+        customer = Customer(name="List Co", owner_id=admin.id, created_by_id=admin.id)
+        db.session.add(customer)
+        db.session.flush()
+        for i in range(25):
+            db.session.add(Opportunity(
+                title=f"L{i}", customer_id=customer.id, pipeline_id=pipeline.id,
+                stage_id=rng.choice(stages).id, owner_id=admin.id, status="open",
+                amount=Decimal(rng.randint(1, 10**7)) / 100, currency=rng.choice(["CNY", "USD"]),
+                probability_override=rng.choice([None, 15, 80])))
+        stage_id = stages[1].id
+        pipeline_id = pipeline.id
+        db.session.commit()
+    login(admin)
+    with app.test_request_context():
+        from flask_login import login_user
+
+        from crm.models import User
+        login_user(db.session.get(User, admin.id))
+        pipelines = _pipelines()
+        probabilities = {s.id: s.probability for p in pipelines for s in p.stages}
+        for args in ({}, {"pipeline": str(pipeline_id)}, {"stage": str(stage_id)}):
+            form = FilterForm(MultiDict(args))
+            form.validate()
+            f = {name: field.data for name, field in form._fields.items()}
+            from_table = table_totals(f, pipelines)
+            assert from_table is not None, args
+            assert from_table == list_totals(f, probabilities), args
+        form = FilterForm(MultiDict({"owner": "me"}))
+        form.validate()
+        assert table_totals({n: fl.data for n, fl in form._fields.items()}, pipelines) is None
+    page = client.get("/opportunities").get_data(as_text=True)
+    assert "25" in page

@@ -24,6 +24,7 @@ from crm.models import (
     Opportunity,
     Pipeline,
     Stage,
+    StageTotal,
     TagGroup,
     User,
     customer_tags,
@@ -57,6 +58,7 @@ from crm.permissions import (
     can_set_owner,
     visible_customers_clause,
     visible_ids,
+    sees_everything,
     visible_opportunities_clause,
 )
 from crm.sharing import RecordUsers
@@ -243,6 +245,34 @@ def list_totals(f, stage_probabilities: dict[int, int]) -> list[dict]:
             for currency, count, amount, weighted in db.session.execute(query)]
 
 
+# Filters that stage_totals (counted per stage and currency) can answer by itself.
+_TABLE_FILTERS = ("sort", "totals", "pipeline", "stage")
+
+
+def table_totals(f, pipelines) -> list[dict] | None:
+    """Count, amount and weighted amount per currency from stage_totals (kept by triggers,
+    crm/stage_totals.py): for a list filtered at most by pipeline or stage, seen by someone
+    who sees everything. None when other filters apply (list_totals adds those up)."""
+    if any(v for k, v in f.items() if k not in _TABLE_FILTERS) or not sees_everything(current_user):
+        return None
+    probabilities = {s.id: s.probability or 0 for p in pipelines for s in p.stages
+                     if (not f["pipeline"] or p.id == f["pipeline"]) and (not f["stage"] or s.id == f["stage"])}
+    if not probabilities:
+        return []
+    probability = db.case({stage_id: db.literal(p) for stage_id, p in probabilities.items()},
+                          value=StageTotal.stage_id, else_=db.literal(0))
+    rows = db.session.execute(
+        db.select(StageTotal.currency, db.func.sum(StageTotal.count), db.func.sum(StageTotal.amount_cents),
+                  db.func.sum(StageTotal.floating_cents * probability + StageTotal.fixed_weighted))
+        .where(StageTotal.stage_id.in_(list(probabilities)))
+        .group_by(StageTotal.currency).having(db.func.sum(StageTotal.count) != 0)
+        .order_by(StageTotal.currency))
+    return [{"currency": currency or None, "count": int(count),
+             "amount": (Decimal(cents or 0) / 100).quantize(Decimal("0.01")),
+             "weighted": (Decimal(units or 0) / 10000).quantize(Decimal("0.01"))}
+            for currency, count, cents, units in rows]
+
+
 @bp.route("")
 def index():
     """Opportunities with filters, sort, pages and totals for the whole filter."""
@@ -268,12 +298,19 @@ def index():
     ).order_by(*SORTS[sort]())
     filtered = any(v for k, v in f.items() if k not in ("sort", "totals"))
     probabilities = {s.id: s.probability for p in pipelines for s in p.stages}
+    counted = table_totals(f, pipelines)
     if targets("opp-totals"):
-        return fragment(INDEX, "totals", totals=list_totals(f, probabilities), filtered=filtered)
+        totals = counted if counted is not None else list_totals(f, probabilities)
+        return fragment(INDEX, "totals", totals=totals, filtered=filtered)
+    # The count comes with the totals when stage_totals has them (no count over every row).
     page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PAGE_SIZE,
-                       error_out=False)
-    lazy = page.total > LAZY_TOTALS_OVER and not request.args.get("totals")
-    totals = None if lazy else list_totals(f, probabilities)
+                       error_out=False, count=counted is None)
+    if counted is not None:
+        page.total = sum(row["count"] for row in counted)
+        totals = counted
+    else:
+        lazy = page.total > LAZY_TOTALS_OVER and not request.args.get("totals")
+        totals = None if lazy else list_totals(f, probabilities)
     args = request.args.to_dict(flat=False)
     args.pop("page", None)
     args.pop("totals", None)
