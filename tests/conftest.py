@@ -113,12 +113,26 @@ def app(database_url):
         _db.engine.dispose()
 
 
+_SEQUENCES: dict[str, list[str]] = {}
+
+
 def _empty_all_tables():
+    """Delete every row, children first; on PostgreSQL also restart the sequences, as
+    TRUNCATE ... RESTART IDENTITY would (ids start at 1 again in every test). A TRUNCATE of
+    every table took ~65 ms a test, the DELETEs of the few rows a test leaves ~2 ms."""
     _db.session.rollback()
     tables = list(reversed(_db.metadata.sorted_tables))
     if _db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        _db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        _db.session.execute(text("; ".join(f'DELETE FROM "{t.name}"' for t in tables)))
+        key = str(_db.engine.url)
+        if key not in _SEQUENCES:
+            _SEQUENCES[key] = list(_db.session.execute(text(
+                "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) "
+                "FROM pg_sequences WHERE schemaname = current_schema()")).scalars())
+        if _SEQUENCES[key]:
+            _db.session.execute(text("SELECT setval(CAST(name AS regclass), 1, false) "
+                                     "FROM unnest(CAST(:names AS text[])) AS name"),
+                                {"names": _SEQUENCES[key]})
     else:
         for table in tables:
             _db.session.execute(table.delete())

@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 
 from crm.extensions import db
 from crm.models import Customer
+from tests.browser.conftest import htmx_settled
 
 
 def test_create_move_lose_and_follow_up(page, app, live_server, make_user, browser_login, screenshot):
@@ -45,6 +46,7 @@ def test_create_move_lose_and_follow_up(page, app, live_server, make_user, brows
     expect(page.locator("#stage-history")).to_contain_text("Confirm")
 
     # Move it to the lost stage: the reason is asked inline before anything is saved.
+    htmx_settled(page)  # the widget swapped in by the last move, processed by htmx
     page.select_option("#stage-select", page.locator("#stage-select option", has_text="Lost to competitor").get_attribute("value"))
     expect(page.locator(".lost-form")).to_be_visible()
     expect(page.locator("#stage-widget .status-pill")).to_have_text("Open")

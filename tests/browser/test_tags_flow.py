@@ -72,6 +72,7 @@ def test_manager_creates_a_group_and_tag_recolours_and_merges(app, page, make_us
     expect(enquiry_row.locator("td.num")).to_have_text("2")
     enquiry_row.get_by_role("link", name="Merge…").click()
     expect(page).to_have_url(re.compile(r"/tags/\d+/merge"))
+    htmx_settled(page)  # the select's change goes nowhere before htmx has processed the page
     page.select_option("select[name=target_id]", label="Asked price")
     preview = page.locator("#merge-preview")
     expect(preview).to_contain_text("1 customer will get Asked price.")
