@@ -23,13 +23,16 @@ def _browser_available() -> bool:
     return Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None
 
 
+MISSING = f"Chromium not found at {CHROMIUM}: install Debian's 'chromium' package to run browser tests"
+
+
 def pytest_collection_modifyitems(config, items):
-    if _browser_available():
+    # Under CI=true the browser tests run, and each fails on the missing browser
+    # (browser_type_launch_args); a UsageError raised here would reach the user as an xdist
+    # worker's crash without its message.
+    if _browser_available() or os.environ.get("CI") == "true":
         return
-    message = f"Chromium not found at {CHROMIUM}: install Debian's 'chromium' package to run browser tests"
-    if os.environ.get("CI") == "true":
-        raise pytest.UsageError(message + " (CI=true: a missing browser fails the run)")
-    skip = pytest.mark.skip(reason=message)
+    skip = pytest.mark.skip(reason=MISSING)
     for item in items:
         if "tests/browser" in str(item.fspath):
             item.add_marker(skip)
@@ -38,6 +41,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """pytest-playwright's launch arguments, pointed at Debian's Chromium."""
+    if not _browser_available():
+        pytest.fail(MISSING + " (CI=true: a missing browser fails the run)", pytrace=False)
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS,
             "headless": True}
 
