@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from crm.extensions import db
 from crm.models import Customer
+from tests.browser.conftest import htmx_settled
 
 
 def _open_nav(page):
@@ -60,6 +61,7 @@ def test_history_shows_an_edit_and_the_admin_filters_the_log(page, app, make_use
     _open_nav(page)
     page.click("nav.mainnav >> text=Audit log")
     expect(page).to_have_url(re.compile(r"/admin/audit$"))
+    htmx_settled(page)  # the filters swap the results through htmx once it has loaded
     rows = page.locator("#audit-results tbody tr")
     expect(rows).to_have_count(4)  # two creates, two edits
     page.select_option("select[name=user]", label="Chen Jing")

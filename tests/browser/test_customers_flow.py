@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 
 from crm.extensions import db
 from crm.models import Tag, TagGroup
+from tests.browser.conftest import htmx_settled
 
 
 def _seed_tags(app):
@@ -42,6 +43,7 @@ def test_customer_flow(page, app, make_user, browser_login, screenshot):
     page.click("form.customer-form button[type=submit]:has-text('Save')")
     expect(page).to_have_url(re.compile(r"/customers/\d+$"))
     expect(page.locator("h1")).to_contain_text("北京星辰科技有限公司")
+    htmx_settled(page)  # the inline forms below post through htmx once it has loaded
 
     # Two contacts, added inline without a reload
     page.evaluate("window.__sameDocument = true")
@@ -79,6 +81,7 @@ def test_customer_flow(page, app, make_user, browser_login, screenshot):
     _open_nav(page)
     page.click("nav.mainnav a:has-text('Customers')")
     expect(page).to_have_url(re.compile(r"/customers$"))
+    htmx_settled(page)  # search as you type needs htmx loaded
     page.evaluate("window.__sameDocument = true")
     page.locator("#q").press_sequentially("星辰", delay=50)
     expect(page).to_have_url(re.compile(r"q=%E6%98%9F%E8%BE%B0"))
@@ -106,6 +109,7 @@ def test_customer_flow(page, app, make_user, browser_login, screenshot):
     expect(page).to_have_url(re.compile(r"/customers\?q=%E6%98%9F%E8%BE%B0$"))
     expect(page.locator("#q")).to_have_value("星辰")
     expect(page.locator("#customer-results")).to_contain_text("北京星辰科技有限公司")
+    htmx_settled(page)
 
     # Bulk: select the row and take a tag off it
     page.check("input[data-row-check]")

@@ -22,6 +22,7 @@ def test_create_move_lose_and_follow_up(page, app, live_server, make_user, brows
     page.goto("/opportunities")
     page.click("text=New opportunity")
     expect(page).to_have_url(re.compile(r"/opportunities/new"))
+    htmx_settled(page)  # typing in the customer search goes nowhere before htmx has loaded
     page.fill("input[name=title]", "ERP 二期")
     page.fill("#customer_q", "xingchen")
     choice = page.locator("#customer-results label.choice", has_text="北京星辰科技")
@@ -37,6 +38,7 @@ def test_create_move_lose_and_follow_up(page, app, live_server, make_user, brows
     expect(page.locator("h1")).to_have_text("ERP 二期")
     expect(page.locator("#stage-widget .stage-name")).to_have_text("Confirm")
     expect(page.locator("#competitors")).to_contain_text("用友")
+    htmx_settled(page)
 
     # Move it with the stage select: the widget and the history update in place.
     page.evaluate("window.__noReload = true")

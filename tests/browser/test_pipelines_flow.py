@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from crm.extensions import db
 from crm.models import Customer, Opportunity, Pipeline, Stage
+from tests.browser.conftest import htmx_settled
 
 
 def _stage_names(page):
@@ -31,6 +32,7 @@ def test_admin_adds_reorders_and_removes_stages(page, app, make_user, browser_lo
     page.click("text=Sales pipeline")
     expect(page.locator("h1")).to_have_text("Sales pipeline")
     expect(page.locator("#stage-list .stage-row")).to_have_count(8)
+    htmx_settled(page)  # the stage forms below post through htmx once it has loaded
 
     # add a stage: a bad probability is refused next to the field, input kept
     page.click("#stage-add summary")

@@ -26,6 +26,7 @@ def _open_tags_from_the_menu(page):
         page.click("label.nav-toggle-label")
     page.locator("nav.mainnav").get_by_role("link", name="Tags").click()
     expect(page).to_have_url(re.compile(r"/tags$"))
+    htmx_settled(page)  # the inline forms post through htmx once it has loaded
 
 
 def test_manager_creates_a_group_and_tag_recolours_and_merges(app, page, make_user, browser_login,

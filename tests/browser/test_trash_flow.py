@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from crm.extensions import db
 from crm.models import Contact, Customer, Note, User
+from tests.browser.conftest import htmx_settled
 
 
 def _seed(app, owner_id):
@@ -57,6 +58,7 @@ def test_trash_flow(page, app, make_user, browser_login, screenshot):
     _open_nav(page)
     page.click("nav.mainnav a:has-text('Trash')")
     expect(page).to_have_url(re.compile(r"/trash$"))
+    htmx_settled(page)  # Restore below swaps the list through htmx once it has loaded
     row = page.locator("tr.trash-row", has_text="上海远航贸易")
     expect(row).to_contain_text("2 contacts")
     expect(row).to_contain_text("2 notes")
@@ -73,6 +75,7 @@ def test_trash_flow(page, app, make_user, browser_login, screenshot):
     page.goto("/customers")
     page.click("#customer-results a:has-text('上海远航贸易')")
     expect(page).to_have_url(re.compile(rf"/customers/{customer_id}$"))
+    htmx_settled(page)
     expect(page.locator("#contacts .contact")).to_have_count(2)
     expect(page.locator("#contacts .contact.primary")).to_contain_text("赵敏")
     expect(page.locator("#timeline-items")).to_contain_text("First visit went well")
