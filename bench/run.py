@@ -300,7 +300,7 @@ def endpoints(counter: WriteCounter, token: str, app_client: Client) -> tuple[li
     customer_ids = list(range(1, n_customers + 1, step))[:50]
     opp_ids = [row for row in counter.conn.exec_driver_sql(
         f"SELECT id FROM opportunities WHERE status = 'open' AND stage_id IN ({stages[1]}, {stages[2]}) "
-        "ORDER BY id LIMIT 60").scalars()]
+        "ORDER BY id LIMIT 120").scalars()]
     counter.conn.rollback()
     htmx = {"HX-Request": "true", "X-CSRFToken": token}
     notes: list[str] = []
@@ -309,7 +309,10 @@ def endpoints(counter: WriteCounter, token: str, app_client: Client) -> tuple[li
         # Each client thread moves its own opportunity back and forth between two open stages.
         return {"stage_id": stages[1 + (i % 2)], "csrf_token": token}
 
-    stage_paths = [f"/opportunities/{oid}/stage" for oid in opp_ids[:1]]
+    # The moves rotate over 49 opportunities (an odd number, so that each one alternates
+    # between the two stages from one visit to the next): moving a single deal hundreds of
+    # times would measure a stage history no real deal has.
+    stage_paths = [f"/opportunities/{oid}/stage" for oid in opp_ids[60:109]]
 
     def note_body(c: int, i: int) -> dict:
         return {"kind": "call", "body": f"Benchmark note {c}-{i}: called, they want a quote.",
@@ -345,7 +348,7 @@ def endpoints(counter: WriteCounter, token: str, app_client: Client) -> tuple[li
     result += [
         Endpoint("stage change (htmx POST)", "swap", "POST", stage_paths, body=stage_body,
                  headers=dict(htmx, **{"HX-Target": "stage-widget"}),
-                 client_paths=[f"/opportunities/{oid}/stage" for oid in opp_ids[51:60]]),
+                 client_paths=[f"/opportunities/{oid}/stage" for oid in opp_ids[110:120]]),
         Endpoint("note add (htmx POST /notes)", "swap", "POST", ["/notes"], body=note_body,
                  headers=dict(htmx, **{"HX-Target": "timeline-items"})),
     ]
