@@ -120,7 +120,7 @@ def overdue_task_count() -> int:
         return remembered[1]
     from crm.models import Task, utcnow
     return db.session.execute(
-        db.select(db.func.count(Task.id)).where(
+        db.select(db.func.count()).select_from(Task).where(
             Task.assignee_id == current_user.id, Task.done.is_(False), Task.due_at < utcnow()
         )
     ).scalar_one()
@@ -137,7 +137,7 @@ def overdue_count_of(user_id_column):
     """The overdue count of the user in `user_id_column`, as a scalar subquery (from the
     (assignee_id, done, due_at) index of tasks; tasks in the trash are left out as everywhere)."""
     from crm.models import Task, utcnow
-    return (db.select(db.func.count(Task.id))
+    return (db.select(db.func.count()).select_from(Task)
             .where(Task.assignee_id == user_id_column, Task.done.is_(False), Task.due_at < utcnow())
             .correlate_except(Task).scalar_subquery().label("overdue_count"))
 

@@ -205,7 +205,7 @@ def column_summaries(stages: list[Stage], filters: BoardFilters, user,
     parts = []
     if counted:
         parts.append(
-            select(Opportunity.stage_id, Opportunity.currency, func.count(Opportunity.id).label("n"),
+            select(Opportunity.stage_id, Opportunity.currency, func.count().label("n"),
                    func.sum(cents).label("cents"), func.sum(cents * probability).label("weighted"))
             .where(_visible(counted, now), *filters.conditions(user))
             .group_by(Opportunity.stage_id, Opportunity.currency))

@@ -234,7 +234,7 @@ def list_totals(f, stage_probabilities: dict[int, int]) -> list[dict]:
     """Count, amount and weighted amount of the whole filter, one row per currency (one query,
     over the index on (currency, stage_id, amount, probability_override) when unfiltered)."""
     query = _filtered(
-        db.select(Opportunity.currency, db.func.count(Opportunity.id),
+        db.select(Opportunity.currency, db.func.count(),
                   db.func.coalesce(db.func.sum(Opportunity.amount), 0),
                   db.func.coalesce(db.func.sum(_weighted_expr(stage_probabilities), type_=db.Numeric(18, 4)),
                                    0, type_=db.Numeric(18, 4))), f

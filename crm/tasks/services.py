@@ -150,7 +150,7 @@ def open_and_done_tasks(customer_id: int | None = None, opportunity_id: int | No
 
 def overdue_count(user_id: int, now: datetime | None = None) -> int:
     return db.session.execute(
-        db.select(db.func.count(Task.id)).where(
+        db.select(db.func.count()).select_from(Task).where(
             Task.assignee_id == user_id, Task.done.is_(False), Task.due_at < (now or utcnow()))
     ).scalar_one()
 
