@@ -19,6 +19,11 @@ from crm.models import (
 from tests.conftest import _empty_all_tables
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
+# The Maven CRM data set lies beside the repository (../shared/datasets), not in it: in a
+# checkout without it the demo uses its short built-in list, and the checks of the data
+# set's own rows are skipped.
+HAS_DATA_SET = demo.ACCOUNTS_CSV.exists()
+needs_data_set = pytest.mark.skipif(not HAS_DATA_SET, reason=f"{demo.ACCOUNTS_CSV} is not here")
 
 
 def _run_demo(app):
@@ -55,15 +60,18 @@ def test_customers_are_half_chinese_half_from_the_data_set(app, loaded):
     with app.app_context():
         customers = db.session.execute(
             select(Customer).options(selectinload(Customer.contacts))).scalars().all()
-        assert 55 <= len(customers) <= 70
+        assert 55 <= len(customers) <= 70 if HAS_DATA_SET else 30 <= len(customers) <= 70
         chinese = [c for c in customers if HAN.search(c.name)]
-        assert abs(len(chinese) - (len(customers) - len(chinese))) <= 2
+        if HAS_DATA_SET:  # without it only the built-in accounts stand for the data set
+            assert abs(len(chinese) - (len(customers) - len(chinese))) <= 2
+        else:
+            assert len(customers) - len(chinese) == len(demo.read_accounts()[0])
         assert len({c.city for c in chinese}) >= 10
         assert len({c.industry for c in customers}) >= 10
         names = {c.name for c in customers}
         assert "北京星辰科技有限公司" in names
         accounts, _fixes = demo.read_accounts()
-        assert len(names & {a.name for a in accounts}) >= 25
+        assert len(names & {a.name for a in accounts}) >= (25 if HAS_DATA_SET else len(accounts))
         # the data set's dirt is cleaned
         industries = {c.industry for c in customers}
         assert "Technolgy" not in industries and "technolgy" not in industries
@@ -75,6 +83,7 @@ def test_customers_are_half_chinese_half_from_the_data_set(app, loaded):
         assert db.session.query(Contact).count() >= len(customers)
 
 
+@needs_data_set
 def test_the_data_set_dirt_is_fixed_when_read():
     accounts, fixes = demo.read_accounts()
     assert len(accounts) == 85
@@ -135,7 +144,7 @@ def test_opportunities_are_consistent_with_their_stages(app, loaded):
         opps = db.session.execute(
             select(Opportunity).options(selectinload(Opportunity.stage),
                                         selectinload(Opportunity.customer))).scalars().all()
-        assert len(opps) >= 40
+        assert len(opps) >= (40 if HAS_DATA_SET else 30)
         statuses = Counter(o.status for o in opps)
         assert statuses["open"] and statuses["won"] and statuses["lost"]
         assert len({o.stage_id for o in opps if o.status == "open"}) >= 4
