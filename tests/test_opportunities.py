@@ -726,3 +726,24 @@ def test_add_a_competitor_row_without_javascript(client, login, seller, app):
     assert response.status_code == 200 and 'name="competitors-2-name"' in html and 'value="SAP"' in html
     with app.app_context():
         assert _db.session.query(Opportunity).count() == 0
+
+
+def test_a_long_stage_history_shows_the_latest_50(client, login, seller, app):
+    """A deal moved many times keeps a short page: the latest 50 moves, and a line saying
+    how many there are; the time in each stage still counts them all."""
+    opp_id = make_opportunity(app, seller.id)
+    with app.app_context():
+        stages = stages_by_key()
+        start = utcnow() - timedelta(days=70)
+        _db.session.add_all([
+            StageChange(opportunity_id=opp_id, from_stage_id=stages["discover"].id,
+                        to_stage_id=stages["discover"].id, user_id=seller.id,
+                        changed_at=start + timedelta(days=i))
+            for i in range(60)])
+        _db.session.commit()
+    login(seller)
+    html = client.get(f"/opportunities/{opp_id}").get_data(as_text=True)
+    history = html[html.index('id="stage-history"'):]
+    history = history[:history.index("</section>")]
+    assert history.count("<tr") == 51  # the header row and 50 moves
+    assert "The latest 50 of 61 stage changes" in history

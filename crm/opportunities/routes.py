@@ -631,13 +631,11 @@ def _page_context(opportunity: Opportunity, *, lost_reasons: list[LostReason] | 
         panel_tasks, done_tasks = open_and_done_tasks(opportunity_id=opportunity.id)
     # The history is read once, for the stage history and the timeline.
     items = timeline(opportunity_id=opportunity.id, stage_changes=changes, done_tasks=done_tasks)
-    durations = {p.change.id: p.duration for p in periods}
+    position = {p.change.id: i for i, p in enumerate(periods)}
     for item in items:
-        if item.kind == "stage" and item.obj.id in durations:
+        if item.kind == "stage" and position.get(item.obj.id, 0) > 0:
             # How long it had been in the stage it left (the period before this change).
-            index = next((i for i, p in enumerate(periods) if p.change.id == item.obj.id), 0)
-            if index > 0:
-                item.duration = format_duration(periods[index - 1].duration)
+            item.duration = format_duration(periods[position[item.obj.id] - 1].duration)
     context = {
         "opportunity": opportunity,
         "periods": periods,
