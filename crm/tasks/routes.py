@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, urlparse
 from flask import (
     abort,
     flash,
+    get_template_attribute,
     make_response,
     redirect,
     render_template,
@@ -321,8 +322,9 @@ def toggle(task_id: int):
     if targets("task-sections"):
         return _with_badge(fragment(PAGE, "task_sections", **_context_of_calling_page()))
     if is_htmx():
-        return _with_badge(fragment(PAGE, "task_row", task=task, now=utcnow(),
-                                    show_assignee=task.assignee_id != current_user.id))
+        task_row = get_template_attribute("tasks/_macros.html", "task_row")
+        return _with_badge(make_response(task_row(task, utcnow(), task.assignee_id != current_user.id,
+                                                  current_user._get_current_object())))
     if done:
         flash(_("Done: %(title)s", title=task.title), "success")
     return redirect(_back_url(request.form.get("next")), 303)
