@@ -1,7 +1,7 @@
 """Template filters: dates, times, numbers and money in the user's locale and time zone."""
 from datetime import date, datetime
 
-from flask_babel import format_datetime, format_decimal, get_locale, to_user_timezone
+from flask_babel import format_decimal, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
@@ -26,7 +26,7 @@ def dt(value: datetime | None, fmt: str = "medium") -> str:
     """A UTC datetime shown in the user's time zone and language."""
     if value is None:
         return ""
-    return format_datetime(value, fmt)
+    return l10n.format_moment(value, fmt)
 
 
 def d(value: date | None, fmt: str = "medium") -> str:

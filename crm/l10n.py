@@ -10,17 +10,20 @@ and a date pattern on every `format_date`. Here:
   currency from Babel itself (prefix, suffix, separators, digits), falling back to Babel
   for anything the shape does not cover (negative amounts, unusual groupings),
 - dates are memoized per locale, format and day (a board shows the same close dates many
-  times).
+  times), and the date and the time of a moment separately (a list of tasks due at 9:00
+  formats "9:00 AM" once).
 
 tests/test_l10n.py checks that the results equal Babel's.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
 
 from babel.dates import format_date as babel_format_date
+from babel.dates import format_time as babel_format_time
+from babel.dates import get_datetime_format
 from babel.numbers import format_currency as babel_format_currency
 from babel.numbers import get_currency_precision, get_decimal_symbol, get_group_symbol
 from flask import g
@@ -103,3 +106,30 @@ def _date(locale_id: str, value: date, fmt: str) -> str:
 def format_day(value: date, fmt: str = "medium") -> str:
     """format_date(value, fmt) in the request's locale (a date has no time zone)."""
     return _date(_locale_id(), value, fmt)
+
+
+@lru_cache(maxsize=64)
+def _moment_pattern(locale_id: str, fmt: str) -> str:
+    return get_datetime_format(fmt, locale=locale_id).replace("'", "")
+
+
+@lru_cache(maxsize=8192)
+def _clock(locale_id: str, value: time, fmt: str) -> str:
+    return babel_format_time(value, fmt, locale=locale_id)
+
+
+def format_moment(value: datetime, fmt: str = "medium") -> str:
+    """Flask-Babel's format_datetime(value, fmt) for "short" and "medium": a UTC moment shown
+    in the user's time zone and locale, put together from the memoized day and clock time as
+    Babel does ({1} the date, {0} the time; these two formats name no time zone)."""
+    from flask_babel import format_datetime, to_user_timezone
+    if fmt not in ("short", "medium"):
+        return format_datetime(value, fmt)
+    local = to_user_timezone(value)
+    locale_id = _locale_id()
+    clock = local.time().replace(microsecond=0, tzinfo=None)
+    if fmt == "short":
+        clock = clock.replace(second=0)
+    return (_moment_pattern(locale_id, fmt)
+            .replace("{0}", _clock(locale_id, clock, fmt))
+            .replace("{1}", _date(locale_id, local.date(), fmt)))

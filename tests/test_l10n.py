@@ -73,3 +73,31 @@ def test_d_of_a_datetime_is_the_day_in_the_users_zone(app):
                         assert d(moment) == babel_rebased_date(moment), (moment, locale)
         finally:
             app.config["BABEL_DEFAULT_TIMEZONE"] = "UTC"
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York", "UTC"])
+def test_moments_match_flask_babel(app, zone):
+    """dt (crm.l10n.format_moment) gives Flask-Babel's format_datetime: the user's zone,
+    daylight saving included, both locales, short and medium."""
+    from datetime import datetime, timezone
+
+    from flask_babel import format_datetime
+
+    from crm.formatting import dt
+    rng = __import__("random").Random(3)
+    start = datetime(2026, 1, 1)
+    with app.test_request_context():
+        app.config["BABEL_DEFAULT_TIMEZONE"] = zone
+        refresh()
+        try:
+            for _ in range(150):
+                moment = start + timedelta(minutes=rng.randrange(0, 60 * 24 * 400), seconds=rng.randrange(60))
+                if rng.random() < 0.3:
+                    moment = moment.replace(tzinfo=timezone.utc)
+                for locale in ("en", "zh_Hans_CN"):
+                    with force_locale(locale):
+                        for fmt in ("short", "medium", "long"):
+                            assert dt(moment, fmt) == format_datetime(moment, fmt), (moment, locale, fmt)
+        finally:
+            app.config["BABEL_DEFAULT_TIMEZONE"] = "UTC"
+            refresh()
