@@ -35,6 +35,17 @@ htmx_ext = Htmx()
 limiter = Limiter(key_func=get_remote_address)
 
 
+def commit_keeping_loaded() -> None:
+    """Commit without expiring what the session holds (the response that follows renders
+    from the loaded objects and the signed-in user, with no reload)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """WAL, a busy timeout and foreign keys, so several workers share one SQLite file."""

@@ -15,7 +15,7 @@ from crm.concurrency import (
     stale_move_message,
     submitted_token,
 )
-from crm.extensions import db
+from crm.extensions import commit_keeping_loaded, db
 from crm.htmx import fragment, is_htmx, redirect_to, render, targets, trigger
 from crm.models import (
     Competitor,
@@ -581,16 +581,6 @@ def _edit_conflict(form: OpportunityForm, opportunity: Opportunity, stage: Stage
 
 
 # The page -----------------------------------------------------------------------------------
-
-def commit_keeping_loaded() -> None:
-    """Commit without expiring what the session holds (the next render needs no reload)."""
-    session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
-
 
 def _stage_fragments_context(opportunity: Opportunity, *,
                              lost_reasons: list[LostReason] | None = None, **extra) -> dict:

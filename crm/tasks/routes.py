@@ -18,7 +18,7 @@ from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from werkzeug.datastructures import MultiDict
 
-from crm.extensions import db
+from crm.extensions import commit_keeping_loaded, db
 from crm.formatting import dt_input
 from crm.htmx import fragment, is_htmx, targets
 from crm.models import User, utcnow
@@ -307,12 +307,7 @@ def toggle(task_id: int):
     done = raw.lower() in ("1", "true", "on", "y", "yes") if raw is not None else not task.done
     set_done(task, done)
     # Keep what is loaded (the task, the signed-in user) as saved: no reload after the commit.
-    session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
+    commit_keeping_loaded()
     if targets("task-panel"):
         extra = ""
         if task.done:
