@@ -2,7 +2,6 @@
 from datetime import date, datetime
 
 from flask_babel import format_decimal, get_locale, to_user_timezone
-from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -57,6 +56,8 @@ def init_formatting(app) -> None:
     # A global as well as a context value, so that macros imported without context (which
     # Jinja imports once per template, not once per use) can ask it too.
     app.jinja_env.globals["has_endpoint"] = has_endpoint
+    from crm.urls import IdUrl
+    app.jinja_env.globals["id_url"] = IdUrl
 
     @app.context_processor
     def layout_context():

@@ -17,9 +17,9 @@ from crm.extensions import db
 from crm.htmx import fragment
 from crm.models import LostReason, Opportunity, Stage, utcnow
 from crm.permissions import can_edit_opportunity
+from crm.urls import IdUrl
 
 TEMPLATE = "board/index.html"
-_SENTINEL_ID = 2147483647
 
 
 class CardView:
@@ -53,8 +53,7 @@ class CardView:
         # board renders hundreds of cards, and url_for, csrf_token and an eight-option
         # loop per card were most of its rendering time.
         self.csrf_token = generate_csrf()
-        self._show_prefix = (url_for("opportunities.show", opportunity_id=_SENTINEL_ID)
-                             .removesuffix(str(_SENTINEL_ID)) if self._show else None)
+        self._show_url = IdUrl("opportunities.show", "opportunity_id") if self._show else None
         self._move_prefix = f"{request.script_root}/opportunities/"
         self._options: dict[int | None, Markup] = {}
 
@@ -81,9 +80,9 @@ class CardView:
         return bool(self.user.is_authenticated and can_edit_opportunity(self.user, opportunity))
 
     def show_url(self, opportunity: Opportunity) -> str | None:
-        if self._show_prefix is None:
+        if self._show_url is None:
             return None
-        return f"{self._show_prefix}{opportunity.id}"
+        return self._show_url(opportunity.id)
 
     def move_url(self, opportunity: Opportunity) -> str:
         """The stage route of crm.opportunities (a stable URL: POST /opportunities/<id>/stage)."""
