@@ -19,7 +19,7 @@ write, on both databases.
 """
 from __future__ import annotations
 
-from sqlalchemy import event
+from sqlalchemy import case, event, literal
 
 _COLUMNS = "stage_id, currency, count, amount_cents, floating_cents, fixed_weighted"
 _WATCHED = "stage_id, currency, amount, probability_override, deleted_at"
@@ -101,6 +101,22 @@ _PG_TRIGGER = (
     f"CREATE TRIGGER stage_totals_trg AFTER INSERT OR DELETE OR UPDATE OF {_WATCHED} "
     "ON opportunities FOR EACH ROW EXECUTE FUNCTION stage_totals_apply()"
 )
+
+
+def stage_probability(probabilities: dict[int, int | None], stage_column):
+    """The stages' default probabilities in SQL: a CASE over the stage ids (known already,
+    so no query needs to join the stages); 0 for any other stage."""
+    if not probabilities:
+        return literal(0)
+    return case({stage_id: literal(p or 0) for stage_id, p in probabilities.items()},
+                value=stage_column, else_=literal(0))
+
+
+def weighted_units(probabilities: dict[int, int | None]):
+    """A stage_totals row's weighted amount in cents × percent (divide by 10,000)."""
+    from crm.models import StageTotal
+    return (StageTotal.floating_cents * stage_probability(probabilities, StageTotal.stage_id)
+            + StageTotal.fixed_weighted)
 
 
 def rebuild(connection) -> None:

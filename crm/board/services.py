@@ -17,10 +17,11 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import parse_qs, urlencode
 
-from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select, union_all
+from sqlalchemy import Integer, and_, cast, func, or_, select, union_all
 from sqlalchemy.orm import joinedload
 
 from crm.extensions import db
+from crm.stage_totals import stage_probability, weighted_units
 from crm.models import Customer, Opportunity, Pipeline, Stage, StageTotal, Task, User, utcnow
 
 CARDS_PER_COLUMN = 50
@@ -195,10 +196,10 @@ def column_summaries(stages: list[Stage], filters: BoardFilters, user,
     summaries = {stage.id: ColumnSummary(stage) for stage in stages}
     if not stages:
         return summaries
-    stage_probability = case({stage.id: literal(stage.probability or 0) for stage in stages},
-                             value=Opportunity.stage_id, else_=literal(0))
+    probabilities = {stage.id: stage.probability for stage in stages}
     cents = _cents(Opportunity.amount)
-    probability = func.coalesce(Opportunity.probability_override, stage_probability)
+    probability = func.coalesce(Opportunity.probability_override,
+                                stage_probability(probabilities, Opportunity.stage_id))
     use_table = not filters.active and sees_everything(user)
     open_ids = [s.id for s in stages if s.kind == "open"]
     counted = [s for s in stages if s.kind != "open"] if use_table else stages
@@ -210,18 +211,16 @@ def column_summaries(stages: list[Stage], filters: BoardFilters, user,
             .where(_visible(counted, now), *filters.conditions(user))
             .group_by(Opportunity.stage_id, Opportunity.currency))
     if use_table and open_ids:
-        table_probability = case({stage.id: literal(stage.probability or 0) for stage in stages},
-                                 value=StageTotal.stage_id, else_=literal(0))
         parts.append(
             select(StageTotal.stage_id, StageTotal.currency, StageTotal.count, StageTotal.amount_cents,
-                   StageTotal.floating_cents * table_probability + StageTotal.fixed_weighted)
+                   weighted_units(probabilities))
             .where(StageTotal.stage_id.in_(open_ids), StageTotal.count != 0))
     statement = parts[0] if len(parts) == 1 else union_all(*parts)
-    for stage_id, currency, count, amount_cents, weighted_units in db.session.execute(statement).all():
+    for stage_id, currency, count, amount_cents, units in db.session.execute(statement).all():
         summary = summaries[stage_id]
         currency = currency or "CNY"
         amount = (Decimal(amount_cents or 0) / 100).quantize(CENT)
-        weighted = (Decimal(weighted_units or 0) / 10000).quantize(CENT, ROUND_HALF_UP)
+        weighted = (Decimal(units or 0) / 10000).quantize(CENT, ROUND_HALF_UP)
         total = summary.by_currency.get(currency)
         if total is None:
             summary.by_currency[currency] = CurrencyTotal(currency, count, amount, weighted)

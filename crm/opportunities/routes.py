@@ -62,6 +62,7 @@ from crm.permissions import (
     visible_opportunities_clause,
 )
 from crm.sharing import RecordUsers
+from crm.stage_totals import stage_probability, weighted_units
 from crm.textsearch import like_escape, query_terms
 from crm.urls import local_path
 
@@ -222,10 +223,8 @@ SORTS = {
 
 def _weighted_expr(stage_probabilities: dict[int, int]):
     # The stages' probabilities are known already: no join with the stages.
-    stage_probability = db.case({stage_id: db.literal(p or 0) for stage_id, p in stage_probabilities.items()},
-                                value=Opportunity.stage_id, else_=db.literal(0)) \
-        if stage_probabilities else db.literal(0)
-    probability = db.func.coalesce(Opportunity.probability_override, stage_probability)
+    probability = db.func.coalesce(Opportunity.probability_override,
+                                   stage_probability(stage_probabilities, Opportunity.stage_id))
     # A decimal divisor: SQLite stores whole amounts as integers and would divide them as such.
     return Opportunity.amount * probability / db.literal(Decimal("100.0"), db.Numeric(14, 4))
 
@@ -259,11 +258,9 @@ def table_totals(f, pipelines) -> list[dict] | None:
                      if (not f["pipeline"] or p.id == f["pipeline"]) and (not f["stage"] or s.id == f["stage"])}
     if not probabilities:
         return []
-    probability = db.case({stage_id: db.literal(p) for stage_id, p in probabilities.items()},
-                          value=StageTotal.stage_id, else_=db.literal(0))
     rows = db.session.execute(
         db.select(StageTotal.currency, db.func.sum(StageTotal.count), db.func.sum(StageTotal.amount_cents),
-                  db.func.sum(StageTotal.floating_cents * probability + StageTotal.fixed_weighted))
+                  db.func.sum(weighted_units(probabilities)))
         .where(StageTotal.stage_id.in_(list(probabilities)))
         .group_by(StageTotal.currency).having(db.func.sum(StageTotal.count) != 0)
         .order_by(StageTotal.currency))
