@@ -27,7 +27,7 @@ from babel.dates import get_datetime_format
 from babel.numbers import format_currency as babel_format_currency
 from babel.numbers import get_currency_precision, get_decimal_symbol, get_group_symbol
 from flask import g
-from flask_babel import get_locale, get_translations
+from flask_babel import format_datetime, get_locale, get_translations, to_user_timezone
 
 _SAMPLE = Decimal("1234567.89")
 
@@ -122,7 +122,6 @@ def format_moment(value: datetime, fmt: str = "medium") -> str:
     """Flask-Babel's format_datetime(value, fmt) for "short" and "medium": a UTC moment shown
     in the user's time zone and locale, put together from the memoized day and clock time as
     Babel does ({1} the date, {0} the time; these two formats name no time zone)."""
-    from flask_babel import format_datetime, to_user_timezone
     if fmt not in ("short", "medium"):
         return format_datetime(value, fmt)
     local = to_user_timezone(value)

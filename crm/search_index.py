@@ -64,8 +64,7 @@ def install(connection, *, populate: bool = True) -> None:
             return
         connection.exec_driver_sql(
             f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON customers USING gin (search_index gin_trgm_ops)")
-    for engine in list(_available):
-        _available.pop(engine, None)
+    _available.clear()
 
 
 def uninstall(connection) -> None:
