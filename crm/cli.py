@@ -36,9 +36,15 @@ def create_user_command(email, name, password, role, language, tz):
 @cli_group.command("demo")
 @with_appcontext
 def demo_command():
-    """Fill an empty database with a believable demo workspace."""
+    """Fill an empty database with a believable demo workspace (migrating it first, as
+    `python app.py` does, so it also works on a database nothing has run against yet)."""
+    from sqlalchemy import inspect
+
     from crm.demo import DemoError, load_demo
 
+    tables = set(inspect(db.engine).get_table_names())
+    if not tables or "alembic_version" in tables:  # not a schema made by create_all (tests)
+        upgrade_database(current_app._get_current_object())
     try:
         summary = load_demo()
     except DemoError as exc:

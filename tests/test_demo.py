@@ -277,3 +277,16 @@ def test_demo_refuses_a_database_that_already_has_customers(app):
         db.session.rollback()
         assert db.session.query(User).count() == 0
         assert db.session.query(TagGroup).count() == 0
+
+
+def test_demo_migrates_a_database_nothing_has_run_against(tmp_path):
+    """Straight after installing, before `python app.py` ever ran: the demo migrates first."""
+    from crm import create_app
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'new.sqlite3'}", "TESTING": True})
+    result = app.test_cli_runner().invoke(args=["crm", "demo"])
+    assert result.exit_code == 0, result.output
+    assert "admin@demo.local" in result.output
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(Customer)).scalar() > 0
+        db.session.remove()
+        db.engine.dispose()
