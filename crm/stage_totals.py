@@ -14,35 +14,55 @@ probability changes needs no recount.
 On PostgreSQL an update takes the two rows it touches in a fixed order (by stage, then
 currency), so two moves in opposite directions between the same stages cannot deadlock.
 
-tests/test_stage_totals.py checks that the table equals a fresh count after every kind of
+closed_totals (crm.models.ClosedTotal) is the same per stage, currency and UTC day of
+closed_at, for the won and lost columns, which show what closed in the last 30 days: a
+moving window that no single running total can follow. The whole days of the window are
+summed from it, and the part of its first day after the cutoff is counted from the
+opportunities themselves (a day's worth of rows, through ix_opportunities_closed_at).
+Its triggers are separate from stage_totals' and watch closed_at as well.
+
+tests/test_stage_totals.py checks that both tables equal a fresh count after every kind of
 write, on both databases.
 """
 from __future__ import annotations
 
 from sqlalchemy import case, event, literal
 
-_COLUMNS = "stage_id, currency, count, amount_cents, floating_cents, fixed_weighted"
+_SUMS = "count, amount_cents, floating_cents, fixed_weighted"
+_COLUMNS = f"stage_id, currency, {_SUMS}"
+_CLOSED_COLUMNS = f"stage_id, currency, day, {_SUMS}"
 _WATCHED = "stage_id, currency, amount, probability_override, deleted_at"
+_CLOSED_WATCHED = f"{_WATCHED}, closed_at"
 
 
-def _sqlite_share(row: str, sign: str) -> str:
-    """The SELECT of one row's share (sign '' or '-'), when it is not in the trash."""
+def _sqlite_share(row: str, sign: str, *, by_day: bool = False) -> str:
+    """The SELECT of one row's share (sign '' or '-'), when it is not in the trash (and, by
+    day, when it is closed)."""
     cents = f"CAST(ROUND(COALESCE({row}.amount, 0) * 100) AS INTEGER)"
-    return (f"SELECT {row}.stage_id, COALESCE({row}.currency, ''), {sign}1, {sign}{cents}, "
+    day = f"date({row}.closed_at), " if by_day else ""
+    closed = f" AND {row}.closed_at IS NOT NULL" if by_day else ""
+    return (f"SELECT {row}.stage_id, COALESCE({row}.currency, ''), {day}{sign}1, {sign}{cents}, "
             f"CASE WHEN {row}.probability_override IS NULL THEN {sign}{cents} ELSE 0 END, "
             f"CASE WHEN {row}.probability_override IS NULL THEN 0 "
             f"ELSE {sign}{cents} * {row}.probability_override END "
-            f"WHERE {row}.deleted_at IS NULL")
+            f"WHERE {row}.deleted_at IS NULL{closed}")
 
 
-_UPSERT_TAIL = (" ON CONFLICT (stage_id, currency) DO UPDATE SET count = count + excluded.count, "
-                "amount_cents = amount_cents + excluded.amount_cents, "
-                "floating_cents = floating_cents + excluded.floating_cents, "
-                "fixed_weighted = fixed_weighted + excluded.fixed_weighted")
+def _upsert_tail(key: str) -> str:
+    return (f" ON CONFLICT ({key}) DO UPDATE SET count = count + excluded.count, "
+            "amount_cents = amount_cents + excluded.amount_cents, "
+            "floating_cents = floating_cents + excluded.floating_cents, "
+            "fixed_weighted = fixed_weighted + excluded.fixed_weighted")
 
 
 def _sqlite_apply(row: str, sign: str) -> str:
-    return f"INSERT INTO stage_totals ({_COLUMNS}) {_sqlite_share(row, sign)}{_UPSERT_TAIL};"
+    return (f"INSERT INTO stage_totals ({_COLUMNS}) {_sqlite_share(row, sign)}"
+            f"{_upsert_tail('stage_id, currency')};")
+
+
+def _sqlite_closed_apply(row: str, sign: str) -> str:
+    return (f"INSERT INTO closed_totals ({_CLOSED_COLUMNS}) {_sqlite_share(row, sign, by_day=True)}"
+            f"{_upsert_tail('stage_id, currency, day')};")
 
 
 _SQLITE_DDL = (
@@ -52,6 +72,15 @@ _SQLITE_DDL = (
     f"{_sqlite_apply('old', '-')} END",
     f"CREATE TRIGGER IF NOT EXISTS stage_totals_au AFTER UPDATE OF {_WATCHED} ON opportunities BEGIN "
     f"{_sqlite_apply('old', '-')} {_sqlite_apply('new', '')} END",
+)
+
+_SQLITE_CLOSED_DDL = (
+    "CREATE TRIGGER IF NOT EXISTS closed_totals_ai AFTER INSERT ON opportunities BEGIN "
+    f"{_sqlite_closed_apply('new', '')} END",
+    "CREATE TRIGGER IF NOT EXISTS closed_totals_ad AFTER DELETE ON opportunities BEGIN "
+    f"{_sqlite_closed_apply('old', '-')} END",
+    f"CREATE TRIGGER IF NOT EXISTS closed_totals_au AFTER UPDATE OF {_CLOSED_WATCHED} ON opportunities "
+    f"BEGIN {_sqlite_closed_apply('old', '-')} {_sqlite_closed_apply('new', '')} END",
 )
 
 _PG_FUNCTION = f"""
@@ -102,6 +131,60 @@ _PG_TRIGGER = (
     "ON opportunities FOR EACH ROW EXECUTE FUNCTION stage_totals_apply()"
 )
 
+# The same for closed_totals. Its rows are taken in a fixed order too (stage, currency, day);
+# PostgreSQL fires a table's triggers in the order of their names, so every transaction takes
+# its closed_totals rows before its stage_totals rows.
+_PG_CLOSED_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION closed_totals_share(p_stage integer, p_currency text, p_amount numeric,
+                                               p_override integer, p_closed timestamptz,
+                                               p_trashed boolean, sign integer)
+RETURNS void AS $$
+DECLARE
+  cents numeric := round(coalesce(p_amount, 0) * 100);
+BEGIN
+  IF p_trashed OR p_closed IS NULL THEN
+    RETURN;
+  END IF;
+  INSERT INTO closed_totals AS t ({_CLOSED_COLUMNS})
+  VALUES (p_stage, coalesce(p_currency, ''), (p_closed AT TIME ZONE 'UTC')::date, sign, sign * cents,
+          CASE WHEN p_override IS NULL THEN sign * cents ELSE 0 END,
+          CASE WHEN p_override IS NULL THEN 0 ELSE sign * cents * p_override END)
+  ON CONFLICT (stage_id, currency, day) DO UPDATE SET count = t.count + excluded.count,
+    amount_cents = t.amount_cents + excluded.amount_cents,
+    floating_cents = t.floating_cents + excluded.floating_cents,
+    fixed_weighted = t.fixed_weighted + excluded.fixed_weighted;
+END $$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION closed_totals_apply() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    PERFORM closed_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
+                                NEW.closed_at, NEW.deleted_at IS NOT NULL, 1);
+  ELSIF TG_OP = 'DELETE' THEN
+    PERFORM closed_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
+                                OLD.closed_at, OLD.deleted_at IS NOT NULL, -1);
+  ELSIF (OLD.stage_id, coalesce(OLD.currency, ''), (OLD.closed_at AT TIME ZONE 'UTC')::date)
+        <= (NEW.stage_id, coalesce(NEW.currency, ''), (NEW.closed_at AT TIME ZONE 'UTC')::date)
+        OR NEW.closed_at IS NULL THEN
+    PERFORM closed_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
+                                OLD.closed_at, OLD.deleted_at IS NOT NULL, -1);
+    PERFORM closed_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
+                                NEW.closed_at, NEW.deleted_at IS NOT NULL, 1);
+  ELSE
+    PERFORM closed_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
+                                NEW.closed_at, NEW.deleted_at IS NOT NULL, 1);
+    PERFORM closed_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
+                                OLD.closed_at, OLD.deleted_at IS NOT NULL, -1);
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+"""
+
+_PG_CLOSED_TRIGGER = (
+    f"CREATE TRIGGER closed_totals_trg AFTER INSERT OR DELETE OR UPDATE OF {_CLOSED_WATCHED} "
+    "ON opportunities FOR EACH ROW EXECUTE FUNCTION closed_totals_apply()"
+)
+
 
 def stage_probability(probabilities: dict[int, int | None], stage_column):
     """The stages' default probabilities in SQL: a CASE over the stage ids (known already,
@@ -112,60 +195,91 @@ def stage_probability(probabilities: dict[int, int | None], stage_column):
                 value=stage_column, else_=literal(0))
 
 
-def weighted_units(probabilities: dict[int, int | None]):
-    """A stage_totals row's weighted amount in cents × percent (divide by 10,000)."""
-    from crm.models import StageTotal
-    return (StageTotal.floating_cents * stage_probability(probabilities, StageTotal.stage_id)
-            + StageTotal.fixed_weighted)
+def weighted_units(probabilities: dict[int, int | None], table=None):
+    """A stage_totals (or closed_totals) row's weighted amount in cents × percent (divide by
+    10,000)."""
+    if table is None:
+        from crm.models import StageTotal as table
+    return (table.floating_cents * stage_probability(probabilities, table.stage_id)
+            + table.fixed_weighted)
 
 
-def rebuild(connection) -> None:
-    """Count stage_totals afresh from the opportunities."""
+def _sums(cents: str) -> str:
+    return (f"count(*), sum({cents}), "
+            f"sum(CASE WHEN probability_override IS NULL THEN {cents} ELSE 0 END), "
+            f"sum(CASE WHEN probability_override IS NULL THEN 0 ELSE {cents} * probability_override END)")
+
+
+def rebuild(connection, *, closed: bool = True) -> None:
+    """Count stage_totals (and closed_totals) afresh from the opportunities."""
     if connection.dialect.name == "sqlite":
         cents = "CAST(ROUND(COALESCE(amount, 0) * 100) AS INTEGER)"
+        day = "date(closed_at)"
     else:
         cents = "round(coalesce(amount, 0) * 100)"
+        day = "(closed_at AT TIME ZONE 'UTC')::date"
     connection.exec_driver_sql("DELETE FROM stage_totals")
     connection.exec_driver_sql(
         f"INSERT INTO stage_totals ({_COLUMNS}) "
-        f"SELECT stage_id, COALESCE(currency, ''), count(*), sum({cents}), "
-        f"sum(CASE WHEN probability_override IS NULL THEN {cents} ELSE 0 END), "
-        f"sum(CASE WHEN probability_override IS NULL THEN 0 ELSE {cents} * probability_override END) "
+        f"SELECT stage_id, COALESCE(currency, ''), {_sums(cents)} "
         "FROM opportunities WHERE deleted_at IS NULL GROUP BY stage_id, COALESCE(currency, '')")
+    if closed:
+        connection.exec_driver_sql("DELETE FROM closed_totals")
+        connection.exec_driver_sql(
+            f"INSERT INTO closed_totals ({_CLOSED_COLUMNS}) "
+            f"SELECT stage_id, COALESCE(currency, ''), {day}, {_sums(cents)} "
+            "FROM opportunities WHERE deleted_at IS NULL AND closed_at IS NOT NULL "
+            f"GROUP BY stage_id, COALESCE(currency, ''), {day}")
 
 
-def install(connection, *, populate: bool = True) -> None:
-    """Create the triggers (idempotent); `populate`: count what is there already."""
+def install(connection, *, populate: bool = True, closed: bool = True) -> None:
+    """Create the triggers (idempotent); `populate`: count what is there already.
+    `closed`: closed_totals' too (False only for the migration that predates that table)."""
     dialect = connection.dialect.name
     if dialect == "sqlite":
-        for statement in _SQLITE_DDL:
+        for statement in _SQLITE_DDL + (_SQLITE_CLOSED_DDL if closed else ()):
             connection.exec_driver_sql(statement)
     elif dialect == "postgresql":
         connection.exec_driver_sql(_PG_FUNCTION)
         connection.exec_driver_sql("DROP TRIGGER IF EXISTS stage_totals_trg ON opportunities")
         connection.exec_driver_sql(_PG_TRIGGER)
+        if closed:
+            connection.exec_driver_sql(_PG_CLOSED_FUNCTION)
+            connection.exec_driver_sql("DROP TRIGGER IF EXISTS closed_totals_trg ON opportunities")
+            connection.exec_driver_sql(_PG_CLOSED_TRIGGER)
     else:  # pragma: no cover - the app runs on SQLite and PostgreSQL only
         raise RuntimeError(f"stage totals: no triggers for {dialect}")
     if populate:
-        rebuild(connection)
+        rebuild(connection, closed=closed)
 
 
-def uninstall(connection) -> None:
+def uninstall(connection, *, stage: bool = True, closed: bool = True) -> None:
+    """Drop the triggers of stage_totals (`stage`) and of closed_totals (`closed`)."""
     if connection.dialect.name == "sqlite":
         for suffix in ("ai", "ad", "au"):
-            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS stage_totals_{suffix}")
+            if stage:
+                connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS stage_totals_{suffix}")
+            if closed:
+                connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS closed_totals_{suffix}")
     elif connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("DROP TRIGGER IF EXISTS stage_totals_trg ON opportunities")
-        connection.exec_driver_sql("DROP FUNCTION IF EXISTS stage_totals_apply()")
-        connection.exec_driver_sql(
-            "DROP FUNCTION IF EXISTS stage_totals_share(integer, text, numeric, integer, boolean, integer)")
+        if stage:
+            connection.exec_driver_sql("DROP TRIGGER IF EXISTS stage_totals_trg ON opportunities")
+            connection.exec_driver_sql("DROP FUNCTION IF EXISTS stage_totals_apply()")
+            connection.exec_driver_sql(
+                "DROP FUNCTION IF EXISTS stage_totals_share(integer, text, numeric, integer, boolean, integer)")
+        if closed:
+            connection.exec_driver_sql("DROP TRIGGER IF EXISTS closed_totals_trg ON opportunities")
+            connection.exec_driver_sql("DROP FUNCTION IF EXISTS closed_totals_apply()")
+            connection.exec_driver_sql(
+                "DROP FUNCTION IF EXISTS closed_totals_share(integer, text, numeric, integer, "
+                "timestamptz, boolean, integer)")
 
 
 def register(metadata) -> None:
     """Install the triggers whenever create_all builds the schema (the tests, the demo)."""
     def after_create(target, connection, tables=None, **kw):
         names = {table.name for table in tables} if tables is not None else None
-        if names is None or {"opportunities", "stage_totals"} & names:
+        if names is None or {"opportunities", "stage_totals", "closed_totals"} & names:
             install(connection, populate=True)
 
     event.listen(metadata, "after_create", after_create)

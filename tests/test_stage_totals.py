@@ -1,14 +1,15 @@
-"""stage_totals, kept by database triggers (crm/stage_totals.py), equals a fresh count of
-the opportunities after every kind of write: ORM inserts and updates, bulk statements,
-trash and restore, deletes."""
+"""stage_totals and closed_totals, kept by database triggers (crm/stage_totals.py), equal a
+fresh count of the opportunities after every kind of write: ORM inserts and updates, bulk
+statements, trash and restore, deletes."""
 import random
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import text
 
 from crm import stage_totals
 from crm.extensions import db
-from crm.models import Customer, Opportunity, Pipeline, StageTotal, utcnow
+from crm.models import ClosedTotal, Customer, Opportunity, Pipeline, StageTotal, utcnow
 
 
 def _table():
@@ -18,13 +19,22 @@ def _table():
             for r in rows if r.count}
 
 
-def _fresh():
+def _closed_table():
+    rows = db.session.execute(db.select(ClosedTotal)).scalars()
+    return {(r.stage_id, r.currency, r.day): (r.count, Decimal(r.amount_cents),
+                                              Decimal(r.floating_cents), Decimal(r.fixed_weighted))
+            for r in rows if r.count}
+
+
+def _fresh(by_day=False):
     result = {}
     for opp in db.session.execute(
             db.select(Opportunity).execution_options(include_deleted=True)).scalars():
-        if opp.deleted_at is not None:
+        if opp.deleted_at is not None or (by_day and opp.closed_at is None):
             continue
         key = (opp.stage_id, opp.currency or "")
+        if by_day:
+            key += (opp.closed_at.astimezone(timezone.utc).date(),)
         cents = (Decimal(opp.amount or 0) * 100).quantize(Decimal(1))
         count, amount, floating, fixed = result.get(key, (0, Decimal(0), Decimal(0), Decimal(0)))
         if opp.probability_override is None:
@@ -54,11 +64,18 @@ def test_triggers_keep_the_totals(app, admin):
             opps.append(opp)
         db.session.commit()
         assert _table() == _fresh()
+        assert _closed_table() == _fresh(by_day=True) == {}
 
-        for step in range(120):
+        start = datetime(2026, 3, 28, 23, 30, tzinfo=timezone.utc)
+        for step in range(160):
             opp = rng.choice(opps)
-            action = rng.choice(["move", "amount", "currency", "override", "title", "trash", "restore"])
-            if action == "move":
+            action = rng.choice(["move", "amount", "currency", "override", "title", "trash", "restore",
+                                 "close", "close", "reopen"])
+            if action == "close":  # across UTC midnights
+                opp.closed_at = start + timedelta(minutes=rng.randint(0, 3 * 24 * 60))
+            elif action == "reopen":
+                opp.closed_at = None
+            elif action == "move":
                 opp.stage_id = rng.choice(stage_ids)
             elif action == "amount":
                 opp.amount = rng.choice([Decimal("0.01"), Decimal("999999999999.99"), Decimal(rng.randint(0, 10**7)) / 100])
@@ -74,6 +91,8 @@ def test_triggers_keep_the_totals(app, admin):
                 opp.deleted_at = None
             db.session.commit()
         assert _table() == _fresh()
+        assert _closed_table() == _fresh(by_day=True)
+        assert _closed_table()  # some closes were counted
 
         # Plain SQL statements, as the bulk moves, trash batches and purges write them.
         db.session.execute(text("UPDATE opportunities SET stage_id = :s WHERE stage_id = :t"),
@@ -82,13 +101,15 @@ def test_triggers_keep_the_totals(app, admin):
         db.session.execute(text("DELETE FROM opportunities WHERE id % 5 = 0"))
         db.session.commit()
         assert _table() == _fresh()
+        assert _closed_table() == _fresh(by_day=True)
 
-        # A recount from scratch gives the same table.
-        before = _table()
+        # A recount from scratch gives the same tables.
+        before, closed_before = _table(), _closed_table()
         with db.engine.begin() as conn:
             stage_totals.rebuild(conn)
         db.session.expire_all()
         assert _table() == before
+        assert _closed_table() == closed_before
 
 
 def test_board_columns_read_the_table(app, admin, admin_client):
@@ -159,3 +180,48 @@ def test_opportunity_list_totals_from_the_table_equal_the_added_up_ones(app, adm
         assert table_totals({n: fl.data for n, fl in form._fields.items()}, pipelines) is None
     page = client.get("/opportunities").get_data(as_text=True)
     assert "25" in page
+
+
+def test_closed_columns_from_the_tables_equal_the_cards_added_up(app, admin):
+    """The won and lost columns (closed in the last 30 days) of an unfiltered board, read from
+    closed_totals' whole days plus the first day's remainder, equal what adding up the cards
+    gives, with closes on both sides of the cutoff, on its very day and at UTC midnights."""
+    from crm.board.services import BoardFilters, column_summaries, recent_cutoff, stages_of
+    from crm.models import User
+    now = datetime(2026, 11, 22, 9, 15, tzinfo=timezone.utc)
+    cutoff = recent_cutoff(now)
+    with app.app_context():
+        pipeline = db.session.execute(db.select(Pipeline)).scalars().first()
+        closed = [s for s in pipeline.stages if s.kind != "open"]
+        customer = Customer(name="Closed Co", owner_id=admin.id, created_by_id=admin.id)
+        db.session.add(customer)
+        db.session.flush()
+        moments = [cutoff - timedelta(hours=1), cutoff - timedelta(seconds=1), cutoff,
+                   cutoff + timedelta(seconds=1), cutoff + timedelta(hours=3),
+                   datetime.combine(cutoff.date() + timedelta(days=1), datetime.min.time(), timezone.utc),
+                   now - timedelta(days=10), now - timedelta(minutes=1), now - timedelta(days=45)]
+        rng = random.Random(3)
+        for i, moment in enumerate(moments * 2):
+            stage = closed[i % len(closed)]
+            db.session.add(Opportunity(
+                title=f"C{i}", customer_id=customer.id, pipeline_id=pipeline.id, stage_id=stage.id,
+                owner_id=admin.id, status=stage.kind, closed_at=moment, stage_entered_at=moment,
+                amount=Decimal(rng.randint(1, 10**7)) / 100, currency=rng.choice(["CNY", "USD"]),
+                probability_override=rng.choice([None, 40])))
+        db.session.commit()
+        stages = stages_of(pipeline.id)
+        user = db.session.get(User, admin.id)
+        from_tables = column_summaries(stages, BoardFilters(), user, now)
+        added_up = column_summaries(stages, BoardFilters(owner=str(admin.id)), user, now)
+        expected = {}
+        for opp in db.session.execute(db.select(Opportunity)).scalars():
+            if opp.closed_at >= cutoff:
+                key = (opp.stage_id, opp.currency)
+                count, amount = expected.get(key, (0, Decimal(0)))
+                expected[key] = (count + 1, amount + opp.amount)
+        for stage in closed:
+            got = {(stage.id, c): (t.count, t.amount) for c, t in from_tables[stage.id].by_currency.items()}
+            assert got == {k: v for k, v in expected.items() if k[0] == stage.id}
+            assert from_tables[stage.id].count == added_up[stage.id].count
+            assert {c: (t.count, t.amount, t.weighted) for c, t in from_tables[stage.id].by_currency.items()} \
+                == {c: (t.count, t.amount, t.weighted) for c, t in added_up[stage.id].by_currency.items()}

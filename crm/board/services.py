@@ -13,7 +13,7 @@ Won and lost columns only show what closed in the last RECENT_DAYS days; open co
 everything that matches the filters.
 """
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import parse_qs, urlencode
 
@@ -22,7 +22,8 @@ from sqlalchemy.orm import joinedload
 
 from crm.extensions import db
 from crm.stage_totals import stage_probability, weighted_units
-from crm.models import Customer, Opportunity, Pipeline, Stage, StageTotal, Task, User, utcnow
+from crm.models import (ClosedTotal, Customer, Opportunity, Pipeline, Stage, StageTotal, Task, User,
+                        utcnow)
 
 CARDS_PER_COLUMN = 50
 RECENT_DAYS = 30
@@ -115,6 +116,11 @@ def recent_cutoff(now: datetime | None = None) -> datetime:
 
 
 def _closed_recently(now: datetime | None = None):
+    """Closed in the last RECENT_DAYS days. A won or lost opportunity always has closed_at (the
+    migration that added closed_totals filled in any that lacked it), so this equals
+    closed_at >= cutoff; the coalesce keeps the condition from matching
+    ix_opportunities_closed_at, so a closed column's first cards are read in board order from
+    ix_opportunities_stage_close instead of sorting every recent close."""
     return func.coalesce(Opportunity.closed_at, Opportunity.stage_entered_at) >= recent_cutoff(now)
 
 
@@ -186,10 +192,9 @@ def column_summaries(stages: list[Stage], filters: BoardFilters, user,
     whole cents × percent and divided here in Decimal, so SQLite's integer division cannot
     truncate it.
 
-    The open columns of an unfiltered board seen by someone who sees everything come from
-    stage_totals (kept by triggers, crm/stage_totals.py): a few rows instead of adding up
-    every open deal. Otherwise, and for the won and lost columns (only the recently closed
-    ones count), the cards are added up; both parts are one UNION ALL.
+    An unfiltered board seen by someone who sees everything reads the tables the triggers
+    keep (crm/stage_totals.py, _table_parts): a few rows instead of adding up every open deal
+    and every recent close. Otherwise the cards the user may see are added up.
     """
     from crm.permissions import sees_everything
 
@@ -201,20 +206,15 @@ def column_summaries(stages: list[Stage], filters: BoardFilters, user,
     probability = func.coalesce(Opportunity.probability_override,
                                 stage_probability(probabilities, Opportunity.stage_id))
     use_table = not filters.active and sees_everything(user)
-    open_ids = [s.id for s in stages if s.kind == "open"]
-    counted = [s for s in stages if s.kind != "open"] if use_table else stages
     parts = []
-    if counted:
+    if use_table:
+        parts.extend(_table_parts(stages, probabilities, now))
+    else:
         parts.append(
             select(Opportunity.stage_id, Opportunity.currency, func.count().label("n"),
                    func.sum(cents).label("cents"), func.sum(cents * probability).label("weighted"))
-            .where(_visible(counted, now), *filters.conditions(user))
+            .where(_visible(stages, now), *filters.conditions(user))
             .group_by(Opportunity.stage_id, Opportunity.currency))
-    if use_table and open_ids:
-        parts.append(
-            select(StageTotal.stage_id, StageTotal.currency, StageTotal.count, StageTotal.amount_cents,
-                   weighted_units(probabilities))
-            .where(StageTotal.stage_id.in_(open_ids), StageTotal.count != 0))
     statement = parts[0] if len(parts) == 1 else union_all(*parts)
     for stage_id, currency, count, amount_cents, units in db.session.execute(statement).all():
         summary = summaries[stage_id]
@@ -230,6 +230,44 @@ def column_summaries(stages: list[Stage], filters: BoardFilters, user,
             total.weighted += weighted
         summary.count += count
     return summaries
+
+
+def _table_parts(stages: list[Stage], probabilities: dict[int, int | None],
+                 now: datetime | None = None) -> list:
+    """The column totals of an unfiltered board seen by someone who sees everything, from the
+    tables the triggers keep (crm/stage_totals.py): the open columns from stage_totals; the won
+    and lost ones from closed_totals' whole UTC days inside the window, plus the opportunities
+    closed on the window's first day after the cutoff (a day of rows, read through
+    ix_opportunities_closed_at)."""
+    open_ids = [s.id for s in stages if s.kind == "open"]
+    closed_ids = [s.id for s in stages if s.kind != "open"]
+    parts = []
+    if open_ids:
+        parts.append(
+            select(StageTotal.stage_id, StageTotal.currency, StageTotal.count, StageTotal.amount_cents,
+                   weighted_units(probabilities, StageTotal))
+            .where(StageTotal.stage_id.in_(open_ids), StageTotal.count != 0))
+    if closed_ids:
+        cutoff = recent_cutoff(now)
+        next_midnight = datetime.combine(cutoff.date() + timedelta(days=1), time(), tzinfo=timezone.utc)
+        parts.append(
+            select(ClosedTotal.stage_id, ClosedTotal.currency, func.sum(ClosedTotal.count),
+                   func.sum(ClosedTotal.amount_cents),
+                   func.sum(weighted_units(probabilities, ClosedTotal)))
+            .where(ClosedTotal.stage_id.in_(closed_ids), ClosedTotal.day >= next_midnight.date())
+            .group_by(ClosedTotal.stage_id, ClosedTotal.currency))
+        cents = _cents(Opportunity.amount)
+        probability = func.coalesce(Opportunity.probability_override,
+                                    stage_probability(probabilities, Opportunity.stage_id))
+        parts.append(
+            select(Opportunity.stage_id, Opportunity.currency, func.count(), func.sum(cents),
+                   func.sum(cents * probability))
+            # stage_id + 0: not an index column, so that SQLite reads the day's range from
+            # ix_opportunities_closed_at instead of every close of these stages.
+            .where((Opportunity.stage_id + 0).in_(closed_ids), Opportunity.closed_at >= cutoff,
+                   Opportunity.closed_at < next_midnight, Opportunity.deleted_at.is_(None))
+            .group_by(Opportunity.stage_id, Opportunity.currency))
+    return parts
 
 
 def _cents(amount):

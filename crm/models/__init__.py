@@ -24,6 +24,7 @@ from crm.models.sales import (
     Stage,
     StageChange,
     StageTotal,
+    ClosedTotal,
     Task,
     opportunity_links,
     opportunity_shares,
@@ -35,7 +36,7 @@ __all__ = [
     "CUSTOMER_KINDS", "CUSTOMER_SIZES", "Contact", "Customer", "Segment", "Tag", "TagGroup",
     "customer_tags", "NOTE_KINDS", "Note", "DEFAULT_LOST_REASON_NAMES", "DEFAULT_STAGE_NAMES",
     "STAGE_KINDS", "STATUSES", "Competitor", "LostReason", "Opportunity", "Pipeline", "Stage",
-    "StageChange", "StageTotal", "Task", "opportunity_links", "LANGUAGES", "ROLES", "User", "UTCDateTime",
+    "StageChange", "StageTotal", "ClosedTotal", "Task", "opportunity_links", "LANGUAGES", "ROLES", "User", "UTCDateTime",
     "utcnow", "customer_shares", "opportunity_shares", "AuditEntry", "Setting",
 ]
 
