@@ -26,7 +26,11 @@ write, on both databases.
 """
 from __future__ import annotations
 
-from sqlalchemy import case, event, literal
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import Integer, case, cast, event, func, literal
+
+CENT = Decimal("0.01")
 
 _SUMS = "count, amount_cents, floating_cents, fixed_weighted"
 _COLUMNS = f"stage_id, currency, {_SUMS}"
@@ -208,6 +212,24 @@ def _sums(cents: str) -> str:
     return (f"count(*), sum({cents}), "
             f"sum(CASE WHEN probability_override IS NULL THEN {cents} ELSE 0 END), "
             f"sum(CASE WHEN probability_override IS NULL THEN 0 ELSE {cents} * probability_override END)")
+
+
+def cents_of(amount, dialect_name: str):
+    """An amount in whole cents, as the triggers compute it: SQL integers, so adding them up
+    never goes through floating point (SQLite would multiply a NUMERIC by 0.35 in floats)."""
+    if dialect_name == "sqlite":
+        return cast(func.round(func.coalesce(amount, 0) * 100), Integer)
+    return func.round(func.coalesce(amount, 0) * 100)
+
+
+def amount_from_cents(cents) -> Decimal:
+    return (Decimal(cents or 0) / 100).quantize(CENT)
+
+
+def weighted_from_units(units) -> Decimal:
+    """A weighted amount from cents × percent, rounded to the cent half up (四舍五入), the one
+    rounding every weighted figure of the app uses: the board, the list's totals, each row."""
+    return (Decimal(units or 0) / 10000).quantize(CENT, ROUND_HALF_UP)
 
 
 def rebuild(connection, *, closed: bool = True) -> None:

@@ -225,3 +225,51 @@ def test_closed_columns_from_the_tables_equal_the_cards_added_up(app, admin):
             assert from_tables[stage.id].count == added_up[stage.id].count
             assert {c: (t.count, t.amount, t.weighted) for c, t in from_tables[stage.id].by_currency.items()} \
                 == {c: (t.count, t.amount, t.weighted) for c, t in added_up[stage.id].by_currency.items()}
+
+
+def test_weighted_amounts_round_alike_and_exactly_everywhere(app, admin):
+    """A row, the list's totals (from the table and added up) and the board's column give the
+    same weighted figure: exact (integer cents, no floating point even for the largest amount
+    on SQLite) and rounded half up to the cent (四舍五入) in all of them."""
+    from flask_login import login_user
+    from werkzeug.datastructures import MultiDict
+
+    from crm.board.services import BoardFilters, column_summaries, stages_of
+    from crm.models import User
+    from crm.opportunities.forms import FilterForm
+    from crm.opportunities.routes import _pipelines, list_totals, table_totals
+    with app.app_context():
+        pipeline = db.session.execute(db.select(Pipeline)).scalars().first()
+        stage = next(s for s in pipeline.stages if s.kind == "open")
+        customer = Customer(name="Rounding Co", owner_id=admin.id, created_by_id=admin.id)
+        db.session.add(customer)
+        db.session.flush()
+        cases = [("CNY", Decimal("0.05"), 50, Decimal("0.03")),       # 0.025: half up
+                 ("USD", Decimal("999999999999.99"), 35, Decimal("349999999999.9965").quantize(
+                     Decimal("0.01"), rounding="ROUND_HALF_UP")),  # floats lose the cents here
+                 ("EUR", Decimal("0.15"), 50, Decimal("0.08"))]      # 0.075: half up, not to even
+        for currency, amount, override, _ in cases:
+            db.session.add(Opportunity(title=currency, customer_id=customer.id, pipeline_id=pipeline.id,
+                                       stage_id=stage.id, owner_id=admin.id, amount=amount,
+                                       currency=currency, probability_override=override))
+        db.session.commit()
+        pipeline_id, stage_id = pipeline.id, stage.id
+        for currency, _, _, expected in cases:
+            opp = db.session.execute(db.select(Opportunity).where(Opportunity.currency == currency)).scalar_one()
+            assert opp.weighted_amount == expected, currency
+    with app.test_request_context():
+        user = db.session.get(User, admin.id)
+        login_user(user)
+        stages = stages_of(pipeline_id)
+        board = column_summaries(stages, BoardFilters(), user)[stage_id].by_currency
+        board_added_up = column_summaries(stages, BoardFilters(owner=str(admin.id)), user)[stage_id].by_currency
+        pipelines = _pipelines()
+        probabilities = {s.id: s.probability for p in pipelines for s in p.stages}
+        form = FilterForm(MultiDict({}))
+        form.validate()
+        f = {name: field.data for name, field in form._fields.items()}
+        from_table = {row["currency"]: row["weighted"] for row in table_totals(f, pipelines)}
+        added_up = {row["currency"]: row["weighted"] for row in list_totals(f, probabilities)}
+        for currency, _, _, expected in cases:
+            assert board[currency].weighted == board_added_up[currency].weighted == expected, currency
+            assert from_table[currency] == added_up[currency] == expected, currency

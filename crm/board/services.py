@@ -14,20 +14,20 @@ everything that matches the filters.
 """
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from urllib.parse import parse_qs, urlencode
 
-from sqlalchemy import Integer, and_, cast, func, or_, select, union_all
+from sqlalchemy import and_, func, or_, select, union_all
 from sqlalchemy.orm import joinedload
 
 from crm.extensions import db
-from crm.stage_totals import stage_probability, weighted_units
+from crm.stage_totals import (amount_from_cents, cents_of, stage_probability, weighted_from_units,
+                               weighted_units)
 from crm.models import (ClosedTotal, Customer, Opportunity, Pipeline, Stage, StageTotal, Task, User,
                         utcnow)
 
 CARDS_PER_COLUMN = 50
 RECENT_DAYS = 30
-CENT = Decimal("0.01")
 
 
 @dataclass
@@ -219,8 +219,8 @@ def column_summaries(stages: list[Stage], filters: BoardFilters, user,
     for stage_id, currency, count, amount_cents, units in db.session.execute(statement).all():
         summary = summaries[stage_id]
         currency = currency or "CNY"
-        amount = (Decimal(amount_cents or 0) / 100).quantize(CENT)
-        weighted = (Decimal(units or 0) / 10000).quantize(CENT, ROUND_HALF_UP)
+        amount = amount_from_cents(amount_cents)
+        weighted = weighted_from_units(units)
         total = summary.by_currency.get(currency)
         if total is None:
             summary.by_currency[currency] = CurrencyTotal(currency, count, amount, weighted)
@@ -271,10 +271,8 @@ def _table_parts(stages: list[Stage], probabilities: dict[int, int | None],
 
 
 def _cents(amount):
-    """An amount in whole cents, as the database computes it (see crm/stage_totals.py)."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        return cast(func.round(func.coalesce(amount, 0) * 100), Integer)
-    return func.round(func.coalesce(amount, 0) * 100)
+    """An amount in whole cents, as the database computes it (crm.stage_totals.cents_of)."""
+    return cents_of(amount, db.session.get_bind().dialect.name)
 
 
 def board_totals(summaries: dict[int, ColumnSummary], main_currency: str) -> dict[str, list]:

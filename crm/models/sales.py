@@ -1,6 +1,6 @@
 """Pipelines (销售管道), stages (销售阶段), opportunities (商机), their history, tasks (任务)."""
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, Boolean, Column, Date, ForeignKey, Integer, Numeric, String, Table, Text
@@ -207,9 +207,11 @@ class Opportunity(db.Model):
 
     @property
     def weighted_amount(self) -> Decimal:
-        return (Decimal(self.amount or 0) * Decimal(self.probability) / Decimal(100)).quantize(
-            Decimal("0.01")
-        )
+        """amount × probability, rounded to the cent half up like every weighted total
+        (crm.stage_totals.weighted_from_units)."""
+        from crm.stage_totals import weighted_from_units
+        cents = (Decimal(self.amount or 0) * 100).quantize(Decimal(1), ROUND_HALF_UP)
+        return weighted_from_units(cents * self.probability)
 
 
 # The opportunity list's default sort, "expected close, no date last, then id", written as

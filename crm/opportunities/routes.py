@@ -62,7 +62,8 @@ from crm.permissions import (
     visible_opportunities_clause,
 )
 from crm.sharing import RecordUsers
-from crm.stage_totals import stage_probability, weighted_units
+from crm.stage_totals import (amount_from_cents, cents_of, stage_probability, weighted_from_units,
+                               weighted_units)
 from crm.textsearch import like_escape, query_terms
 from crm.urls import local_path
 
@@ -221,27 +222,22 @@ SORTS = {
 }
 
 
-def _weighted_expr(stage_probabilities: dict[int, int]):
+def list_totals(f, stage_probabilities: dict[int, int]) -> list[dict]:
+    """Count, amount and weighted amount of the whole filter, one row per currency (one query,
+    over the index on (currency, stage_id, amount, probability_override) when unfiltered).
+    Added up in whole cents and cents × percent, as the board and stage_totals do, so the
+    figures are exact and round the same way everywhere (crm.stage_totals)."""
+    cents = cents_of(Opportunity.amount, db.session.get_bind().dialect.name)
     # The stages' probabilities are known already: no join with the stages.
     probability = db.func.coalesce(Opportunity.probability_override,
                                    stage_probability(stage_probabilities, Opportunity.stage_id))
-    # A decimal divisor: SQLite stores whole amounts as integers and would divide them as such.
-    return Opportunity.amount * probability / db.literal(Decimal("100.0"), db.Numeric(14, 4))
-
-
-def list_totals(f, stage_probabilities: dict[int, int]) -> list[dict]:
-    """Count, amount and weighted amount of the whole filter, one row per currency (one query,
-    over the index on (currency, stage_id, amount, probability_override) when unfiltered)."""
     query = _filtered(
-        db.select(Opportunity.currency, db.func.count(),
-                  db.func.coalesce(db.func.sum(Opportunity.amount), 0),
-                  db.func.coalesce(db.func.sum(_weighted_expr(stage_probabilities), type_=db.Numeric(18, 4)),
-                                   0, type_=db.Numeric(18, 4))), f
+        db.select(Opportunity.currency, db.func.count(), db.func.sum(cents),
+                  db.func.sum(cents * probability)), f
     ).group_by(Opportunity.currency).order_by(Opportunity.currency)
-    return [{"currency": currency, "count": count,
-             "amount": Decimal(amount).quantize(Decimal("0.01")),
-             "weighted": Decimal(weighted).quantize(Decimal("0.01"))}
-            for currency, count, amount, weighted in db.session.execute(query)]
+    return [{"currency": currency, "count": count, "amount": amount_from_cents(amount),
+             "weighted": weighted_from_units(units)}
+            for currency, count, amount, units in db.session.execute(query)]
 
 
 # Filters that stage_totals (counted per stage and currency) can answer by itself.
@@ -265,8 +261,7 @@ def table_totals(f, pipelines) -> list[dict] | None:
         .group_by(StageTotal.currency).having(db.func.sum(StageTotal.count) != 0)
         .order_by(StageTotal.currency))
     return [{"currency": currency or None, "count": int(count),
-             "amount": (Decimal(cents or 0) / 100).quantize(Decimal("0.01")),
-             "weighted": (Decimal(units or 0) / 10000).quantize(Decimal("0.01"))}
+             "amount": amount_from_cents(cents), "weighted": weighted_from_units(units)}
             for currency, count, cents, units in rows]
 
 
@@ -680,6 +675,14 @@ def show(opportunity_id: int):
         opportunity, lost_reasons=lost_reasons, related_q=related_q,
         related_matches=_related_matches(opportunity, related_q),
         searched=bool(query_terms(related_q))))
+
+
+def show_page(opportunity_id: int, *, status: int = 200, **extra):
+    """The whole opportunity page, after the permission check; `extra` replaces parts of its
+    context, e.g. a refused form (with what was typed and its errors) posted without JavaScript."""
+    opportunity, lost_reasons = _load_with_lost_reasons(opportunity_id)
+    return render(SHOW, None, status=status,
+                  **_page_context(opportunity, lost_reasons=lost_reasons, **extra))
 
 
 def _local_referrer() -> str | None:
