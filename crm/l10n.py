@@ -24,6 +24,7 @@ from functools import lru_cache
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_time as babel_format_time
 from babel.dates import get_datetime_format
+from babel.lists import format_list
 from babel.numbers import format_currency as babel_format_currency
 from babel.numbers import get_currency_precision, get_decimal_symbol, get_group_symbol
 from flask import g
@@ -132,3 +133,12 @@ def format_moment(value: datetime, fmt: str = "medium") -> str:
     return (_moment_pattern(locale_id, fmt)
             .replace("{0}", _clock(locale_id, clock, fmt))
             .replace("{1}", _date(locale_id, local.date(), fmt)))
+
+
+def join_list(items) -> str:
+    """Items as a sentence lists them in the request's language: "A, B and C" in English
+    ("A, B, and C" as CLDR writes it), "A、B和C" in Chinese; never a bare ", " join."""
+    items = [str(item) for item in items]
+    if not items:
+        return ""
+    return format_list(items, style="standard", locale=_locale_id())

@@ -9,20 +9,21 @@ ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
 MO = PO.with_suffix(".mo")
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
-            "lazy_ngettext": (1, 2)}
+            "lazy_ngettext": (1, 2), "pgettext": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2)}
 
 
-def _source_messages() -> set[str]:
+def _source_messages() -> set[tuple[str, str | None]]:
+    """(msgid, context) of every message in the code and templates."""
     method_map = [("crm/**.py", "python"), ("templates/**.html", "jinja2")]
     found = set()
-    for filename, _lineno, message, _comments, _context in extract_from_dir(
+    for filename, _lineno, message, _comments, context in extract_from_dir(
             str(ROOT), method_map=method_map, keywords=KEYWORDS,
             options_map={"templates/**.html": {"extensions": "jinja2.ext.do"}}):
         if isinstance(message, tuple):
             if message[0]:
-                found.add(message[0])  # a plural entry is filed under its singular
+                found.add((message[0], context))  # a plural entry is filed under its singular
         elif message:
-            found.add(message)
+            found.add((message, context))
     return found
 
 
@@ -34,11 +35,11 @@ def _catalog(path=PO):
 def test_every_message_has_a_chinese_translation():
     catalog = _catalog()
     missing = []
-    for msgid in sorted(_source_messages()):
-        entry = catalog.get(msgid)
+    for msgid, context in sorted(_source_messages(), key=lambda pair: (pair[0], pair[1] or "")):
+        entry = catalog.get(msgid, context)
         if entry is None or not entry.string or entry.fuzzy or (
                 isinstance(entry.string, tuple) and not all(entry.string)):
-            missing.append(msgid)
+            missing.append(f"{msgid} (context {context})" if context else msgid)
     assert not missing, (
         f"{len(missing)} message(s) lack a zh_CN translation; run scripts/i18n.sh, translate them "
         f"in {PO.relative_to(ROOT)} and run it again:\n" + "\n".join(missing[:50]))
@@ -47,12 +48,19 @@ def test_every_message_has_a_chinese_translation():
 def test_compiled_catalog_matches_the_po_file():
     catalog = _catalog()
     with open(MO, "rb") as handle:
-        compiled = read_mo(handle)
+        # read_mo hands a message's context back as bytes
+        compiled = {(m.id if isinstance(m.id, str) else m.id[0],
+                     m.context.decode() if isinstance(m.context, bytes) else m.context): m.string
+                    for m in read_mo(handle)}
+
     def text(value):
         return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
+    def key(m):
+        return (m.id if isinstance(m.id, str) else m.id[0], m.context)
+
     stale = [m.id for m in catalog if m.id and any(text(m.string) or ()) and not m.fuzzy
-             and (compiled.get(m.id) is None or text(compiled.get(m.id).string) != text(m.string))]
+             and (key(m) not in compiled or text(compiled[key(m)]) != text(m.string))]
     assert not stale, f"{len(stale)} entries differ in messages.mo; run scripts/i18n.sh: {stale[:10]}"
 
 

@@ -101,3 +101,23 @@ def test_moments_match_flask_babel(app, zone):
         finally:
             app.config["BABEL_DEFAULT_TIMEZONE"] = "UTC"
             refresh()
+
+
+def test_lists_are_joined_as_each_language_writes_them(app):
+    with app.test_request_context():
+        with force_locale("en"):
+            assert l10n.join_list(["Open", "Won", "Lost"]) == "Open, Won, and Lost"
+            assert l10n.join_list(["Open"]) == "Open"
+            assert l10n.join_list([]) == ""
+        with force_locale("zh_CN"):
+            assert l10n.join_list(["进行中", "赢单"]) == "进行中和赢单"
+            assert l10n.join_list(["2 个联系人", "5 条跟进", "1 个任务"]) == "2 个联系人、5 条跟进和1 个任务"
+
+
+def test_the_same_english_word_translates_by_its_context(client, make_user, login):
+    """"From" heads the stage history (the stage it came from) and starts the audit log's date
+    range: two meanings, two Chinese words."""
+    admin = make_user("admin", language="zh_CN")
+    login(admin)
+    html = client.get("/admin/audit").get_data(as_text=True)
+    assert "起始日期" in html and "原阶段" not in html

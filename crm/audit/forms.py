@@ -1,5 +1,6 @@
 """The filters of the global audit log (a GET form: bookmarkable, no CSRF token needed)."""
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional
@@ -21,7 +22,7 @@ class LogFilterForm(FlaskForm):
     user = SelectField(_l("User"), coerce=_optional_int, validate_choice=False, validators=[Optional()])
     entity = SelectField(_l("Record type"), validate_choice=False, validators=[Optional()])
     action = SelectField(_l("Action"), validate_choice=False, validators=[Optional()])
-    date_from = DateField(_l("From"), validators=[Optional()])
+    date_from = DateField(lazy_pgettext("date range", "From"), validators=[Optional()])
     date_to = DateField(_l("Until"), validators=[Optional()])
     q = StringField(_l("Record"), validators=[Optional(), Length(max=200)],
                     render_kw={"placeholder": _l("Name or ID")})

@@ -12,6 +12,7 @@ from flask_babel import ngettext
 from sqlalchemy import Integer, and_, case, cast, func, insert, literal, update
 
 from crm.extensions import db
+from crm.l10n import join_list
 from crm.models import (
     STAGE_KINDS,
     LostReason,
@@ -267,7 +268,7 @@ def missing_kinds(kinds: Iterable[str]) -> list[str]:
 
 
 def _kind_rule_error(missing: list[str]) -> RuleError:
-    names = ", ".join(kind_label(kind) for kind in missing)
+    names = join_list(kind_label(kind) for kind in missing)
     return RuleError(_("A pipeline needs at least one open, one won and one lost stage; "
                        "this would leave none of kind: %(kinds)s.", kinds=names))
 

@@ -9,6 +9,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from crm.extensions import db
+from crm.l10n import join_list
 from crm.htmx import fragment, is_htmx, redirect_to, render, targets
 from crm.models import utcnow
 from crm.trash import bp
@@ -49,7 +50,7 @@ def _count_phrase(kind: str, num: int) -> str:
 
 def hangs_on(item) -> str:
     """'2 contacts, 5 notes, 1 task': what comes back with the record."""
-    return ", ".join(_count_phrase(kind, num) for kind, num in
+    return join_list(_count_phrase(kind, num) for kind, num in
                      sorted(item.others.items(), key=lambda pair: KINDS.index(pair[0])))
 
 
@@ -127,7 +128,7 @@ def confirm_move(obj, *, back: str, action: str):
     """The page asking "Move this to the trash?" (for browsers without JavaScript)."""
     from crm.trash.services import kind_of, label_of, preview
     counts = preview(obj)
-    others = ", ".join(_count_phrase(kind, num) for kind, num in
+    others = join_list(_count_phrase(kind, num) for kind, num in
                        sorted(counts.items(), key=lambda pair: KINDS.index(pair[0])))
     return render_template("trash/confirm_move.html", kind=kind_of(obj), label=label_of(obj),
                            kind_names=KIND_NAMES, others=others, back=_local(back) or "/",
