@@ -82,9 +82,11 @@ def _money_shape(locale_id: str, currency: str):
     return prefix, suffix, group, decimal, digits
 
 
-def money(amount, currency: str) -> str:
-    """format_currency(amount, currency) in the request's locale."""
-    locale_id = _locale_id()
+def money(amount, currency: str, locale_id: str | None = None) -> str:
+    """format_currency(amount, currency) in the request's locale (or `locale_id`, for a caller
+    formatting hundreds of amounts that looked it up once: request_locale_id())."""
+    if locale_id is None:
+        locale_id = _locale_id()
     try:
         value = amount if isinstance(amount, Decimal) else Decimal(amount)
     except (InvalidOperation, TypeError, ValueError):
@@ -104,9 +106,14 @@ def _date(locale_id: str, value: date, fmt: str) -> str:
     return babel_format_date(value, fmt, locale=locale_id)
 
 
-def format_day(value: date, fmt: str = "medium") -> str:
+def format_day(value: date, fmt: str = "medium", locale_id: str | None = None) -> str:
     """format_date(value, fmt) in the request's locale (a date has no time zone)."""
-    return _date(_locale_id(), value, fmt)
+    return _date(locale_id or _locale_id(), value, fmt)
+
+
+def request_locale_id() -> str:
+    """The request's locale as money() and format_day() take it."""
+    return _locale_id()
 
 
 @lru_cache(maxsize=64)

@@ -14,7 +14,7 @@ from flask_login import current_user
 from crm.board import services
 from crm.board.services import BoardFilters
 from crm.extensions import db
-from crm.formatting import d as format_day, money
+from crm.l10n import format_day, money, request_locale_id
 from crm.htmx import fragment
 from crm.models import LostReason, Opportunity, Stage, utcnow
 from crm.permissions import can_edit_opportunity
@@ -114,6 +114,7 @@ class CardView:
     def rows(self, cards) -> list[CardRow]:
         """The cards ready to print, in their order (see CardRow)."""
         labels = self.labels
+        locale_id = request_locale_id()  # looked up once, not per amount and date
         rotting_titles: dict[int, str] = {}
         shown = []
         for opp in cards:
@@ -129,10 +130,11 @@ class CardView:
             row.overdue = opp.id in self.overdue_ids
             row.marks = (" is-rotting" if rotting else "") + (" is-overdue" if row.overdue else "")
             row.customer = escape(opp.customer.name) if opp.customer is not None else ""
-            row.amount = escape(money(opp.amount, opp.currency))
+            row.amount = escape(money(opp.amount, opp.currency or "CNY", locale_id)
+                                if opp.amount is not None else "")
             row.manual_probability = opp.probability_override
             if opp.expected_close:
-                row.close = escape(format_day(opp.expected_close))
+                row.close = escape(format_day(opp.expected_close, "medium", locale_id))
                 row.late = opp.status == "open" and opp.expected_close < self.today
             else:
                 row.close, row.late = labels["no_close"], False
