@@ -55,9 +55,20 @@ def _back_url(customer, opportunity):
     return url_for("customers.show", customer_id=customer.id)
 
 
+def _page_with_note_form(customer, opportunity, form: NoteForm):
+    """A note refused without JavaScript: the page its form lives on (see _back_url) again, 422,
+    with what was typed kept and each error beside its field. Nothing was saved."""
+    if opportunity is not None and has_endpoint("opportunities.show"):
+        from crm.opportunities.routes import show_page
+        return show_page(opportunity.id, status=422, note_form=form)
+    from crm.customers.routes import show_page
+    return show_page(customer.id, status=422, note_form=form)
+
+
 @bp.route("", methods=["POST"])
 def create():
-    """Add a note; htmx gets the new timeline entry and a fresh form, others a redirect."""
+    """Add a note; htmx gets the new timeline entry and a fresh form, others a redirect (or,
+    when the note is refused, its page again with the form and its errors)."""
     form = NoteForm()
     customer, contact, opportunity = _resolve_targets(form)
     if not form.validate_on_submit():
@@ -66,9 +77,7 @@ def create():
             response.headers["HX-Retarget"] = "#note-form"
             response.headers["HX-Reswap"] = "outerHTML"
             return response
-        flash(_("The note was not saved: %(error)s",
-                error="; ".join(str(e) for errs in form.errors.values() for e in errs)), "error")
-        return redirect(_back_url(customer, opportunity), 303)
+        return _page_with_note_form(customer, opportunity, form)
     note = add_note(author=current_user, kind=form.kind.data, body=form.body.data,
                     happened_at=form.happened_at.data, customer=customer, contact=contact,
                     opportunity=opportunity)

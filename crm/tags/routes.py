@@ -30,6 +30,7 @@ def _page(**overrides) -> dict:
         "last_id": groups[-1].id if groups else None,
         "group_form": GroupForm(formdata=None),
         "tag_forms": {},
+        "color_forms": {},
     }
     context.update(overrides)
     return context
@@ -173,7 +174,7 @@ def show_tag(tag_id: int):
 
 def _row(tag: Tag, *, status: int = 200, color_form=None):
     return fragment(INDEX, "tag_row", tag=tag, counts=services.tag_customer_counts([tag.id]),
-                    color_form=color_form, status=status)
+                    color_forms={tag.id: color_form} if color_form else {}, status=status)
 
 
 @bp.route("/<int:tag_id>/edit", methods=["GET", "POST"])
@@ -199,7 +200,8 @@ def update_tag(tag_id: int):
 @bp.route("/<int:tag_id>/color", methods=["POST"])
 @manager_required
 def recolor_tag(tag_id: int):
-    """Change a tag's colour from its row; the row comes back in the new colour."""
+    """Change a tag's colour from its row; the row comes back in the new colour (refused: 422,
+    the row, or without JavaScript the page, with the error beside the colour)."""
     tag = db.get_or_404(Tag, tag_id)
     form = ColorForm()
     if form.validate_on_submit():
@@ -211,9 +213,8 @@ def recolor_tag(tag_id: int):
         return redirect_to(url_for("tags.index", _anchor=f"group-{tag.group_id}"))
     if is_htmx():
         return _row(tag, status=422, color_form=form)
-    flash(_("The colour was not saved: %(error)s",
-            error="; ".join(str(e) for errs in form.errors.values() for e in errs)), "error")
-    return redirect_to(url_for("tags.index", _anchor=f"group-{tag.group_id}"))
+    # Without JavaScript: the whole page, the row with what was posted and the error beside it.
+    return render_template(INDEX, **_page(color_forms={tag.id: form})), 422
 
 
 def _merge_choices(source: Tag) -> dict:
