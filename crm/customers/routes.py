@@ -25,8 +25,6 @@ LIST = "customers/index.html"
 SHOW = "customers/show.html"
 FORM = "customers/form.html"
 CONTACT_PAGE = "customers/contact_form.html"
-# The customer page lists this many opportunities; "All N opportunities" leads to the rest.
-OPPORTUNITIES_SHOWN = 20
 
 
 def _list_url(query: str = "") -> str:
@@ -379,18 +377,12 @@ def _show_context(customer: Customer, **overrides) -> dict:
     from crm.notes.forms import NoteForm
     from crm.notes.services import timeline
 
-    # The first OPPORTUNITIES_SHOWN (open ones first, then the most recent) and, in the same
-    # query, how many there are (a window count over the customer's visible opportunities,
-    # taken before the LIMIT): a big account's page stays short and costs no extra statement.
-    rows = db.session.execute(
-        db.select(Opportunity, db.func.count().over())
-        .where(Opportunity.customer_id == customer.id, visible_opportunities_clause(current_user))
+    opportunities = db.session.execute(
+        db.select(Opportunity).where(Opportunity.customer_id == customer.id,
+                                     visible_opportunities_clause(current_user))
         .options(joinedload(Opportunity.stage), joinedload(Opportunity.owner))
-        .order_by(Opportunity.status != "open", Opportunity.created_at.desc(), Opportunity.id.desc())
-        .limit(OPPORTUNITIES_SHOWN)
-    ).all()
-    opportunities = [opportunity for opportunity, _total in rows]
-    opportunities_total = rows[0][1] if rows else 0
+        .order_by(Opportunity.status != "open", Opportunity.created_at.desc())
+    ).scalars().all()
     panel_tasks, done_tasks = [], None
     if "tasks.index" in current_app.view_functions:
         from crm.tasks.services import open_and_done_tasks
@@ -402,7 +394,6 @@ def _show_context(customer: Customer, **overrides) -> dict:
         "timeline_items": timeline(customer_id=customer.id, done_tasks=done_tasks),
         "note_form": NoteForm(formdata=None, customer_id=customer.id),
         "opportunities": opportunities,
-        "opportunities_total": opportunities_total,
         "panel_customer_id": customer.id,
         "panel_opportunity_id": None,
         "panel_tasks": panel_tasks,
