@@ -38,6 +38,7 @@ from crm.tasks.services import (
     update_task,
     user_time_to_utc,
 )
+from crm.tasks.views import TaskList
 from crm.urls import local_path
 
 PAGE = "tasks/index.html"
@@ -126,16 +127,18 @@ def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | No
     viewing = None
     if assignee_id is not None and assignee_id != current_user.id:
         viewing = db.session.get(User, assignee_id)
+    sections = task_sections(assignee_id, done_page=done_page, more=more)
     return {
-        "sections": task_sections(assignee_id, done_page=done_page, more=more),
+        "sections": sections,
+        # The rows ready to print (the overdue marks as of now, the assignee shown on others' tasks).
+        "task_list": TaskList(utcnow(), assignee_id != current_user.id,
+                              current_user._get_current_object(), sections),
         "more": list(more),
         "selected": selected,
         "viewing": viewing,
-        "show_assignee": assignee_id != current_user.id,
         "users": assignees,
         "form": form,
         "related_choices": _related_choices(form, form.related_q.data),
-        "now": utcnow(),
         "filter_args": {} if selected == "me" else {"assignee": selected},
     }
 
@@ -317,9 +320,10 @@ def toggle(task_id: int):
     if targets("task-sections"):
         return _with_badge(fragment(PAGE, "task_sections", **_context_of_calling_page()))
     if is_htmx():
-        task_row = get_template_attribute("tasks/_macros.html", "task_row")
-        return _with_badge(make_response(task_row(task, utcnow(), task.assignee_id != current_user.id,
-                                                  current_user._get_current_object())))
+        task_list = TaskList(utcnow(), task.assignee_id != current_user.id,
+                             current_user._get_current_object())
+        task_rows = get_template_attribute("tasks/_macros.html", "task_rows")
+        return _with_badge(make_response(task_rows([task_list.row(task)], task_list).strip()))
     if done:
         flash(_("Done: %(title)s", title=task.title), "success")
     return redirect(_back_url(request.form.get("next")), 303)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import joinedload
 
 from crm.extensions import db
-from crm.models import Opportunity, Task, User, utcnow
+from crm.models import Customer, Opportunity, Task, User, utcnow
 
 DONE_DAYS = 30          # the Done section shows tasks completed in the last 30 days
 SECTION_ROWS = 25       # open sections show this many rows (with the full count) ...
@@ -78,6 +78,15 @@ def user_time_to_utc(value: datetime | None, tz=None) -> datetime | None:
 def _with_relations(query):
     return query.options(joinedload(Task.assignee), joinedload(Task.opportunity),
                          joinedload(Task.customer))
+
+
+def _listed_with_relations(query):
+    """As _with_relations, but of the assignee, the opportunity and the customer only what a
+    list of tasks shows (the name or title, and the id to link): a page of tasks joined
+    every column of three tables, most of its time spent reading and converting them."""
+    return query.options(joinedload(Task.assignee).load_only(User.id, User.name),
+                         joinedload(Task.opportunity).load_only(Opportunity.id, Opportunity.title),
+                         joinedload(Task.customer).load_only(Customer.id, Customer.name))
 
 
 def _due_order():
@@ -193,11 +202,15 @@ def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
     }
     sections = TaskSections()
     ids_q = scoped(db.select(Task.id).where(Task.done.is_(False)))
-    branches = [ids_q.where(condition).order_by(*_due_order())
+    # Each branch in the order its index range reads (due_at, then id; id alone when there is
+    # no due date), which within a branch is _due_order(): the index has no "due_at IS NULL"
+    # to order by, and with it SQLite sorted the whole range (all my upcoming tasks) for 25.
+    branches = [ids_q.where(condition)
+                .order_by(*((Task.id,) if name == "none" else (Task.due_at, Task.id)))
                 .limit(SECTION_LIMIT if name in more else SECTION_ROWS).subquery().select()
                 for name, condition in conditions.items()]
     rows = db.session.execute(
-        _with_relations(db.select(Task)).where(Task.id.in_(db.union_all(*branches)))
+        _listed_with_relations(db.select(Task)).where(Task.id.in_(db.union_all(*branches)))
         .order_by(*_due_order())
     ).unique().scalars().all()
     for task in rows:
@@ -207,16 +220,22 @@ def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
         getattr(sections, name).append(task)
 
     done_condition = db.and_(Task.done.is_(True), Task.done_at >= done_since)
-    done_q = scoped(_with_relations(db.select(Task))).where(done_condition).order_by(
+    done_q = scoped(_listed_with_relations(db.select(Task))).where(done_condition).order_by(
         Task.done_at.desc(), Task.id.desc())
 
-    count_q = scoped(db.select(
-        db.func.count(db.case((db.and_(Task.done.is_(False), conditions["overdue"]), 1))),
-        db.func.count(db.case((db.and_(Task.done.is_(False), conditions["today"]), 1))),
-        db.func.count(db.case((db.and_(Task.done.is_(False), conditions["upcoming"]), 1))),
-        db.func.count(db.case((db.and_(Task.done.is_(False), conditions["none"]), 1))),
-        db.func.count(db.case((done_condition, 1))),
-    ).select_from(Task))
+    # One statement, a count per section, each over its own range of the (assignee_id, done,
+    # due_at) index, instead of one pass over all the assignee's tasks with a CASE per section
+    # (3.5 ms at 10,000 tasks of one assignee, now 1.5 ms). The done count still reads all the
+    # done rows of that index (done_at rides along in it): the (assignee_id, done, done_at)
+    # index has the 30 days' range but not deleted_at, a table read per row, slower here.
+    def count(what, *where):
+        return scoped(db.select(what).select_from(Task).where(*where)).scalar_subquery()
+
+    open_count = {name: count(db.func.count(), Task.done.is_(False), condition)
+                  for name, condition in conditions.items()}
+    count_q = db.select(
+        open_count["overdue"], open_count["today"], open_count["upcoming"], open_count["none"],
+        count(db.func.count(db.case((Task.done_at >= done_since, 1))), Task.done.is_(True)))
     overdue, today, upcoming, none, done = db.session.execute(count_q).one()
     # The done total comes with the other counts: the pager needs no count(*) of its own.
     sections.done = db.paginate(done_q, page=done_page, per_page=DONE_PER_PAGE, error_out=False,
