@@ -311,6 +311,9 @@ class Task(db.Model):
         db.Index("ix_tasks_assignee_done_due", "assignee_id", "done", "due_at", "deleted_at", "done_at"),
         # /tasks' Done section: the last 30 days, newest first, straight from the index.
         db.Index("ix_tasks_assignee_done_done_at", "assignee_id", "done", "done_at"),
+        # /tasks for everyone (managers): each section read in its order across all assignees.
+        db.Index("ix_tasks_done_due", "done", "due_at", "id", "deleted_at"),
+        db.Index("ix_tasks_done_done_at", "done", "done_at", "id", "deleted_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
