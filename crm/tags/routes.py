@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from crm.extensions import db
+from crm.l10n import join_list
 from crm.htmx import fragment, is_htmx, redirect_to, targets
 from crm.models import Tag, TagGroup
 from crm.permissions import manager_required
@@ -259,16 +260,19 @@ def merge_tag(tag_id: int):
 
 def merge_message(result: services.MergeResult, target_group: TagGroup) -> str:
     """What a merge did, in a sentence or two."""
-    text = ngettext(
-        "%(source)s was merged into %(target)s: %(num)d customer carried it",
-        "%(source)s was merged into %(target)s: %(num)d customers carried it",
-        result.customers, source=result.source_name, target=result.target_name)
     if result.already:
-        text += " " + ngettext("(%(num)d already had %(target)s).",
-                               "(%(num)d already had %(target)s).",
-                               result.already, target=result.target_name)
+        text = ngettext(
+            "%(source)s was merged into %(target)s: %(num)d customer carried it "
+            "(%(already)d already had %(target)s).",
+            "%(source)s was merged into %(target)s: %(num)d customers carried it "
+            "(%(already)d already had %(target)s).",
+            result.customers, source=result.source_name, target=result.target_name,
+            already=result.already)
     else:
-        text += "."
+        text = ngettext(
+            "%(source)s was merged into %(target)s: %(num)d customer carried it.",
+            "%(source)s was merged into %(target)s: %(num)d customers carried it.",
+            result.customers, source=result.source_name, target=result.target_name)
     if result.single_choice_dropped:
         text += " " + ngettext(
             "%(group)s allows one tag per customer, so %(num)d customer kept only %(target)s "
@@ -276,7 +280,7 @@ def merge_message(result: services.MergeResult, target_group: TagGroup) -> str:
             "%(group)s allows one tag per customer, so %(num)d customers kept only %(target)s "
             "and lost %(dropped)s.",
             result.single_choice_dropped, group=target_group.name, target=result.target_name,
-            dropped=", ".join(result.dropped_tag_names))
+            dropped=join_list(result.dropped_tag_names))
     return text
 
 
