@@ -9,7 +9,8 @@ they may edit. Registered on the customers and opportunities blueprints:
     POST /customers/<id>/owner                     owner_id: reassign (or take)
 
 and the same under /opportunities. htmx callers get the panel back (a share) or are sent to
-the page again (an owner change alters what the page offers); others get a 303 to the page.
+the page again (an owner change alters what the page offers); others get a 303 to the page,
+or when refused the page itself (422) with the error beside the select it concerns.
 The rules are those of crm.permissions: 403 when the user may not see the record, or may see
 but not share / reassign it; 404 when it does not exist.
 """
@@ -129,15 +130,30 @@ def _int(value):
 
 
 def _panel_response(kind: str, record, *, status: int = 200, error: str | None = None,
-                    notice: str | None = None):
+                    notice: str | None = None, field: str | None = None):
+    """htmx gets the panel (a refusal: 422, the message on top). Without JavaScript a refusal
+    is the record's page again, 422, the panel holding what was posted and the message beside
+    `field` (the select it concerns); anything else a 303 to the page, the notice flashed."""
     if is_htmx():
         return fragment(PANEL, "panel", status=status,
                         sharing=sharing_context(kind, record), share_error=error, share_notice=notice)
     if error:
-        flash(error, "error")
-    elif notice:
+        return _page_with_panel_error(kind, record, field or "user_id", error)
+    if notice:
         flash(notice, "success")
     return redirect(_page_url(kind, record) + "#sharing", 303)
+
+
+def _page_with_panel_error(kind: str, record, field: str, error: str):
+    """A panel form refused without JavaScript: the page the panel lives on, 422, with the
+    posted choice kept where it is still offered and the error beside its select. Nothing was
+    saved."""
+    if kind == "opportunity":
+        from crm.opportunities.routes import show_page
+    else:
+        from crm.customers.routes import show_page
+    return show_page(record.id, status=422, share_field_errors={field: error},
+                     share_posted={field: request.form.get(field, "")})
 
 
 def _share_add(kind: str, record_id: int):
@@ -147,7 +163,8 @@ def _share_add(kind: str, record_id: int):
         abort(403)
     user = db.session.get(User, _int(request.form.get("user_id")) or 0)
     if user is None or not user.active or user.id == record.owner_id:
-        return _panel_response(kind, record, status=422, error=_("Choose a user to share with."))
+        return _panel_response(kind, record, status=422, error=_("Choose a user to share with."),
+                               field="user_id")
     if user not in record.shared_with:
         record.shared_with.append(user)
         db.session.commit()
@@ -174,9 +191,11 @@ def _reassign(kind: str, record_id: int):
     owner_id = _int(request.form.get("owner_id"))
     owner = db.session.get(User, owner_id) if owner_id is not None else None
     if owner_id is not None and (owner is None or not owner.active):
-        return _panel_response(kind, record, status=422, error=_("Choose an active user."))
+        return _panel_response(kind, record, status=422, error=_("Choose an active user."),
+                               field="owner_id")
     if kind == "opportunity" and owner is None:
-        return _panel_response(kind, record, status=422, error=_("Choose an owner."))
+        return _panel_response(kind, record, status=422, error=_("Choose an owner."),
+                               field="owner_id")
     if owner_id != record.owner_id:
         taking = owner_id == current_user.id and can_take(current_user, record)
         if not (taking or can_reassign(current_user, record)):

@@ -3,16 +3,21 @@
 The htmx path of the same forms is checked alongside, unchanged: 422 with just the fragment.
 
 Follow-up notes (on the customer page and on the opportunity page) and the colour picker of a
-tag row on /tags, plus the colour of the add-a-tag form."""
+tag row on /tags, plus the colour of the add-a-tag form; the owner and sharing panel (customer
+and opportunity pages); on /admin/pipelines, deleting a pipeline, saving an order of stages and
+deactivating or deleting a lost reason."""
 import re
 from decimal import Decimal
 
 import pytest
 from markupsafe import escape
 
+from crm.defaults import ensure_defaults
 from crm.extensions import db
-from crm.models import Contact, Customer, Note, Pipeline, Tag, User
+from crm.models import Contact, Customer, LostReason, Note, Opportunity, Pipeline, Stage, Tag, User
 from crm.opportunities.services import create_opportunity
+from crm.pipelines import services as pipeline_services
+from crm.pipelines.routes import submitted_order
 from crm.tags import services as tag_services
 from tests.conftest import csrf_token_from, hx
 
@@ -354,3 +359,483 @@ def test_add_tag_with_a_bad_colour_without_js_keeps_name_and_colour(app, manager
     assert f'action="/tags/groups/{gid}/tags#group-{gid}"' in html
     with app.app_context():
         assert db.session.query(Tag).count() == 2
+
+
+# --- the owner and sharing panel ------------------------------------------------------------
+
+CHOOSE_SHAREE = "Choose a user to share with."
+CHOOSE_ACTIVE = "Choose an active user."
+CHOOSE_OWNER = "Choose an owner."
+
+
+@pytest.fixture
+def people(make_user, seller):
+    return {"seller": seller,
+            "carl": make_user("sales", email="carl@example.com", name="Carl Candidate"),
+            "ina": make_user("sales", email="ina@example.com", name="Ina Inactive", active=False),
+            "manager": make_user("manager", email="mia@example.com", name="Mia Manager")}
+
+
+def _panel(html: str) -> str:
+    start = html.index('<section id="sharing"')
+    return html[start:html.index("</section>", start)]
+
+
+def _form_around(html: str, control_id: str) -> str:
+    at = html.index(f'id="{control_id}"')
+    start = html.rindex("<form", 0, at)
+    return html[start:html.index("</form>", at)]
+
+
+def _select(html: str, select_id: str) -> str:
+    start = html.index(f'<select id="{select_id}"')
+    return html[start:html.index("</select>", start)]
+
+
+def _assert_select_error(panel: str, select_id: str, message: str):
+    form = _form_around(panel, select_id)
+    assert "has-error" in form.split(">", 1)[0], form
+    assert f'<p class="field-error" id="{select_id}-error">{escape(message)}</p>' in form, form
+    opening = _select(panel, select_id).split(">", 1)[0]
+    assert 'aria-invalid="true"' in opening and f'aria-describedby="{select_id}-error"' in opening
+
+
+def _shares(app, model, record_id) -> list[int]:
+    with app.app_context():
+        return sorted(u.id for u in db.session.get(model, record_id).shared_with)
+
+
+def _owner_of(app, model, record_id):
+    with app.app_context():
+        return db.session.get(model, record_id).owner_id
+
+
+def test_refused_share_without_js_is_the_customer_page_with_the_error_beside_the_select(
+        app, client, login, people):
+    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+    login(people["seller"])
+    response = client.post(f"/customers/{customer_id}/shares",
+                           data={"user_id": people["ina"].id})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    # the whole customer page, not a redirect
+    assert "<html" in html and "北京星辰科技" in html and 'id="timeline-items"' in html
+    panel = _panel(html)
+    select_id = f"share-customer-{customer_id}"
+    _assert_select_error(panel, select_id, CHOOSE_SHAREE)
+    # the users one may share with are still offered; the refused one is not
+    options = _select(panel, select_id)
+    assert "Carl Candidate" in options and "Ina Inactive" not in options
+    # the form posts to itself again and the browser is sent back to the panel
+    assert f'action="/customers/{customer_id}/shares#sharing"' in panel
+    assert f'hx-post="/customers/{customer_id}/shares"' in panel
+    # the message is beside the select, not flashed on top as well
+    assert html.count(CHOOSE_SHAREE) == 1 and "flash-error" not in panel
+    assert _shares(app, Customer, customer_id) == []
+
+
+def test_refused_share_on_an_opportunity_without_js_is_the_opportunity_page(
+        app, client, login, people):
+    opportunity_id = _opportunity(app, people["seller"].id)
+    login(people["seller"])
+    # sharing with its owner is refused
+    response = client.post(f"/opportunities/{opportunity_id}/shares",
+                           data={"user_id": people["seller"].id})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" in html and "ERP rollout 2026" in html and 'id="stage-widget"' in html
+    panel = _panel(html)
+    _assert_select_error(panel, f"share-opportunity-{opportunity_id}", CHOOSE_SHAREE)
+    assert f'action="/opportunities/{opportunity_id}/shares#sharing"' in panel
+    assert _shares(app, Opportunity, opportunity_id) == []
+
+
+def test_share_refused_for_garbage_keeps_the_page_whole(app, client, login, people):
+    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+    login(people["seller"])
+    for posted in ("", "abc", "99999", '"><script>x</script>'):
+        response = client.post(f"/customers/{customer_id}/shares", data={"user_id": posted})
+        assert response.status_code == 422, posted
+        html = response.get_data(as_text=True)
+        assert "<script>x</script>" not in html
+        _assert_select_error(_panel(html), f"share-customer-{customer_id}", CHOOSE_SHAREE)
+    assert _shares(app, Customer, customer_id) == []
+
+
+def test_good_share_without_js_still_redirects_to_the_panel(app, client, login, people):
+    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+    login(people["seller"])
+    response = client.post(f"/customers/{customer_id}/shares",
+                           data={"user_id": people["carl"].id})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/customers/{customer_id}#sharing"
+    assert _shares(app, Customer, customer_id) == [people["carl"].id]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Shared with Carl Candidate." in page
+
+
+def test_refused_share_with_htmx_is_still_the_panel_with_the_message_on_top(
+        app, client, login, people):
+    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+    login(people["seller"])
+    response = client.post(f"/customers/{customer_id}/shares",
+                           data={"user_id": people["ina"].id}, headers=hx("sharing"))
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and '<section id="sharing"' in html
+    assert f'<p class="flash flash-error" role="alert">{CHOOSE_SHAREE}</p>' in html
+    assert "field-error" not in html and "aria-invalid" not in html
+    assert _shares(app, Customer, customer_id) == []
+
+
+def test_refused_share_is_still_403_for_who_may_not_share(app, client, login, make_user, people):
+    other = make_user("sales", email="olga@example.com", name="Olga Other")
+    customer_id, _ = _customer(app, owner_id=other.id, name="Hidden 隐藏客户")
+    login(people["seller"])  # cannot see it
+    response = client.post(f"/customers/{customer_id}/shares", data={"user_id": people["ina"].id})
+    assert response.status_code == 403
+    assert "Hidden 隐藏客户" not in response.get_data(as_text=True)
+    with app.app_context():
+        customer = db.session.get(Customer, customer_id)
+        customer.shared_with.append(db.session.get(User, people["seller"].id))
+        db.session.commit()
+    # sees it through a share, but only its owner, managers and admins share it further
+    response = client.post(f"/customers/{customer_id}/shares", data={"user_id": people["ina"].id})
+    assert response.status_code == 403
+    assert _shares(app, Customer, customer_id) == [people["seller"].id]
+
+
+def test_refused_reassign_without_js_keeps_the_owner_chosen_and_the_error_beside_it(
+        app, client, login, people):
+    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+    login(people["manager"])
+    response = client.post(f"/customers/{customer_id}/owner", data={"owner_id": people["ina"].id})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" in html and "北京星辰科技" in html
+    panel = _panel(html)
+    select_id = f"owner-customer-{customer_id}"
+    _assert_select_error(panel, select_id, CHOOSE_ACTIVE)
+    options = _select(panel, select_id)
+    # an option no longer offered is not kept: the select shows the owner, not "Nobody"
+    assert f'<option value="{people["seller"].id}" selected>Sam Seller</option>' in options
+    assert '<option value="" >' in options and "Ina Inactive" not in options
+    assert f'action="/customers/{customer_id}/owner#sharing"' in panel
+    assert _owner_of(app, Customer, customer_id) == people["seller"].id
+
+
+def test_refused_reassign_of_an_opportunity_without_js(app, client, login, people):
+    opportunity_id = _opportunity(app, people["seller"].id)
+    login(people["manager"])
+    response = client.post(f"/opportunities/{opportunity_id}/owner", data={"owner_id": ""})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" in html and 'id="stage-widget"' in html
+    panel = _panel(html)
+    _assert_select_error(panel, f"owner-opportunity-{opportunity_id}", CHOOSE_OWNER)
+    assert (f'<option value="{people["seller"].id}" selected>Sam Seller</option>'
+            in _select(panel, f"owner-opportunity-{opportunity_id}"))
+    assert _owner_of(app, Opportunity, opportunity_id) == people["seller"].id
+
+
+def test_refused_owner_change_without_an_owner_select_says_why_on_top(app, client, login, people):
+    """A salesperson has no owner select on their own record; a forged owner_id is still
+    refused with its reason, on top of the panel, and no 500."""
+    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+    login(people["seller"])
+    response = client.post(f"/customers/{customer_id}/owner", data={"owner_id": "99999"})
+    assert response.status_code == 422
+    panel = _panel(response.get_data(as_text=True))
+    assert f'<p class="flash flash-error" role="alert">{CHOOSE_ACTIVE}</p>' in panel
+    assert f'id="owner-customer-{customer_id}"' not in panel
+    assert _owner_of(app, Customer, customer_id) == people["seller"].id
+
+
+def test_good_reassign_without_js_still_redirects(app, client, login, people):
+    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+    login(people["manager"])
+    response = client.post(f"/customers/{customer_id}/owner", data={"owner_id": people["carl"].id})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/customers/{customer_id}#sharing"
+    assert _owner_of(app, Customer, customer_id) == people["carl"].id
+
+
+def test_refused_reassign_with_htmx_is_still_the_panel(app, client, login, people):
+    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+    login(people["manager"])
+    response = client.post(f"/customers/{customer_id}/owner", data={"owner_id": people["ina"].id},
+                           headers=hx())
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and f'<p class="flash flash-error" role="alert">{CHOOSE_ACTIVE}</p>' in html
+    assert "field-error" not in html
+    assert _owner_of(app, Customer, customer_id) == people["seller"].id
+
+
+def test_refused_share_without_js_and_with_csrf_checks(app, people):
+    """CSRF on: the 422 page carries a token that works for the next try."""
+    assert app.config["WTF_CSRF_ENABLED"]
+    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+    browser = app.test_client()
+    with browser.session_transaction() as session:
+        session["_user_id"] = str(people["seller"].id)
+        session["_fresh"] = True
+    url = f"/customers/{customer_id}/shares"
+    assert browser.post(url, data={"user_id": people["carl"].id}).status_code == 400
+    token = csrf_token_from(browser.get(f"/customers/{customer_id}").get_data(as_text=True))
+    response = browser.post(url, data={"csrf_token": token, "user_id": people["ina"].id})
+    assert response.status_code == 422
+    panel = _panel(response.get_data(as_text=True))
+    form = _form_around(panel, f"share-customer-{customer_id}")
+    response = browser.post(url, data={"csrf_token": csrf_token_from(form),
+                                       "user_id": people["carl"].id})
+    assert response.status_code == 303
+    assert _shares(app, Customer, customer_id) == [people["carl"].id]
+
+
+# --- /admin/pipelines: deleting a pipeline ---------------------------------------------------
+
+@pytest.fixture
+def admin_client_(make_user, login):
+    return login(make_user("admin", email="ada@example.com", name="Ada Admin"))
+
+
+def _default_pipeline_id(app) -> int:
+    with app.app_context():
+        return db.session.execute(
+            db.select(Pipeline.id).where(Pipeline.key == "default")).scalar_one()
+
+
+def _second_pipeline(app, name="Renewals 续约") -> int:
+    with app.app_context():
+        ensure_defaults()
+        pipeline = pipeline_services.create_pipeline(name)
+        db.session.commit()
+        return pipeline.id
+
+
+def _pipeline_row(html: str, pipeline_id: int) -> str:
+    start = html.index(f'<tr id="pipeline-{pipeline_id}"')
+    return html[start:html.index("</tr>", start)]
+
+
+def _pipeline_exists(app, pipeline_id: int) -> bool:
+    with app.app_context():
+        return db.session.get(Pipeline, pipeline_id) is not None
+
+
+def test_refused_pipeline_delete_without_js_is_the_list_with_the_reason_in_its_row(
+        app, admin_client_, seller):
+    pid = _default_pipeline_id(app)
+    other = _second_pipeline(app)
+    _opportunity(app, seller.id)  # in the default pipeline
+    response = admin_client_.post(f"/admin/pipelines/{pid}/delete")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" in html and 'id="pipeline-new"' in html
+    row = _pipeline_row(html, pid)
+    error_id = f"pipeline-{pid}-delete-error"
+    assert (f'<p class="field-error" id="{error_id}" role="alert">Sales pipeline still holds 1 '
+            f'opportunity, so it cannot be deleted. Move it to another pipeline or delete it '
+            f'first.</p>') in row
+    assert f'aria-describedby="{error_id}"' in row
+    assert f'action="/admin/pipelines/{pid}/delete#pipeline-{pid}"' in row
+    assert "field-error" not in _pipeline_row(html, other)
+    assert html.count('class="field-error"') == 1
+    assert _pipeline_exists(app, pid) and _pipeline_exists(app, other)
+
+
+def test_deleting_the_only_pipeline_without_js_says_why_in_its_row(app, admin_client_):
+    pid = _default_pipeline_id(app)
+    response = admin_client_.post(f"/admin/pipelines/{pid}/delete")
+    assert response.status_code == 422
+    row = _pipeline_row(response.get_data(as_text=True), pid)
+    assert "This is the only pipeline; opportunities need at least one." in row
+    assert _pipeline_exists(app, pid)
+
+
+def test_refused_pipeline_delete_with_htmx_still_sends_to_the_list(app, admin_client_):
+    pid = _default_pipeline_id(app)
+    response = admin_client_.post(f"/admin/pipelines/{pid}/delete", headers=hx())
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == "/admin/pipelines"
+    page = admin_client_.get("/admin/pipelines").get_data(as_text=True)
+    assert "This is the only pipeline" in page and "field-error" not in page  # flashed
+    assert _pipeline_exists(app, pid)
+
+
+def test_good_pipeline_delete_without_js_still_redirects(app, admin_client_):
+    other = _second_pipeline(app)
+    response = admin_client_.post(f"/admin/pipelines/{other}/delete")
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/pipelines"
+    assert not _pipeline_exists(app, other)
+
+
+def test_pipeline_delete_is_still_for_admins_only(app, client, login, make_user):
+    other = _second_pipeline(app)
+    login(make_user("manager"))
+    assert client.post(f"/admin/pipelines/{other}/delete").status_code == 403
+    assert _pipeline_exists(app, other)
+
+
+# --- /admin/pipelines: an order of stages ----------------------------------------------------
+
+def _stage_ids(app, pipeline_id: int) -> list[int]:
+    with app.app_context():
+        return db.session.execute(db.select(Stage.id).where(Stage.pipeline_id == pipeline_id)
+                                  .order_by(Stage.position)).scalars().all()
+
+
+def _listed_stage_ids(html: str) -> list[int]:
+    start = html.index('<ol id="stage-list"')
+    return [int(i) for i in re.findall(r'<li id="stage-(\d+)"', html[start:html.index("</ol>", start)])]
+
+
+def _order_form(html: str) -> str:
+    start = html.index('<form id="stage-order"')
+    return html[start:html.index("</form>", start)]
+
+
+def test_stale_order_without_js_is_the_page_with_the_posted_order_to_save_again(
+        app, admin_client_):
+    pid = _default_pipeline_id(app)
+    saved = _stage_ids(app, pid)
+    # made on a page without the last stage, and the first two swapped
+    posted = [saved[1], saved[0], *saved[2:-1]]
+    response = admin_client_.post(f"/admin/pipelines/{pid}/stages/order",
+                                  data={"stage_id": posted})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" in html and 'id="pipeline-rename"' in html
+    expected = [saved[1], saved[0], *saved[2:]]  # the stage not posted keeps its place
+    assert _listed_stage_ids(html) == expected
+    form = _order_form(html)
+    # the reason at the top of the form, the posted order in it
+    assert form.index('<p class="form-error" id="stage-order-error" role="alert">'
+                      'The stages changed meanwhile; reload the page and try again.</p>') \
+        < form.index('name="stage_id"')
+    assert [int(v) for v in re.findall(r'name="stage_id" value="(\d+)"', form)] == expected
+    assert f'action="/admin/pipelines/{pid}/stages/order#stage-order"' in form
+    assert 'aria-describedby="stage-order-error"' in html.split('<ol id="stage-list"', 1)[1].split(">", 1)[0]
+    assert "The stages changed meanwhile" in html and html.count("changed meanwhile") == 1
+    assert _stage_ids(app, pid) == saved
+    # saving what the form holds works
+    response = admin_client_.post(f"/admin/pipelines/{pid}/stages/order",
+                                  data={"stage_id": expected})
+    assert response.status_code == 303
+    assert _stage_ids(app, pid) == expected
+
+
+def test_garbage_order_without_js_is_refused_on_the_page(app, admin_client_):
+    pid = _default_pipeline_id(app)
+    saved = _stage_ids(app, pid)
+    response = admin_client_.post(f"/admin/pipelines/{pid}/stages/order",
+                                  data={"stage_id": ["x", str(saved[0])]})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "The new order is not valid; reload the page and try again." in _order_form(html)
+    assert _listed_stage_ids(html) == saved
+    assert _stage_ids(app, pid) == saved
+
+
+def test_stale_order_with_htmx_is_still_the_list_and_a_toast(app, admin_client_):
+    pid = _default_pipeline_id(app)
+    saved = _stage_ids(app, pid)
+    response = admin_client_.post(f"/admin/pipelines/{pid}/stages/order",
+                                  data={"stage_id": saved[:-1]}, headers=hx("stage-list"))
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert html.lstrip().startswith('<ol id="stage-list"') and "stage-order" not in html
+    assert "changed meanwhile" in response.headers["HX-Trigger"]
+    assert _listed_stage_ids(html) == saved
+
+
+def test_good_order_without_js_still_redirects(app, admin_client_):
+    pid = _default_pipeline_id(app)
+    wanted = list(reversed(_stage_ids(app, pid)))
+    response = admin_client_.post(f"/admin/pipelines/{pid}/stages/order", data={"stage_id": wanted})
+    assert response.status_code == 303 and response.headers["Location"] == f"/admin/pipelines/{pid}"
+    assert _stage_ids(app, pid) == wanted
+
+
+def test_submitted_order_follows_what_it_can():
+    a, b, c, d = (Stage(id=i) for i in (1, 2, 3, 4))
+    assert submitted_order([a, b, c, d], ["3", "1"]) == [c, b, a, d]
+    assert submitted_order([a, b, c, d], ["4", "4", "9", "x", " 2 ", "1"]) == [d, b, c, a]
+    assert submitted_order([a, b], []) == [a, b]
+
+
+# --- /admin/pipelines: lost reasons -----------------------------------------------------------
+
+LAST_ACTIVE = "At least one lost reason must stay active."
+
+
+def _only_one_active_reason(app) -> int:
+    """Deactivate every lost reason but the first; return its id."""
+    with app.app_context():
+        ensure_defaults()
+        reasons = pipeline_services.ordered_lost_reasons()
+        for reason in reasons[1:]:
+            reason.active = False
+        db.session.commit()
+        return reasons[0].id
+
+
+def _reason_row(html: str, reason_id: int) -> str:
+    start = html.index(f'<li id="reason-{reason_id}"')
+    return html[start:html.index("</li>", start)]
+
+
+def _reason(app, reason_id: int):
+    with app.app_context():
+        reason = db.session.get(LostReason, reason_id)
+        return None if reason is None else reason.active
+
+
+@pytest.mark.parametrize("action,button", [("deactivate", "Deactivate"), ("delete", "Delete")])
+def test_refused_reason_change_without_js_is_the_list_with_the_reason_in_its_row(
+        app, admin_client_, action, button):
+    rid = _only_one_active_reason(app)
+    response = admin_client_.post(f"/admin/pipelines/lost-reasons/{rid}/{action}")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" in html and 'id="reason-add"' in html
+    row = _reason_row(html, rid)
+    error_id = f"reason-{rid}-error"
+    assert f'<p class="field-error row-error" id="{error_id}" role="alert">{LAST_ACTIVE}</p>' in row
+    # the button pressed is the one described by the error
+    described = re.findall(r'<button[^>]*aria-describedby="' + error_id + r'"[^>]*>([^<]+)</button>', row)
+    assert described == [button]
+    assert f'action="/admin/pipelines/lost-reasons/{rid}/{action}#reason-{rid}"' in row
+    assert html.count('class="field-error') == 1 and html.count(LAST_ACTIVE) == 1
+    assert _reason(app, rid) is True
+
+
+def test_refused_reason_delete_with_htmx_still_sends_to_the_list(app, admin_client_):
+    rid = _only_one_active_reason(app)
+    response = admin_client_.post(f"/admin/pipelines/lost-reasons/{rid}/delete", headers=hx())
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == "/admin/pipelines/lost-reasons"
+    page = admin_client_.get("/admin/pipelines/lost-reasons").get_data(as_text=True)
+    assert LAST_ACTIVE in page and "row-error" not in page  # flashed
+    assert _reason(app, rid) is True
+
+
+def test_good_reason_changes_without_js_still_redirect(app, admin_client_):
+    with app.app_context():
+        first, second = [r.id for r in pipeline_services.ordered_lost_reasons()[:2]]
+    for url in (f"/admin/pipelines/lost-reasons/{first}/deactivate",
+                f"/admin/pipelines/lost-reasons/{first}/reactivate",
+                f"/admin/pipelines/lost-reasons/{second}/delete"):
+        response = admin_client_.post(url)
+        assert response.status_code == 303, url
+        assert response.headers["Location"] == "/admin/pipelines/lost-reasons", url
+    assert _reason(app, first) is True and _reason(app, second) is None
+
+
+def test_reason_changes_are_still_for_admins_only(app, client, login, make_user):
+    rid = _only_one_active_reason(app)
+    login(make_user("manager"))
+    for action in ("deactivate", "delete"):
+        assert client.post(f"/admin/pipelines/lost-reasons/{rid}/{action}").status_code == 403
+    assert _reason(app, rid) is True

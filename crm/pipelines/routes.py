@@ -1,7 +1,9 @@
 """Admin pages for pipelines, stages and lost reasons; htmx fragments with plain-form fallbacks.
 
 Every view is admin-only, fragments included. A view answers an htmx request aimed at one of
-its fragments (HX-Target) with that fragment, and anyone else with the whole page.
+its fragments (HX-Target) with that fragment, and anyone else with the whole page. A change
+refused without JavaScript (a plain form POST) is its page again, 422, with what was posted
+and the reason beside the button or form it concerns; nothing is saved.
 """
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -30,13 +32,17 @@ REASONS = "pipelines/lost_reasons.html"
 
 # --- Pipelines -----------------------------------------------------------------------------
 
-def _index_page(new_form: NewPipelineForm | None = None, status: int = 200):
+def _index_page(new_form: NewPipelineForm | None = None, status: int = 200,
+                delete_errors: dict[int, str] | None = None):
+    """The pipelines page; `delete_errors` (pipeline id -> why it was not deleted) shows a
+    refused Delete in its row."""
     pipelines = services.ordered_pipelines()
     stage_counts, opportunity_counts = services.pipeline_counts()
     new_form = new_form or NewPipelineForm(formdata=None, pipelines=pipelines)
     return render(PIPELINES, "pipeline_list" if targets("pipeline-list") else None, status=status,
                   pipelines=pipelines, stage_counts=stage_counts,
-                  opportunity_counts=opportunity_counts, new_form=new_form)
+                  opportunity_counts=opportunity_counts, new_form=new_form,
+                  delete_errors=delete_errors or {})
 
 
 @bp.route("")
@@ -85,13 +91,17 @@ def move(pipeline_id: int):
 @bp.route("/<int:pipeline_id>/delete", methods=["POST"])
 @admin_required
 def delete(pipeline_id: int):
-    """Delete an empty pipeline; one that holds opportunities is kept, with the reason why."""
+    """Delete an empty pipeline; one that holds opportunities is kept, with the reason why
+    (htmx: flashed on the list it is sent to; without JavaScript: 422, the list with the reason
+    beside that pipeline's Delete)."""
     pipeline = db.get_or_404(Pipeline, pipeline_id)
     name = pipeline.display_name
     try:
         services.delete_pipeline(pipeline)
     except RuleError as error:
         db.session.rollback()
+        if not request.htmx:
+            return _index_page(status=422, delete_errors={pipeline_id: error.message})
         flash(error.message, "error")
     else:
         db.session.commit()
@@ -107,6 +117,8 @@ def _stage_form_data(stage: Stage) -> dict:
 
 
 def _stages_context(pipeline: Pipeline, **extra) -> dict:
+    """What the pipeline page and its fragments need; `order_error` (with `stages` in the
+    order that was posted) when a reorder was refused without JavaScript."""
     context = {
         "pipeline": pipeline,
         "stages": list(pipeline.stages),
@@ -116,6 +128,7 @@ def _stages_context(pipeline: Pipeline, **extra) -> dict:
         "edit_form": None,
         "remove_form": None,
         "remove_blocked": None,
+        "order_error": None,
         "add_form": StageForm(formdata=None, pipeline=pipeline, prefix="new"),
         "rename_form": PipelineForm(formdata=None, pipeline=pipeline, prefix="pipeline",
                                     data={"name": pipeline.display_name}),
@@ -206,12 +219,32 @@ def reorder_stages(pipeline_id: int):
         if targets("stage-list"):
             response = fragment(STAGES, "stage_list", status=409, **_stages_context(pipeline))
             return trigger(response, {"crm:toast": error.message})
-        flash(error.message, "error")
-        return redirect_to(url_for("pipelines.show", pipeline_id=pipeline.id))
+        if request.htmx:
+            flash(error.message, "error")
+            return redirect_to(url_for("pipelines.show", pipeline_id=pipeline.id))
+        # Without JavaScript: the page, 422, the stages in the order that was posted (as far
+        # as it can be followed) in a form to save it again, the reason at its top.
+        order = submitted_order(list(pipeline.stages), request.form.getlist("stage_id"))
+        return _stages_page(pipeline, status=422, stages=order, order_error=error.message)
     db.session.commit()
     if targets("stage-list"):
         return fragment(STAGES, "stage_list", **_stages_context(pipeline))
     return redirect_to(url_for("pipelines.show", pipeline_id=pipeline.id))
+
+
+def submitted_order(stages: list[Stage], posted: list[str]) -> list[Stage]:
+    """The stages in a posted order, as far as it can be followed: the posted stages that
+    still exist (each once) take, among themselves, the order they were posted in; any other
+    keeps its place. Ids that are not stages of the pipeline are left out."""
+    by_id = {str(stage.id): stage for stage in stages}
+    wanted: list[Stage] = []
+    for value in posted:
+        stage = by_id.get((value or "").strip())
+        if stage is not None and stage not in wanted:
+            wanted.append(stage)
+    chosen = set(wanted)
+    queue = iter(wanted)
+    return [next(queue) if stage in chosen else stage for stage in stages]
 
 
 def _stage_or_404(stage_id: int) -> Stage:
@@ -324,7 +357,9 @@ def remove_stage(stage_id: int):
 def _reasons_page(block: str | None = None, status: int = 200, **extra):
     context = {"reasons": services.ordered_lost_reasons(), "usage": services.lost_reason_usage(),
                "editing_id": None, "edit_form": None,
-               "add_form": LostReasonForm(formdata=None, prefix="new")}
+               "add_form": LostReasonForm(formdata=None, prefix="new"),
+               # reason id -> (the button refused: "deactivate" or "delete", why)
+               "reason_errors": {}}
     context.update(extra)
     target_ids = {"reason_list": ("reason-list",), "add_form": ("reason-add",),
                   "reason_item": (f"reason-{extra['reason'].id}",) if "reason" in extra else ()}
@@ -413,11 +448,16 @@ def move_lost_reason(reason_id: int):
     return redirect(url_for("pipelines.lost_reasons") + f"#reason-{reason.id}", 303)
 
 
-def _reason_change(reason: LostReason, change, success: str):
+def _reason_change(reason: LostReason, change, success: str, action: str):
+    """Apply `change` to a reason. Refused: htmx is sent to the list with the reason flashed;
+    without JavaScript the list comes back, 422, the reason beside the `action` button."""
+    reason_id = reason.id
     try:
         result = change()
     except RuleError as error:
         db.session.rollback()
+        if not request.htmx:
+            return _reasons_page(status=422, reason_errors={reason_id: (action, error.message)})
         flash(error.message, "error")
     else:
         db.session.commit()
@@ -433,7 +473,8 @@ def deactivate_lost_reason(reason_id: int):
     """Stop offering a reason; opportunities that gave it keep it."""
     reason = _reason_or_404(reason_id)
     return _reason_change(reason, lambda: services.set_lost_reason_active(reason, False),
-                          _("%(name)s is no longer offered.", name=reason.display_name))
+                          _("%(name)s is no longer offered.", name=reason.display_name),
+                          "deactivate")
 
 
 @bp.route("/lost-reasons/<int:reason_id>/reactivate", methods=["POST"])
@@ -442,7 +483,8 @@ def reactivate_lost_reason(reason_id: int):
     """Offer a deactivated reason again."""
     reason = _reason_or_404(reason_id)
     return _reason_change(reason, lambda: services.set_lost_reason_active(reason, True),
-                          _("%(name)s is offered again.", name=reason.display_name))
+                          _("%(name)s is offered again.", name=reason.display_name),
+                          "reactivate")
 
 
 @bp.route("/lost-reasons/<int:reason_id>/delete", methods=["POST"])
@@ -452,4 +494,4 @@ def delete_lost_reason(reason_id: int):
     reason = _reason_or_404(reason_id)
     name = reason.display_name
     return _reason_change(reason, lambda: services.delete_lost_reason(reason),
-                          _("Lost reason %(name)s was deleted.", name=name))
+                          _("Lost reason %(name)s was deleted.", name=name), "delete")
