@@ -570,6 +570,12 @@ def test_refused_reassign_with_htmx_is_still_the_panel(app, client, login, peopl
     assert "<html" not in html and f'<p class="flash flash-error" role="alert">{CHOOSE_ACTIVE}</p>' in html
     assert "field-error" not in html
     assert _owner_of(app, Customer, customer_id) == people["seller"].id
+    # That panel replaces the whole panel on the page, not the inside of the owner form
+    # (which nested a panel in the form before).
+    page = client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    owner_form = page[page.index(f'hx-post="/customers/{customer_id}/owner"'):]
+    owner_form = owner_form[:owner_form.index(">")]
+    assert 'hx-target="#sharing"' in owner_form and 'hx-swap="outerHTML"' in owner_form
 
 
 def test_refused_share_without_js_and_with_csrf_checks(app, people):
