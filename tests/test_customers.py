@@ -349,6 +349,93 @@ def test_customer_page_queries_do_not_grow_with_contacts_tags_and_notes(app, cli
     assert queries() == few
 
 
+def add_opportunities(app, customer_id, titles, *, won=(), owner_id=None):
+    """Opportunities of the customer with these titles, each created a minute after the one
+    before (the last is the newest); those in `won` are won (closed)."""
+    from datetime import timedelta
+
+    from crm.models import utcnow
+    with app.app_context():
+        stages = db.session.execute(db.select(Pipeline)).scalar_one().stages
+        open_stage = next(s for s in stages if s.kind == "open")
+        won_stage = next(s for s in stages if s.kind == "won")
+        start = utcnow() - timedelta(days=1)
+        for i, title in enumerate(titles):
+            stage = won_stage if title in won else open_stage
+            db.session.add(Opportunity(
+                title=title, customer_id=customer_id, pipeline_id=stage.pipeline_id,
+                stage_id=stage.id, status=stage.kind, amount=Decimal("100.00"), currency="CNY",
+                owner_id=owner_id, created_by_id=owner_id, created_at=start + timedelta(minutes=i),
+                closed_at=start if stage.kind == "won" else None))
+        db.session.commit()
+
+
+def opportunities_section(html: str) -> str:
+    section = html[html.index('id="opportunities"'):]
+    return section[:section.index("</section>")]
+
+
+def test_customer_page_shows_the_first_20_opportunities_and_links_to_all(app, client, admin_client):
+    """A big account's page stays short: open ones first, then the newest, 20 of them; the
+    heading counts them all and "All N opportunities" leads to the list of this customer's."""
+    from crm.customers.routes import OPPORTUNITIES_SHOWN
+    assert OPPORTUNITIES_SHOWN == 20
+    customer_id = make_customer(app)
+    titles = [f"Deal {i:02d}" for i in range(23)]
+    add_opportunities(app, customer_id, titles, won=("Deal 21", "Deal 22"))  # the newest two won
+    section = opportunities_section(admin_client.get(f"/customers/{customer_id}").get_data(as_text=True))
+    assert "Opportunities <span class=\"muted\">(23)</span>" in section
+    assert section.count("<tr") == 21  # the header row and 20 opportunities
+    shown = [t for t in titles if f">{t}</a>" in section]
+    assert shown == [f"Deal {i:02d}" for i in range(1, 21)]  # open ones, not the oldest, no won one
+    assert section.index("Deal 20") < section.index("Deal 19") < section.index("Deal 01")
+    assert f'href="/opportunities?customer={customer_id}">All 23 opportunities</a>' in section
+
+    # One in the trash is neither shown nor counted.
+    with app.app_context():
+        from crm.models import utcnow
+        db.session.execute(db.update(Opportunity).where(Opportunity.title == "Deal 20")
+                           .values(deleted_at=utcnow()))
+        db.session.commit()
+    section = opportunities_section(admin_client.get(f"/customers/{customer_id}").get_data(as_text=True))
+    assert "(22)" in section and "All 22 opportunities" in section
+    assert [t for t in titles if f">{t}</a>" in section] == [f"Deal {i:02d}" for i in range(20)]
+
+    # A big number is written as the language writes numbers, in the heading and the link.
+    add_opportunities(app, customer_id, [f"More {i}" for i in range(1000)])
+    section = opportunities_section(admin_client.get(f"/customers/{customer_id}").get_data(as_text=True))
+    assert "(1,022)" in section and "All 1,022 opportunities" in section
+    assert section.count("<tr") == 21
+
+
+@pytest.mark.parametrize("count", [0, 3, 20])
+def test_customer_page_without_more_opportunities_has_no_link(app, client, admin_client, count):
+    customer_id = make_customer(app)
+    add_opportunities(app, customer_id, [f"Deal {i:02d}" for i in range(count)])
+    section = opportunities_section(admin_client.get(f"/customers/{customer_id}").get_data(as_text=True))
+    assert f"({count})" in section and section.count("<tr") == (count + 1 if count else 0)
+    assert "/opportunities?customer=" not in section and "All " not in section
+    if not count:
+        assert "No opportunities yet." in section
+
+
+def test_customer_page_counts_only_the_opportunities_the_user_may_see(app, client, make_user, login):
+    """A salesperson who sees a colleague's customer through one deal of theirs sees that deal
+    only: it is the count, and no link to the others."""
+    seller = make_user("sales", email="seller@example.com")
+    colleague = make_user("sales", email="colleague@example.com")
+    customer_id = make_customer(app, owner_id=colleague.id)
+    add_opportunities(app, customer_id, [f"Theirs {i:02d}" for i in range(25)], owner_id=colleague.id)
+    add_opportunities(app, customer_id, ["Mine"], owner_id=seller.id)
+    login(seller)
+    section = opportunities_section(client.get(f"/customers/{customer_id}").get_data(as_text=True))
+    assert "(1)" in section and ">Mine</a>" in section and "Theirs" not in section
+    assert "/opportunities?customer=" not in section
+    login(colleague)
+    section = opportunities_section(client.get(f"/customers/{customer_id}").get_data(as_text=True))
+    assert "(26)" in section and "All 26 opportunities" in section
+
+
 def test_new_note_on_customer_page_comes_back_as_a_fragment(app, client, admin_client):
     customer_id = make_customer(app)
     response = admin_client.post("/notes", data={"kind": "visit", "body": "Visited the plant",

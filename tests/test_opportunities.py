@@ -1,4 +1,5 @@
 """Opportunities: the stage-move rules (unit) and the routes (test client)."""
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -661,6 +662,141 @@ def test_list_and_page_queries_do_not_grow_with_rows(client, login, seller, app)
         with count_queries(_db.engine) as page_many:
             assert client.get(f"/opportunities/{opp_id}").status_code == 200
     assert len(page_many) == len(page_few), "\n\n".join(page_many)
+
+
+def customer_with_deals(app, owner_id, name, n, amount="100.00", customer_owner_id=None):
+    """A customer called `name` with n opportunities "<name> deal 000"... of `owner_id`,
+    half of them at 50% (proposal), half at 70% (negotiation); the customer's id."""
+    with app.app_context():
+        stages = stages_by_key()
+        owner = _db.session.get(User, owner_id)
+        customer = a_customer(name, owner_id=customer_owner_id or owner_id)
+        for i in range(n):
+            create_opportunity(title=f"{name} deal {i:03d}", customer=customer, user=owner,
+                               stage=stages["proposal" if i % 2 else "negotiation"],
+                               amount=Decimal(amount), expected_close=date(2030, 1, 1) + timedelta(days=i))
+        _db.session.commit()
+        return customer.id
+
+
+NOT_UNDERSTOOD = "Some filters were not understood and are ignored."
+
+
+def test_list_filtered_by_customer(client, login, make_user, app):
+    """?customer=<id> (the customer page's "All N opportunities"): only that customer's rows,
+    its count and totals (added up, not read from stage_totals, which knows no customers),
+    the customer named and linked with a way back to every customer."""
+    admin = make_user("admin", email="boss@example.com", name="Bo Boss")
+    acme = customer_with_deals(app, admin.id, "Acme", 3)
+    customer_with_deals(app, admin.id, "Globex", 2, amount="1000.00")
+    login(admin)
+    html = client.get(f"/opportunities?customer={acme}").get_data(as_text=True)
+    assert [f"Acme deal {i:03d}" in html for i in range(3)] == [True] * 3 and "Globex deal" not in html
+    assert "3 opportunities" in html and "CN¥300.00" in html and "CN¥190.00" in html  # 50+70+50
+    assert "5 opportunities" not in html and "CN¥2,300.00" not in html
+    assert f'Customer: <a href="/customers/{acme}">Acme</a>' in html
+    assert 'href="/opportunities">Remove this filter</a>' in html
+    form = html[html.index('role="search"'):]
+    form = form[:form.index("</form>")]
+    assert f'<input type="hidden" name="customer" value="{acme}">' in form  # carried by the form
+    # Unfiltered, the totals come from stage_totals and count both customers.
+    html = client.get("/opportunities").get_data(as_text=True)
+    assert "5 opportunities" in html and "CN¥2,300.00" in html and "Remove this filter" not in html
+    assert 'name="customer"' not in html
+
+    # With the other filters (as the htmx form sends them): narrowed further, the customer kept,
+    # and the remove link keeps the others.
+    response = client.get(f"/opportunities?q=deal+001&status=open&sort=amount&customer={acme}",
+                          headers=hx("results"))
+    fragment = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in fragment
+    assert "Acme deal 001" in fragment and "Acme deal 000" not in fragment and "Globex" not in fragment
+    assert "1 opportunity" in fragment and "Customer: <a" in fragment
+    remove = re.search(r'href="([^"]+)">Remove this filter', fragment).group(1)
+    assert "customer=" not in remove and "q=deal" in remove and "sort=amount" in remove
+    # The totals asked for later (a big list) are this customer's too.
+    totals = client.get(f"/opportunities?customer={acme}&totals=1", headers=hx("opp-totals"))
+    assert "3 opportunities" in totals.get_data(as_text=True)
+
+
+def test_list_filtered_by_customer_paginates_with_the_filter(client, login, seller, app):
+    big = customer_with_deals(app, seller.id, "Big", 30)
+    customer_with_deals(app, seller.id, "Small", 2)
+    login(seller)
+    first = client.get(f"/opportunities?customer={big}").get_data(as_text=True)
+    assert "30 opportunities" in first and "Small deal" not in first
+    next_url = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    assert f"customer={big}" in next_url and "page=2" in next_url
+    second = client.get(next_url).get_data(as_text=True)
+    assert [t for t in ("Big deal 025", "Big deal 029", "Big deal 000", "Small deal") if t in second] \
+        == ["Big deal 025", "Big deal 029"]
+    assert f'<input type="hidden" name="customer" value="{big}">' in second
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5", "99999", "99999999999999999999", "1e3"])
+def test_list_ignores_a_customer_filter_it_does_not_understand(client, login, seller, app, value):
+    customer_with_deals(app, seller.id, "Acme", 2)
+    customer_with_deals(app, seller.id, "Globex", 1)
+    login(seller)
+    for headers in (None, hx("results")):
+        response = client.get(f"/opportunities?customer={value}", headers=headers)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert NOT_UNDERSTOOD in html and "3 opportunities" in html  # ignored: every row
+        assert 'name="customer"' not in html and "Remove this filter" not in html
+        assert not re.findall(r'(?:href|hx-get)="[^"]*customer=', html)  # nor carried on by links
+    response = client.get("/opportunities?customer=")
+    assert response.status_code == 200 and NOT_UNDERSTOOD not in response.get_data(as_text=True)
+
+
+def test_list_filter_on_a_customer_i_may_not_see_leaks_nothing(client, login, seller, other_seller, app):
+    """Another salesperson's customer: answered exactly as an id that does not exist (the
+    filter ignored, "not understood"), without its name or its opportunities."""
+    mine = customer_with_deals(app, seller.id, "Mine Co", 1)
+    secret = customer_with_deals(app, other_seller.id, "Secret 机密 Co", 2)
+    login(seller)
+    hidden = client.get(f"/opportunities?customer={secret}")
+    unknown = client.get("/opportunities?customer=424242")
+    for response in (hidden, unknown):
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200 and NOT_UNDERSTOOD in html
+        assert "Secret" not in html and "机密" not in html and "Mine Co deal 000" in html
+    def same(response):  # the page, the id it was asked for and the CSRF token aside
+        html = response.get_data(as_text=True)
+        html = html.replace(re.search(r'name="csrf_token" value="([^"]+)"', html).group(1), "TOKEN")
+        return re.sub(r"customer=\d+", "customer=ID", html)
+
+    assert same(hidden) == same(unknown)
+    html = client.get(f"/opportunities?customer={mine}").get_data(as_text=True)
+    assert "Customer: <a" in html and "Mine Co" in html and NOT_UNDERSTOOD not in html
+    # The same customer, once the team sees everything, may be filtered on (read-only).
+    with app.app_context():
+        from crm.permissions import set_team_sees_everything
+        set_team_sees_everything(True)
+        _db.session.commit()
+    html = client.get(f"/opportunities?customer={secret}").get_data(as_text=True)
+    assert "Secret 机密 Co deal 001" in html and "Mine Co deal" not in html and "2 opportunities" in html
+
+
+def test_list_of_one_customer_costs_the_same_at_any_size(client, login, seller, app):
+    big = customer_with_deals(app, seller.id, "Big", 3)
+    login(seller)
+    client.get(f"/opportunities?customer={big}")  # warm up
+
+    def statements():
+        with app.app_context():
+            with count_queries(_db.engine) as seen:
+                assert client.get(f"/opportunities?customer={big}").status_code == 200
+        return len(seen)
+
+    few = statements()
+    with app.app_context():
+        stages = stages_by_key()
+        owner, customer = _db.session.get(User, seller.id), _db.session.get(Customer, big)
+        for i in range(40):
+            create_opportunity(title=f"More {i}", customer=customer, user=owner, stage=stages["proposal"])
+        _db.session.commit()
+    assert statements() == few <= 8  # the query budget (tests/test_query_budget.py), as a salesperson
 
 
 def test_stage_post_from_the_board_gets_the_boards_responses(client, login, seller, app):

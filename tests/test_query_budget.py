@@ -162,6 +162,8 @@ CASES = [
          headers=hx("customer-results")),
     Case("customer page", path="/customers/{w.customer_id}"),
     Case("opportunities", path="/opportunities"),
+    # The customer page's "All N opportunities" (more than a page of them at 60).
+    Case("opportunities of a customer", path="/opportunities?customer={w.customer_id}"),
     Case("opportunity page", path="/opportunities/{w.opportunity_id}"),
     Case("board", path="/pipeline"),
     Case("tasks", path="/tasks"),

@@ -25,6 +25,8 @@ LIST = "customers/index.html"
 SHOW = "customers/show.html"
 FORM = "customers/form.html"
 CONTACT_PAGE = "customers/contact_form.html"
+# The customer page lists this many opportunities; "All N opportunities" leads to the rest.
+OPPORTUNITIES_SHOWN = 20
 
 
 def _list_url(query: str = "") -> str:
@@ -377,12 +379,19 @@ def _show_context(customer: Customer, **overrides) -> dict:
     from crm.notes.forms import NoteForm
     from crm.notes.services import timeline
 
-    opportunities = db.session.execute(
-        db.select(Opportunity).where(Opportunity.customer_id == customer.id,
-                                     visible_opportunities_clause(current_user))
+    # The first OPPORTUNITIES_SHOWN (open ones first, then the most recent) and, in the same
+    # statement, how many there are (an uncorrelated count, run once): a big account's page
+    # stays short and costs no extra statement. (A count(*) OVER () took 3x as long at 100,000.)
+    visible = (Opportunity.customer_id == customer.id, visible_opportunities_clause(current_user))
+    total = db.select(db.func.count()).select_from(Opportunity).where(*visible).correlate(None)
+    rows = db.session.execute(
+        db.select(Opportunity, total.scalar_subquery()).where(*visible)
         .options(joinedload(Opportunity.stage), joinedload(Opportunity.owner))
-        .order_by(Opportunity.status != "open", Opportunity.created_at.desc())
-    ).scalars().all()
+        .order_by(Opportunity.status != "open", Opportunity.created_at.desc(), Opportunity.id.desc())
+        .limit(OPPORTUNITIES_SHOWN)
+    ).all()
+    opportunities = [opportunity for opportunity, _total in rows]
+    opportunities_total = rows[0][1] if rows else 0
     panel_tasks, done_tasks = [], None
     if "tasks.index" in current_app.view_functions:
         from crm.tasks.services import open_and_done_tasks
@@ -394,6 +403,7 @@ def _show_context(customer: Customer, **overrides) -> dict:
         "timeline_items": timeline(customer_id=customer.id, done_tasks=done_tasks),
         "note_form": NoteForm(formdata=None, customer_id=customer.id),
         "opportunities": opportunities,
+        "opportunities_total": opportunities_total,
         "panel_customer_id": customer.id,
         "panel_opportunity_id": None,
         "panel_tasks": panel_tasks,

@@ -135,3 +135,6 @@ class FilterForm(Form):
     tag = SelectMultipleField(_l("Customer tags"), coerce=int, validate_choice=False,
                               validators=[Optional()])
     sort = SelectField(_l("Sort by"), choices=SORT_CHOICES, default="close", validate_choice=False)
+    # One customer's opportunities (the customer page's "All N opportunities"); a hidden
+    # input. The view checks the customer exists and may be seen, else ignores it.
+    customer = IntegerField(_l("Customer"), validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])

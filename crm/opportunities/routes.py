@@ -199,6 +199,8 @@ def _filtered(query, f):
         query = query.where(Opportunity.amount >= f["amount_min"])
     if f["amount_max"] is not None:
         query = query.where(Opportunity.amount <= f["amount_max"])
+    if f["customer"]:
+        query = query.where(Opportunity.customer_id == f["customer"])
     if f["tag"]:
         tagged = db.select(customer_tags.c.customer_id).where(customer_tags.c.tag_id.in_(f["tag"]))
         query = query.where(Opportunity.customer_id.in_(tagged))
@@ -265,9 +267,21 @@ def table_totals(f, pipelines) -> list[dict] | None:
             for currency, count, cents, units in rows]
 
 
+def _visible_customer(customer_id: int) -> Customer | None:
+    """The customer if it exists (outside the trash) and the signed-in user may see it."""
+    return db.session.execute(
+        db.select(Customer).where(Customer.id == customer_id, visible_customers_clause(current_user))
+    ).scalar_one_or_none()
+
+
 @bp.route("")
 def index():
-    """Opportunities with filters, sort, pages and totals for the whole filter."""
+    """Opportunities with filters, sort, pages and totals for the whole filter.
+
+    `?customer=<id>` (the customer page's "All N opportunities") lists one customer's: the
+    page names it, linked. A value that is not a customer the user may see (not a number,
+    unknown, in the trash, hidden) is ignored like any bad filter value and said "not
+    understood", the same for all of them: nothing tells a hidden customer from a missing one."""
     form = FilterForm(request.args)
     pipelines = _pipelines()
     users = _active_users()
@@ -282,38 +296,64 @@ def index():
         .order_by(TagGroup.position, TagGroup.name)).unique().scalars())
     form.tag.choices = [(t.id, t.name) for g in groups for t in g.tags]
     f = _filters(form)
+    customer_invalid = bool(form.customer.errors)
     sort = f["sort"] if f["sort"] in SORTS else "close"
-    query = _filtered(
-        db.select(Opportunity)
-        .options(joinedload(Opportunity.customer), joinedload(Opportunity.stage),
-                 joinedload(Opportunity.owner)), f
-    ).order_by(*SORTS[sort]())
-    filtered = any(v for k, v in f.items() if k not in ("sort", "totals"))
     probabilities = {s.id: s.probability for p in pipelines for s in p.stages}
-    counted = table_totals(f, pipelines)
     if targets("opp-totals"):
+        if f["customer"] and _visible_customer(f["customer"]) is None:
+            f["customer"] = None  # ignored, as the page that asks for these totals did
+        counted = table_totals(f, pipelines)
         totals = counted if counted is not None else list_totals(f, probabilities)
-        return fragment(INDEX, "totals", totals=totals, filtered=filtered)
-    # The count comes with the totals when stage_totals has them (no count over every row).
-    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PAGE_SIZE,
-                       error_out=False, count=counted is None)
-    if counted is not None:
-        page.total = sum(row["count"] for row in counted)
-        totals = counted
-    else:
+        return fragment(INDEX, "totals", totals=totals, filtered=_is_filtered(f))
+
+    def rows_and_totals():
+        query = _filtered(
+            db.select(Opportunity)
+            .options(joinedload(Opportunity.customer), joinedload(Opportunity.stage),
+                     joinedload(Opportunity.owner)), f
+        ).order_by(*SORTS[sort]())
+        counted = table_totals(f, pipelines)
+        # The count comes with the totals when stage_totals has them (no count over every row).
+        page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PAGE_SIZE,
+                           error_out=False, count=counted is None)
+        if counted is not None:
+            page.total = sum(row["count"] for row in counted)
+            return page, counted
         lazy = page.total > LAZY_TOTALS_OVER and not request.args.get("totals")
-        totals = None if lazy else list_totals(f, probabilities)
+        return page, (None if lazy else list_totals(f, probabilities))
+
+    page, totals = rows_and_totals()
+    customer = None
+    if f["customer"]:
+        # The rows bring their customer, whom the user may see since they may see the row
+        # (crm/permissions.py): a query of its own only when no row shows.
+        customer = page.items[0].customer if page.items else _visible_customer(f["customer"])
+        if customer is None:  # ignored: the list again without it (only for such a value)
+            f["customer"], customer_invalid = None, True
+            page, totals = rows_and_totals()
     args = request.args.to_dict(flat=False)
     args.pop("page", None)
     args.pop("totals", None)
+    if customer is None:
+        args.pop("customer", None)  # a refused value is not carried on (as the form does not)
 
     def page_url(number):
         return url_for("opportunities.index", page=number, **args)
 
     totals_url = url_for("opportunities.index", totals=1,
-                         **{k: v for k, v in request.args.to_dict(flat=False).items() if k != "totals"})
+                         **{k: v for k, v in request.args.to_dict(flat=False).items()
+                            if k != "totals" and (k in args or k == "page")})
+    # Removing the customer filter keeps the others (and goes back to the first page).
+    unfiltered_url = url_for("opportunities.index",
+                             **{k: v for k, v in args.items() if k != "customer"})
     return render(INDEX, "results", form=form, page=page, totals=totals, page_url=page_url,
-                  totals_url=totals_url, tag_groups=groups, sort=sort, filtered=filtered)
+                  totals_url=totals_url, tag_groups=groups, sort=sort, filtered=_is_filtered(f),
+                  filter_customer=customer, customer_invalid=customer_invalid,
+                  unfiltered_url=unfiltered_url)
+
+
+def _is_filtered(f) -> bool:
+    return any(v for k, v in f.items() if k not in ("sort", "totals"))
 
 
 # The form -----------------------------------------------------------------------------------
