@@ -311,9 +311,11 @@ class Card:
     read as plain rows: a board loads hundreds of cards, and mapping each to an ORM object
     with its customer and owner cost more than rendering it. The attribute names are the
     Opportunity's, so a card renders the same from either (after a move it is the ORM one)."""
-    COLUMNS = ("id", "title", "customer_id", "owner_id", "created_by_id", "pipeline_id", "stage_id",
+    # Only what a card shows or its checks read (owner_id and created_by_id: may the user move
+    # it; last_activity_at: is it rotting): every datetime column costs a conversion per card.
+    COLUMNS = ("id", "title", "customer_id", "owner_id", "created_by_id", "stage_id",
                "amount", "currency", "probability_override", "expected_close", "status", "version",
-               "last_activity_at", "stage_entered_at", "closed_at")
+               "last_activity_at")
     __slots__ = COLUMNS + ("customer", "owner")
 
     def __init__(self, row):
