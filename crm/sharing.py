@@ -162,7 +162,9 @@ def _share_add(kind: str, record_id: int):
     if not can_share(current_user, record):
         abort(403)
     user = db.session.get(User, _int(request.form.get("user_id")) or 0)
-    if user is None or not user.active or user.id == record.owner_id:
+    # Only those the panel offers: active salespeople other than the owner (managers and
+    # admins see every record already).
+    if user is None or not user.active or user.role != "sales" or user.id == record.owner_id:
         return _panel_response(kind, record, status=422, error=_("Choose a user to share with."),
                                field="user_id")
     if user not in record.shared_with:
@@ -189,6 +191,11 @@ def _reassign(kind: str, record_id: int):
     """Give the record to another owner (managers and admins), or take an unowned one."""
     record = _record(kind, record_id)
     owner_id = _int(request.form.get("owner_id"))
+    # Who may change the owner at all is checked before what they posted: someone who may
+    # neither reassign nor take the record gets 403 whatever the owner id.
+    taking = owner_id is not None and owner_id == current_user.id and can_take(current_user, record)
+    if not (taking or can_reassign(current_user, record)):
+        abort(403)
     owner = db.session.get(User, owner_id) if owner_id is not None else None
     if owner_id is not None and (owner is None or not owner.active):
         return _panel_response(kind, record, status=422, error=_("Choose an active user."),
@@ -197,9 +204,6 @@ def _reassign(kind: str, record_id: int):
         return _panel_response(kind, record, status=422, error=_("Choose an owner."),
                                field="owner_id")
     if owner_id != record.owner_id:
-        taking = owner_id == current_user.id and can_take(current_user, record)
-        if not (taking or can_reassign(current_user, record)):
-            abort(403)
         from crm.concurrency import claim
         claim(record)  # an edit form opened before this sees the change as a conflict
         record.owner_id = owner_id

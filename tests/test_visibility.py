@@ -535,3 +535,25 @@ def test_unowned_records_are_their_creators(app, world):
         bob = db.session.get(User, world.users["bob"])
         assert owns(alice, unowned) and can_edit_customer(alice, unowned)
         assert not can_see_customer(bob, unowned)
+
+
+def test_sharing_offers_and_accepts_only_salespeople(app, world, as_role):
+    """A record is shared with the salespeople the panel offers; a manager or an admin (who
+    see every record anyway) posted by hand is refused like any user not offered."""
+    for name in ("manager", "admin"):
+        response = as_role("alice").post(f"/customers/{world.A}/shares",
+                                         data={"user_id": world.users[name]}, headers=hx("sharing"))
+        assert response.status_code == 422, name
+    with app.app_context():
+        assert db.session.get(Customer, world.A).shared_with == []
+
+
+def test_who_may_change_the_owner_is_checked_before_what_was_posted(world, as_role):
+    """Bob may neither reassign Alice's customer nor take it: 403 for a good id, a bad id, an
+    inactive user's id and no id at all, never a 422 that reads the form first."""
+    for value in (str(world.users["carol"]), "999999", "x", ""):
+        response = as_role("bob").post(f"/customers/{world.A}/owner", data={"owner_id": value})
+        assert response.status_code == 403, value
+    # Those who may still get the form's answer.
+    assert as_role("manager").post(f"/customers/{world.A}/owner",
+                                   data={"owner_id": "999999"}).status_code == 422
