@@ -87,103 +87,75 @@ _SQLITE_CLOSED_DDL = (
     f"BEGIN {_sqlite_closed_apply('old', '-')} {_sqlite_closed_apply('new', '')} END",
 )
 
-_PG_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION stage_totals_share(p_stage integer, p_currency text, p_amount numeric,
-                                              p_override integer, p_trashed boolean, sign integer)
+def _pg_functions(table: str, *, by_day: bool) -> str:
+    """The PL/pgSQL of one table: `<table>_share` adds one row's share (sign 1 or -1) unless it
+    is in the trash (or, by day, not closed); `<table>_apply`, the trigger function, takes
+    the old row's share out and the new one's in, touching the two table rows in a fixed
+    order (stage, currency[, day]) so that opposite moves cannot deadlock."""
+    day_param = "p_closed timestamptz, " if by_day else ""
+    skip = "p_trashed OR p_closed IS NULL" if by_day else "p_trashed"
+    key = "stage_id, currency, day" if by_day else "stage_id, currency"
+    day_value = "(p_closed AT TIME ZONE 'UTC')::date, " if by_day else ""
+    columns = _CLOSED_COLUMNS if by_day else _COLUMNS
+
+    def share(row: str, sign: str) -> str:
+        closed = f"{row}.closed_at, " if by_day else ""
+        return (f"PERFORM {table}_share({row}.stage_id, {row}.currency, {row}.amount, "
+                f"{row}.probability_override, {closed}{row}.deleted_at IS NOT NULL, {sign});")
+
+    def order(row: str) -> str:
+        day = f", ({row}.closed_at AT TIME ZONE 'UTC')::date" if by_day else ""
+        return f"({row}.stage_id, coalesce({row}.currency, ''){day})"
+
+    # A NULL day (a reopened deal) compares as unknown: take the old share out first then.
+    old_first = f"{order('OLD')} <= {order('NEW')}" + (" OR NEW.closed_at IS NULL" if by_day else "")
+    return f"""
+CREATE OR REPLACE FUNCTION {table}_share(p_stage integer, p_currency text, p_amount numeric,
+    p_override integer, {day_param}p_trashed boolean, sign integer)
 RETURNS void AS $$
 DECLARE
   cents numeric := round(coalesce(p_amount, 0) * 100);
 BEGIN
-  IF p_trashed THEN
+  IF {skip} THEN
     RETURN;
   END IF;
-  INSERT INTO stage_totals AS t ({_COLUMNS})
-  VALUES (p_stage, coalesce(p_currency, ''), sign, sign * cents,
+  INSERT INTO {table} AS t ({columns})
+  VALUES (p_stage, coalesce(p_currency, ''), {day_value}sign, sign * cents,
           CASE WHEN p_override IS NULL THEN sign * cents ELSE 0 END,
           CASE WHEN p_override IS NULL THEN 0 ELSE sign * cents * p_override END)
-  ON CONFLICT (stage_id, currency) DO UPDATE SET count = t.count + excluded.count,
+  ON CONFLICT ({key}) DO UPDATE SET count = t.count + excluded.count,
     amount_cents = t.amount_cents + excluded.amount_cents,
     floating_cents = t.floating_cents + excluded.floating_cents,
     fixed_weighted = t.fixed_weighted + excluded.fixed_weighted;
 END $$ LANGUAGE plpgsql;
 
-CREATE OR REPLACE FUNCTION stage_totals_apply() RETURNS trigger AS $$
+CREATE OR REPLACE FUNCTION {table}_apply() RETURNS trigger AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM stage_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
-                               NEW.deleted_at IS NOT NULL, 1);
+    {share('NEW', '1')}
   ELSIF TG_OP = 'DELETE' THEN
-    PERFORM stage_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
-                               OLD.deleted_at IS NOT NULL, -1);
-  ELSIF (OLD.stage_id, coalesce(OLD.currency, '')) <= (NEW.stage_id, coalesce(NEW.currency, '')) THEN
-    PERFORM stage_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
-                               OLD.deleted_at IS NOT NULL, -1);
-    PERFORM stage_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
-                               NEW.deleted_at IS NOT NULL, 1);
+    {share('OLD', '-1')}
+  ELSIF {old_first} THEN
+    {share('OLD', '-1')}
+    {share('NEW', '1')}
   ELSE
-    PERFORM stage_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
-                               NEW.deleted_at IS NOT NULL, 1);
-    PERFORM stage_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
-                               OLD.deleted_at IS NOT NULL, -1);
+    {share('NEW', '1')}
+    {share('OLD', '-1')}
   END IF;
   RETURN NULL;
 END $$ LANGUAGE plpgsql;
 """
 
+
+_PG_FUNCTION = _pg_functions("stage_totals", by_day=False)
 _PG_TRIGGER = (
     f"CREATE TRIGGER stage_totals_trg AFTER INSERT OR DELETE OR UPDATE OF {_WATCHED} "
     "ON opportunities FOR EACH ROW EXECUTE FUNCTION stage_totals_apply()"
 )
 
-# The same for closed_totals. Its rows are taken in a fixed order too (stage, currency, day);
-# PostgreSQL fires a table's triggers in the order of their names, so every transaction takes
-# its closed_totals rows before its stage_totals rows.
-_PG_CLOSED_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION closed_totals_share(p_stage integer, p_currency text, p_amount numeric,
-                                               p_override integer, p_closed timestamptz,
-                                               p_trashed boolean, sign integer)
-RETURNS void AS $$
-DECLARE
-  cents numeric := round(coalesce(p_amount, 0) * 100);
-BEGIN
-  IF p_trashed OR p_closed IS NULL THEN
-    RETURN;
-  END IF;
-  INSERT INTO closed_totals AS t ({_CLOSED_COLUMNS})
-  VALUES (p_stage, coalesce(p_currency, ''), (p_closed AT TIME ZONE 'UTC')::date, sign, sign * cents,
-          CASE WHEN p_override IS NULL THEN sign * cents ELSE 0 END,
-          CASE WHEN p_override IS NULL THEN 0 ELSE sign * cents * p_override END)
-  ON CONFLICT (stage_id, currency, day) DO UPDATE SET count = t.count + excluded.count,
-    amount_cents = t.amount_cents + excluded.amount_cents,
-    floating_cents = t.floating_cents + excluded.floating_cents,
-    fixed_weighted = t.fixed_weighted + excluded.fixed_weighted;
-END $$ LANGUAGE plpgsql;
-
-CREATE OR REPLACE FUNCTION closed_totals_apply() RETURNS trigger AS $$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    PERFORM closed_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
-                                NEW.closed_at, NEW.deleted_at IS NOT NULL, 1);
-  ELSIF TG_OP = 'DELETE' THEN
-    PERFORM closed_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
-                                OLD.closed_at, OLD.deleted_at IS NOT NULL, -1);
-  ELSIF (OLD.stage_id, coalesce(OLD.currency, ''), (OLD.closed_at AT TIME ZONE 'UTC')::date)
-        <= (NEW.stage_id, coalesce(NEW.currency, ''), (NEW.closed_at AT TIME ZONE 'UTC')::date)
-        OR NEW.closed_at IS NULL THEN
-    PERFORM closed_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
-                                OLD.closed_at, OLD.deleted_at IS NOT NULL, -1);
-    PERFORM closed_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
-                                NEW.closed_at, NEW.deleted_at IS NOT NULL, 1);
-  ELSE
-    PERFORM closed_totals_share(NEW.stage_id, NEW.currency, NEW.amount, NEW.probability_override,
-                                NEW.closed_at, NEW.deleted_at IS NOT NULL, 1);
-    PERFORM closed_totals_share(OLD.stage_id, OLD.currency, OLD.amount, OLD.probability_override,
-                                OLD.closed_at, OLD.deleted_at IS NOT NULL, -1);
-  END IF;
-  RETURN NULL;
-END $$ LANGUAGE plpgsql;
-"""
-
+# closed_totals' triggers: PostgreSQL fires a table's triggers in the order of their names,
+# so every transaction takes its closed_totals rows before its stage_totals rows.
+_PG_CLOSED_FUNCTION = _pg_functions("closed_totals", by_day=True)
 _PG_CLOSED_TRIGGER = (
     f"CREATE TRIGGER closed_totals_trg AFTER INSERT OR DELETE OR UPDATE OF {_CLOSED_WATCHED} "
     "ON opportunities FOR EACH ROW EXECUTE FUNCTION closed_totals_apply()"
