@@ -167,6 +167,9 @@ CASES = [
     Case("opportunity page", path="/opportunities/{w.opportunity_id}"),
     Case("board", path="/pipeline"),
     Case("tasks", path="/tasks"),
+    # A task panel's "All N open tasks" (the focus customer has more open tasks than its panel).
+    Case("tasks of a customer", path="/tasks?customer={w.customer_id}"),
+    Case("tasks of an opportunity", path="/tasks?opportunity={w.opportunity_id}"),
     Case("tags", path="/tags"),
     Case("admin pipelines", path="/admin/pipelines"),
     Case("admin users", path="/admin/users"),

@@ -1,5 +1,6 @@
 """My tasks (/tasks), and adding, editing, ticking off and deleting tasks, inline with htmx
 and with plain forms that work without JavaScript."""
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl, urlparse
 
@@ -21,8 +22,13 @@ from werkzeug.datastructures import MultiDict
 from crm.extensions import commit_keeping_loaded, db
 from crm.formatting import dt_input
 from crm.htmx import fragment, is_htmx, targets
-from crm.models import User, utcnow
-from crm.permissions import can_see_customer, can_see_opportunity
+from crm.models import Customer, Opportunity, User, utcnow
+from crm.permissions import (
+    can_see_customer,
+    can_see_opportunity,
+    visible_customers_clause,
+    visible_opportunities_clause,
+)
 from crm.tasks import bp
 from crm.tasks.forms import TaskForm
 from crm.tasks.services import (
@@ -56,16 +62,89 @@ def _back_url(*candidates: str | None) -> str:
     return url_for("tasks.index")
 
 
-def _view_filter(args) -> tuple[int | None, str]:
+@dataclass
+class RecordFilter:
+    """`?customer=<id>` or `?opportunity=<id>` on /tasks (a task panel's "All N open tasks"):
+    the record whose tasks to list, when it exists and the user may see it. `refused`: a
+    value was given that is not such a record (not a number, unknown, in the trash, hidden),
+    ignored and said "not understood", the same for all of them."""
+    customer: Customer | None = None
+    opportunity: Opportunity | None = None
+    refused: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.customer is not None or self.opportunity is not None
+
+    @property
+    def args(self) -> dict:
+        """The filter as /tasks query arguments, for the links that keep it."""
+        if self.opportunity is not None:
+            return {"opportunity": self.opportunity.id}
+        if self.customer is not None:
+            return {"customer": self.customer.id}
+        return {}
+
+    @property
+    def ids(self) -> dict:
+        """The filter as task_sections' arguments (an opportunity's with its customer)."""
+        if self.opportunity is not None:
+            return {"opportunity_id": self.opportunity.id,
+                    "customer_id": self.opportunity.customer_id}
+        if self.customer is not None:
+            return {"customer_id": self.customer.id}
+        return {}
+
+
+def _record_id(raw: str) -> int | None:
+    """A positive id that fits the database's integer columns, else None."""
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        return None
+    return value if 0 < value <= 2**31 - 1 else None
+
+
+def _visible_record(model, record_id: int):
+    """The customer or opportunity if it exists (outside the trash) and the signed-in user
+    may see it (crm/permissions.py), else None: one query."""
+    clause = (visible_customers_clause if model is Customer else visible_opportunities_clause)
+    return db.session.execute(
+        db.select(model).where(model.id == record_id, clause(current_user))
+    ).scalar_one_or_none()
+
+
+def _record_filter(args) -> RecordFilter:
+    """The record filter of a /tasks query string (an opportunity's before a customer's)."""
+    refused = False
+    for name, model in (("opportunity", Opportunity), ("customer", Customer)):
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            continue
+        record_id = _record_id(raw)
+        record = _visible_record(model, record_id) if record_id is not None else None
+        if record is not None:
+            return RecordFilter(**{name: record}, refused=refused)
+        refused = True
+    return RecordFilter(refused=refused)
+
+
+def _view_filter(args, record: RecordFilter | None = None) -> tuple[int | None, str]:
     """Whose tasks to show: (assignee id or None for everyone, the filter's value).
 
-    Sales see only their own: asking for someone else's (or everyone's) is a 403.
+    Sales see only their own: asking for someone else's (or everyone's) is a 403. The tasks
+    of a record the user may see (`record`, see RecordFilter) are everyone's by default, for
+    sales too: its page shows them all (crm.tasks.services._scope leaves out those of a
+    customer's opportunities they may not see).
     """
-    raw = (args.get("assignee") or "me").strip()
+    record = record or RecordFilter()
+    raw = (args.get("assignee") or _default_assignee(record)).strip()
     if raw == "me":
         return current_user.id, "me"
     if raw == "all":
-        if not current_user.is_manager:
+        if not current_user.is_manager and not record.active:
+            if record.refused:
+                return current_user.id, "me"  # only the refused record would have allowed it
             abort(403)
         return None, "all"
     try:
@@ -79,6 +158,18 @@ def _view_filter(args) -> tuple[int | None, str]:
     if db.session.get(User, user_id) is None:
         abort(404)
     return user_id, str(user_id)
+
+
+def _default_assignee(record: RecordFilter) -> str:
+    return "all" if record.active else "me"
+
+
+def _listing(args) -> dict:
+    """What a /tasks query string asks for: whose tasks and of which record (_page_context's
+    arguments)."""
+    record = _record_filter(args)
+    assignee_id, selected = _view_filter(args, record)
+    return {"assignee_id": assignee_id, "selected": selected, "record": record}
 
 
 def _filter_args_from_page() -> MultiDict:
@@ -119,7 +210,9 @@ def _related_choices(form: TaskForm, q: str | None = None) -> list[tuple[str, st
 
 
 def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | None = None,
-                  assignees=None, done_page: int = 1, more=()) -> dict:
+                  assignees=None, done_page: int = 1, more=(),
+                  record: RecordFilter | None = None) -> dict:
+    record = record or RecordFilter()
     assignees = assignees if assignees is not None else active_users()
     form = form or _new_form(assignees, related="")
     if form.related_customer is None and form.related_opportunity is None:
@@ -127,7 +220,10 @@ def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | No
     viewing = None
     if assignee_id is not None and assignee_id != current_user.id:
         viewing = db.session.get(User, assignee_id)
-    sections = task_sections(assignee_id, done_page=done_page, more=more)
+    sections = task_sections(assignee_id, done_page=done_page, more=more, **record.ids)
+    # Links (sections, "Show more", pages) keep the record and an assignee other than the
+    # default; removing the record keeps only such an assignee (never "all" for sales).
+    assignee_args = {} if selected == _default_assignee(record) else {"assignee": selected}
     return {
         "sections": sections,
         # The rows ready to print (the overdue marks as of now, the assignee shown on others' tasks).
@@ -139,15 +235,19 @@ def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | No
         "users": assignees,
         "form": form,
         "related_choices": _related_choices(form, form.related_q.data),
-        "filter_args": {} if selected == "me" else {"assignee": selected},
+        "filter_args": {**record.args, **assignee_args},
+        "record_args": record.args,
+        "filter_customer": record.customer,
+        "filter_opportunity": record.opportunity,
+        "record_refused": record.refused,
+        "unfiltered_url": url_for("tasks.index", **assignee_args),
     }
 
 
 def _context_of_calling_page() -> dict:
     """The /tasks sections as the page that sent an htmx request shows them (filter, page)."""
     args = _filter_args_from_page()
-    assignee_id, selected = _view_filter(args)
-    return _page_context(assignee_id, selected, done_page=args.get("page", 1, type=int),
+    return _page_context(**_listing(args), done_page=args.get("page", 1, type=int),
                          more=_more(args))
 
 
@@ -211,9 +311,11 @@ def _check_related(form: TaskForm, task=None) -> None:
 
 @bp.route("")
 def index():
-    """My tasks: overdue, today, upcoming, no due date, and recently done."""
-    assignee_id, selected = _view_filter(request.args)
-    context = _page_context(assignee_id, selected, done_page=request.args.get("page", 1, type=int),
+    """My tasks: overdue, today, upcoming, no due date, and recently done; a manager's choice
+    of whose; with `?customer=<id>` or `?opportunity=<id>` (see RecordFilter) the open and
+    done tasks of that record."""
+    context = _page_context(**_listing(request.args),
+                            done_page=request.args.get("page", 1, type=int),
                             more=_more(request.args))
     if targets("task-sections"):
         return fragment(PAGE, "task_sections", **context)
@@ -244,9 +346,8 @@ def create():
         if in_panel:
             return _panel_response(_int(form.customer_id.data), _int(form.opportunity_id.data))
         if on_page:
-            assignee_id, selected = _view_filter(_filter_args_from_page())
             return _with_badge(fragment(PAGE, "tasks_main", **_page_context(
-                assignee_id, selected, assignees=assignees)))
+                **_listing(_filter_args_from_page()), assignees=assignees)))
         flash(_("The task was added."), "success")
         return redirect(_back_url(form.next.data), 303)
 
@@ -256,8 +357,8 @@ def create():
         return _panel_response(_int(form.customer_id.data), _int(form.opportunity_id.data),
                                form=form, status=status)
     if on_page:
-        assignee_id, selected = _view_filter(_filter_args_from_page())
-        context = _page_context(assignee_id, selected, form=form, assignees=assignees)
+        context = _page_context(**_listing(_filter_args_from_page()), form=form,
+                                assignees=assignees)
         return fragment(PAGE, "tasks_main", status=status, **context)
     if not form.next.data:
         form.next.data = _back_url()

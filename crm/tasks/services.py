@@ -16,6 +16,7 @@ DONE_DAYS = 30          # the Done section shows tasks completed in the last 30 
 SECTION_ROWS = 25       # open sections show this many rows (with the full count) ...
 SECTION_LIMIT = 200     # ... or this many after "Show more"
 DONE_PER_PAGE = 20
+PANEL_ROWS = 20         # a customer's or opportunity's task panel shows its first 20 open tasks
 
 SECTIONS = ("overdue", "today", "upcoming", "none", "done")
 
@@ -124,35 +125,62 @@ def _scope(customer_id: int | None, opportunity_id: int | None) -> list:
     return conditions
 
 
-def open_tasks_for(customer_id: int | None = None, opportunity_id: int | None = None) -> list[Task]:
-    """Open tasks of an opportunity, or of a customer (its own and its opportunities'),
-    by due date, the assignee loaded with them: one query."""
+class OpenTasks(list):
+    """The first open tasks of a record, as its task panel shows them, with `total`: how many
+    open tasks it has in all (a list, so callers that only iterate need not know)."""
+
+    def __init__(self, tasks=(), total: int | None = None):
+        super().__init__(tasks)
+        self.total = len(self) if total is None else total
+
+
+def _open_total(scope):
+    """How many open tasks match `scope`, as a scalar subquery run once for a statement
+    (uncorrelated: not per row)."""
+    return (db.select(db.func.count()).select_from(Task).where(Task.done.is_(False), *scope)
+            .correlate(None).scalar_subquery())
+
+
+def open_tasks_for(customer_id: int | None = None, opportunity_id: int | None = None,
+                   limit: int = PANEL_ROWS) -> OpenTasks:
+    """The first `limit` open tasks of an opportunity, or of a customer (its own and its
+    opportunities'), by due date (overdue first, undated last), the assignee loaded with
+    them, and their total (OpenTasks.total): one query, whatever their number."""
     if customer_id is None and opportunity_id is None:
-        return []
-    query = _with_relations(db.select(Task)).where(
-        Task.done.is_(False), *_scope(customer_id, opportunity_id))
-    return list(db.session.execute(query.order_by(*_due_order())).unique().scalars())
+        return OpenTasks()
+    scope = _scope(customer_id, opportunity_id)
+    query = _with_relations(db.select(Task, _open_total(scope))).where(
+        Task.done.is_(False), *scope)
+    rows = db.session.execute(query.order_by(*_due_order()).limit(limit)).all()
+    return OpenTasks([task for task, _total in rows], rows[0][1] if rows else 0)
 
 
 def open_and_done_tasks(customer_id: int | None = None, opportunity_id: int | None = None,
-                        done_limit: int = 100) -> tuple[list[Task], list[Task]]:
-    """What a customer's or an opportunity's page shows of its tasks, in one query: the open
-    ones (the task panel, by due date, as open_tasks_for) and the latest `done_limit` done
-    ones (the timeline, newest first). Each part selects its ids with its own order and
-    LIMIT, from the indexes on customer_id / opportunity_id; a UNION ALL joins them."""
+                        done_limit: int = 100, open_limit: int = PANEL_ROWS
+                        ) -> tuple[OpenTasks, list[Task]]:
+    """What a customer's or an opportunity's page shows of its tasks, in one query: the first
+    `open_limit` open ones (the task panel, by due date, as open_tasks_for), their total on
+    the list's `total` (an OpenTasks), and the latest `done_limit` done ones (the timeline,
+    newest first). Each part selects its ids with its own order and LIMIT, from the indexes
+    on customer_id / opportunity_id; a UNION ALL joins them. The total of open tasks rides
+    in the same statement (an uncorrelated count, run once), so a big account's page costs
+    the same statements as a small one's."""
     if customer_id is None and opportunity_id is None:
-        return [], []
+        return OpenTasks(), []
     scope = _scope(customer_id, opportunity_id)
-    open_ids = db.select(Task.id).where(Task.done.is_(False), *scope)
+    open_ids = (db.select(Task.id).where(Task.done.is_(False), *scope)
+                .order_by(*_due_order()).limit(open_limit))
     done_ids = (db.select(Task.id).where(Task.done.is_(True), *scope)
                 .order_by(Task.done_at.desc()).limit(done_limit))
     rows = db.session.execute(
-        _with_relations(db.select(Task))
-        .where(Task.id.in_(db.union_all(open_ids, done_ids.subquery().select())))
+        _with_relations(db.select(Task, _open_total(scope)))
+        .where(Task.id.in_(db.union_all(open_ids.subquery().select(),
+                                        done_ids.subquery().select())))
         .order_by(Task.done, *_due_order())
-    ).unique().scalars().all()
-    open_tasks = [task for task in rows if not task.done]
-    done_tasks = sorted((task for task in rows if task.done),
+    ).all()
+    open_tasks = OpenTasks([task for task, _total in rows if not task.done],
+                           rows[0][1] if rows else 0)
+    done_tasks = sorted((task for task, _total in rows if task.done),
                         key=lambda task: task.done_at or task.created_at, reverse=True)
     return open_tasks, done_tasks
 
@@ -179,20 +207,31 @@ class TaskSections:
 
 
 def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
-                  done_page: int = 1, more=()) -> TaskSections:
+                  done_page: int = 1, more=(), customer_id: int | None = None,
+                  opportunity_id: int | None = None) -> TaskSections:
     """A user's tasks (or everyone's when assignee_id is None) split into sections in the
     user's zone; a fixed number of queries whatever the number of tasks.
 
     Open sections show SECTION_ROWS rows, those named in `more` SECTION_LIMIT; the rows of
     all four come in one query (a UNION ALL of one LIMITed select per section, each read
     from the (assignee_id, done, due_at) index), the counts and the done total in another.
+
+    With `customer_id` or `opportunity_id` (the caller checked the user may see that record;
+    with `opportunity_id`, `customer_id` is its customer, as the task panel has them) only
+    the tasks of that record count, as its task panel has them (a customer's: its own and
+    those of its opportunities the user may see); then Done lists all its done tasks, not
+    only the last DONE_DAYS days'.
     """
     now = _aware(now or utcnow())
     _, end_of_today = day_bounds(now, tz)
     done_since = now - timedelta(days=DONE_DAYS)
+    of_record = (_scope(customer_id, opportunity_id)
+                 if customer_id is not None or opportunity_id is not None else [])
 
     def scoped(query):
-        return query.where(Task.assignee_id == assignee_id) if assignee_id is not None else query
+        if assignee_id is not None:
+            query = query.where(Task.assignee_id == assignee_id)
+        return query.where(*of_record) if of_record else query
 
     conditions = {
         "overdue": Task.due_at < now,
@@ -219,7 +258,8 @@ def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
             "today" if due < end_of_today else "upcoming"
         getattr(sections, name).append(task)
 
-    done_condition = db.and_(Task.done.is_(True), Task.done_at >= done_since)
+    done_condition = (Task.done.is_(True) if of_record
+                      else db.and_(Task.done.is_(True), Task.done_at >= done_since))
     done_q = scoped(_listed_with_relations(db.select(Task))).where(done_condition).order_by(
         Task.done_at.desc(), Task.id.desc())
 
@@ -235,6 +275,7 @@ def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
                   for name, condition in conditions.items()}
     count_q = db.select(
         open_count["overdue"], open_count["today"], open_count["upcoming"], open_count["none"],
+        count(db.func.count(), Task.done.is_(True)) if of_record else
         count(db.func.count(db.case((Task.done_at >= done_since, 1))), Task.done.is_(True)))
     overdue, today, upcoming, none, done = db.session.execute(count_q).one()
     # The done total comes with the other counts: the pager needs no count(*) of its own.
@@ -243,10 +284,20 @@ def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
     sections.done.total = done
     sections.counts = {"overdue": overdue, "today": today, "upcoming": upcoming, "none": none,
                        "done": done}
-    from crm.permissions import current_viewer, mark_hidden_related
-    # My task stays mine even when its customer or opportunity is not visible to me: only the
-    # link to the record is hidden.
-    mark_hidden_related(current_viewer(), [t for name in SECTIONS for t in sections.rows(name)])
+    from crm.permissions import current_viewer, mark_hidden_related, sees_everything
+    listed = [t for name in SECTIONS for t in sections.rows(name)]
+    viewer = current_viewer()
+    if of_record and not sees_everything(viewer):
+        # The tasks of one record the user may see, no query: their opportunity is that one
+        # or one _scope let through; their customer is `customer_id` (the record, or the
+        # opportunity's), visible; another one (an opportunity moved since) is hidden.
+        for task in listed:
+            task.hide_opportunity = False
+            task.hide_customer = task.customer_id is not None and task.customer_id != customer_id
+    else:
+        # My task stays mine even when its customer or opportunity is not visible to me: only
+        # the link to the record is hidden.
+        mark_hidden_related(viewer, listed)
     return sections
 
 
