@@ -43,20 +43,25 @@ def create_app(config: dict | None = None) -> Flask:
     def load_user(user_id: str):
         from crm.formatting import overdue_count_of, remember_overdue_count
         from crm.models import User
+        from crm.permissions import loaded_with_user, remember_loaded
         try:
             user_id = int(user_id)
         except (TypeError, ValueError):
             return None
-        # The navigation's overdue badge comes with the user: no statement of its own.
+        # The navigation's overdue badge, the team switch and the ids shared with the user
+        # come with the user: no statement of their own.
+        dialect = db.session.get_bind().dialect.name
         row = db.session.execute(
-            db.select(User, overdue_count_of(User.id)).where(User.id == user_id)).first()
+            db.select(User, overdue_count_of(User.id), *loaded_with_user(User.id, dialect))
+            .where(User.id == user_id)).first()
         if row is None:
             return None
-        user, overdue_count = row
+        user, overdue_count, team_value, customer_ids, opportunity_ids = row
         # A deactivated user's open sessions end at their next request.
         if not user.active:
             return None
         remember_overdue_count(user.id, overdue_count)
+        remember_loaded(user.id, team_value, customer_ids, opportunity_ids)
         return user
 
     from crm.auth import bp as auth_bp

@@ -30,7 +30,7 @@ from functools import wraps
 
 from flask import abort, g, has_app_context, has_request_context
 from flask_login import current_user
-from sqlalchemy import and_, exists, false, or_, select, true
+from sqlalchemy import String, and_, cast, exists, false, func, literal, or_, select, true
 from sqlalchemy.orm import aliased
 
 from crm.extensions import db
@@ -134,6 +134,38 @@ def _shared_ids(user, table, column) -> frozenset[int]:
         cache[key] = frozenset(db.session.execute(
             select(column).where(table.c.user_id == user.id)).scalars())
     return cache[key]
+
+
+def loaded_with_user(user_id_column, dialect_name: str) -> list:
+    """What the user loader reads in the user's own statement (crm/__init__.py), so that a
+    salesperson's page pays no statement of its own for them: the workspace switch and the
+    ids shared with the user, each id list as one comma-separated string."""
+    from crm.models import Setting, customer_shares, opportunity_shares
+
+    def id_list(table, column):
+        if dialect_name == "postgresql":
+            joined = func.string_agg(cast(column, String), literal(","))
+        else:
+            joined = func.group_concat(column, literal(","))
+        return select(joined).where(table.c.user_id == user_id_column).scalar_subquery()
+
+    return [
+        select(Setting.value).where(Setting.key == TEAM_SEES_EVERYTHING).scalar_subquery(),
+        id_list(customer_shares, customer_shares.c.customer_id),
+        id_list(opportunity_shares, opportunity_shares.c.opportunity_id),
+    ]
+
+
+def remember_loaded(user_id: int, team_value, customer_ids, opportunity_ids) -> None:
+    """Keep what loaded_with_user read for this request (clear_cache() forgets it after a
+    share or the switch changes)."""
+    def ids(text) -> frozenset[int]:
+        return frozenset(int(part) for part in str(text).split(",") if part) if text else frozenset()
+
+    cache = _cache()
+    cache[TEAM_SEES_EVERYTHING] = team_value == "1"
+    cache[("customer_shares", user_id)] = ids(customer_ids)
+    cache[("opportunity_shares", user_id)] = ids(opportunity_ids)
 
 
 # --- predicates on one record -----------------------------------------------------------------
