@@ -557,3 +557,24 @@ def test_who_may_change_the_owner_is_checked_before_what_was_posted(world, as_ro
     # Those who may still get the form's answer.
     assert as_role("manager").post(f"/customers/{world.A}/owner",
                                    data={"owner_id": "999999"}).status_code == 422
+
+
+def test_opportunity_page_lists_only_the_related_deals_the_user_may_see(app, world, as_role):
+    """Bob sees Plastics CRM (shared with him): of its related deals, his own Bakery POS is
+    listed and Alice's Plastics secret is not; Alice sees her secret deal but not Bob's; with
+    the team seeing everything both see both. (Worked out in the related deals' own load.)"""
+    from crm.models import opportunity_links
+    with app.app_context():
+        db.session.execute(opportunity_links.insert(), [
+            {"opportunity_id": world.P1, "related_id": world.P2},
+            {"opportunity_id": world.P1, "related_id": world.B1}])
+        db.session.commit()
+
+    def related_titles(role):
+        html = as_role(role).get(f"/opportunities/{world.P1}").get_data(as_text=True)
+        return {t for t in ("Plastics secret", "Bakery POS") if f">{t}<" in html}
+
+    assert related_titles("bob") == {"Bakery POS"}
+    assert related_titles("alice") == {"Plastics secret"}
+    team_sees_everything(app)
+    assert related_titles("bob") == related_titles("alice") == {"Plastics secret", "Bakery POS"}

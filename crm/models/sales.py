@@ -4,7 +4,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, Boolean, Column, Date, ForeignKey, Integer, Numeric, String, Table, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from crm.extensions import db
 from crm.models.base import UTCDateTime, utcnow
@@ -193,6 +193,9 @@ class Opportunity(db.Model):
         primaryjoin=lambda: Opportunity.id == opportunity_links.c.opportunity_id,
         secondaryjoin=lambda: Opportunity.id == opportunity_links.c.related_id,
     )
+    # Whether the signed-in user may see this opportunity, when a query asks for it with
+    # with_expression (the opportunity page's related deals); None when not asked.
+    visible_to_viewer: Mapped[bool | None] = query_expression()
 
     @property
     def probability(self) -> int:

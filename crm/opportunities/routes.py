@@ -4,7 +4,7 @@ from decimal import Decimal
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
+from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload, with_expression
 
 from crm.concurrency import (
     Conflict,
@@ -57,7 +57,6 @@ from crm.permissions import (
     can_see_opportunity,
     can_set_owner,
     visible_customers_clause,
-    visible_ids,
     sees_everything,
     visible_opportunities_clause,
 )
@@ -120,8 +119,13 @@ def _fetch(opportunity_id: int, *, for_stage_move: bool = False,
                contains_eager(Opportunity.pipeline).contains_eager(
                    Pipeline.stages.of_type(pipeline_stage))]
     if not for_stage_move:
+        # The related deals with whether the user may see each, in their own load: no
+        # visibility query of their own.
         options += [selectinload(Opportunity.competitors),
-                    selectinload(Opportunity.related).joinedload(Opportunity.stage)]
+                    selectinload(Opportunity.related).options(
+                        joinedload(Opportunity.stage),
+                        with_expression(Opportunity.visible_to_viewer,
+                                        visible_opportunities_clause(current_user)))]
     query = (db.select(Opportunity).outerjoin(Opportunity.pipeline)
              .outerjoin(Pipeline.stages.of_type(pipeline_stage))
              .options(*options).where(Opportunity.id == opportunity_id))
@@ -672,9 +676,8 @@ def _page_context(opportunity: Opportunity, *, lost_reasons: list[LostReason] | 
         "reopen_stage": reopen_stage(opportunity) if opportunity.status != "open" else None,
         "competitor_form": CompetitorAddForm(formdata=None),
         "related_form": RelatedForm(formdata=None),
-        # Linked opportunities the user may not see are not listed.
-        "visible_related_ids": visible_ids(current_user, Opportunity,
-                                           [o.id for o in opportunity.related]),
+        # Linked opportunities the user may not see are not listed (visible_to_viewer: _fetch).
+        "visible_related_ids": {o.id for o in opportunity.related if o.visible_to_viewer},
         "panel_customer_id": opportunity.customer_id,
         "panel_opportunity_id": opportunity.id,
         "panel_tasks": panel_tasks,
