@@ -331,7 +331,9 @@ def test_stage_post_with_garbage_is_refused_without_500(client, login, seller, a
     for data in ({"stage_id": "abc"}, {}, {"stage_id": "999999"}):
         assert client.post(f"/opportunities/{opp_id}/stage", data=data,
                            headers=hx("stage-widget")).status_code == 422
-        assert client.post(f"/opportunities/{opp_id}/stage", data=data).status_code == 303
+        # Without JavaScript: the opportunity page again, the reason beside the stage select.
+        page = client.post(f"/opportunities/{opp_id}/stage", data=data)
+        assert page.status_code == 422 and 'id="stage-select-error"' in page.get_data(as_text=True)
 
 
 def test_sales_cannot_edit_someone_elses_opportunity(client, login, seller, other_seller, app):

@@ -1,12 +1,15 @@
 """Building the board's responses, shared by the board's routes and by the stage route of
 crm.opportunities, which calls board_move_response / board_lost_reason_response when the
-board (form field context=board) moved a card."""
-from datetime import datetime
-from urllib.parse import urlsplit
+board (form field context=board) moved a card, and refused_move_page when such a move, posted
+without JavaScript, is refused."""
+from datetime import date, datetime
+from urllib.parse import parse_qsl, urlsplit
 
-from flask import current_app, request, url_for
+from flask import abort, current_app, request, url_for
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 from flask_babel import gettext as _
 from flask_babel import to_user_timezone
 from flask_login import current_user
@@ -15,10 +18,10 @@ from crm.board import services
 from crm.board.services import BoardFilters
 from crm.extensions import db
 from crm.l10n import format_day, money, request_locale_id
-from crm.htmx import fragment
-from crm.models import LostReason, Opportunity, Stage, utcnow
+from crm.htmx import fragment, render, targets
+from crm.models import LostReason, Opportunity, Pipeline, Stage, utcnow
 from crm.permissions import can_edit_opportunity
-from crm.urls import IdUrl
+from crm.urls import IdUrl, local_path
 
 TEMPLATE = "board/index.html"
 
@@ -32,7 +35,7 @@ class CardRow:
     __slots__ = ("id", "stage_id", "version", "status", "title", "close_iso", "color", "show_url",
                  "move_url", "marks", "customer", "amount", "manual_probability", "close",
                  "late", "owner", "rotting_title", "idle", "overdue", "movable", "options",
-                 "stage_of")
+                 "stage_of", "error")
 
 
 class CardView:
@@ -41,8 +44,12 @@ class CardView:
     user's permissions and the board URL the forms come back to."""
 
     def __init__(self, stages: list[Stage], overdue_ids: set[int], *, board_url: str,
-                 filters: BoardFilters, now: datetime | None = None, user=None):
+                 filters: BoardFilters, now: datetime | None = None, user=None,
+                 card_errors: dict[int, tuple[str, int | None]] | None = None):
         self.stages = stages
+        # A move refused without JavaScript: opportunity id -> (why, the stage it asked for),
+        # shown on that card with the stage still chosen (refused_move_page).
+        self.card_errors = card_errors or {}
         self.stage_by_id = {stage.id: stage for stage in stages}
         # Translated once per response, not once per card (a board shows hundreds).
         self.stage_choices = [(stage.id, stage.display_name) for stage in stages]
@@ -149,9 +156,12 @@ class CardView:
                 row.idle = escape(_("Idle %(days)s days", days=services.idle_days(opp, self.now)))
             else:
                 row.rotting_title = row.idle = None
+            error = self.card_errors.get(opp.id) if self.card_errors else None
+            row.error = escape(error[0]) if error else None
             row.movable = bool(self.stages) and self.can_move(opp)
             if row.movable:
-                row.options = self.stage_options(opp.stage_id)
+                chosen = error[1] if error and error[1] in self.stage_by_id else opp.stage_id
+                row.options = self.stage_options(chosen)
                 row.stage_of = escape(labels["stage_of"] % {"title": opp.title})
             else:
                 row.options = row.stage_of = None
@@ -182,11 +192,127 @@ def _origin() -> tuple[BoardFilters, str | None]:
 
 
 def card_view(stages: list[Stage], cards, filters: BoardFilters, pipeline_id: int | None,
-              now: datetime | None = None, back_url: str | None = None) -> CardView:
+              now: datetime | None = None, back_url: str | None = None,
+              card_errors: dict[int, tuple[str, int | None]] | None = None) -> CardView:
     now = now or utcnow()
     overdue = services.overdue_opportunity_ids([c.id for c in cards], now)
     return CardView(stages, overdue, board_url=back_url or board_url(pipeline_id, filters),
-                    filters=filters, now=now)
+                    filters=filters, now=now, card_errors=card_errors)
+
+
+# The board's pages ----------------------------------------------------------------------------
+
+def pipeline_from_args(pipelines: list[Pipeline], args) -> Pipeline | None:
+    """The pipeline asked for (?pipeline=<id>; 404 when unknown), else the first one."""
+    wanted = args.get("pipeline", "").strip()
+    if wanted:
+        if not wanted.isdigit():
+            abort(404)
+        for pipeline in pipelines:
+            if pipeline.id == int(wanted):
+                return pipeline
+        abort(404)
+    return pipelines[0] if pipelines else None
+
+
+def board_page(args, *, back_url: str, status: int = 200,
+               card_errors: dict[int, tuple[str, int | None]] | None = None):
+    """The board for these query arguments: a column per stage of the chosen pipeline, with
+    its count and totals (for htmx aimed at #board, the board alone). `card_errors`: see
+    CardView; None is returned when none of those cards is on the board."""
+    pipelines = services.pipelines()
+    pipeline = pipeline_from_args(pipelines, args)
+    filters = BoardFilters.from_args(args)
+    now = utcnow()
+    stages = services.stages_of(pipeline.id) if pipeline else []
+    summaries = services.column_summaries(stages, filters, current_user, now)
+    columns = services.first_cards(stages, filters, current_user, now=now)
+    shown = [card for cards in columns.values() for card in cards]
+    if card_errors and not any(card.id in card_errors for card in shown):
+        return None
+    view = card_view(stages, shown, filters, pipeline.id if pipeline else None, now,
+                     back_url=back_url, card_errors=card_errors)
+    main_currency = current_app.config.get("DEFAULT_CURRENCY", "CNY")
+    fragment_wanted = targets("board")
+    return render(TEMPLATE, block="board" if fragment_wanted else None,
+                  oob=["board_title"] if fragment_wanted else None, title_oob=fragment_wanted,
+                  status=status,
+                  pipelines=pipelines, pipeline=pipeline, stages=stages, filters=filters,
+                  summaries=summaries, columns=columns, board=view, owners=services.owners(),
+                  totals=services.board_totals(summaries, main_currency),
+                  recent_days=services.RECENT_DAYS)
+
+
+def date_arg(args, name: str) -> date | None:
+    value = args.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        abort(400)
+
+
+def int_arg(args, name: str) -> int | None:
+    value = args.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        abort(400)
+    return int(value)
+
+
+def column_page(stage: Stage, args, *, back_url: str, status: int = 200,
+                card_errors: dict[int, tuple[str, int | None]] | None = None):
+    """A column's own page: its cards after ?after=<close date>&after_id=<id> (Load more
+    without JavaScript). `card_errors`: as board_page."""
+    filters = BoardFilters.from_args(args)
+    after_close, after_id = date_arg(args, "after"), int_arg(args, "after_id")
+    now = utcnow()
+    cards, has_more = services.cards_after(stage, filters, current_user, after_close, after_id,
+                                           now=now)
+    if card_errors and not any(card.id in card_errors for card in cards):
+        return None
+    stages = services.stages_of(stage.pipeline_id)
+    view = card_view(stages, cards, filters, stage.pipeline_id, now, back_url=back_url,
+                     card_errors=card_errors)
+    summary = services.column_summaries([stage], filters, current_user, now)[stage.id]
+    return render("board/column.html", status=status, stage=stage, cards=cards,
+                  has_more=has_more, board=view, summary=summary, filters=filters,
+                  recent_days=services.RECENT_DAYS, back=board_url(stage.pipeline_id, filters),
+                  first_page=after_id is None)
+
+
+def refused_move_page(opportunity: Opportunity, message: str, *, status: int,
+                      chosen_stage_id: int | None = None):
+    """A move from the board refused without JavaScript (422: the rules; 409: someone else
+    changed the opportunity meanwhile): the board page the card's form came from (its `next`,
+    else the Referer) again with `status`, the message on that card and its select on the
+    stage asked for (on the stage it is really in after a 409, since that card shows it as it
+    is now). None when the form came from no board page, or when that page does not show
+    the card (filtered out, further down a long column): the caller answers with the
+    opportunity page."""
+    origin = local_path(request.form.get("next")) or local_path(request.referrer)
+    if origin is None:
+        return None
+    parts = urlsplit(origin)
+    path, root = parts.path, request.script_root
+    if root and (path == root or path.startswith(root + "/")):
+        path = path[len(root):] or "/"
+    back = path + (f"?{parts.query}" if parts.query else "")
+    args = MultiDict(parse_qsl(parts.query, keep_blank_values=True))
+    errors = {opportunity.id: (message, chosen_stage_id)}
+    try:
+        endpoint, view_args = current_app.create_url_adapter(request).match(path, method="GET")
+        if endpoint == "board.index":
+            return board_page(args, back_url=back, status=status, card_errors=errors)
+        if endpoint == "board.column":
+            stage = db.session.get(Stage, view_args["stage_id"])
+            if stage is not None:
+                return column_page(stage, args, back_url=back, status=status, card_errors=errors)
+    except HTTPException:  # not one of our pages, or one that would be 404 or 400
+        return None
+    return None
 
 
 def board_move_response(opportunity: Opportunity, from_stage_id: int | None, *,

@@ -97,17 +97,20 @@ def index():
 
 @bp.route("/bulk-tags", methods=["POST"])
 def bulk_tags():
-    """Add or remove one tag on every selected customer I may edit."""
+    """Add or remove one tag on every selected customer I may edit. Refused (no tag, no
+    customer selected): htmx gets the results with the message on top; without JavaScript
+    the list page the form came from (same filters and page) comes back, 422, the customers
+    still checked, the tag still chosen and the message beside the controls."""
     back = request.form.get("back", "")
     filters = CustomerFilter.from_query_string(back)
     action = request.form.get("action")
     tag = db.session.get(Tag, request.form.get("tag_id", type=int) or -1)
     ids = _int_list(request.form.getlist("customer_id"))
-    notice, notice_kind = None, "success"
+    notice, notice_kind, error_field = None, "success", None
     if action not in ("add", "remove") or tag is None:
-        notice, notice_kind = _("Choose a tag, then Add or Remove."), "error"
+        notice, notice_kind, error_field = _("Choose a tag, then Add or Remove."), "error", "tag_id"
     elif not ids:
-        notice, notice_kind = _("Select at least one customer."), "error"
+        notice, notice_kind, error_field = _("Select at least one customer."), "error", "customer_id"
     else:
         selected = customers_for_bulk(ids)
         # Only those I may edit (so never one I may not see); the others are counted as skipped.
@@ -126,11 +129,16 @@ def bulk_tags():
                                      "%(num)d customers were skipped: you may not edit them.",
                                      skipped)
             notice_kind = "warning"
+    chosen_tag_id = tag.id if error_field is not None and tag is not None else None
     if is_htmx():
         status = 422 if notice_kind == "error" else 200
         return fragment(LIST, "results", status=status,
                         **_results_context(filters, notice=notice, notice_kind=notice_kind,
-                                           selected_ids=ids if notice_kind == "error" else []))
+                                           selected_ids=ids if notice_kind == "error" else [],
+                                           chosen_tag_id=chosen_tag_id))
+    if error_field is not None:
+        return _list_page(filters, status=422, selected_ids=ids, chosen_tag_id=chosen_tag_id,
+                          bulk_error=notice, bulk_error_field=error_field)
     flash(notice, notice_kind if notice_kind != "warning" else "error")
     return redirect(_list_url(filters.query_string()), 303)
 

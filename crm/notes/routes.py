@@ -6,7 +6,7 @@ from flask_login import current_user
 from crm.concurrency import Conflict, claim, conflict_for, submitted_token, token_of
 from crm.extensions import db
 from crm.formatting import has_endpoint
-from crm.htmx import fragment, is_htmx
+from crm.htmx import fragment, is_htmx, render
 from crm.models import Contact, Customer, Note, Opportunity
 from crm.notes import bp
 from crm.notes.forms import NoteForm
@@ -21,6 +21,7 @@ def _can_see_target(customer, opportunity) -> bool:
     return customer is None or can_see_customer(current_user, customer)
 
 TEMPLATE = "notes/timeline.html"
+EDIT_TEMPLATE = "notes/edit.html"
 
 
 def _int(value):
@@ -111,7 +112,9 @@ def show(note_id: int):
 
 @bp.route("/<int:note_id>/edit", methods=["GET", "POST"])
 def update(note_id: int):
-    """Edit a note in place; only its author or an admin may."""
+    """Edit a note; only its author or an admin may. htmx swaps the form in place of the note
+    (and the saved note back); without JavaScript the form is a page of its own, which a
+    refused save (422) or a conflict (409) answers again with what was typed."""
     note = _editable_note(note_id)
     form = NoteForm(obj=note) if request.method == "GET" else NoteForm()
     if request.method == "GET":
@@ -133,8 +136,19 @@ def update(note_id: int):
             return fragment(TEMPLATE, "note_item", note=note)
         return redirect(_back_url(note.customer, note.opportunity), 303)
     status = 422 if form.errors else 200
-    return fragment(TEMPLATE, "note_edit", note=note, edit_form=form, status=status,
-                    version_token=submitted_token() if request.method == "POST" else token_of(note))
+    return _edit_form(note, form, status=status,
+                      version_token=submitted_token() if request.method == "POST" else token_of(note))
+
+
+def _edit_form(note: Note, form: NoteForm, *, status: int, **context):
+    """The edit form: for htmx the `note_edit` block alone (it takes the note's place), else
+    the note's edit page (notes/edit.html) around it."""
+    customer, opportunity = note.customer, note.opportunity
+    back_label = (opportunity.title if opportunity is not None and has_endpoint("opportunities.show")
+                  else customer.name)
+    return render(EDIT_TEMPLATE, "note_edit", status=status, note=note, edit_form=form,
+                  inline=is_htmx(), back_url=_back_url(customer, opportunity),
+                  back_label=back_label, **context)
 
 
 def _note_conflict(note: Note, form: NoteForm):
@@ -148,9 +162,8 @@ def _note_conflict(note: Note, form: NoteForm):
             note.happened_at.replace(second=0, microsecond=0))},
         discard_url=_back_url(note.customer, note.opportunity),
         discard_hx={"hx-get": url_for("notes.show", note_id=note.id),
-                    "hx-target": f"#note-{note.id}", "hx-swap": "outerHTML"})
-    return fragment(TEMPLATE, "note_edit", note=note, edit_form=form, conflict=conflict,
-                    version_token=conflict.token, status=409)
+                    "hx-target": f"#note-{note.id}", "hx-swap": "outerHTML"} if is_htmx() else None)
+    return _edit_form(note, form, status=409, conflict=conflict, version_token=conflict.token)
 
 
 @bp.route("/<int:note_id>/delete", methods=["POST"])

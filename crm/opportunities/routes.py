@@ -800,7 +800,9 @@ def change_stage(opportunity_id: int):
 
 def _stale_move(opportunity_id: int, board: bool):
     """409: someone else changed the opportunity since the card or widget was shown. Nothing
-    moves; the card (in its real column) or the widget shows it as it is now, and says why."""
+    moves; the card (in its real column) or the widget shows it as it is now, and says why.
+    Without JavaScript that is the page again: the board the card's form came from when it
+    shows the card, else the opportunity page."""
     opportunity, lost_reasons = _load_with_lost_reasons(opportunity_id)
     message = stale_move_message(opportunity)
     if is_htmx() and board:
@@ -813,9 +815,11 @@ def _stale_move(opportunity_id: int, board: bool):
                                 lost_reasons=lost_reasons)
         return fragment(SHOW, "stage_widget", "details", "stage_history", status=409, **context)
     if board:
-        flash(message, "error")
-        return redirect(_local_referrer()
-                        or url_for("opportunities.show", opportunity_id=opportunity_id), 303)
+        # Without JavaScript: the board page again, the card in its real column saying why.
+        from crm.board.views import refused_move_page
+        response = refused_move_page(opportunity, message, status=409)
+        if response is not None:
+            return response
     return render(SHOW, None, status=409, **_page_context(opportunity, stage_error=message,
                                                          lost_reasons=lost_reasons))
 
@@ -833,7 +837,10 @@ def _append_task_panel(response, context) -> None:
 
 
 def _refused_move(opportunity_id: int, stage: Stage | None, error: StageMoveError, board: bool):
-    """A move the rules refused: ask for the lost reason inline, or say what is wrong."""
+    """A move the rules refused: ask for the lost reason inline, or say what is wrong. Without
+    JavaScript, 422 with the page the form came from: the board with the message on the card
+    (when that page shows it), else the opportunity page with the message beside its stage
+    select, which keeps the stage asked for."""
     message = str(error)
     opportunity = _load(opportunity_id)
     needs_reason = error.field == "lost_reason_id" and stage is not None
@@ -851,8 +858,15 @@ def _refused_move(opportunity_id: int, stage: Stage | None, error: StageMoveErro
         return render(SHOW, None, status=422, **context)
     if is_htmx():
         return fragment(SHOW, "stage_widget", status=422, **_page_context(opportunity, stage_error=message))
-    flash(message, "error")
-    return redirect(url_for("opportunities.show", opportunity_id=opportunity_id), 303)
+    # Only a stage of its pipeline can stay chosen in the select (the others are not in it).
+    chosen = stage.id if stage is not None and stage.pipeline_id == opportunity.pipeline_id else None
+    if board:
+        from crm.board.views import refused_move_page
+        response = refused_move_page(opportunity, message, status=422, chosen_stage_id=chosen)
+        if response is not None:
+            return response
+    return render(SHOW, None, status=422, **_page_context(
+        opportunity, stage_field_error=message, chosen_stage_id=chosen))
 
 
 # Competitors and related opportunities, inline on the page ------------------------------------
