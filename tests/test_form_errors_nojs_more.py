@@ -766,3 +766,27 @@ def test_good_board_move_without_js_still_comes_back_to_the_board(app, client, l
         headers={"Referer": "http://localhost/pipeline?owner=me"})
     assert response.status_code == 303 and response.headers["Location"] == "/pipeline?owner=me"
     assert _stage_of(app, opportunity_id) == stages["confirm"]
+
+
+def test_inline_note_edit_form_has_ids_of_its_own(app, client, login):
+    """Swapped into a page that also holds the add-note form, the edit form's fields (and
+    their labels and error links) must not reuse that form's ids (kind, happened_at, body)."""
+    from crm.models import Customer, Note, User
+    from crm.auth.services import create_user
+    from tests.conftest import hx
+    with app.app_context():
+        user = create_user(email="ids@example.com", name="Ids", password="x" * 12, role="admin",
+                           language="en", timezone="UTC")
+        customer = Customer(name="Ids Co", owner_id=user.id, created_by_id=user.id)
+        db.session.add(customer)
+        db.session.flush()
+        note = Note(customer=customer, author=user, kind="call", body="Hello")
+        db.session.add(note)
+        db.session.commit()
+        note_id = note.id
+        user = db.session.get(User, user.id)
+    login(user)
+    html = client.get(f"/notes/{note_id}/edit", headers=hx(f"note-{note_id}")).get_data(as_text=True)
+    for name in ("kind", "happened_at", "body"):
+        assert f'id="note-{note_id}-{name}"' in html and f'for="note-{note_id}-{name}"' in html
+        assert f'id="{name}"' not in html

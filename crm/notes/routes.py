@@ -144,6 +144,10 @@ def _edit_form(note: Note, form: NoteForm, *, status: int, **context):
     """The edit form: for htmx the `note_edit` block alone (it takes the note's place), else
     the note's edit page (notes/edit.html) around it."""
     customer, opportunity = note.customer, note.opportunity
+    # Ids of their own: inline, this form shares the page with the add-note form.
+    for form_field in form:
+        if form_field.type != "CSRFTokenField":
+            form_field.id = f"note-{note.id}-{form_field.name}"
     back_label = (opportunity.title if opportunity is not None and has_endpoint("opportunities.show")
                   else customer.name)
     return render(EDIT_TEMPLATE, "note_edit", status=status, note=note, edit_form=form,
