@@ -182,8 +182,8 @@ def test_refused_note_edit_without_js_is_the_page_with_the_error_beside_the_body
     html = response.get_data(as_text=True)
     assert "<html" in html and "<h1>Edit note</h1>" in html
     form = _edit_form(html)
-    _assert_error_beside(form, "body", BODY_REQUIRED)
-    _no_errors(form, "happened_at")
+    _assert_error_beside(form, f"note-{note_id}-body", BODY_REQUIRED)
+    _no_errors(form, f"note-{note_id}-happened_at")
     assert '<option selected value="meeting">' in form and 'value="2026-03-05T14:00"' in form
     assert _version(form) == version  # the version it was loaded with, not a newer one
     assert "hx-" not in form
@@ -199,9 +199,9 @@ def test_bad_date_in_a_note_edit_without_js_keeps_the_typed_text(app, client, lo
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     form = _edit_form(html)
-    _assert_error_beside(form, "happened_at", BAD_DATETIME)
-    _no_errors(form, "body")
-    assert escape(TYPED) in _field(form, "body") and "<b>ERP</b>" not in html
+    _assert_error_beside(form, f"note-{note_id}-happened_at", BAD_DATETIME)
+    _no_errors(form, f"note-{note_id}-body")
+    assert escape(TYPED) in _field(form, f"note-{note_id}-body") and "<b>ERP</b>" not in html
     assert 'value="2026-02-31T25:61"' in form and '<option selected value="email">' in form
     assert _stored_note(app, note_id) == ("call", "Called about the quote")
 
@@ -224,7 +224,7 @@ def test_stale_note_edit_without_js_is_409_with_both_texts_and_mine_kept(
     conflict = form[form.index('<div class="conflict"'):]
     assert NOTE_CONFLICT in conflict
     assert "Called, sent the quote" in conflict and escape(TYPED) in conflict  # both values
-    assert escape(TYPED) in _field(form, "body")  # what I typed is still in the form
+    assert escape(TYPED) in _field(form, f"note-{note_id}-body")  # what I typed is still in the form
     assert '<option selected value="visit">' in form
     new_version = _version(form)
     assert new_version != loaded
@@ -271,7 +271,7 @@ def test_note_edit_with_htmx_is_still_the_inline_form(app, client, login, seller
     html = refused.get_data(as_text=True)
     assert refused.status_code == 422 and "<html" not in html
     assert html.lstrip().startswith('<li class="timeline-item editing"')
-    _assert_error_beside(html, "body", BODY_REQUIRED)
+    _assert_error_beside(html, f"note-{note_id}-body", BODY_REQUIRED)
     assert client.post(url, data={"kind": "call", "body": "Saved first", "version": loaded},
                        headers=hx(f"note-{note_id}")).status_code == 200
     stale = client.post(url, data={"kind": "call", "body": "Mine", "version": loaded},
