@@ -7,6 +7,26 @@ from crm.config import Config
 from crm.extensions import csrf, db, htmx_ext, limiter, login_manager, migrate
 
 
+_USER_STATEMENTS: dict = {}
+
+
+def _user_statement(dialect_name: str):
+    """The user loader's statement, built once per dialect (every request runs it): the user,
+    its overdue count as of :now, and what crm.permissions.loaded_with_user reads."""
+    statement = _USER_STATEMENTS.get(dialect_name)
+    if statement is None:
+        from sqlalchemy import bindparam
+
+        from crm.formatting import overdue_count_of
+        from crm.models import Task, User
+        from crm.permissions import loaded_with_user
+        now = bindparam("now", type_=Task.__table__.c.due_at.type)
+        statement = _USER_STATEMENTS[dialect_name] = (
+            db.select(User, overdue_count_of(User.id, now), *loaded_with_user(User.id, dialect_name))
+            .where(User.id == bindparam("user_id")))
+    return statement
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: settings from the environment, then `config` on top (tests)."""
     app = Flask(__name__, template_folder="../templates", static_folder="../static",
@@ -41,19 +61,17 @@ def create_app(config: dict | None = None) -> Flask:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        from crm.formatting import overdue_count_of, remember_overdue_count
-        from crm.models import User
-        from crm.permissions import loaded_with_user, remember_loaded
+        from crm.formatting import remember_overdue_count
+        from crm.models import utcnow
+        from crm.permissions import remember_loaded
         try:
             user_id = int(user_id)
         except (TypeError, ValueError):
             return None
         # The navigation's overdue badge, the team switch and the ids shared with the user
         # come with the user: no statement of their own.
-        dialect = db.session.get_bind().dialect.name
-        row = db.session.execute(
-            db.select(User, overdue_count_of(User.id), *loaded_with_user(User.id, dialect))
-            .where(User.id == user_id)).first()
+        statement = _user_statement(db.session.get_bind().dialect.name)
+        row = db.session.execute(statement, {"user_id": user_id, "now": utcnow()}).first()
         if row is None:
             return None
         user, overdue_count, team_value, customer_ids, opportunity_ids = row

@@ -134,12 +134,14 @@ def overdue_task_count() -> int:
 _OVERDUE_KEY = "_crm_overdue_count"
 
 
-def overdue_count_of(user_id_column):
+def overdue_count_of(user_id_column, now=None):
     """The overdue count of the user in `user_id_column`, as a scalar subquery (from the
-    (assignee_id, done, due_at) index of tasks; tasks in the trash are left out as everywhere)."""
+    (assignee_id, done, due_at) index of tasks; tasks in the trash are left out as everywhere).
+    `now`: the moment (a value or a bind parameter), by default the current one."""
     from crm.models import Task, utcnow
     return (db.select(db.func.count()).select_from(Task)
-            .where(Task.assignee_id == user_id_column, Task.done.is_(False), Task.due_at < utcnow())
+            .where(Task.assignee_id == user_id_column, Task.done.is_(False),
+                   Task.due_at < (utcnow() if now is None else now))
             .correlate_except(Task).scalar_subquery().label("overdue_count"))
 
 
