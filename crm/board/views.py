@@ -68,41 +68,19 @@ class CardView:
         self.user = user if user is not None else current_user._get_current_object()
         self._moves_every_card = bool(self.user.is_authenticated and self.user.is_manager)
         self.main_currency = current_app.config.get("DEFAULT_CURRENCY", "CNY")
-        self._show = "opportunities.show" in current_app.view_functions
         # Per-card pieces that are the same on every card, built once per response: a
         # board renders hundreds of cards, and url_for, csrf_token and an eight-option
         # loop per card were most of its rendering time.
         self.csrf_token = generate_csrf()
-        self._show_url = IdUrl("opportunities.show", "opportunity_id") if self._show else None
+        self._show_url = (IdUrl("opportunities.show", "opportunity_id")
+                          if "opportunities.show" in current_app.view_functions else None)
         self._move_prefix = f"{request.script_root}/opportunities/"
         self._options: dict[int | None, Markup] = {}
-
-    def stage(self, opportunity: Opportunity) -> Stage | None:
-        return self.stage_by_id.get(opportunity.stage_id)
-
-    def rotting(self, opportunity: Opportunity) -> bool:
-        return services.is_rotting(opportunity, self.stage(opportunity), self.now)
-
-    def idle_days(self, opportunity: Opportunity) -> int:
-        return services.idle_days(opportunity, self.now)
-
-    def overdue(self, opportunity: Opportunity) -> bool:
-        return opportunity.id in self.overdue_ids
-
-    def late(self, opportunity: Opportunity) -> bool:
-        """Still open after its expected close date."""
-        return bool(opportunity.status == "open" and opportunity.expected_close
-                    and opportunity.expected_close < self.today)
 
     def can_move(self, opportunity: Opportunity) -> bool:
         if self._moves_every_card:  # managers and admins edit every opportunity
             return True
         return bool(self.user.is_authenticated and can_edit_opportunity(self.user, opportunity))
-
-    def show_url(self, opportunity: Opportunity) -> str | None:
-        if self._show_url is None:
-            return None
-        return self._show_url(opportunity.id)
 
     def move_url(self, opportunity: Opportunity) -> str:
         """The stage route of crm.opportunities (a stable URL: POST /opportunities/<id>/stage)."""
@@ -132,7 +110,7 @@ class CardView:
             row.close_iso = opp.expected_close.isoformat() if opp.expected_close else ""
             row.color = escape(stage.color) if stage is not None else None
             row.show_url = self._show_url(opp.id) if self._show_url is not None else None
-            row.move_url = f"{self._move_prefix}{opp.id}/stage"
+            row.move_url = self.move_url(opp)
             rotting = services.is_rotting(opp, stage, self.now)
             row.overdue = opp.id in self.overdue_ids
             row.marks = (" is-rotting" if rotting else "") + (" is-overdue" if row.overdue else "")
