@@ -339,17 +339,28 @@ def sees_everything(user) -> bool:
     return user is None or _is_manager(user) or (_authenticated(user) and team_sees_everything())
 
 
+def _visible_clause(user, model):
+    from crm.models import Customer
+    return (visible_customers_clause(user) if model is Customer
+            else visible_opportunities_clause(user))
+
+
 def visible_ids(user, model, ids) -> set[int]:
     """Which of `ids` (Customer or Opportunity ids) `user` may see: one query, none when the
     user sees everything."""
     ids = {i for i in ids if i is not None}
     if not ids or sees_everything(user):
         return ids
-    from crm.models import Customer
-    clause = (visible_customers_clause(user) if model is Customer
-              else visible_opportunities_clause(user))
     return set(db.session.execute(
-        select(model.id).where(model.id.in_(ids), clause)).scalars())
+        select(model.id).where(model.id.in_(ids), _visible_clause(user, model))).scalars())
+
+
+def visible_record(user, model, record_id: int):
+    """The Customer or Opportunity with this id if it exists (outside the trash) and `user`
+    may see it, else None: one query."""
+    return db.session.execute(
+        select(model).where(model.id == record_id, _visible_clause(user, model))
+    ).scalar_one_or_none()
 
 
 def mark_hidden_related(user, tasks) -> None:

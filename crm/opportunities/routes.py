@@ -59,6 +59,7 @@ from crm.permissions import (
     visible_customers_clause,
     sees_everything,
     visible_opportunities_clause,
+    visible_record,
 )
 from crm.sharing import RecordUsers
 from crm.stage_totals import (amount_from_cents, cents_of, stage_probability, weighted_from_units,
@@ -271,13 +272,6 @@ def table_totals(f, pipelines) -> list[dict] | None:
             for currency, count, cents, units in rows]
 
 
-def _visible_customer(customer_id: int) -> Customer | None:
-    """The customer if it exists (outside the trash) and the signed-in user may see it."""
-    return db.session.execute(
-        db.select(Customer).where(Customer.id == customer_id, visible_customers_clause(current_user))
-    ).scalar_one_or_none()
-
-
 @bp.route("")
 def index():
     """Opportunities with filters, sort, pages and totals for the whole filter.
@@ -304,7 +298,7 @@ def index():
     sort = f["sort"] if f["sort"] in SORTS else "close"
     probabilities = {s.id: s.probability for p in pipelines for s in p.stages}
     if targets("opp-totals"):
-        if f["customer"] and _visible_customer(f["customer"]) is None:
+        if f["customer"] and visible_record(current_user, Customer, f["customer"]) is None:
             f["customer"] = None  # ignored, as the page that asks for these totals did
         counted = table_totals(f, pipelines)
         totals = counted if counted is not None else list_totals(f, probabilities)
@@ -331,7 +325,8 @@ def index():
     if f["customer"]:
         # The rows bring their customer, whom the user may see since they may see the row
         # (crm/permissions.py): a query of its own only when no row shows.
-        customer = page.items[0].customer if page.items else _visible_customer(f["customer"])
+        customer = (page.items[0].customer if page.items
+                    else visible_record(current_user, Customer, f["customer"]))
         if customer is None:  # ignored: the list again without it (only for such a value)
             f["customer"], customer_invalid = None, True
             page, totals = rows_and_totals()

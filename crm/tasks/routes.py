@@ -23,12 +23,7 @@ from crm.extensions import commit_keeping_loaded, db
 from crm.formatting import dt_input
 from crm.htmx import fragment, is_htmx, targets
 from crm.models import Customer, Opportunity, User, utcnow
-from crm.permissions import (
-    can_see_customer,
-    can_see_opportunity,
-    visible_customers_clause,
-    visible_opportunities_clause,
-)
+from crm.permissions import can_see_customer, can_see_opportunity, visible_record
 from crm.tasks import bp
 from crm.tasks.forms import TaskForm
 from crm.tasks.services import (
@@ -105,15 +100,6 @@ def _record_id(raw: str) -> int | None:
     return value if 0 < value <= 2**31 - 1 else None
 
 
-def _visible_record(model, record_id: int):
-    """The customer or opportunity if it exists (outside the trash) and the signed-in user
-    may see it (crm/permissions.py), else None: one query."""
-    clause = (visible_customers_clause if model is Customer else visible_opportunities_clause)
-    return db.session.execute(
-        db.select(model).where(model.id == record_id, clause(current_user))
-    ).scalar_one_or_none()
-
-
 def _record_filter(args) -> RecordFilter:
     """The record filter of a /tasks query string (an opportunity's before a customer's)."""
     refused = False
@@ -122,7 +108,8 @@ def _record_filter(args) -> RecordFilter:
         if not raw:
             continue
         record_id = _record_id(raw)
-        record = _visible_record(model, record_id) if record_id is not None else None
+        record = (visible_record(current_user, model, record_id)
+                  if record_id is not None else None)
         if record is not None:
             return RecordFilter(**{name: record}, refused=refused)
         refused = True
