@@ -1,4 +1,4 @@
-"""Form validators shared by several areas."""
+"""Form validators, and form helpers, shared by several areas."""
 from email_validator import EmailNotValidError, validate_email
 from wtforms.validators import ValidationError
 
@@ -26,3 +26,12 @@ class EmailAddress:
     def __call__(self, form, field):
         if field.data and not is_email_address(field.data):
             raise ValidationError(self.message)
+
+
+def unique_field_ids(form, prefix: str):
+    """Give a form's fields ids of their own (`prefix` + the field's name), so several forms
+    can share the page; returns the form."""
+    for form_field in form:
+        if form_field.type != "CSRFTokenField":
+            form_field.id = f"{prefix}{form_field.name}"
+    return form

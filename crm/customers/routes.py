@@ -20,6 +20,7 @@ from crm.models import Contact, Customer, Opportunity, Segment, Tag, TagGroup, c
 from crm.permissions import (can_edit_customer, can_see_customer, can_set_owner,
                              visible_ids, visible_opportunities_clause)
 from crm.sharing import RecordUsers
+from crm.validators import unique_field_ids
 
 LIST = "customers/index.html"
 SHOW = "customers/show.html"
@@ -366,19 +367,11 @@ def _tags_context(customer: Customer, *, picker_open: bool = False) -> dict:
     }
 
 
-def _unique_ids(form, prefix: str):
-    """Give a form's fields ids of their own, so several forms can share the page."""
-    for form_field in form:
-        if form_field.type != "CSRFTokenField":
-            form_field.id = f"{prefix}{form_field.name}"
-    return form
-
-
 def _contacts_context(customer: Customer, contact_form=None, **extra) -> dict:
     return {
         "customer": customer,
         "can_edit": can_edit_customer(current_user, customer),
-        "contact_form": _unique_ids(contact_form or ContactForm(formdata=None), "new-contact-"),
+        "contact_form": unique_field_ids(contact_form or ContactForm(formdata=None), "new-contact-"),
         **extra,
     }
 
@@ -507,7 +500,7 @@ def update_contact(customer_id: int, contact_id: int):
     """Edit a contact in place (or on its own page without JavaScript)."""
     customer = _load_customer(customer_id, edit=True)
     contact = _contact_of(customer, contact_id)
-    form = _unique_ids(ContactForm(obj=contact), f"contact-{contact.id}-")
+    form = unique_field_ids(ContactForm(obj=contact), f"contact-{contact.id}-")
     if form.validate_on_submit():
         try:
             claim(contact, submitted_token())

@@ -12,6 +12,7 @@ from crm.notes import bp
 from crm.notes.forms import NoteForm
 from crm.notes.services import add_note, user_time_to_utc
 from crm.permissions import can_see_customer, can_see_opportunity
+from crm.validators import unique_field_ids
 
 
 def _can_see_target(customer, opportunity) -> bool:
@@ -145,9 +146,7 @@ def _edit_form(note: Note, form: NoteForm, *, status: int, **context):
     the note's edit page (notes/edit.html) around it."""
     customer, opportunity = note.customer, note.opportunity
     # Ids of their own: inline, this form shares the page with the add-note form.
-    for form_field in form:
-        if form_field.type != "CSRFTokenField":
-            form_field.id = f"note-{note.id}-{form_field.name}"
+    unique_field_ids(form, f"note-{note.id}-")
     back_label = (opportunity.title if opportunity is not None and has_endpoint("opportunities.show")
                   else customer.name)
     return render(EDIT_TEMPLATE, "note_edit", status=status, note=note, edit_form=form,
