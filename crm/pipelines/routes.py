@@ -11,7 +11,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from crm.extensions import db
-from crm.htmx import fragment, redirect_to, render, targets, trigger
+from crm.htmx import fragment, is_htmx, redirect_to, render, targets, trigger
 from crm.models import LostReason, Pipeline, Stage
 from crm.permissions import admin_required
 from crm.pipelines import bp, services
@@ -100,7 +100,7 @@ def delete(pipeline_id: int):
         services.delete_pipeline(pipeline)
     except RuleError as error:
         db.session.rollback()
-        if not request.htmx:
+        if not is_htmx():
             return _index_page(status=422, delete_errors={pipeline_id: error.message})
         flash(error.message, "error")
     else:
@@ -219,7 +219,7 @@ def reorder_stages(pipeline_id: int):
         if targets("stage-list"):
             response = fragment(STAGES, "stage_list", status=409, **_stages_context(pipeline))
             return trigger(response, {"crm:toast": error.message})
-        if request.htmx:
+        if is_htmx():
             flash(error.message, "error")
             return redirect_to(url_for("pipelines.show", pipeline_id=pipeline.id))
         # Without JavaScript: the page, 422, the stages in the order that was posted (as far
@@ -456,7 +456,7 @@ def _reason_change(reason: LostReason, change, success: str, action: str):
         result = change()
     except RuleError as error:
         db.session.rollback()
-        if not request.htmx:
+        if not is_htmx():
             return _reasons_page(status=422, reason_errors={reason_id: (action, error.message)})
         flash(error.message, "error")
     else:
