@@ -17,6 +17,8 @@ from crm.models import Customer, Note, Opportunity, Pipeline, Stage, User
 from crm.opportunities.services import StageMoveError, create_opportunity
 from crm.tags import services as tag_services
 from tests.conftest import csrf_token_from, hx
+# The .field wrapper checks, as the first no-JS file has them.
+from tests.test_form_errors_nojs import _assert_error_beside, _field, _no_errors
 
 BODY_REQUIRED = "Write what was said or done."
 BAD_DATETIME = "Not a valid datetime value."
@@ -29,25 +31,6 @@ OTHER_PIPELINE = "This stage belongs to another pipeline."
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-def _field(html: str, field_id: str) -> str:
-    """The `.field` wrapper (label, input, hint, errors) around the input with this id."""
-    at = html.index(f'id="{field_id}"')
-    start = html.rindex('<div class="field', 0, at)
-    return html[start:html.index("</div>", at)]
-
-
-def _assert_error_beside(html: str, field_id: str, message: str):
-    block = _field(html, field_id)
-    assert "has-error" in block.split(">", 1)[0], block
-    assert f'<p class="field-error" id="{field_id}-error">{escape(message)}</p>' in block, block
-    assert 'aria-invalid="true"' in block and f'aria-describedby="{field_id}-error"' in block
-
-
-def _no_errors(html: str, field_id: str):
-    block = _field(html, field_id)
-    assert "has-error" not in block.split(">", 1)[0] and "field-error" not in block, block
-
 
 def _opening(html: str, tag_id: str) -> str:
     """The opening tag of the element with this id."""
