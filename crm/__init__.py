@@ -4,7 +4,7 @@ from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from crm.config import Config
-from crm.extensions import csrf, db, htmx_ext, limiter, login_manager, migrate
+from crm.extensions import csrf, db, htmx_ext, login_manager, migrate
 
 
 _USER_STATEMENTS: dict = {}
@@ -18,12 +18,17 @@ def _user_statement(dialect_name: str):
         from sqlalchemy import bindparam
 
         from crm.formatting import overdue_count_of
-        from crm.models import Task, User
+        from crm.models import LoginSession, Task, User
         from crm.permissions import loaded_with_user
         now = bindparam("now", type_=Task.__table__.c.due_at.type)
+        # The cookie's login session must exist and not have expired (crm.auth.sessions).
         statement = _USER_STATEMENTS[dialect_name] = (
-            db.select(User, overdue_count_of(User.id, now), *loaded_with_user(User.id, dialect_name))
-            .where(User.id == bindparam("user_id")))
+            db.select(User, LoginSession.id, overdue_count_of(User.id, now),
+                      *loaded_with_user(User.id, dialect_name))
+            .join(LoginSession, LoginSession.user_id == User.id)
+            .where(User.id == bindparam("user_id"),
+                   LoginSession.token_hash == bindparam("token_hash"),
+                   LoginSession.expires_at > now))
     return statement
 
 
@@ -49,7 +54,8 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx_ext.init_app(app)
-    limiter.init_app(app)
+    from crm.auth.throttle import init_throttle
+    init_throttle(app)
 
     from crm.i18n import init_i18n
     init_i18n(app)
@@ -60,21 +66,24 @@ def create_app(config: dict | None = None) -> Flask:
     from crm import models  # noqa: F401  (registers the tables)
 
     @login_manager.user_loader
-    def load_user(user_id: str):
+    def load_user(cookie_id: str):
+        from crm.auth.sessions import hash_token, parse_cookie_id
         from crm.formatting import remember_overdue_count
         from crm.models import utcnow
         from crm.permissions import remember_loaded
-        try:
-            user_id = int(user_id)
-        except (TypeError, ValueError):
+        parsed = parse_cookie_id(cookie_id)
+        if parsed is None:
             return None
-        # The navigation's overdue badge, the team switch and the ids shared with the user
-        # come with the user: no statement of their own.
+        user_id, token = parsed
+        # The login session, the navigation's overdue badge, the team switch and the ids
+        # shared with the user come with the user: no statement of their own.
         statement = _user_statement(db.session.get_bind().dialect.name)
-        row = db.session.execute(statement, {"user_id": user_id, "now": utcnow()}).first()
+        row = db.session.execute(statement, {"user_id": user_id, "token_hash": hash_token(token),
+                                             "now": utcnow()}).first()
         if row is None:
             return None
-        user, overdue_count, team_value, customer_ids, opportunity_ids = row
+        user, login_session_id, overdue_count, team_value, customer_ids, opportunity_ids = row
+        user.login_token, user.login_session_id = token, login_session_id
         # A deactivated user's open sessions end at their next request.
         if not user.active:
             return None
@@ -185,6 +194,10 @@ def _install_guards(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        # No page is kept by the browser (nor by htmx, base.html): after logging out, Back
+        # and reload ask the server, which asks for a login.
+        if request.endpoint != "static":
+            headers.setdefault("Cache-Control", "no-store")
         if app.config.get("SESSION_COOKIE_SECURE"):
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response

@@ -1,6 +1,7 @@
 """Configuration, everything overridable from the environment."""
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -45,12 +46,18 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    # "Keep me logged in" lasts a month; a session without it a week at most, on the server
+    # too (crm.auth.sessions), whatever the browser keeps.
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    LOGIN_SESSION_LIFETIME = timedelta(days=7)
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     DEFAULT_CURRENCY = "CNY"
-    RATELIMIT_ENABLED = True
-    RATELIMIT_STORAGE_URI = "memory://"
-    RATELIMIT_HEADERS_ENABLED = True
-    LOGIN_RATE_LIMIT = "10 per minute"
+    # Wrong passwords (crm.auth.throttle): per account and address together, and a looser
+    # ceiling per address (an office behind one NAT); in Redis when REDIS_URL is set.
+    LOGIN_THROTTLE_ENABLED = True
+    LOGIN_ACCOUNT_LIMIT = "5 per 15 minutes"
+    LOGIN_ADDRESS_LIMIT = "100 per 15 minutes"
+    LOGIN_THROTTLE_STORAGE_URI = "memory://"
     CONTENT_SECURITY_POLICY = (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; "
@@ -70,13 +77,14 @@ class Config:
         settings["SESSION_COOKIE_SECURE"] = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
         settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]
         if os.environ.get("REDIS_URL"):
-            settings["RATELIMIT_STORAGE_URI"] = os.environ["REDIS_URL"]
+            settings["LOGIN_THROTTLE_STORAGE_URI"] = os.environ["REDIS_URL"]
         # How many reverse proxies (nginx...) stand in front: their X-Forwarded-For/-Proto
         # headers are trusted for that many hops (client address for the login limit, HTTPS).
         settings["TRUSTED_PROXIES"] = int(os.environ.get("TRUSTED_PROXIES", "0"))
         settings["LOG_FORMAT"] = os.environ.get("LOG_FORMAT", "json")
         settings["LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "INFO")
-        settings["LOGIN_RATE_LIMIT"] = os.environ.get("LOGIN_RATE_LIMIT", cls.LOGIN_RATE_LIMIT)
+        for name in ("LOGIN_ACCOUNT_LIMIT", "LOGIN_ADDRESS_LIMIT"):
+            settings[name] = os.environ.get(name, getattr(cls, name))
         if settings["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
         return settings

@@ -2,8 +2,6 @@
 import sqlite3
 
 from flask_babel import Babel
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -32,7 +30,6 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 htmx_ext = Htmx()
-limiter = Limiter(key_func=get_remote_address)
 
 
 def commit_keeping_loaded() -> None:

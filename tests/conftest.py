@@ -103,7 +103,7 @@ def app(database_url):
         "SECRET_KEY": secrets.token_hex(16),
         "WTF_CSRF_ENABLED": True,
         "SERVER_NAME": None,
-        "RATELIMIT_ENABLED": False,
+        "LOGIN_THROTTLE_ENABLED": False,
     })
     with app.app_context():
         _db.create_all()
@@ -204,12 +204,31 @@ def admin(make_user):
     return make_user("admin", email="admin@example.com", name="Ada Admin")
 
 
+def session_user_id(app, user) -> str:
+    """What Flask-Login keeps in the session for `user` (or a user id) logged in on a new
+    browser: the id and the token of a login session opened for it (crm.auth.sessions).
+    Written on a connection of its own, so that no session a test holds is touched."""
+    from datetime import timedelta
+
+    from crm.auth.sessions import hash_token
+    from crm.models import LoginSession, utcnow
+    user_id = user if isinstance(user, int) else user.id
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with app.app_context(), _db.engine.begin() as connection:
+        connection.execute(LoginSession.__table__.insert().values(
+            user_id=user_id, token_hash=hash_token(token), remember=False, created_at=now,
+            expires_at=now + timedelta(days=1), user_agent="", address=""))
+    return f"{user_id}:{token}"
+
+
 @pytest.fixture
-def login(client):
+def login(client, app):
     """Log the test client in as `user` (through the session, as Flask-Login does)."""
     def _login(user):
+        cookie_id = session_user_id(app, user)
         with client.session_transaction() as session:
-            session["_user_id"] = str(user.id)
+            session["_user_id"] = cookie_id
             session["_fresh"] = True
         return client
     return _login

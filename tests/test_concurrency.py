@@ -15,7 +15,7 @@ from crm.extensions import db
 from crm.models import (AuditEntry, Contact, Customer, Note, Opportunity, Pipeline, StageChange,
                         User, utcnow)
 from crm.opportunities.services import create_opportunity
-from tests.conftest import hx
+from tests.conftest import hx, session_user_id
 
 # Helpers ---------------------------------------------------------------------------------------
 
@@ -34,7 +34,7 @@ def client_for(app, user):
     """Another browser: its own test client, signed in as `user`."""
     other = app.test_client()
     with other.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = session_user_id(app, user.id)
         session["_fresh"] = True
     return other
 

@@ -6,7 +6,7 @@ import pytest
 
 from crm.extensions import db
 from crm.models import Contact, Customer, Note, Opportunity, Pipeline, Tag, TagGroup
-from tests.conftest import hx
+from tests.conftest import hx, session_user_id
 
 
 def make_customer(app, name="北京星辰科技", contacts=(), tags=(), **fields) -> int:
@@ -557,7 +557,7 @@ def test_forms_need_the_csrf_token(app, admin):
 
     client = app.test_client()  # CSRF checks on
     with client.session_transaction() as session:
-        session["_user_id"] = str(admin.id)
+        session["_user_id"] = session_user_id(app, admin.id)
         session["_fresh"] = True
     assert client.post("/customers/new", data={"name": "No token"}).status_code == 400
     token = csrf_token_from(client.get("/customers/new").get_data(as_text=True))

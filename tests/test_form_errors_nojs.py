@@ -19,7 +19,7 @@ from crm.opportunities.services import create_opportunity
 from crm.pipelines import services as pipeline_services
 from crm.pipelines.routes import submitted_order
 from crm.tags import services as tag_services
-from tests.conftest import csrf_token_from, hx
+from tests.conftest import csrf_token_from, hx, session_user_id
 
 BODY_REQUIRED = "Write what was said or done."
 BAD_DATETIME = "Not a valid datetime value."
@@ -225,7 +225,7 @@ def test_note_without_js_and_with_csrf_checks(app, make_user):
     customer_id, _ = _customer(app, owner_id=user.id)
     browser = app.test_client()
     with browser.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = session_user_id(app, user.id)
         session["_fresh"] = True
     assert browser.post("/notes", data={"body": TYPED, "customer_id": customer_id}).status_code == 400
     token = csrf_token_from(browser.get(f"/customers/{customer_id}").get_data(as_text=True))
@@ -581,7 +581,7 @@ def test_refused_share_without_js_and_with_csrf_checks(app, people):
     customer_id, _ = _customer(app, owner_id=people["seller"].id)
     browser = app.test_client()
     with browser.session_transaction() as session:
-        session["_user_id"] = str(people["seller"].id)
+        session["_user_id"] = session_user_id(app, people["seller"].id)
         session["_fresh"] = True
     url = f"/customers/{customer_id}/shares"
     assert browser.post(url, data={"user_id": people["carl"].id}).status_code == 400

@@ -16,7 +16,7 @@ from crm.extensions import db
 from crm.models import Customer, Note, Opportunity, Pipeline, Stage, User
 from crm.opportunities.services import StageMoveError, create_opportunity
 from crm.tags import services as tag_services
-from tests.conftest import csrf_token_from, hx
+from tests.conftest import csrf_token_from, hx, session_user_id
 # The .field wrapper checks, as the first no-JS file has them.
 from tests.test_form_errors_nojs import _assert_error_beside, _field, _no_errors
 
@@ -308,7 +308,7 @@ def test_note_edit_page_with_csrf_checks(app, seller):
     note_id = _note(app, seller.id, customer_id)
     browser = app.test_client()
     with browser.session_transaction() as session:
-        session["_user_id"] = str(seller.id)
+        session["_user_id"] = session_user_id(app, seller.id)
         session["_fresh"] = True
     url = f"/notes/{note_id}/edit"
     assert browser.post(url, data={"kind": "call", "body": "x"}).status_code == 400
@@ -452,7 +452,7 @@ def test_bulk_tag_page_with_csrf_checks(app, seller, vip):
     ids = _many_customers(app, seller.id, count=2)
     browser = app.test_client()
     with browser.session_transaction() as session:
-        session["_user_id"] = str(seller.id)
+        session["_user_id"] = session_user_id(app, seller.id)
         session["_fresh"] = True
     token = csrf_token_from(_bulk_form(browser.get("/customers").get_data(as_text=True)))
     response = browser.post("/customers/bulk-tags", data={

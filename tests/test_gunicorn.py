@@ -19,6 +19,7 @@ from flask_babel import force_locale, gettext
 from bench.load import Client, Server, fresh_database
 from crm import create_app
 from crm.logs import JSONFormatter
+from tests.conftest import session_user_id
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads gunicorn's workers from /proc"),
@@ -37,8 +38,8 @@ PAGES = ["/customers", "/opportunities", "/pipeline", "/tasks", "/account", "/ad
 @pytest.fixture(scope="module")
 def server():
     url, drop = fresh_database(os.environ.get("DATABASE_URL"), prefix="crm_test_gunicorn")
-    # The login limit as shipped: this file logs in a handful of times.
-    gunicorn = Server(url, workers=3, env={"LOGIN_RATE_LIMIT": "10 per minute"})
+    # The login throttle as shipped: this file logs in a handful of times, rightly.
+    gunicorn = Server(url, workers=3, env={})
     try:
         gunicorn.wait_ready()
         created = gunicorn.flask("crm", "create-user", "--email", ADMIN, "--name", "Boss",
@@ -184,7 +185,7 @@ def failing_app(database_url):
     from crm.models import Customer
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "500-test",
-                      "SERVER_NAME": None, "RATELIMIT_ENABLED": False, "TESTING": False,
+                      "SERVER_NAME": None, "LOGIN_THROTTLE_ENABLED": False, "TESTING": False,
                       "PROPAGATE_EXCEPTIONS": False})
 
     @app.route("/boom")
@@ -208,7 +209,7 @@ def test_a_failing_request_shows_the_500_page_logs_it_and_keeps_nothing(failing_
     user = make_user("admin", language=language)
     client = failing_app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = session_user_id(failing_app, user.id)
         session["_fresh"] = True
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -10,7 +10,7 @@ from crm.models import Customer, LostReason, Opportunity, Pipeline, Stage, Stage
 from crm.pipelines import services
 from crm.pipelines.forms import StageForm
 from crm.pipelines.services import RuleError
-from tests.conftest import count_queries, hx
+from tests.conftest import count_queries, hx, session_user_id
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -511,7 +511,7 @@ def test_drag_endpoint_saves_the_order(app, admin, make_user):
     from tests.conftest import csrf_token_from
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = str(admin.id)
+        session["_user_id"] = session_user_id(app, admin.id)
         session["_fresh"] = True
     pid, _, _ = _urls(app)
     page = client.get(f"/admin/pipelines/{pid}").get_data(as_text=True)

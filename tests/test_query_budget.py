@@ -17,7 +17,7 @@ from crm.models import (
     Competitor, Contact, Customer, LostReason, Note, Opportunity, Pipeline, Segment, Stage,
     StageChange, Tag, TagGroup, Task, User, customer_shares, customer_tags, opportunity_links,
     opportunity_shares, utcnow)
-from tests.conftest import count_queries, hx
+from tests.conftest import count_queries, hx, session_user_id
 
 # Under xdist, every case on one worker: the module-scoped workspace is built once.
 pytestmark = pytest.mark.xdist_group("query_budget")
@@ -245,7 +245,7 @@ def statements(app):
     try:
         client = app.test_client()
         with client.session_transaction() as session:
-            session["_user_id"] = str(admin.id)
+            session["_user_id"] = session_user_id(app, admin.id)
             session["_fresh"] = True
         world = World(app, admin)
         seller = app.test_client()
@@ -261,7 +261,7 @@ def statements(app):
             db.session.commit()
             seller_id = user.id
         with seller.session_transaction() as session:
-            session["_user_id"] = str(seller_id)
+            session["_user_id"] = session_user_id(app, seller_id)
             session["_fresh"] = True
         results = {}
         # GETs first at each size, then the swaps (which add notes, move the deal, tick tasks).

@@ -21,7 +21,7 @@ from crm.extensions import db as _db
 from crm.models import (Competitor, Contact, Customer, LostReason, Note, Opportunity, Pipeline,
                         Segment, Stage, Tag, TagGroup, Task, User, utcnow)
 from crm.textsearch import search_keys
-from tests.conftest import TEST_PASSWORD, count_queries, csrf_token_from, hx
+from tests.conftest import TEST_PASSWORD, count_queries, csrf_token_from, hx, session_user_id
 
 JUNK = [
     "' OR 1=1 --", "1; DROP TABLE customers", "\" OR \"\"=\"", "' UNION SELECT password_hash FROM users --",
@@ -527,7 +527,7 @@ def test_login_next_never_leaves_the_site(app, client, admin, evil):
 
 
 @pytest.mark.parametrize("evil", EVIL)
-def test_every_redirecting_route_stays_on_the_site(app, admin_client, seeded, evil):
+def test_every_redirecting_route_stays_on_the_site(app, admin, login, admin_client, seeded, evil):
     """Language switch `next`, the stage route's Referer, the task routes' `next` and Referer,
     and every other POST route given `next`/`back` and a Referer from elsewhere."""
     failures = []
@@ -555,7 +555,10 @@ def test_every_redirecting_route_stays_on_the_site(app, admin_client, seeded, ev
                 failures.append((url, "kept next", match.group(1)))
     # Every POST route, fed `next`, `back` and a foreign Referer (trash/undo routes included).
     for rule in app.url_map.iter_rules():
-        if "POST" not in rule.methods or rule.endpoint in ("auth.logout", "auth.login", "auth.setup"):
+        # (the routes that log out are fed theirs last, below)
+        if "POST" not in rule.methods or rule.endpoint in (
+                "auth.logout", "auth.login", "auth.setup", "auth.revoke_sessions",
+                "auth.end_session"):
             continue
         ids = seed_again_if_gone(app, ids)
         data = valid_form(ids)
@@ -581,6 +584,10 @@ def test_every_redirecting_route_stays_on_the_site(app, admin_client, seeded, ev
     assert not failures, failures
     response = admin_client.post("/logout", data={"next": evil}, headers={"Referer": evil})
     assert stays_on_site(response)
+    login(admin)
+    response = admin_client.post("/account/sessions/revoke", data={"next": evil},
+                                 headers={"Referer": evil})
+    assert response.status_code == 303 and stays_on_site(response)
 
 
 # --- 5. CSRF on every state-changing route -------------------------------------------------
@@ -610,7 +617,7 @@ def test_every_state_change_refuses_a_post_without_a_csrf_token(app, admin, rule
     client = app.test_client()
     if endpoint != "auth.setup":
         with client.session_transaction() as session:
-            session["_user_id"] = str(admin.id)
+            session["_user_id"] = session_user_id(app, admin.id)
             session["_fresh"] = True
     path = rule_path(next(r for r in app.url_map.iter_rules() if r.rule == rule and r.endpoint == endpoint), ids)
     data = valid_form(ids)
@@ -635,7 +642,7 @@ def test_a_post_with_the_token_in_the_header_is_accepted(app, admin, login):
     """The htmx way: X-CSRFToken from <body hx-headers>, no hidden field."""
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = str(admin.id)
+        session["_user_id"] = session_user_id(app, admin.id)
         session["_fresh"] = True
     html = client.get("/customers/new").get_data(as_text=True)
     token = re.search(r'"X-CSRFToken": ?"([^"]+)"', html.replace("&#34;", '"')).group(1)
@@ -672,6 +679,7 @@ def test_no_database_write_on_any_get(app, make_user, admin):
               f"/tasks/related?related_q=acme", "/opportunities/customer-search?customer_q=ac",
               "/customers/duplicates?name=Acme"]
     writes = []
+    sales_client, sales_cookie_id = app.test_client(), session_user_id(app, sales.id)
     with app.app_context():
         engine = _db.engine
     with count_queries(engine) as statements:
@@ -683,9 +691,8 @@ def test_no_database_write_on_any_get(app, make_user, admin):
         client.delete_cookie("session")
         assert client.get("/customers").status_code == 200
         assert client.get("/tasks").status_code == 200
-        sales_client = app.test_client()
         with sales_client.session_transaction() as session:
-            session["_user_id"] = str(sales.id)
+            session["_user_id"] = sales_cookie_id
             session["_fresh"] = True
         for path in paths[:40]:
             sales_client.get(path)

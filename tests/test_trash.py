@@ -12,7 +12,7 @@ from crm.models import (AuditEntry, Contact, Customer, Note, Opportunity, Pipeli
                         Task, User, utcnow)
 from crm.trash.services import (RETENTION_DAYS, TrashError, batch_counts, batches, get_batch,
                                 purge, purge_expired, restore, trash)
-from tests.conftest import hx
+from tests.conftest import hx, session_user_id
 
 
 @dataclass
@@ -766,7 +766,7 @@ def test_trash_needs_csrf(app, world, owner):
     app.config["WTF_CSRF_ENABLED"] = True
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = str(owner.id)
+        session["_user_id"] = session_user_id(app, owner.id)
         session["_fresh"] = True
     with app.app_context():
         batch = trash(_db.session.get(Note, world.note_ids[0]), None).batch

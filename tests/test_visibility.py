@@ -20,7 +20,7 @@ import pytest
 from crm.extensions import db
 from crm.models import (Contact, Customer, Note, Opportunity, Pipeline, Stage, Tag, TagGroup, Task,
                         User, customer_shares, opportunity_shares)
-from tests.conftest import hx
+from tests.conftest import hx, session_user_id
 
 ROLES = ("admin", "manager", "alice", "bob", "carol")
 
@@ -106,11 +106,11 @@ def world(app):
 
 
 @pytest.fixture
-def as_role(client, world):
+def as_role(client, world, app):
     """Log the client in as one of ROLES."""
     def _as(role):
         with client.session_transaction() as session:
-            session["_user_id"] = str(world.users[role])
+            session["_user_id"] = session_user_id(app, world.users[role])
             session["_fresh"] = True
         return client
     return _as

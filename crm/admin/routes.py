@@ -1,10 +1,11 @@
 """User administration: list, create, edit, deactivate and reactivate."""
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_user
 
 from crm.admin import bp
 from crm.admin.forms import EditUserForm, UserForm
+from crm.auth import sessions
 from crm.auth.services import create_user
 from crm.extensions import db
 from crm.models import User
@@ -51,9 +52,17 @@ def update(user_id: int):
             user.role = form.role.data
             user.language = form.language.data
             user.timezone = form.timezone.data
+            renewed = None
             if form.password.data:
                 user.set_password(form.password.data)
+                # A new password ends the user's sessions (mine: all but a new one here).
+                if user.id == current_user.id:
+                    renewed = sessions.renew(user)
+                else:
+                    sessions.end_all(user.id)
             db.session.commit()
+            if renewed is not None:
+                login_user(user, remember=renewed.remember)
             flash(_("User %(name)s was saved.", name=user.name), "success")
             return redirect(url_for("admin.users"), 303)
     return render_template("admin/user_form.html", form=form, user=user), 422 if form.errors else 200
@@ -68,6 +77,7 @@ def deactivate(user_id: int):
         flash(_("You cannot deactivate yourself."), "error")
     else:
         user.active = False
+        sessions.end_all(user.id)  # logged out everywhere, now
         db.session.commit()
         flash(_("%(name)s can no longer log in.", name=user.name), "success")
     return redirect(url_for("admin.users"), 303)

@@ -1,15 +1,17 @@
 """Logging in and out, the first-run setup, and one's own account."""
 from urllib.parse import urlsplit
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 
-from crm.auth import bp
+from crm.auth import bp, sessions
 from crm.auth.forms import AccountForm, LoginForm, PasswordForm, SetupForm
 from crm.auth.services import create_user, has_users
-from crm.extensions import db, limiter
+from crm.auth.throttle import login_throttle
+from crm.extensions import db
 from crm.models import User
 
 
@@ -37,6 +39,8 @@ def setup():
         user = create_user(email=form.email.data, name=form.name.data, password=form.password.data,
                            role="admin", language=form.language.data, timezone=form.timezone.data)
         ensure_defaults()
+        db.session.flush()
+        sessions.start(user)
         db.session.commit()
         login_user(user)
         refresh()
@@ -46,45 +50,84 @@ def setup():
     return render_template("auth/setup.html", form=form), status
 
 
-def _login_rate_limit() -> str:
-    from flask import current_app
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _rate_limit_off() -> bool:
-    """The limiter is shared by every app in a process; each app's config decides."""
-    from flask import current_app
-    return not current_app.config.get("RATELIMIT_ENABLED", True)
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_rate_limit, methods=["POST"], exempt_when=_rate_limit_off)
 def login():
-    """Log in with email and password."""
+    """Log in with email and password; wrong passwords are throttled (crm.auth.throttle)."""
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
-    error = None
+    error, status = None, 200
     if form.validate_on_submit():
-        user = User.by_email(form.email.data)
-        if user and user.check_password(form.password.data):
+        throttle, address = login_throttle(), request.remote_addr or ""
+        lock = throttle.lock(form.email.data, address)
+        user = None if lock else User.by_email(form.email.data)
+        if lock:
+            error, status = _lock_message(lock), 429
+        elif user and user.check_password(form.password.data):
+            throttle.succeeded(form.email.data, address)
             if not user.active:
                 error = _("This account has been deactivated. Ask an administrator.")
             else:
+                sessions.start(user, remember=form.remember.data)
+                db.session.commit()
                 login_user(user, remember=form.remember.data)
                 refresh()
                 return redirect(safe_next(request.args.get("next")), 303)
         else:
+            throttle.failed(form.email.data, address)
             error = _("Wrong email or password.")
-    status = 422 if (form.errors or error) else 200
-    return render_template("auth/login.html", form=form, error=error), status
+    if status == 200 and (form.errors or error):
+        status = 422
+    response = make_response(render_template("auth/login.html", form=form, error=error), status)
+    if status == 429:
+        response.headers["Retry-After"] = str(lock.seconds)
+    return response
+
+
+def _lock_message(lock) -> str:
+    if lock.scope == "account":
+        return ngettext(
+            "Too many wrong passwords for this account from your network. "
+            "Try again in %(num)d minute.",
+            "Too many wrong passwords for this account from your network. "
+            "Try again in %(num)d minutes.", lock.minutes)
+    return ngettext(
+        "Too many failed logins from your network. Try again in %(num)d minute.",
+        "Too many failed logins from your network. Try again in %(num)d minutes.", lock.minutes)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """Log out (a POST, so no link can do it behind the user's back)."""
+    """Log out (a POST, so no link can do it behind the user's back): this browser's login
+    session ends on the server, so copies of its cookies are refused from now on."""
+    if current_user.is_authenticated:
+        sessions.end_current(current_user)
+        db.session.commit()
     logout_user()
     return redirect(url_for("auth.login"), 303)
+
+
+@bp.route("/account/sessions/revoke", methods=["POST"])
+@login_required
+def revoke_sessions():
+    """Log out everywhere: every session of mine ends, this one included."""
+    sessions.end_all(current_user.id)
+    db.session.commit()
+    logout_user()
+    flash(_("You were logged out on every device."), "success")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.route("/account/sessions/<int:session_id>/end", methods=["POST"])
+@login_required
+def end_session(session_id: int):
+    """Log one of my other devices out."""
+    if session_id == current_user.login_session_id:
+        return logout()
+    if sessions.end_one(current_user, session_id):
+        db.session.commit()
+        flash(_("That device was logged out."), "success")
+    return redirect(url_for("auth.account"), 303)
 
 
 @bp.route("/account", methods=["GET", "POST"])
@@ -102,7 +145,7 @@ def account():
         flash(_("Your settings were saved."), "success")
         return redirect(url_for("auth.account"), 303)
     status = 422 if form.errors else 200
-    return render_template("auth/account.html", form=form, password_form=password_form), status
+    return _account_page(form, password_form, status)
 
 
 @bp.route("/account/password", methods=["POST"])
@@ -115,11 +158,22 @@ def change_password():
         if not current_user.check_password(password_form.current_password.data):
             password_form.current_password.errors.append(_("The current password is wrong."))
         else:
-            current_user.set_password(password_form.new_password.data)
+            user = current_user._get_current_object()
+            user.set_password(password_form.new_password.data)
+            # Every session of mine ends; this browser gets a new one.
+            login_session = sessions.renew(user)
             db.session.commit()
-            flash(_("Your password was changed."), "success")
+            login_user(user, remember=login_session.remember)
+            flash(_("Your password was changed. You were logged out on your other devices."),
+                  "success")
             return redirect(url_for("auth.account"), 303)
-    return render_template("auth/account.html", form=form, password_form=password_form), 422
+    return _account_page(form, password_form, 422)
+
+
+def _account_page(form, password_form, status):
+    return render_template("auth/account.html", form=form, password_form=password_form,
+                           login_sessions=sessions.of_user(current_user),
+                           device_label=sessions.device_label), status
 
 
 @bp.route("/account/language", methods=["POST"])

@@ -30,13 +30,13 @@ from crm.models.sales import (
     opportunity_shares,
 )
 from crm.models.workspace import AuditEntry, Setting
-from crm.models.user import LANGUAGES, ROLES, User
+from crm.models.user import LANGUAGES, ROLES, LoginSession, User
 
 __all__ = [
     "CUSTOMER_KINDS", "CUSTOMER_SIZES", "Contact", "Customer", "Segment", "Tag", "TagGroup",
     "customer_tags", "NOTE_KINDS", "Note", "DEFAULT_LOST_REASON_NAMES", "DEFAULT_STAGE_NAMES",
     "STAGE_KINDS", "STATUSES", "Competitor", "LostReason", "Opportunity", "Pipeline", "Stage",
-    "StageChange", "StageTotal", "ClosedTotal", "Task", "opportunity_links", "LANGUAGES", "ROLES", "User", "UTCDateTime",
+    "StageChange", "StageTotal", "ClosedTotal", "Task", "opportunity_links", "LANGUAGES", "ROLES", "LoginSession", "User", "UTCDateTime",
     "utcnow", "customer_shares", "opportunity_shares", "AuditEntry", "Setting",
 ]
 

@@ -2,7 +2,7 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -37,6 +37,16 @@ class User(UserMixin, db.Model):
             db.select(cls).filter_by(email=cls.normalise_email(email))
         ).scalar_one_or_none()
 
+    # The login session this request came with (crm.auth.sessions): set by the user loader
+    # and at login, so that get_id() writes it into the session and remember cookies.
+    login_session_id = None
+    login_token = None
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session and remember cookies: the user's id and the
+        token of this browser's login session, so that ending the session refuses both."""
+        return f"{self.id}:{self.login_token}" if self.login_token else str(self.id)
+
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
 
@@ -58,3 +68,20 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"
+
+
+class LoginSession(db.Model):
+    """One signed-in browser. Its token (only a hash is stored) travels in the session and
+    remember cookies; the user loader accepts a cookie only while its row exists and has not
+    expired, so logging out, "log out everywhere", a password change and a deactivation end
+    the sessions they delete, whatever copies of the cookies are kept."""
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
