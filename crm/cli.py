@@ -18,14 +18,19 @@ cli_group = AppGroup("crm", help="CRM administration commands.")
 @with_appcontext
 def create_user_command(email, name, password, role, language, tz):
     """Create a user (the first admin, for instance)."""
-    from crm.auth.services import MIN_PASSWORD_LENGTH, create_user
+    from flask_babel import force_locale
+
+    from crm.auth.passwords import password_problem
+    from crm.auth.services import create_user
     from crm.defaults import ensure_defaults
     from crm.models import User
 
     if User.by_email(email):
         raise click.ClickException(f"A user with the email {email} already exists.")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    with force_locale(language):  # the reason in the new user's language
+        problem = password_problem(password, email=email, name=name)
+    if problem:
+        raise click.ClickException(problem)
     user = create_user(email=email, name=name, password=password, role=role, language=language,
                        timezone=tz)
     ensure_defaults()

@@ -16,7 +16,7 @@ def test_first_run_leads_every_page_to_setup(client):
 
 def test_setup_creates_admin_and_defaults_then_is_gone(client, app):
     response = client.post("/setup", data={"name": "Wang Li", "email": "Wang@Example.com",
-                                           "password": "s3cret-pass", "language": "zh_CN",
+                                           "password": "s3cret-pass-42", "language": "zh_CN",
                                            "timezone": "Asia/Shanghai"})
     assert response.status_code == 303
     with app.app_context():
@@ -40,7 +40,7 @@ def test_setup_rejects_bad_input_with_422_and_keeps_it(client):
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert 'value="Wang Li"' in html and 'value="not-an-email"' in html
-    assert "valid email" in html and "at least 8 characters" in html
+    assert "valid email" in html and "at least 12 characters" in html
 
 
 def test_login_is_case_insensitive_and_logout_needs_post(client, make_user):
@@ -111,7 +111,7 @@ def test_only_admins_manage_users(client, make_user, login):
 
 def test_admin_creates_user_and_duplicate_email_is_refused(admin_client, app):
     data = {"name": "Zhao Min", "email": "zhao@example.com", "role": "manager",
-            "language": "zh_CN", "timezone": "Asia/Shanghai", "password": "longenough1"}
+            "language": "zh_CN", "timezone": "Asia/Shanghai", "password": "long-enough-12"}
     assert admin_client.post("/admin/users/new", data=data).status_code == 303
     response = admin_client.post("/admin/users/new", data={**data, "email": "ZHAO@example.com"})
     assert response.status_code == 422
@@ -131,18 +131,18 @@ def test_change_password_and_language(client, make_user, login, app):
     user = make_user("sales")
     login(user)
     bad = client.post("/account/password", data={"current_password": "wrong-one",
-                                                  "new_password": "newpassword1",
-                                                  "confirm": "newpassword1"})
+                                                  "new_password": "new-password-12",
+                                                  "confirm": "new-password-12"})
     assert bad.status_code == 422 and "current password is wrong" in bad.get_data(as_text=True)
     ok = client.post("/account/password", data={"current_password": TEST_PASSWORD,
-                                                "new_password": "newpassword1",
-                                                "confirm": "newpassword1"})
+                                                "new_password": "new-password-12",
+                                                "confirm": "new-password-12"})
     assert ok.status_code == 303
     client.post("/account/language", data={"language": "zh_CN", "next": "/account"})
     assert "我的账户" in client.get("/account").get_data(as_text=True) or True
     with app.app_context():
         fresh = db.session.get(User, user.id)
-        assert fresh.check_password("newpassword1") and fresh.language == "zh_CN"
+        assert fresh.check_password("new-password-12") and fresh.language == "zh_CN"
 
 
 def test_csrf_is_enforced(app, make_user):
@@ -170,22 +170,22 @@ def test_healthz_reports_database(client):
 def test_cli_create_user(app):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["crm", "create-user", "--email", "Boss@Example.com", "--name",
-                                 "Boss", "--password", "password123", "--role", "admin"])
+                                 "Boss", "--password", "boss-password-9", "--role", "admin"])
     assert result.exit_code == 0, result.output
     with app.app_context():
         assert User.by_email("boss@example.com").role == "admin"
     again = runner.invoke(args=["crm", "create-user", "--email", "boss@example.com", "--name",
-                                "Boss", "--password", "password123"])
+                                "Boss", "--password", "boss-password-9"])
     assert again.exit_code != 0 and "already exists" in again.output
 
 
 def test_intranet_email_domains_are_accepted(admin_client, app):
     data = {"name": "Demo", "email": "sales@corp.local", "role": "sales", "language": "en",
-            "timezone": "UTC", "password": "longenough1"}
+            "timezone": "UTC", "password": "long-enough-12"}
     assert admin_client.post("/admin/users/new", data=data).status_code == 303
 
 
 def test_intranet_email_domains_are_accepted(admin_client, app):
     data = {"name": "Demo", "email": "sales@corp.local", "role": "sales", "language": "en",
-            "timezone": "UTC", "password": "longenough1"}
+            "timezone": "UTC", "password": "long-enough-12"}
     assert admin_client.post("/admin/users/new", data=data).status_code == 303

@@ -6,7 +6,13 @@ from crm.validators import EmailAddress
 from wtforms import EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from crm.auth.forms import LANGUAGE_CHOICES, UniqueEmail, password_field, timezone_choices
+from crm.auth.forms import (
+    LANGUAGE_CHOICES,
+    StrongPassword,
+    UniqueEmail,
+    password_field,
+    timezone_choices,
+)
 
 ROLE_CHOICES = [("sales", _l("Sales")), ("manager", _l("Manager")), ("admin", _l("Administrator"))]
 
@@ -30,4 +36,4 @@ class UserForm(FlaskForm):
 
 class EditUserForm(UserForm):
     password = StringField(_l("New password (leave empty to keep)"), validators=[
-        Optional(), Length(min=8, max=128, message=_l("The password must have at least %(n)d characters.", n=8))])
+        Optional(), StrongPassword()])

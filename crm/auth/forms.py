@@ -8,7 +8,7 @@ from crm.validators import EmailAddress
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from crm.auth.services import MIN_PASSWORD_LENGTH
+from crm.auth.passwords import password_problem
 from crm.models import User
 
 LANGUAGE_CHOICES = [("zh_CN", "中文"), ("en", "English")]
@@ -25,12 +25,26 @@ def timezone_choices():
     return [(tz, tz) for tz in COMMON_TIMEZONES + others]
 
 
+class StrongPassword:
+    """The password rule (crm.auth.passwords) as a field validator. The email and name it is
+    compared with are the form's own fields when it has them (setup, the admin's user form),
+    else the signed-in user's (the account page)."""
+
+    def __call__(self, form, field):
+        from flask_login import current_user
+        email = getattr(form, "email", None)
+        name = getattr(form, "name", None)
+        problem = password_problem(
+            field.data,
+            email=email.data if email is not None else getattr(current_user, "email", None),
+            name=name.data if name is not None else getattr(current_user, "name", None))
+        if problem:
+            raise ValidationError(problem)
+
+
 def password_field(label):
     return PasswordField(label, validators=[
-        DataRequired(message=_l("Enter a password.")),
-        Length(min=MIN_PASSWORD_LENGTH, max=128,
-               message=_l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)),
-    ])
+        DataRequired(message=_l("Enter a password.")), StrongPassword()])
 
 
 class UniqueEmail:

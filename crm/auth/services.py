@@ -4,9 +4,6 @@ from flask import current_app
 from crm.extensions import db
 from crm.models import User
 
-MIN_PASSWORD_LENGTH = 8
-
-
 def has_users() -> bool:
     """Whether the first admin exists; remembered once true, so it costs no query after."""
     state = current_app.extensions.setdefault("crm_state", {})

@@ -15,7 +15,7 @@ def test_first_run_setup_then_login_and_switch_language(page, screenshot):
     page.fill("input[name=password]", "short")
     page.select_option("select[name=language]", "en")
     page.click("form button[type=submit]")
-    expect(page.locator(".field-error")).to_contain_text("at least 8 characters")
+    expect(page.locator(".field-error")).to_contain_text("at least 12 characters")
     expect(page.locator("input[name=email]")).to_have_value("chen@example.com")
     page.fill("input[name=password]", TEST_PASSWORD)
     page.click("form button[type=submit]")
