@@ -273,8 +273,9 @@ def test_ticking_off_moves_the_task_to_done_and_updates_the_badge_out_of_band(ap
 def test_ticking_off_from_the_panel_returns_the_panel_badge_and_timeline_entry(app, client, make_user, login):
     me = make_user("sales")
     with app.app_context():
-        customer_id = make_customer()
-        opportunity_id = make_opportunity(customer_id)
+        # The panel is on a page I may see (one I may not lists nothing: test_hidden_ids.py).
+        customer_id = make_customer(owner_id=me.id)
+        opportunity_id = make_opportunity(customer_id, owner_id=me.id)
         task_id = make_task(me.id, "Visit site", due=utcnow() - timedelta(hours=3),
                             customer_id=customer_id, opportunity_id=opportunity_id)
         make_task(me.id, "Still open", due=utcnow() + timedelta(days=2), customer_id=customer_id)

@@ -40,6 +40,8 @@ def _resolve_targets(form: NoteForm):
         customer = opportunity.customer
     if (cid := _int(form.contact_id.data)) is not None:
         contact = db.get_or_404(Contact, cid)
+        if customer is not None and contact.customer_id != customer.id:
+            abort(404)  # another customer's contact (perhaps one I may not see): none of mine
         customer = customer or contact.customer
     if customer is None and (cuid := _int(form.customer_id.data)) is not None:
         customer = db.get_or_404(Customer, cuid)

@@ -416,9 +416,15 @@ def _form_context(form: OpportunityForm, opportunity: Opportunity | None, custom
             "stage_probabilities": stage_probabilities}
 
 
-def _chosen_customer(form: OpportunityForm) -> Customer | None:
+def _chosen_customer(form: OpportunityForm, opportunity: Opportunity | None = None
+                     ) -> Customer | None:
+    """The customer the form names, if the user may see it (or it is the edited opportunity's
+    own): an unseen one is answered like a missing one, and nothing of it is rendered."""
     cid = _int(form.customer_id.data)
-    return db.session.get(Customer, cid) if cid else None
+    customer = db.session.get(Customer, cid) if cid else None
+    if customer is None or (opportunity is not None and customer.id == opportunity.customer_id):
+        return customer
+    return customer if can_see_customer(current_user, customer) else None
 
 
 def _validate(form: OpportunityForm, customer: Customer | None, pipelines) -> Stage | None:
@@ -548,7 +554,7 @@ def update(opportunity_id: int):
         return _render_form(form, opportunity, opportunity.customer, context)
 
     form = OpportunityForm()
-    customer = _chosen_customer(form)
+    customer = _chosen_customer(form, opportunity)
     context = _form_context(form, opportunity, customer)
     action = _form_action(form)
     if action is not None:

@@ -23,7 +23,7 @@ from crm.extensions import commit_keeping_loaded, db
 from crm.formatting import dt_input
 from crm.htmx import fragment, is_htmx, targets
 from crm.models import Customer, Opportunity, User, utcnow
-from crm.permissions import can_see_customer, can_see_opportunity, visible_record
+from crm.permissions import can_see_customer, can_see_opportunity, visible_ids, visible_record
 from crm.tasks import bp
 from crm.tasks.forms import TaskForm
 from crm.tasks.services import (
@@ -255,6 +255,11 @@ def _with_badge(response):
 
 def _panel_response(customer_id, opportunity_id, *, form: TaskForm | None = None, status=200,
                     extra: str = ""):
+    # The panel's record comes from the form: one the user may not see lists nothing.
+    if opportunity_id is not None and not visible_ids(current_user, Opportunity, [opportunity_id]):
+        customer_id = opportunity_id = None
+    if customer_id is not None and not visible_ids(current_user, Customer, [customer_id]):
+        customer_id = opportunity_id = None
     response = fragment(PANEL, "task_panel", status=status,
                         panel_tasks=open_tasks_for(customer_id=customer_id,
                                                    opportunity_id=opportunity_id),
