@@ -338,10 +338,13 @@ def test_my_task_on_an_invisible_record_stays_mine_without_its_link(world, as_ro
         "title": "Call Alpha back", "assignee_id": world.users["carol"],
         "related": f"opportunity:{world.A1}", "next": "/tasks"})
     assert response.status_code == 303
-    # but she may not attach a new task to a record she cannot see
+    # but she may not attach a new task to a record she cannot see: refused as one that does
+    # not exist (issue 19), naming nothing of it
     response = client.post("/tasks/new", data={"title": "Snoop", "assignee_id": world.users["carol"],
                                                "related": f"customer:{world.A}"})
-    assert response.status_code == 403
+    assert response.status_code == 422
+    assert "That customer no longer exists." in response.get_data(as_text=True)
+    assert "Alpha" not in response.get_data(as_text=True)
 
 
 def test_bulk_tag_skips_invisible_and_read_only_customers(app, world, as_role):

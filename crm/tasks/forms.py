@@ -6,6 +6,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.extensions import db
 from crm.models import Customer, Opportunity, User
+from crm.permissions import current_viewer, visible_record
 
 
 class DueField(DateTimeLocalField):
@@ -52,10 +53,14 @@ class TaskForm(FlaskForm):
     opportunity_id = HiddenField()
     next = HiddenField()
 
-    def __init__(self, *args, assignees: list[User] | None = None, **kwargs):
+    def __init__(self, *args, assignees: list[User] | None = None, task=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.assignees = assignees if assignees is not None else []
         self.assignee_id.choices = [(u.id, u.name) for u in self.assignees]
+        # The task being edited: the record it is related to stays a choice even when the
+        # user may not see it (their task on it stays theirs); any other record must be one
+        # they may see.
+        self.task = task
         self.related_customer = None
         self.related_opportunity = None
 
@@ -71,8 +76,16 @@ class TaskForm(FlaskForm):
         """True when the full form's single related value was sent (not the panel's ids)."""
         return bool(getattr(self.related, "raw_data", None))
 
+    def _find(self, model, record_id: int, kept_id: int | None):
+        """The record, if it is the edited task's own (kept_id) or one the signed-in user may
+        see: one they may not see is not found, exactly like one that does not exist."""
+        if record_id == kept_id:
+            return db.session.get(model, record_id)
+        return visible_record(current_viewer(), model, record_id)
+
     def load_related(self) -> str | None:
-        """Find the related customer / opportunity; the error message when one is missing."""
+        """Find the related customer / opportunity; the error message when one is missing
+        (or hidden from the user: the same message, see _find)."""
         self.related_customer = self.related_opportunity = None
         if self.uses_related_field():
             kind, record_id = parse_related(self.related.data)
@@ -83,13 +96,16 @@ class TaskForm(FlaskForm):
         else:
             customer_id = _int_or_none(self.customer_id.data)
             opportunity_id = _int_or_none(self.opportunity_id.data)
+        task = self.task
         if opportunity_id is not None:
-            self.related_opportunity = db.session.get(Opportunity, opportunity_id)
+            self.related_opportunity = self._find(
+                Opportunity, opportunity_id, task.opportunity_id if task is not None else None)
             if self.related_opportunity is None:
                 return str(_l("That opportunity no longer exists."))
             self.related_customer = self.related_opportunity.customer
         elif customer_id is not None:
-            self.related_customer = db.session.get(Customer, customer_id)
+            kept = task.customer_id if task is not None and task.opportunity_id is None else None
+            self.related_customer = self._find(Customer, customer_id, kept)
             if self.related_customer is None:
                 return str(_l("That customer no longer exists."))
         return None

@@ -23,7 +23,7 @@ from crm.extensions import commit_keeping_loaded, db
 from crm.formatting import dt_input
 from crm.htmx import fragment, is_htmx, targets
 from crm.models import Customer, Opportunity, User, utcnow
-from crm.permissions import can_see_customer, can_see_opportunity, visible_ids, visible_record
+from crm.permissions import can_see_customer, can_see_opportunity, visible_record
 from crm.tasks import bp
 from crm.tasks.forms import TaskForm
 from crm.tasks.services import (
@@ -255,11 +255,8 @@ def _with_badge(response):
 
 def _panel_response(customer_id, opportunity_id, *, form: TaskForm | None = None, status=200,
                     extra: str = ""):
-    # The panel's record comes from the form: one the user may not see lists nothing.
-    if opportunity_id is not None and not visible_ids(current_user, Opportunity, [opportunity_id]):
-        customer_id = opportunity_id = None
-    if customer_id is not None and not visible_ids(current_user, Customer, [customer_id]):
-        customer_id = opportunity_id = None
+    # The panel's record comes from the form: one the user may not see lists nothing, as one
+    # that does not exist (open_tasks_for checks it in its own statement).
     response = fragment(PANEL, "task_panel", status=status,
                         panel_tasks=open_tasks_for(customer_id=customer_id,
                                                    opportunity_id=opportunity_id),
@@ -283,20 +280,6 @@ def _task_or_403(task_id: int):
     if not can_edit_task(current_user, task):
         abort(403)
     return task
-
-
-def _check_related(form: TaskForm, task=None) -> None:
-    """403 for a related record I may not see, unless the task already had it (keeping it)."""
-    if form.related_opportunity is not None:
-        if task is not None and task.opportunity_id == form.related_opportunity.id:
-            return
-        if not can_see_opportunity(current_user, form.related_opportunity):
-            abort(403)
-    elif form.related_customer is not None:
-        if task is not None and task.customer_id == form.related_customer.id and not task.opportunity_id:
-            return
-        if not can_see_customer(current_user, form.related_customer):
-            abort(403)
 
 
 # --- views ---------------------------------------------------------------------------
@@ -328,8 +311,8 @@ def create():
 
     form = TaskForm(assignees=assignees)
     searching = "search_related" in request.form
+    # A related record I may not see is refused by the form as one that does not exist (422).
     if not searching and form.validate_on_submit():
-        _check_related(form)
         create_task(title=form.title.data, due_at=user_time_to_utc(form.due_at.data),
                     assignee=form.assignee, created_by=current_user,
                     customer_id=form.related_customer.id if form.related_customer else None,
@@ -370,17 +353,18 @@ def update(task_id: int):
         related = (f"opportunity:{task.opportunity_id}" if task.opportunity_id else
                    f"customer:{task.customer_id}" if task.customer_id else "")
         due = datetime.strptime(dt_input(task.due_at), "%Y-%m-%dT%H:%M") if task.due_at else None
-        form = TaskForm(formdata=None, assignees=assignees, title=task.title, due_at=due,
-                        assignee_id=task.assignee_id, related=related,
+        form = TaskForm(formdata=None, assignees=assignees, task=task, title=task.title,
+                        due_at=due, assignee_id=task.assignee_id, related=related,
                         next=_back_url(request.args.get("next")))
         form.related.raw_data = [related]
         form.load_related()
         return render_template(FORM, form=form, task=task, related_choices=_related_choices(form))
 
-    form = TaskForm(assignees=assignees)
+    form = TaskForm(assignees=assignees, task=task)
     searching = "search_related" in request.form
+    # The task's own related record may stay even if I may not see it; another one I may not
+    # see is refused as one that does not exist (422).
     if not searching and form.validate_on_submit():
-        _check_related(form, task)
         update_task(task, title=form.title.data, due_at=user_time_to_utc(form.due_at.data),
                     assignee=form.assignee,
                     customer_id=form.related_customer.id if form.related_customer else None,
@@ -448,8 +432,11 @@ def delete(task_id: int):
 
 @bp.route("/related")
 def related_options():
-    """Search-as-you-type choices for a task's related customer or opportunity."""
-    form = TaskForm(formdata=None, related=request.args.get("related", ""))
+    """Search-as-you-type choices for a task's related customer or opportunity; `?task=<id>`
+    (the edit form's picker) keeps that task's own related record among them."""
+    task_id = request.args.get("task", type=int)
+    task = _task_or_403(task_id) if task_id is not None else None
+    form = TaskForm(formdata=None, related=request.args.get("related", ""), task=task)
     form.related.raw_data = [form.related.data]
     form.load_related()
     return fragment(FORM, "related_options", related_choices=_related_choices(

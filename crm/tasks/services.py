@@ -141,16 +141,41 @@ def _open_total(scope):
             .correlate(None).scalar_subquery())
 
 
+def _record_visible(customer_id: int | None, opportunity_id: int | None):
+    """WHERE condition: the record of a task panel (its opportunity, else its customer) is one
+    the signed-in user may see; None when they see everything. An uncorrelated EXISTS on the
+    record's primary key, run once for the statement."""
+    from crm.permissions import (current_viewer, sees_everything, visible_customers_clause,
+                                 visible_opportunities_clause)
+    viewer = current_viewer()
+    if sees_everything(viewer):
+        return None
+    if opportunity_id is not None:
+        record = db.select(Opportunity.id).where(Opportunity.id == opportunity_id,
+                                                 visible_opportunities_clause(viewer))
+    else:
+        record = db.select(Customer.id).where(Customer.id == customer_id,
+                                              visible_customers_clause(viewer))
+    return record.correlate(None).exists()
+
+
 def open_tasks_for(customer_id: int | None = None, opportunity_id: int | None = None,
                    limit: int = PANEL_ROWS) -> OpenTasks:
     """The first `limit` open tasks of an opportunity, or of a customer (its own and its
     opportunities'), by due date (overdue first, undated last), the assignee loaded with
-    them, and their total (OpenTasks.total): one query, whatever their number."""
+    them, and their total (OpenTasks.total): one query, whatever their number.
+
+    The record comes from a form (the task panel's) as often as from its page: one the
+    signed-in user may not see has no tasks for them, as one that does not exist (checked in
+    the same statement)."""
     if customer_id is None and opportunity_id is None:
         return OpenTasks()
     scope = _scope(customer_id, opportunity_id)
     query = _with_relations(db.select(Task, _open_total(scope))).where(
         Task.done.is_(False), *scope)
+    visible = _record_visible(customer_id, opportunity_id)
+    if visible is not None:
+        query = query.where(visible)
     rows = db.session.execute(query.order_by(*_due_order()).limit(limit)).all()
     return OpenTasks([task for task, _total in rows], rows[0][1] if rows else 0)
 
