@@ -206,14 +206,15 @@ def test_refused_note_on_an_opportunity_without_js_is_the_opportunity_page(
 
 # --- notes: permissions, CSRF and the htmx path ---------------------------------------------
 
-def test_refused_note_on_a_customer_i_may_not_see_is_403_not_its_page(
+def test_refused_note_on_a_customer_i_may_not_see_is_404_not_its_page(
         app, client, login, make_user, seller):
+    """As for a customer that does not exist (issue 19: nothing tells them apart)."""
     other = make_user("sales", email="other@example.com", name="Olga Other")
     customer_id, _ = _customer(app, owner_id=other.id, name="Hidden 隐藏客户")
     login(seller)
     response = client.post("/notes", data={"kind": "call", "body": "",
                                            "customer_id": customer_id})
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert "Hidden 隐藏客户" not in response.get_data(as_text=True)
     assert _note_count(app) == 0
 

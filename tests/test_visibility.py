@@ -152,10 +152,12 @@ MATRIX = [
      _expect(200, 200, 200, 403, 403)),
     ("tag inline on read-only customer", "post", "/customers/{P}/tags", {"tag_id": "{tag}"}, "tags",
      _expect(200, 200, 200, 403, 403)),
+    # A record named by a form field, not the URL, that the user may not see is answered as
+    # one that does not exist (issue 19): 404 for a note's target.
     ("note add", "post", "/notes", {"kind": "call", "body": "Hi", "customer_id": "{A}"}, None,
-     _expect(303, 303, 303, 403, 403)),
+     _expect(303, 303, 303, 404, 404)),
     ("note add on an invisible opportunity", "post", "/notes",
-     {"kind": "call", "body": "Hi", "opportunity_id": "{P2}"}, None, _expect(303, 303, 303, 403, 403)),
+     {"kind": "call", "body": "Hi", "opportunity_id": "{P2}"}, None, _expect(303, 303, 303, 404, 404)),
     ("note fragment", "get", "/notes/{note_A}", None, "note", _expect(200, 200, 200, 403, 403)),
     ("opportunity own", "get", "/opportunities/{A1}", None, None, _expect(200, 200, 200, 403, 403)),
     ("opportunity shared", "get", "/opportunities/{P1}", None, None, _expect(200, 200, 200, 200, 403)),

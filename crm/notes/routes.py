@@ -7,10 +7,10 @@ from crm.concurrency import Conflict, claim, conflict_for, submitted_token, toke
 from crm.extensions import db
 from crm.formatting import has_endpoint
 from crm.htmx import fragment, is_htmx, render
-from crm.models import Contact, Customer, Note, Opportunity
+from crm.models import Note
 from crm.notes import bp
 from crm.notes.forms import NoteForm
-from crm.notes.services import add_note, user_time_to_utc
+from crm.notes.services import add_note, note_targets, user_time_to_utc
 from crm.permissions import can_see_customer, can_see_opportunity
 from crm.validators import unique_field_ids
 
@@ -33,23 +33,14 @@ def _int(value):
 
 
 def _resolve_targets(form: NoteForm):
-    """The customer, contact and opportunity the note is for; 404 when none exists."""
-    customer = contact = opportunity = None
-    if (oid := _int(form.opportunity_id.data)) is not None:
-        opportunity = db.get_or_404(Opportunity, oid)
-        customer = opportunity.customer
-    if (cid := _int(form.contact_id.data)) is not None:
-        contact = db.get_or_404(Contact, cid)
-        if customer is not None and contact.customer_id != customer.id:
-            abort(404)  # another customer's contact (perhaps one I may not see): none of mine
-        customer = customer or contact.customer
-    if customer is None and (cuid := _int(form.customer_id.data)) is not None:
-        customer = db.get_or_404(Customer, cuid)
-    if customer is None:
+    """The customer, contact and opportunity the note is for; 404 when the form names none,
+    or one that does not exist, or one I may not see (the same answer: see note_targets)."""
+    found = note_targets(current_user, customer_id=_int(form.customer_id.data),
+                         contact_id=_int(form.contact_id.data),
+                         opportunity_id=_int(form.opportunity_id.data))
+    if found is None:
         abort(404)
-    if not _can_see_target(customer, opportunity):
-        abort(403)
-    return customer, contact, opportunity
+    return found
 
 
 def _back_url(customer, opportunity):

@@ -21,6 +21,37 @@ def user_time_to_utc(value: datetime | None) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def note_targets(viewer, *, customer_id: int | None = None, contact_id: int | None = None,
+                 opportunity_id: int | None = None):
+    """What a new note is for, from the ids its form posted: (customer, contact, opportunity),
+    or None when they name nothing, or a record that does not exist, or one `viewer` may not
+    see (crm.permissions: the same answer for both, so that nothing tells them apart), or a
+    contact that is not the opportunity's / the customer's. The opportunity decides the
+    customer, else the contact does, else customer_id."""
+    from crm.models import Contact, Customer
+    from crm.permissions import visible_customers_clause, visible_record
+    customer = contact = opportunity = None
+    if opportunity_id is not None:
+        opportunity = visible_record(viewer, Opportunity, opportunity_id)
+        if opportunity is None:
+            return None
+        customer = opportunity.customer
+    if contact_id is not None:
+        # A contact is seen with its customer.
+        contact = db.session.execute(
+            db.select(Contact).join(Customer, Contact.customer_id == Customer.id)
+            .where(Contact.id == contact_id, visible_customers_clause(viewer))
+        ).scalar_one_or_none()
+        if contact is None or (customer is not None and contact.customer_id != customer.id):
+            return None
+        customer = customer or contact.customer
+    if customer is None and customer_id is not None:
+        customer = visible_record(viewer, Customer, customer_id)
+    if customer is None:
+        return None
+    return customer, contact, opportunity
+
+
 def add_note(*, author, kind: str, body: str, happened_at: datetime | None,
              customer=None, contact=None, opportunity=None) -> Note:
     """Record a note; one on a contact or opportunity also belongs to its customer."""
