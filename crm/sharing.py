@@ -5,7 +5,7 @@ edit it); managers and admins give it to another owner; a salesperson takes an u
 they may edit. Registered on the customers and opportunities blueprints:
 
     POST /customers/<id>/shares                    user_id: share with this user
-    POST /customers/<id>/shares/<user_id>/delete   stop sharing with this user
+    POST /customers/<id>/shares/<user_id>/delete   stop sharing with this user (404 if not shared)
     POST /customers/<id>/owner                     owner_id: reassign (or take)
 
 and the same under /opportunities. htmx callers get the panel back (a share) or are sent to
@@ -175,15 +175,18 @@ def _share_add(kind: str, record_id: int):
 
 
 def _share_remove(kind: str, record_id: int, user_id: int):
-    """Stop sharing the record with a user."""
+    """Stop sharing the record with a user. A user it is not shared with is 404, as one who
+    does not exist: the answer names only someone the panel lists (never, say, a deactivated
+    user found by trying ids)."""
     record = _record(kind, record_id)
     if not can_share(current_user, record):
         abort(403)
-    user = db.get_or_404(User, user_id)
-    if user in record.shared_with:
-        record.shared_with.remove(user)
-        db.session.commit()
-        clear_cache()
+    user = next((u for u in record.shared_with if u.id == user_id), None)
+    if user is None:
+        abort(404)
+    record.shared_with.remove(user)
+    db.session.commit()
+    clear_cache()
     return _panel_response(kind, record, notice=_("No longer shared with %(name)s.", name=user.name))
 
 
