@@ -313,8 +313,19 @@ def test_bulk_tag_skips_customers_i_may_not_edit(app, client, make_user, login):
     html = client.post("/customers/bulk-tags", data={"customer_id": [str(mine), str(theirs)],
                                                      "tag_id": str(vip), "action": "add"},
                        headers=hx("customer-results")).get_data(as_text=True)
-    assert "added to 1 customer." in html and "1 customer was skipped" in html
+    # Theirs, which I may not see, is left out as an id that does not exist (issue 19).
+    assert "added to 1 customer." in html and "skipped" not in html
     assert get_customer(app, mine).tags and not get_customer(app, theirs).tags
+    # One I may see but not edit (the team sees everything) is counted as skipped.
+    from crm.permissions import set_team_sees_everything
+    with app.app_context():
+        set_team_sees_everything(True)
+        db.session.commit()
+    html = client.post("/customers/bulk-tags", data={"customer_id": [str(mine), str(theirs)],
+                                                     "tag_id": str(vip), "action": "remove"},
+                       headers=hx("customer-results")).get_data(as_text=True)
+    assert "removed from 1 customer." in html and "1 customer was skipped" in html
+    assert not get_customer(app, mine).tags and not get_customer(app, theirs).tags
 
 
 def test_bulk_tag_needs_a_selection_and_a_tag(app, client, admin_client):

@@ -113,8 +113,9 @@ def bulk_tags():
     elif not ids:
         notice, notice_kind, error_field = _("Select at least one customer."), "error", "customer_id"
     else:
-        selected = customers_for_bulk(ids)
-        # Only those I may edit (so never one I may not see); the others are counted as skipped.
+        # Those I may not see are not selected at all, like ids that do not exist; of the
+        # others only those I may edit are changed, the rest counted as skipped.
+        selected = customers_for_bulk(ids, current_user)
         editable = [c for c in selected if can_edit_customer(current_user, c)]
         skipped = len(selected) - len(editable)
         changed = bulk_tag(editable, tag, action)

@@ -417,12 +417,14 @@ def bulk_tag(customers: list[Customer], tag: Tag, action: str) -> int:
     return sum(1 for customer in customers if change(customer, tag))
 
 
-def customers_for_bulk(customer_ids: list[int]) -> list[Customer]:
-    """The selected customers with their tags (and the tags' groups), in two queries."""
+def customers_for_bulk(customer_ids: list[int], viewer) -> list[Customer]:
+    """The selected customers `viewer` may see, with their tags (and the tags' groups), in two
+    queries. An id of one they may not see is left out like an id that exists nowhere."""
+    from crm.permissions import visible_customers_clause
     if not customer_ids:
         return []
     return list(db.session.execute(
-        db.select(Customer).where(Customer.id.in_(customer_ids))
+        db.select(Customer).where(Customer.id.in_(customer_ids), visible_customers_clause(viewer))
         .options(selectinload(Customer.tags).joinedload(Tag.group))
     ).scalars())
 
