@@ -11,6 +11,7 @@ SHORT = "at least 12 characters"
 REPEATED = "one character repeated"
 PERSONAL = "not be your email or your name"
 COMMON = "one of the most common passwords"
+VARIANT = "common password with only digits or signs added"
 
 CASES = [
     ("short-pass1", SHORT),
@@ -20,6 +21,10 @@ CASES = [
     ("PASSWORD1234", COMMON),
     ("qwerty123456", COMMON),
     ("1q2w3e4r5t6y", COMMON),
+    ("Password123!", VARIANT),
+    ("welcome12345", VARIANT),
+    ("!!iloveyou2024", VARIANT),
+    ("  monkey-1234567 ", VARIANT),
 ]
 
 
@@ -35,8 +40,15 @@ def test_the_email_its_local_part_and_the_name_are_refused(app_ctx):
                                             name="Wang Xiaoming Li"), password
 
 
+def test_digits_or_signs_around_the_email_or_name_are_refused_too(app_ctx):
+    for password in ("wang.xiaoming-1988", "2024Wang Xiaoming Li!", "wangxiaomingli#1"):
+        assert PERSONAL in password_problem(password, email="wang.xiaoming@example.com",
+                                            name="Wang Xiaoming Li"), password
+
+
 def test_good_passwords_pass(app_ctx):
-    for password in (TEST_PASSWORD, "长城脚下的一家小茶馆里的绿茶", "blue-kettle-on-the-stove", "x" * 11 + "y"):
+    for password in (TEST_PASSWORD, "长城脚下的一家小茶馆里的绿茶", "blue-kettle-on-the-stove",
+                     "blue-kettle-on-the-stove-2024", "2024-li-na-tea-trip", "x" * 11 + "y"):
         assert password_problem(password, email="li.na@example.com", name="Li Na") is None
     assert "at most 128" in password_problem("ab" * 65)
 
