@@ -18,7 +18,12 @@ Roles
 - sharing: the owner of a record, managers and admins share it with other users.
 
 Answers of the views: a record that does not exist is a 404; one that exists but the user may
-not see, or may see but not change, is a 403 (pages, fragments and POSTs alike). Lists,
+not see, or may see but not change, is a 403 (pages, fragments and POSTs alike). That is for
+the record the URL names. A record named by a form field or a query argument (the customer
+of a new opportunity, its contact, a task's related record, a note's target, a deal to link,
+customers to tag, a prefill such as ?customer_id=) that the user may not see is answered
+exactly as an id that exists nowhere: the same status, the same message, and nothing of it
+rendered (visible_record and the visibility clauses below find only such records). Lists,
 searches, pickers, the board and totals never include what the user may not see: they add
 `visible_customers_clause(user)` / `visible_opportunities_clause(user)` to their WHERE (EXISTS
 subqueries on the share tables, no query per row).
