@@ -6,6 +6,7 @@ from crm.validators import EmailAddress
 from wtforms import EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from crm.auth.passwords import MAX_PASSWORD_LENGTH
 from crm.auth.forms import (
     LANGUAGE_CHOICES,
     StrongPassword,
@@ -36,4 +37,4 @@ class UserForm(FlaskForm):
 
 class EditUserForm(UserForm):
     password = StringField(_l("New password (leave empty to keep)"), validators=[
-        Optional(), StrongPassword()])
+        Optional(), Length(max=MAX_PASSWORD_LENGTH), StrongPassword()])

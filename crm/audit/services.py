@@ -65,10 +65,10 @@ def current_user_id() -> int | None:
         return user_id_of(g._login_user)
     # Not loaded (yet): read the id Flask-Login keeps in the session rather than loading
     # the user here, inside a flush, and caching it for the rest of the request.
-    try:
-        return int(session["_user_id"]) if session.get("_user_id") else None
-    except (TypeError, ValueError):
-        return None
+    # ("<id>:<login session token>", crm.auth.sessions; the loader checks the token.)
+    from crm.auth.sessions import parse_cookie_id
+    parsed = parse_cookie_id(session.get("_user_id") or "")
+    return parsed[0] if parsed else None
 
 
 def user_id_of(user) -> int | None:

@@ -8,7 +8,7 @@ from crm.validators import EmailAddress
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from crm.auth.passwords import password_problem
+from crm.auth.passwords import MAX_PASSWORD_LENGTH, password_problem
 from crm.models import User
 
 LANGUAGE_CHOICES = [("zh_CN", "中文"), ("en", "English")]
@@ -44,7 +44,8 @@ class StrongPassword:
 
 def password_field(label):
     return PasswordField(label, validators=[
-        DataRequired(message=_l("Enter a password.")), StrongPassword()])
+        DataRequired(message=_l("Enter a password.")), Length(max=MAX_PASSWORD_LENGTH),
+        StrongPassword()])
 
 
 class UniqueEmail:
