@@ -194,8 +194,8 @@ def _install_guards(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        # No page is kept by the browser (nor by htmx, base.html): after logging out, Back
-        # and reload ask the server, which asks for a login.
+        # No page is kept by the browser: after logging out, Back and reload ask the server,
+        # which asks for a login (and logout clears htmx's snapshots: Clear-Site-Data).
         if request.endpoint != "static":
             headers.setdefault("Cache-Control", "no-store")
         if app.config.get("SESSION_COOKIE_SECURE"):

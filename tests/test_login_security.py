@@ -68,7 +68,9 @@ def test_the_session_cookie_is_refused_after_logout_on_pages_fragments_and_posts
     saved = browser.get_cookie("session").value
     assert browser.get("/customers").status_code == 200
     assert replay(app, session=saved).get("/customers").status_code == 200  # a copy works...
-    assert post_csrf(browser, "/logout").status_code == 303
+    response = post_csrf(browser, "/logout")
+    assert response.status_code == 303
+    assert response.headers["Clear-Site-Data"] == '"cache", "storage"'
     copy = replay(app, session=saved)  # ...and no longer after logout
     assert refused(copy.get("/customers"))
     assert refused(copy.get("/customers", headers=HX))

@@ -104,7 +104,14 @@ def logout():
         sessions.end_current(current_user)
         db.session.commit()
     logout_user()
-    return redirect(url_for("auth.login"), 303)
+    return _forget_in_browser(redirect(url_for("auth.login"), 303))
+
+
+def _forget_in_browser(response):
+    """Logged out: the browser drops what it kept of the pages (htmx's history snapshots
+    in its storage, any cache), so that Back shows nothing of them."""
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
 
 
 @bp.route("/account/sessions/revoke", methods=["POST"])
@@ -115,7 +122,7 @@ def revoke_sessions():
     db.session.commit()
     logout_user()
     flash(_("You were logged out on every device."), "success")
-    return redirect(url_for("auth.login"), 303)
+    return _forget_in_browser(redirect(url_for("auth.login"), 303))
 
 
 @bp.route("/account/sessions/<int:session_id>/end", methods=["POST"])
