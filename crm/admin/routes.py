@@ -1,7 +1,7 @@
 """User administration: list, create, edit, deactivate and reactivate."""
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user
+from flask_login import current_user
 
 from crm.admin import bp
 from crm.admin.forms import EditUserForm, UserForm
@@ -52,17 +52,10 @@ def update(user_id: int):
             user.role = form.role.data
             user.language = form.language.data
             user.timezone = form.timezone.data
-            renewed = None
             if form.password.data:
                 user.set_password(form.password.data)
-                # A new password ends the user's sessions (mine: all but a new one here).
-                if user.id == current_user.id:
-                    renewed = sessions.renew(user)
-                else:
-                    sessions.end_all(user.id)
+                sessions.password_changed(user)  # the user's sessions end (mine: but this one)
             db.session.commit()
-            if renewed is not None:
-                login_user(user, remember=renewed.remember)
             flash(_("User %(name)s was saved.", name=user.name), "success")
             return redirect(url_for("admin.users"), 303)
     return render_template("admin/user_form.html", form=form, user=user), 422 if form.errors else 200

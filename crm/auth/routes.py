@@ -167,10 +167,8 @@ def change_password():
         else:
             user = current_user._get_current_object()
             user.set_password(password_form.new_password.data)
-            # Every session of mine ends; this browser gets a new one.
-            login_session = sessions.renew(user)
+            sessions.password_changed(user)  # my other sessions end; this browser stays in
             db.session.commit()
-            login_user(user, remember=login_session.remember)
             flash(_("Your password was changed. You were logged out on your other devices."),
                   "success")
             return redirect(url_for("auth.account"), 303)

@@ -77,15 +77,20 @@ def end_all(user_id: int) -> int:
     return result.rowcount
 
 
-def renew(user: User) -> LoginSession:
-    """After a password change: end every session of the user, then open a new one for this
-    browser (with "keep me logged in" if it had it), so that only this browser stays in."""
-    remember = False
-    if getattr(user, "login_session_id", None):
-        remember = bool(db.session.execute(db.select(LoginSession.remember).where(
-            LoginSession.id == user.login_session_id)).scalar())
+def password_changed(user: User) -> None:
+    """A new password ends every session of `user` (call it after set_password, wherever the
+    password was changed). When `user` is the one signed in here, this browser gets a new
+    session (with "keep me logged in" if it had it) and is logged in on it, so that only this
+    browser stays in."""
+    from flask_login import current_user, login_user
+    if not (current_user.is_authenticated and current_user.id == user.id):
+        end_all(user.id)
+        return
+    remember = bool(db.session.execute(db.select(LoginSession.remember).where(
+        LoginSession.id == current_user.login_session_id)).scalar())
     end_all(user.id)
-    return start(user, remember=remember)
+    start(user, remember=remember)
+    login_user(user, remember=remember)
 
 
 def of_user(user: User) -> list[LoginSession]:
