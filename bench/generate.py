@@ -15,7 +15,7 @@ docs/benchmarks.md).
 
 Faker is used once, to build pools of names, companies and sentences; rows combine pool
 entries with a seeded random generator, so the same seed gives the same rows (dates are
-relative to today). The search keys (crm.textsearch.search_keys) of Chinese names are
+relative to today). The search keys (crm.search.search_keys) of Chinese names are
 computed from the pinyin of their parts, precomputed once per part.
 
 Every generated user has the password BENCH_PASSWORD; the admin is BENCH_ADMIN.
@@ -56,7 +56,7 @@ class ZhText:
 
 
 def _zh(text: str) -> ZhText:
-    from crm.textsearch import normalise, pinyin_keys
+    from crm.search import normalise, pinyin_keys
     keys = pinyin_keys(text)
     full, initials = (keys + ["", ""])[:2] if keys else ("", "")
     return ZhText(text, full, initials)
@@ -160,7 +160,7 @@ def create_schema(conn, *, index_first: bool) -> list:
             else:
                 later.append(("ix", index))
     if index_first:
-        from crm import search_index, stage_totals
+        from crm import search as search_index, stage_totals
         search_index.install(conn, populate=False)  # the triggers index every row as it comes
         stage_totals.install(conn, populate=False)  # and count every opportunity as it comes
     return later
@@ -169,7 +169,7 @@ def create_schema(conn, *, index_first: bool) -> list:
 def create_later(conn, later: list) -> None:
     from sqlalchemy.schema import AddConstraint, CreateIndex
 
-    from crm import search_index, stage_totals
+    from crm import search as search_index, stage_totals
     for kind, item in later:
         conn.execute(CreateIndex(item) if kind == "ix" else AddConstraint(item))
     search_index.install(conn, populate=True)  # the trigram index, filled in one pass
@@ -353,7 +353,7 @@ class Generator:
 
     def customers(self):
         """Yields ("customers", row), ("contacts", row), ("customer_tags", row) in id order."""
-        from crm.textsearch import normalise
+        from crm.search import normalise
 
         p, now, ts = self.p, self.now, self.ts
         rnd = self.rng.random
@@ -559,7 +559,7 @@ def _route(stream, loader: Loader, tables: dict, columns: dict, timings: dict):
 
 def check_search_keys(sample: list[tuple[str, list[str]]]) -> float:
     """Share of sampled names whose precomputed keys differ from search_keys()."""
-    from crm.textsearch import search_keys
+    from crm.search import search_keys
     bad = sum(1 for text, keys in sample if search_keys(text) != "|".join(k for k in keys if k))
     return bad / max(len(sample), 1)
 

@@ -1,11 +1,48 @@
-"""The CRM application factory."""
-from flask import Flask, redirect, request, url_for
+"""The CRM application factory: every extension, blueprint, listener and command is wired
+here, explicitly. An area that fails to import fails start-up (no area is optional)."""
+from flask import Flask, abort, redirect, request, url_for
 from flask_login import current_user
+from sqlalchemy import bindparam
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from crm.config import Config
+from crm import models
+from crm.admin import routes as admin_routes
+from crm.audit import routes as audit_routes
+from crm.audit.listeners import install as install_audit_listener
+from crm.auth import routes as auth_routes
+from crm.auth.services import has_users
+from crm.auth.sessions import hash_token, parse_cookie_id
+from crm.auth.throttle import init_throttle
+from crm.board import routes as board_routes
+from crm.cli import cli_group
+from crm.config import BASE_DIR, INSTANCE_DIR, Config
+from crm.core import routes as core_routes
+from crm.customers import routes as customers_routes
+from crm.errors import routes as errors_routes
 from crm.extensions import csrf, db, htmx_ext, login_manager, migrate
+from crm.htmx import add_vary, is_htmx_request, redirect_to
+from crm.l10n import init_l10n
+from crm.logs import init_logging
+from crm.notes import routes as notes_routes
+from crm.opportunities import routes as opportunities_routes
+from crm.permissions import loaded_with_user, remember_loaded
+from crm.pipelines import routes as pipelines_routes
+from crm.responses import init_responses, register_record_page
+from crm.sharing import routes as sharing_routes
+from crm.tags import routes as tags_routes
+from crm.tasks import routes as tasks_routes
+from crm.tasks.queries import init_overdue_badge, overdue_count_of, remember_overdue_count
+from crm.trash import routes as trash_routes
+from crm.trash.filters import install as install_trash_filter
+from crm.trash.cli import purge_trash_command
+from crm.urls import IdUrl
 
+# Every area's blueprint, in the order the navigation lists them.
+BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
+              customers_routes.bp, tags_routes.bp, notes_routes.bp, pipelines_routes.bp,
+              opportunities_routes.bp, board_routes.bp, tasks_routes.bp, sharing_routes.bp,
+              audit_routes.bp, trash_routes.bp)
 
 _USER_STATEMENTS: dict = {}
 
@@ -15,97 +52,85 @@ def _user_statement(dialect_name: str):
     its overdue count as of :now, and what crm.permissions.loaded_with_user reads."""
     statement = _USER_STATEMENTS.get(dialect_name)
     if statement is None:
-        from sqlalchemy import bindparam
-
-        from crm.formatting import overdue_count_of
-        from crm.models import LoginSession, Task, User
-        from crm.permissions import loaded_with_user
-        now = bindparam("now", type_=Task.__table__.c.due_at.type)
+        now = bindparam("now", type_=models.Task.__table__.c.due_at.type)
         # The cookie's login session must exist and not have expired (crm.auth.sessions).
         statement = _USER_STATEMENTS[dialect_name] = (
-            db.select(User, LoginSession.id, overdue_count_of(User.id, now),
-                      *loaded_with_user(User.id, dialect_name))
-            .join(LoginSession, LoginSession.user_id == User.id)
-            .where(User.id == bindparam("user_id"),
-                   LoginSession.token_hash == bindparam("token_hash"),
-                   LoginSession.expires_at > now))
+            db.select(models.User, models.LoginSession.id, overdue_count_of(models.User.id, now),
+                      *loaded_with_user(models.User.id, dialect_name))
+            .join(models.LoginSession, models.LoginSession.user_id == models.User.id)
+            .where(models.User.id == bindparam("user_id"),
+                   models.LoginSession.token_hash == bindparam("token_hash"),
+                   models.LoginSession.expires_at > now))
     return statement
+
+
+def load_user(cookie_id: str):
+    """Flask-Login's user loader: the user of a live login session, or None."""
+    parsed = parse_cookie_id(cookie_id)
+    if parsed is None:
+        return None
+    user_id, token = parsed
+    # The login session, the navigation's overdue badge, the team switch and the ids
+    # shared with the user come with the user: no statement of their own.
+    statement = _user_statement(db.session.get_bind().dialect.name)
+    row = db.session.execute(statement, {"user_id": user_id, "token_hash": hash_token(token),
+                                         "now": models.utcnow()}).first()
+    if row is None:
+        return None
+    user, login_session_id, overdue_count, team_value, customer_ids, opportunity_ids = row
+    user.login_token, user.login_session_id = token, login_session_id
+    # A deactivated user's open sessions end at their next request.
+    if not user.active:
+        return None
+    remember_overdue_count(user.id, overdue_count)
+    remember_loaded(user.id, team_value, customer_ids, opportunity_ids)
+    return user
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: settings from the environment, then `config` on top (tests)."""
     app = Flask(__name__, template_folder="../templates", static_folder="../static",
-                instance_path=str(Config.load().get("INSTANCE_PATH", "") or _instance_dir()))
+                instance_path=str(Config.load().get("INSTANCE_PATH", "") or INSTANCE_DIR))
     # <int:...> in URLs stops at the largest id a column holds: a bigger one is a 404.
     app.url_map.converters["int"] = DatabaseIntConverter
     app.config.from_mapping(Config.load())
     if config:
         app.config.from_mapping(config)
-    from crm.logs import init_logging
     init_logging(app)
-
     if app.config.get("TRUSTED_PROXIES"):
-        from werkzeug.middleware.proxy_fix import ProxyFix
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    # Extensions.
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
-    csrf.init_app(app)
-    htmx_ext.init_app(app)
-    from crm.auth.throttle import init_throttle
-    init_throttle(app)
-
-    from crm.i18n import init_i18n
-    init_i18n(app)
-
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
+    login_manager.user_loader(load_user)
+    csrf.init_app(app)
+    htmx_ext.init_app(app)
+    init_throttle(app)
+    init_l10n(app)
 
-    from crm import models  # noqa: F401  (registers the tables)
+    # Session listeners, on every ORM session: the trash's filter hides trashed rows from
+    # every query; the audit trail records each change of an audited record.
+    install_trash_filter()
+    install_audit_listener()
 
-    @login_manager.user_loader
-    def load_user(cookie_id: str):
-        from crm.auth.sessions import hash_token, parse_cookie_id
-        from crm.formatting import remember_overdue_count
-        from crm.models import utcnow
-        from crm.permissions import remember_loaded
-        parsed = parse_cookie_id(cookie_id)
-        if parsed is None:
-            return None
-        user_id, token = parsed
-        # The login session, the navigation's overdue badge, the team switch and the ids
-        # shared with the user come with the user: no statement of their own.
-        statement = _user_statement(db.session.get_bind().dialect.name)
-        row = db.session.execute(statement, {"user_id": user_id, "token_hash": hash_token(token),
-                                             "now": utcnow()}).first()
-        if row is None:
-            return None
-        user, login_session_id, overdue_count, team_value, customer_ids, opportunity_ids = row
-        user.login_token, user.login_session_id = token, login_session_id
-        # A deactivated user's open sessions end at their next request.
-        if not user.active:
-            return None
-        remember_overdue_count(user.id, overdue_count)
-        remember_loaded(user.id, team_value, customer_ids, opportunity_ids)
-        return user
-
-    from crm.auth import bp as auth_bp
-    from crm.admin import bp as admin_bp
-    from crm.core import bp as core_bp
-    from crm.errors import bp as errors_bp
-    from crm.notes import bp as notes_bp
-
-    for blueprint in (core_bp, auth_bp, admin_bp, errors_bp, notes_bp):
+    # Areas.
+    for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
-    _register_optional_blueprints(app)
+    register_record_page("customer", customers_routes.show_page)
+    register_record_page("opportunity", opportunities_routes.show_page)
 
-    from crm.cli import cli_group
+    # What every page's layout reads.
+    app.jinja_env.globals["id_url"] = IdUrl
+    init_overdue_badge(app)
+    init_responses(app)
+
+    cli_group.add_command(purge_trash_command)
     app.cli.add_command(cli_group)
-
-    from crm.formatting import init_formatting
-    init_formatting(app)
 
     _install_guards(app)
     return app
@@ -119,39 +144,10 @@ class DatabaseIntConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-def _instance_dir():
-    from crm.config import INSTANCE_DIR
-    return INSTANCE_DIR
-
-
-def _migrations_dir():
-    from crm.config import BASE_DIR
-    return BASE_DIR / "migrations"
-
-
-def _register_optional_blueprints(app: Flask) -> None:
-    """The feature areas, each a package with a blueprint named `bp`."""
-    import importlib
-
-    for area in ("customers", "tags", "pipelines", "opportunities", "board", "tasks", "audit",
-                 "trash"):
-        try:
-            module = importlib.import_module(f"crm.{area}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"crm.{area}":
-                continue
-            raise
-        blueprint = getattr(module, "bp", None)
-        if blueprint is not None:
-            app.register_blueprint(blueprint)
-
-
 OPEN_ENDPOINTS = {"auth.login", "auth.setup", "core.healthz", "static"}
 
 
 def _install_guards(app: Flask) -> None:
-    from crm.htmx import add_vary, redirect_to
-
     @app.before_request
     def refuse_nul_bytes():
         """No form or query value holds a NUL byte (PostgreSQL cannot store one): 400."""
@@ -160,7 +156,6 @@ def _install_guards(app: Flask) -> None:
                 "application/x-www-form-urlencoded", "multipart/form-data"):
             values += [*request.form.values()]
         if any("\x00" in value for value in values):
-            from flask import abort
             abort(400)
         return None
 
@@ -170,7 +165,6 @@ def _install_guards(app: Flask) -> None:
         endpoint = request.endpoint or ""
         if endpoint == "static" or endpoint == "core.healthz":
             return None
-        from crm.auth.services import has_users
         if not has_users():
             if endpoint != "auth.setup":
                 return redirect_to(url_for("auth.setup"))
@@ -178,7 +172,7 @@ def _install_guards(app: Flask) -> None:
         if endpoint in OPEN_ENDPOINTS:
             return None
         if not current_user.is_authenticated:
-            if request.htmx:
+            if is_htmx_request():
                 return redirect_to(url_for("auth.login", next=request.full_path.rstrip("?")))
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return None

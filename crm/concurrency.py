@@ -264,7 +264,7 @@ def shown(form_field, value) -> str:
     if isinstance(value, Decimal):
         return format_decimal(value, "#,##0.00")
     if isinstance(value, datetime):
-        from crm.formatting import dt
+        from crm.l10n import dt
         return dt(value, "short")
     if isinstance(value, date):
         return format_date(value, "medium")
@@ -281,7 +281,7 @@ def as_input(value) -> str:
     if isinstance(value, bool):
         return "y" if value else ""
     if isinstance(value, datetime):  # a datetime-local input, in the user's zone
-        from crm.formatting import dt_input
+        from crm.l10n import dt_input
         return dt_input(value)
     if isinstance(value, date):
         return value.isoformat()

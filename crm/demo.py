@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from crm.extensions import db
-from crm.textsearch import pinyin_keys
+from crm.search import pinyin_keys
 from crm.models import (
     Competitor,
     Contact,
@@ -318,7 +318,7 @@ def load_demo(seed: int = DEFAULT_SEED, accounts_csv: Path | None = None,
 
     ensure_defaults()
     builder = _Builder(Random(seed), now or utcnow(), accounts_csv or ACCOUNTS_CSV)
-    from crm.audit import paused
+    from crm.audit.services import paused
     with paused():  # made-up records have no history: no audit entries for them
         builder.build()
         db.session.commit()

@@ -1,18 +1,59 @@
-"""The one place that reads HX-* request headers and builds HX-* responses."""
+"""The htmx protocol, in one place: what an htmx request asks for (the HX-* request headers),
+page or fragment, out-of-band pieces, and the HX-* response headers.
+
+Routes never read `request.htmx` or set an HX-* header themselves; they say what they want:
+
+    block = block_for(PAGE_BLOCKS)            # this block for this HX-Target, or None
+    return render(SHOW, block, **context)     # the whole page, or just that block
+
+    response = fragment(SHOW, "details", **context)
+    add_oob(response, oob_block("tasks/panel.html", "task_panel", **context))
+    return retarget(response, "#note-form")   # HX-Retarget + HX-Reswap
+
+Out-of-band pieces are blocks of a template that mark themselves `hx-swap-oob` when rendered
+with `oob=True` (see `oob_block`): HTML is never patched as a string.
+"""
+import json
+
 from flask import make_response, redirect, render_template, request
 from htmx_flask import make_response as htmx_response
 from jinja2_fragments.flask import render_block, render_blocks
 
+
+# --- What the request asks for ---------------------------------------------------------------
 
 def is_htmx() -> bool:
     """An htmx request that is not a boosted navigation (those want whole pages)."""
     return bool(request.htmx) and not request.htmx.boosted
 
 
+def is_htmx_request() -> bool:
+    """Any htmx request, boosted or not (it cannot follow a plain redirect into a swap)."""
+    return bool(request.htmx)
+
+
+def target() -> str | None:
+    """The id of the element an htmx request aims at (HX-Target), or None."""
+    return (request.htmx.target or None) if is_htmx() else None
+
+
 def targets(*ids: str) -> bool:
     """True when an htmx request aims at one of the element ids (HX-Target)."""
     return is_htmx() and (request.htmx.target or "") in ids
 
+
+def block_for(blocks: dict[str, str]) -> str | None:
+    """The block answering this request: `blocks` maps HX-Target ids to block names of a
+    page; a full page (None) for anything else."""
+    return blocks.get(target() or "")
+
+
+def current_url() -> str | None:
+    """The URL of the page an htmx request came from (HX-Current-URL), or None."""
+    return request.htmx.current_url if request.htmx else None
+
+
+# --- Page or fragment -----------------------------------------------------------------------
 
 def render(template: str, block: str | None = None, *, oob: list[str] | None = None,
            status: int = 200, **context):
@@ -36,6 +77,21 @@ def fragment(template: str, *blocks: str, status: int = 200, **context):
     return make_response(body, status)
 
 
+def oob_block(template: str, block: str, **context) -> str:
+    """A block rendered as an out-of-band piece: the block reads `oob` and marks its root
+    element hx-swap-oob."""
+    return render_block(template, block, oob=True, **context)
+
+
+def add_oob(response, *pieces: str):
+    """Append out-of-band pieces (rendered blocks) to an htmx response."""
+    if pieces:
+        response.set_data(response.get_data(as_text=True) + "".join(pieces))
+    return response
+
+
+# --- Response headers -----------------------------------------------------------------------
+
 def redirect_to(url: str):
     """Send the browser elsewhere: HX-Redirect for htmx, 303 for everyone else."""
     if request.htmx:
@@ -43,10 +99,28 @@ def redirect_to(url: str):
     return redirect(url, 303)
 
 
+def retarget(response, selector: str, swap: str = "outerHTML"):
+    """Swap this response into `selector` instead of the request's target (a refused form
+    answering for the whole form, say)."""
+    response.headers["HX-Retarget"] = selector
+    response.headers["HX-Reswap"] = swap
+    return response
+
+
+def reswap(response, swap: str):
+    """Change how htmx swaps this response ("none": leave the page as it is)."""
+    response.headers["HX-Reswap"] = swap
+    return response
+
+
+def push_url(response, url: str):
+    """Put `url` in the address bar and the history (a filtered list that can be shared)."""
+    response.headers["HX-Push-Url"] = url
+    return response
+
+
 def trigger(response, events: dict | str):
     """Ask htmx to fire client-side events after this response."""
-    import json
-
     response.headers["HX-Trigger"] = events if isinstance(events, str) else json.dumps(events)
     return response
 

@@ -7,6 +7,8 @@ import time
 from flask import g, request
 from flask_login import current_user
 
+from crm.htmx import is_htmx_request
+
 
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -53,7 +55,7 @@ def init_logging(app) -> None:
             "status": response.status_code,
             "ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
             "user": current_user.get_id() if current_user and current_user.is_authenticated else None,
-            "htmx": bool(request.headers.get("HX-Request")),
+            "htmx": is_htmx_request(),
         }
         access.info("%s %s %s", request.method, request.path, response.status_code,
                     extra={"fields": fields})

@@ -35,3 +35,13 @@ def unique_field_ids(form, prefix: str):
         if form_field.type != "CSRFTokenField":
             form_field.id = f"{prefix}{form_field.name}"
     return form
+
+
+def int_or_none(value) -> int | None:
+    """A form or query value as an int; None when it is missing or not a whole number."""
+    if value in (None, "", "None"):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

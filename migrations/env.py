@@ -3,7 +3,7 @@ from logging.config import fileConfig
 
 from flask import current_app
 
-from crm.search_index import include_object
+from crm.search import include_object
 
 from alembic import context
 
@@ -97,7 +97,7 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        # The trigram search index (crm/search_index.py) is made by its own migration,
+        # The trigram search index (crm/search.py) is made by its own migration,
         # not described by the models: autogenerate leaves it alone.
         conf_args.setdefault("include_object", include_object)
         context.configure(

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm.audit import paused, record, record_many, record_select
+from crm.audit.services import paused, record, record_many, record_select
 from crm.extensions import db
 from crm.models import (
     AuditEntry, Competitor, Contact, Customer, LostReason, Opportunity, Pipeline, Stage, Tag,

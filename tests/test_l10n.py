@@ -61,7 +61,7 @@ def test_d_of_a_datetime_is_the_day_in_the_users_zone(app):
     from flask_babel import format_date as babel_rebased_date
     from flask_babel import refresh
 
-    from crm.formatting import d
+    from crm.l10n import d
     with app.test_request_context():
         app.config["BABEL_DEFAULT_TIMEZONE"] = "Asia/Shanghai"
         refresh()
@@ -83,7 +83,7 @@ def test_moments_match_flask_babel(app, zone):
 
     from flask_babel import format_datetime
 
-    from crm.formatting import dt
+    from crm.l10n import dt
     rng = __import__("random").Random(3)
     start = datetime(2026, 1, 1)
     with app.test_request_context():

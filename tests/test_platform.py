@@ -53,7 +53,7 @@ def test_migrations_build_the_schema_the_models_describe(database_url, tmp_path)
         with app.app_context():
             upgrade()
             with db.engine.connect() as conn:
-                from crm.search_index import include_object
+                from crm.search import include_object
                 diff = compare_metadata(MigrationContext.configure(
                     conn, opts={"include_object": include_object}), db.metadata)
             db.engine.dispose()
@@ -74,7 +74,7 @@ def test_healthz_is_503_without_database(tmp_path):
 def test_money_and_times_follow_locale_and_zone(app):
     from flask_babel import force_locale
 
-    from crm.formatting import dt, money
+    from crm.l10n import dt, money
     with app.test_request_context():
         moment = datetime(2026, 1, 31, 17, 30, tzinfo=timezone.utc)
         with force_locale("zh_CN"):

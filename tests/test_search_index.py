@@ -1,4 +1,4 @@
-"""The trigram index behind customer search (crm/search_index.py): the same answers as a
+"""The trigram index behind customer search (crm/search.py): the same answers as a
 plain LIKE over customers.search_index, kept in step as customers are added, renamed,
 trashed and purged; SQLite looks terms of three characters up in the FTS5 table."""
 import random
@@ -9,8 +9,8 @@ from sqlalchemy import text
 from crm.customers.services import CustomerFilter, filtered_select
 from crm.extensions import db
 from crm.models import Customer
-from crm.search_index import FTS_TABLE, PG_INDEX
-from crm.textsearch import like_escape
+from crm.search import FTS_TABLE, PG_INDEX
+from crm.search import like_escape
 from tests.conftest import count_queries
 
 NAMES = ["北京星辰科技有限公司", "上海云帆物流", "深圳星河电子", "Acme Logistics", "Beijing Roast Duck Co",

@@ -20,7 +20,7 @@ from wtforms.validators import Length, Regexp
 from crm.extensions import db as _db
 from crm.models import (Competitor, Contact, Customer, LostReason, Note, Opportunity, Pipeline,
                         Segment, Stage, Tag, TagGroup, Task, User, utcnow)
-from crm.textsearch import search_keys
+from crm.search import search_keys
 from tests.conftest import TEST_PASSWORD, count_queries, csrf_token_from, hx, session_user_id
 
 JUNK = [

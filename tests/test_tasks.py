@@ -10,7 +10,7 @@ from crm.models import Customer, Opportunity, Pipeline, Task, User, utcnow
 from crm.tasks.services import (
     bucket_for, create_task, day_bounds, open_tasks_for, set_done, task_sections,
 )
-from crm.textsearch import search_keys
+from crm.search import search_keys
 from tests.conftest import count_queries, hx
 
 UTC = timezone.utc

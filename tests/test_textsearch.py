@@ -1,5 +1,5 @@
 """Search keys: pinyin, initials and phone digits."""
-from crm.textsearch import like_escape, query_terms, search_keys
+from crm.search import like_escape, query_terms, search_keys
 
 
 def test_chinese_name_has_pinyin_and_initials():

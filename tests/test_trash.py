@@ -411,7 +411,7 @@ def test_board_totals_and_cards_exclude_trashed_opportunities(app, world, owner)
 
 
 def test_task_badge_counts_no_trashed_task(app, world, client, login, owner):
-    from crm.formatting import overdue_task_count
+    from crm.tasks.queries import overdue_task_count
     login(owner)
     html = client.get("/tasks").get_data(as_text=True)
     assert 'id="overdue-badge" class="badge badge-danger"' in html

@@ -1,12 +1,9 @@
-"""Forms for managing users."""
+"""Forms for managing users and the workspace settings."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-
-from crm.validators import EmailAddress
-from wtforms import EmailField, SelectField, StringField
+from wtforms import BooleanField, EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from crm.auth.passwords import MAX_PASSWORD_LENGTH
 from crm.auth.forms import (
     LANGUAGE_CHOICES,
     StrongPassword,
@@ -14,6 +11,8 @@ from crm.auth.forms import (
     password_field,
     timezone_choices,
 )
+from crm.auth.passwords import MAX_PASSWORD_LENGTH
+from crm.validators import EmailAddress
 
 ROLE_CHOICES = [("sales", _l("Sales")), ("manager", _l("Manager")), ("admin", _l("Administrator"))]
 
@@ -38,3 +37,7 @@ class UserForm(FlaskForm):
 class EditUserForm(UserForm):
     password = StringField(_l("New password (leave empty to keep)"), validators=[
         Optional(), Length(max=MAX_PASSWORD_LENGTH), StrongPassword()])
+
+
+class SettingsForm(FlaskForm):
+    team_sees_everything = BooleanField(_l("The team sees everything"))

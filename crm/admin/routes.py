@@ -1,15 +1,18 @@
-"""User administration: list, create, edit, deactivate and reactivate."""
-from flask import abort, flash, redirect, render_template, url_for
+"""Admin: users (list, create, edit, deactivate and reactivate) and the workspace settings
+(who sees which records)."""
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crm.admin import bp
-from crm.admin.forms import EditUserForm, UserForm
+from crm.admin.forms import EditUserForm, SettingsForm, UserForm
 from crm.auth import sessions
 from crm.auth.services import create_user
 from crm.extensions import db
 from crm.models import User
-from crm.permissions import admin_required
+from crm.htmx import redirect_to
+from crm.permissions import admin_required, set_team_sees_everything, team_sees_everything
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 @bp.route("/users")
@@ -85,3 +88,18 @@ def reactivate(user_id: int):
     db.session.commit()
     flash(_("%(name)s can log in again.", name=user.name), "success")
     return redirect(url_for("admin.users"), 303)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@admin_required
+def settings():
+    """The workspace settings: whether salespeople see (not edit) every record of the team."""
+    form = SettingsForm()
+    if form.validate_on_submit():
+        set_team_sees_everything(form.team_sees_everything.data)
+        db.session.commit()
+        flash(_("The settings were saved."), "success")
+        return redirect_to(url_for("admin.settings"))
+    if not form.is_submitted():
+        form.team_sees_everything.data = team_sees_everything()
+    return render_template("admin/settings.html", form=form), 422 if form.errors else 200

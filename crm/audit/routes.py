@@ -3,14 +3,13 @@ admins' global audit log."""
 from datetime import datetime, time, timedelta, timezone
 from urllib.parse import urlencode
 
-from flask import abort, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_babel import get_timezone
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from crm import permissions
-from crm.audit import bp
 from crm.audit.display import action_name, entity_name, field_name, value_text
 from crm.audit.forms import LogFilterForm
 from crm.audit.services import PER_PAGE, history_page
@@ -18,7 +17,9 @@ from crm.extensions import db
 from crm.htmx import render, targets
 from crm.models import AuditEntry, Contact, Customer, Opportunity, User
 from crm.permissions import admin_required
-from crm.textsearch import like_escape
+from crm.search import like_escape
+
+bp = Blueprint("audit", __name__)
 
 HISTORY = "audit/history.html"
 LOG = "audit/log.html"

@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("auth", __name__)
-
-from crm.auth import routes  # noqa: E402,F401
+"""Logging in and out, first-run setup, and the account page."""

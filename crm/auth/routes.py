@@ -1,18 +1,20 @@
 """Logging in and out, the first-run setup, and one's own account."""
 from urllib.parse import urlsplit
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 
-from crm.auth import bp, sessions
+from crm.auth import sessions
 from crm.auth.forms import AccountForm, LoginForm, PasswordForm, SetupForm
 from crm.auth.services import create_user, has_users
 from crm.auth.throttle import login_throttle
 from crm.extensions import db
 from crm.models import User
+
+bp = Blueprint("auth", __name__)
 
 
 def safe_next(target: str | None) -> str:

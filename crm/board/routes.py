@@ -1,8 +1,8 @@
 """The board: /pipeline, a column's further cards, one card (to cancel an inline form)."""
-from flask import abort, redirect, request
+from flask import Blueprint, abort, redirect, request
 from flask_login import current_user
 
-from crm.board import bp, services
+from crm.board import services
 from crm.board.services import BoardFilters
 from crm.board.views import (TEMPLATE, back_url_from, board_page, board_url, card_view,
                              column_page, date_arg, int_arg)
@@ -10,6 +10,8 @@ from crm.extensions import db
 from crm.htmx import fragment, targets
 from crm.models import Stage, utcnow
 from crm.permissions import can_see_opportunity
+
+bp = Blueprint("board", __name__)
 
 
 @bp.route("/pipeline")

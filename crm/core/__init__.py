@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("core", __name__)
-
-from crm.core import routes  # noqa: E402,F401
+"""The home page and the health check."""

@@ -1,14 +1,13 @@
 """Customers (客户): the list with search, filters and segments; the customer page with its
 profile, tags, contacts, follow-ups, opportunities and tasks; bulk tagging."""
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy.orm import contains_eager, joinedload
 
 from crm.concurrency import Conflict, claim, conflict_for, submitted_token
-from crm.customers import bp
 from crm.customers.forms import ContactForm, CustomerForm, SegmentForm
 from crm.customers.services import (
     CustomerFilter, bulk_tag, customer_page, customers_for_bulk, delete_contact, distinct_values,
@@ -19,8 +18,10 @@ from crm.htmx import fragment, is_htmx, redirect_to, render, targets
 from crm.models import Contact, Customer, Opportunity, Segment, Tag, TagGroup, customer_tags
 from crm.permissions import (can_edit_customer, can_see_customer, can_set_owner,
                              visible_ids, visible_opportunities_clause)
-from crm.sharing import RecordUsers
+from crm.sharing.queries import RecordUsers
 from crm.validators import unique_field_ids
+
+bp = Blueprint("customers", __name__, url_prefix="/customers")
 
 LIST = "customers/index.html"
 SHOW = "customers/show.html"
@@ -218,7 +219,7 @@ def _split_duplicates(found, *, name=None, phone=None, email=None):
     """The duplicates I may see, and for those I may not, only what they share with the input
     (never their name or a link)."""
     from crm.customers.services import _digits
-    from crm.textsearch import normalise
+    from crm.search import normalise
     visible = visible_ids(current_user, Customer, [c.id for c in found])
     hidden = []
     for other in found:
@@ -311,7 +312,7 @@ def update(customer_id: int):
 @bp.route("/<int:customer_id>/delete", methods=["POST"])
 def delete(customer_id: int):
     """Move a customer to the trash with its contacts, notes, opportunities and tasks."""
-    from crm.trash.routes import remember_undo
+    from crm.responses import remember_undo
     from crm.trash.services import trash
     customer = _customer_or_404(customer_id, edit=True)
     remember_undo(trash(customer, current_user))
@@ -544,7 +545,7 @@ def _contact_conflict(customer: Customer, contact: Contact, form: ContactForm):
 @bp.route("/<int:customer_id>/contacts/<int:contact_id>/delete", methods=["POST"])
 def delete_contact_view(customer_id: int, contact_id: int):
     """Move a contact to the trash (the next contact becomes the primary one)."""
-    from crm.trash.routes import remember_undo, with_undo_toast
+    from crm.responses import remember_undo, with_undo_toast
     from crm.trash.services import trash
     customer = _load_customer(customer_id, edit=True)
     contact = _contact_of(customer, contact_id)

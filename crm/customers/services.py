@@ -9,8 +9,8 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
 from crm.models import Contact, Customer, Segment, Tag, TagGroup, User, customer_tags, utcnow
-from crm.search_index import customer_terms_condition
-from crm.textsearch import like_escape, normalise, query_terms
+from crm.search import customer_terms_condition
+from crm.search import like_escape, normalise, query_terms
 
 PER_PAGE = 25
 COUNT_CAP = 1000  # the list counts its matches up to here, then says "1,000+"

@@ -4,10 +4,10 @@ from datetime import datetime
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm import search_index
+from crm import search as search_index
 from crm.extensions import db
 from crm.models.base import UTCDateTime, utcnow
-from crm.textsearch import search_keys
+from crm.search import search_keys
 
 CUSTOMER_KINDS = ("company", "individual")
 CUSTOMER_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
@@ -74,7 +74,7 @@ class Customer(db.Model):
     description: Mapped[str | None] = mapped_column(Text)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    # Lower-cased name, pinyin, initials, contact names, phones and emails (see textsearch).
+    # Lower-cased name, pinyin, initials, contact names, phones and emails (see crm/search.py).
     search_index: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -138,5 +138,5 @@ class Segment(db.Model):
     user = relationship("User")
 
 
-# The trigram index over Customer.search_index (crm/search_index.py) comes and goes with the table.
+# The trigram index over Customer.search_index (crm/search.py) comes and goes with the table.
 search_index.register(Customer.__table__)

@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("notes", __name__, url_prefix="/notes")
-
-from crm.notes import routes  # noqa: E402,F401
+"""Notes (跟进记录): the follow-ups on a customer's or an opportunity's timeline."""

@@ -1,18 +1,19 @@
 """Adding, editing and deleting follow-up notes inline (htmx), with plain-form fallbacks."""
-from flask import abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.concurrency import Conflict, claim, conflict_for, submitted_token, token_of
 from crm.extensions import db
-from crm.formatting import has_endpoint
+from crm.responses import record_page
 from crm.htmx import fragment, is_htmx, render
 from crm.models import Note
-from crm.notes import bp
 from crm.notes.forms import NoteForm
 from crm.notes.services import add_note, note_targets, user_time_to_utc
 from crm.permissions import can_see_customer, can_see_opportunity
 from crm.validators import unique_field_ids
+
+bp = Blueprint("notes", __name__, url_prefix="/notes")
 
 
 def _can_see_target(customer, opportunity) -> bool:
@@ -45,7 +46,7 @@ def _resolve_targets(form: NoteForm):
 
 def _back_url(customer, opportunity):
     """The page the note belongs to: its opportunity's, else its customer's."""
-    if opportunity is not None and has_endpoint("opportunities.show"):
+    if opportunity is not None:
         return url_for("opportunities.show", opportunity_id=opportunity.id)
     return url_for("customers.show", customer_id=customer.id)
 
@@ -53,11 +54,9 @@ def _back_url(customer, opportunity):
 def _page_with_note_form(customer, opportunity, form: NoteForm):
     """A note refused without JavaScript: the page its form lives on (see _back_url) again, 422,
     with what was typed kept and each error beside its field. Nothing was saved."""
-    if opportunity is not None and has_endpoint("opportunities.show"):
-        from crm.opportunities.routes import show_page
-        return show_page(opportunity.id, status=422, note_form=form)
-    from crm.customers.routes import show_page
-    return show_page(customer.id, status=422, note_form=form)
+    if opportunity is not None:
+        return record_page("opportunity", opportunity.id, status=422, note_form=form)
+    return record_page("customer", customer.id, status=422, note_form=form)
 
 
 @bp.route("", methods=["POST"])
@@ -112,7 +111,7 @@ def update(note_id: int):
     note = _editable_note(note_id)
     form = NoteForm(obj=note) if request.method == "GET" else NoteForm()
     if request.method == "GET":
-        from crm.formatting import dt_input
+        from crm.l10n import dt_input
         from datetime import datetime
         form.happened_at.data = datetime.strptime(dt_input(note.happened_at), "%Y-%m-%dT%H:%M")
     if request.method == "POST" and form.validate_on_submit():
@@ -140,7 +139,7 @@ def _edit_form(note: Note, form: NoteForm, *, status: int, **context):
     customer, opportunity = note.customer, note.opportunity
     # Ids of their own: inline, this form shares the page with the add-note form.
     unique_field_ids(form, f"note-{note.id}-")
-    back_label = (opportunity.title if opportunity is not None and has_endpoint("opportunities.show")
+    back_label = (opportunity.title if opportunity is not None
                   else customer.name)
     return render(EDIT_TEMPLATE, "note_edit", status=status, note=note, edit_form=form,
                   inline=is_htmx(), back_url=_back_url(customer, opportunity),
@@ -166,7 +165,7 @@ def _note_conflict(note: Note, form: NoteForm):
 def delete(note_id: int):
     """Move a note to the trash; only its author or an admin may. htmx gets, in its place, a
     line with Undo."""
-    from crm.trash.routes import remember_undo, undo_placeholder
+    from crm.responses import remember_undo, undo_placeholder
     from crm.trash.services import trash
     note = _editable_note(note_id)
     customer, opportunity = note.customer, note.opportunity

@@ -1,7 +1,7 @@
 """Opportunity views: the list, the form, the page, and the stage-change route everyone uses."""
 from decimal import Decimal
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload, with_expression
@@ -29,7 +29,6 @@ from crm.models import (
     User,
     customer_tags,
 )
-from crm.opportunities import bp
 from crm.opportunities.forms import (
     CompetitorAddForm,
     FilterForm,
@@ -61,11 +60,13 @@ from crm.permissions import (
     visible_opportunities_clause,
     visible_record,
 )
-from crm.sharing import RecordUsers
+from crm.sharing.queries import RecordUsers
 from crm.stage_totals import (amount_from_cents, cents_of, stage_probability, weighted_from_units,
                                weighted_units)
-from crm.textsearch import like_escape, query_terms
+from crm.search import like_escape, query_terms
 from crm.urls import local_path
+
+bp = Blueprint("opportunities", __name__, url_prefix="/opportunities")
 
 PAGE_SIZE = 25
 # Over this many matching opportunities the list's totals come in a second request (htmx,
@@ -963,7 +964,7 @@ def _section(opportunity, block: str, status: int = 200, **extra):
 def delete(opportunity_id: int):
     """Move an opportunity with its notes and tasks to the trash (its owner, managers, admins).
     GET asks for confirmation (the page without JavaScript; htmx confirms in the browser)."""
-    from crm.trash.routes import confirm_move, remember_undo
+    from crm.responses import confirm_move, remember_undo
     from crm.trash.services import trash
     opportunity = _editable(opportunity_id)
     back = url_for("opportunities.show", opportunity_id=opportunity.id)

@@ -5,7 +5,7 @@ its fragments (HX-Target) with that fragment, and anyone else with the whole pag
 refused without JavaScript (a plain form POST) is its page again, 422, with what was posted
 and the reason beside the button or form it concerns; nothing is saved.
 """
-from flask import abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -14,7 +14,7 @@ from crm.extensions import db
 from crm.htmx import fragment, is_htmx, redirect_to, render, targets, trigger
 from crm.models import LostReason, Pipeline, Stage
 from crm.permissions import admin_required
-from crm.pipelines import bp, services
+from crm.pipelines import services
 from crm.pipelines.forms import (
     LostReasonForm,
     NewPipelineForm,
@@ -24,6 +24,8 @@ from crm.pipelines.forms import (
     apply_rule_error,
 )
 from crm.pipelines.services import RuleError
+
+bp = Blueprint("pipelines", __name__, url_prefix="/admin/pipelines")
 
 PIPELINES = "pipelines/index.html"
 STAGES = "pipelines/pipeline.html"

@@ -445,7 +445,7 @@ def _move_opportunities(source: Stage, destination: Stage, *, lost_reason: LostR
                   cast(literal(destination.id), Integer), cast(literal(user_id), Integer),
                   literal(now, UTCDateTime))
         .where(Opportunity.stage_id == source.id)))
-    from crm.audit import record_select
+    from crm.audit.services import record_select
     moving = db.select(Opportunity.id, Opportunity.title).where(Opportunity.stage_id == source.id)
     record_select("opportunities", moving, field="stage_id", old=source.display_name,
                   new=destination.display_name, user=user)

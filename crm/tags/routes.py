@@ -3,7 +3,7 @@
 Inline (htmx) edits answer with the fragment they replace; every action also works as a
 plain form with a 303 back to /tags.
 """
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -12,10 +12,11 @@ from crm.l10n import join_list
 from crm.htmx import fragment, is_htmx, redirect_to, targets
 from crm.models import Tag, TagGroup
 from crm.permissions import manager_required
-from crm.tags import bp
 from crm.tags import services
 from crm.tags.forms import ColorForm, GroupForm, MergeForm, TagForm
 from crm.tags.services import TagRuleError
+
+bp = Blueprint("tags", __name__, url_prefix="/tags")
 
 INDEX = "tags/index.html"
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, insert, select
 
-from crm import audit
+from crm.audit import services as audit
 from crm.extensions import db
 from crm.models import Customer, Tag, TagGroup, customer_tags
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl, urlparse
 
 from flask import (
+    Blueprint,
     abort,
     flash,
     get_template_attribute,
@@ -20,11 +21,10 @@ from jinja2_fragments.flask import render_block
 from werkzeug.datastructures import MultiDict
 
 from crm.extensions import commit_keeping_loaded, db
-from crm.formatting import dt_input
+from crm.l10n import dt_input
 from crm.htmx import fragment, is_htmx, targets
 from crm.models import Customer, Opportunity, User, utcnow
 from crm.permissions import can_see_customer, can_see_opportunity, visible_record
-from crm.tasks import bp
 from crm.tasks.forms import TaskForm
 from crm.tasks.services import (
     active_users,
@@ -41,6 +41,8 @@ from crm.tasks.services import (
 )
 from crm.tasks.views import TaskList
 from crm.urls import local_path
+
+bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
 PAGE = "tasks/index.html"
 PANEL = "tasks/panel.html"
@@ -409,7 +411,7 @@ def toggle(task_id: int):
 @bp.route("/<int:task_id>/delete", methods=["POST"])
 def delete(task_id: int):
     """Move a task to the trash (Undo brings it back)."""
-    from crm.trash.routes import remember_undo, with_undo_toast
+    from crm.responses import remember_undo, with_undo_toast
     from crm.trash.services import trash
     task = _task_or_403(task_id)
     result = trash(task, current_user)

@@ -396,7 +396,7 @@ def related_search(q: str, limit: int = 8) -> list[tuple[str, str]]:
     """Customers and opportunities matching `q` (pinyin too) as (value, label) choices for a
     task's related record: two queries, at most `limit` of each."""
     from crm.models import Customer
-    from crm.textsearch import like_escape, query_terms
+    from crm.search import like_escape, query_terms
 
     terms = query_terms(q)
     if not terms:

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from crm.formatting import dt, has_endpoint
+from crm.l10n import dt
 from crm.tasks.services import SECTIONS, can_edit_task
 from crm.urls import IdUrl
 
@@ -57,10 +57,8 @@ class TaskList:
         self._reopen_title = Markup(_("Reopen “%(title)s”"))
         self._toggle_url = IdUrl("tasks.toggle", "task_id")
         self._edit_url = IdUrl("tasks.update", "task_id")
-        self._opportunity_url = (IdUrl("opportunities.show", "opportunity_id")
-                                 if has_endpoint("opportunities.show") else None)
-        self._customer_url = (IdUrl("customers.show", "customer_id")
-                              if has_endpoint("customers.show") else None)
+        self._opportunity_url = IdUrl("opportunities.show", "opportunity_id")
+        self._customer_url = IdUrl("customers.show", "customer_id")
         self.rows = ({name: [self.row(task) for task in sections.rows(name)] for name in SECTIONS}
                      if sections is not None else {})
 

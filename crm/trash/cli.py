@@ -4,11 +4,11 @@ from datetime import datetime, timezone
 import click
 from flask.cli import with_appcontext
 
-from crm.cli import cli_group
+
 from crm.extensions import db
 
 
-@cli_group.command("purge-trash")
+@click.command("purge-trash")
 @click.option("--now", "now_text", default=None, metavar="ISO-TIME",
               help="Pretend it is this UTC time (for testing a schedule); default: now.")
 @with_appcontext

@@ -1,22 +1,21 @@
 """The trash page (/trash): what was deleted, by whom, when, with what hung on it; restore,
-and for admins purge. Also the Undo offered right after a deletion."""
+and for admins purge. (The Undo offered right after a deletion: crm/responses.py.)"""
 from urllib.parse import urlencode, urlparse
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 
 from crm.extensions import db
-from crm.l10n import join_list
-from crm.htmx import fragment, is_htmx, redirect_to, render, targets
+from crm.htmx import fragment, is_htmx, push_url, redirect_to, render, targets
 from crm.models import utcnow
-from crm.trash import bp
+from crm.responses import KIND_NAMES, UNDO, counts_phrase
 from crm.trash.services import (
     KINDS,
     RETENTION_DAYS,
     TrashError,
+    batches,
     can_purge,
     can_restore,
     can_see_batch,
@@ -28,42 +27,15 @@ from crm.trash.services import (
 )
 from crm.urls import local_path
 
+bp = Blueprint("trash", __name__, url_prefix="/trash")
+
 PAGE = "trash/index.html"
 CONFIRM = "trash/confirm.html"
-UNDO = "trash/_undo.html"
-UNDO_KEY = "trash_undo"
-
-KIND_NAMES = {"customer": _l("Customer"), "contact": _l("Contact"),
-              "opportunity": _l("Opportunity"), "note": _l("Note"), "task": _l("Task")}
-
-
-def _count_phrase(kind: str, num: int) -> str:
-    phrases = {
-        "customer": ngettext("%(num)d customer", "%(num)d customers", num),
-        "contact": ngettext("%(num)d contact", "%(num)d contacts", num),
-        "opportunity": ngettext("%(num)d opportunity", "%(num)d opportunities", num),
-        "note": ngettext("%(num)d note", "%(num)d notes", num),
-        "task": ngettext("%(num)d task", "%(num)d tasks", num),
-    }
-    return phrases[kind]
 
 
 def hangs_on(item) -> str:
     """'2 contacts, 5 notes, 1 task': what comes back with the record."""
-    return join_list(_count_phrase(kind, num) for kind, num in
-                     sorted(item.others.items(), key=lambda pair: KINDS.index(pair[0])))
-
-
-def moved_message(kind: str, label: str) -> str:
-    if kind == "customer":
-        return _("The customer %(name)s was moved to the trash.", name=label)
-    if kind == "contact":
-        return _("The contact %(name)s was moved to the trash.", name=label)
-    if kind == "opportunity":
-        return _("The opportunity %(name)s was moved to the trash.", name=label)
-    if kind == "task":
-        return _("The task %(name)s was moved to the trash.", name=label)
-    return _("The note was moved to the trash.")
+    return counts_phrase(item.others)
 
 
 def restored_message(kind: str, label: str, count: int) -> str:
@@ -83,58 +55,6 @@ def restored_message(kind: str, label: str, count: int) -> str:
     return _("The note is back.")
 
 
-# --- Undo right after a deletion (used by the other areas) ------------------------------------
-
-_local = local_path
-
-
-def remember_undo(result) -> None:
-    """After a deletion that ends on another page: that page shows the notice with Undo."""
-    session[UNDO_KEY] = {"batch": result.batch, "kind": result.kind, "label": result.label[:120],
-                         "user": current_user.get_id()}
-
-
-def undo_toast(result, next_url: str | None = None) -> str:
-    """The notice with Undo as an out-of-band toast, to add to an htmx response."""
-    current = request.htmx.current_url if request.htmx else None
-    return render_template(UNDO, toast=True, batch=result.batch,
-                           message=moved_message(result.kind, result.label),
-                           next_url=_local(next_url) or _local(current) or url_for("trash.index"))
-
-
-def undo_placeholder(result, element_id: str, next_url: str | None = None) -> str:
-    """A line with Undo standing where the deleted item was (an htmx outerHTML swap)."""
-    current = request.htmx.current_url if request.htmx else None
-    return render_template(UNDO, placeholder=True, element_id=element_id, batch=result.batch,
-                           message=moved_message(result.kind, result.label),
-                           next_url=_local(next_url) or _local(current) or url_for("trash.index"))
-
-
-def with_undo_toast(response, result, next_url: str | None = None):
-    response.set_data(response.get_data(as_text=True) + undo_toast(result, next_url))
-    return response
-
-
-@bp.app_template_global()
-def pending_undo() -> dict | None:
-    """The Undo notice of a deletion just made, shown once by the layout."""
-    undo = session.pop(UNDO_KEY, None)
-    if not undo or undo.get("user") != current_user.get_id():
-        return None
-    return {"batch": undo.get("batch"), "message": moved_message(undo.get("kind"), undo.get("label", ""))}
-
-
-def confirm_move(obj, *, back: str, action: str):
-    """The page asking "Move this to the trash?" (for browsers without JavaScript)."""
-    from crm.trash.services import kind_of, label_of, preview
-    counts = preview(obj)
-    others = join_list(_count_phrase(kind, num) for kind, num in
-                       sorted(counts.items(), key=lambda pair: KINDS.index(pair[0])))
-    return render_template("trash/confirm_move.html", kind=kind_of(obj), label=label_of(obj),
-                           kind_names=KIND_NAMES, others=others, back=_local(back) or "/",
-                           action=action, retention_days=RETENTION_DAYS)
-
-
 # --- The trash page ----------------------------------------------------------------------------
 
 def _kind_arg() -> str:
@@ -152,7 +72,6 @@ def _page_url(kind: str, page: int = 1) -> str:
 
 
 def _context(kind: str, page: int, **extra) -> dict:
-    from crm.trash.services import batches
     pagination = batches(current_user, kind=kind or None, page=page)
     if pagination.page > pagination.pages:
         pagination = batches(current_user, kind=kind or None, page=pagination.pages)
@@ -183,8 +102,7 @@ def index():
     context = _context(kind, page)
     if targets("trash-results"):
         response = fragment(PAGE, "results", **context)
-        response.headers["HX-Push-Url"] = _page_url(kind, context["pagination"].page)
-        return response
+        return push_url(response, _page_url(kind, context["pagination"].page))
     return render(PAGE, **context)
 
 
@@ -199,7 +117,7 @@ def _batch_or_404(batch: str):
 
 def _back_from_form() -> tuple[str, int]:
     """The kind filter and page of the trash page a form was sent from."""
-    back = _local(request.form.get("back")) or ""
+    back = local_path(request.form.get("back")) or ""
     query = dict(pair.split("=", 1) for pair in urlparse(back).query.split("&") if "=" in pair)
     kind = query.get("kind", "")
     try:
@@ -216,7 +134,7 @@ def _answer(message: str, category: str, *, status: int = 200, next_url: str | N
         return fragment(PAGE, "results", status=status,
                         **_context(kind, page, notice=message, notice_kind=category))
     flash(message, category)
-    return redirect_to(next_url or _local(request.form.get("back")) or url_for("trash.index"))
+    return redirect_to(next_url or local_path(request.form.get("back")) or url_for("trash.index"))
 
 
 @bp.route("/<batch>/restore", methods=["POST"])
@@ -225,7 +143,7 @@ def restore_batch(batch: str):
     item = _batch_or_404(batch)
     if not can_restore(current_user, item):
         abort(403)
-    next_url = _local(request.form.get("next"))
+    next_url = local_path(request.form.get("next"))
     try:
         result = restore(batch, current_user)
     except TrashError as exc:
@@ -244,7 +162,7 @@ def purge_batch(batch: str):
     item = _batch_or_404(batch)
     if request.method == "GET":
         return render_template(CONFIRM, item=item, hangs_on=hangs_on, kind_names=KIND_NAMES,
-                               back=_local(request.args.get("back")) or url_for("trash.index"))
+                               back=local_path(request.args.get("back")) or url_for("trash.index"))
     label = item.label
     try:
         purge(batch, current_user)
@@ -264,7 +182,7 @@ def empty_expired():
     if request.method == "GET":
         return render_template(CONFIRM, item=None, expired=expired_count(),
                                retention_days=RETENTION_DAYS,
-                               back=_local(request.args.get("back")) or url_for("trash.index"))
+                               back=local_path(request.args.get("back")) or url_for("trash.index"))
     count, _rows = purge_expired(user=current_user)
     db.session.commit()
     return _answer(ngettext("%(num)d expired batch was deleted for good.",

@@ -8,7 +8,7 @@ See crm/search_index.py. The index is filled from the customers already there.
 """
 from alembic import op
 
-from crm import search_index
+from crm import search as search_index
 
 # revision identifiers, used by Alembic.
 revision = '7f3a9c2e41b8'

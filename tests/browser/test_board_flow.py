@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from crm.extensions import db
 from crm.models import Customer, Opportunity, Pipeline, Stage, Task, utcnow
-from crm.textsearch import search_keys
+from crm.search import search_keys
 
 
 def seed(app, owner):

@@ -10,7 +10,7 @@ import pytest
 from crm.extensions import db
 from crm.models import (Competitor, Contact, Customer, LostReason, Note, Opportunity, Pipeline,
                         Segment, Stage, Tag, TagGroup, Task, User, utcnow)
-from crm.textsearch import search_keys
+from crm.search import search_keys
 from tests.browser.conftest import htmx_settled
 
 PAYLOADS = {

@@ -1,4 +1,11 @@
-"""A trigram index over `customers.search_index`, so that searching a substring of a name,
+"""Customer search: the keys a record is found by, the terms a user types, and the index
+that finds them fast.
+
+Search keys: what a user may type to find a record, pinyin included. A Chinese name is found
+by its characters, its full pinyin and its pinyin initials, as people type on phones:
+北京星辰科技 -> "beijingxingchenkeji" and "bjxckj".
+
+The index: a trigram index over `customers.search_index`, so that searching a substring of a name,
 its pinyin or a phone number reads an index instead of every customer.
 
 - SQLite: an FTS5 table with the trigram tokenizer, `customer_search`, whose content is the
@@ -16,10 +23,57 @@ both call `install()` (an after_create hook on the customers table).
 from __future__ import annotations
 
 import logging
+import re
 import weakref
 
 from flask import g, has_request_context
+from pypinyin import Style, lazy_pinyin
 from sqlalchemy import column, event, table
+
+_SPACES = re.compile(r"\s+")
+_NON_DIGITS = re.compile(r"\D")
+_HAS_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def normalise(text: str) -> str:
+    """Lower-case and drop white space, the form both keys and queries take."""
+    return _SPACES.sub("", (text or "").lower())
+
+
+def pinyin_keys(text: str) -> list[str]:
+    """Full pinyin and initials of the Chinese in `text` (empty when there is none)."""
+    if not text or not _HAS_HAN.search(text):
+        return []
+    syllables = lazy_pinyin(text, errors="ignore")
+    initials = lazy_pinyin(text, style=Style.FIRST_LETTER, errors="ignore")
+    return [normalise("".join(syllables)), normalise("".join(initials))]
+
+
+def search_keys(*values: str) -> str:
+    """One text holding every key for the given values, separated by '|'."""
+    keys: list[str] = []
+    for value in values:
+        if not value:
+            continue
+        keys.append(normalise(value))
+        keys.extend(pinyin_keys(value))
+        digits = _NON_DIGITS.sub("", value)
+        if len(digits) >= 5 and digits != normalise(value):
+            keys.append(digits)  # "138-0013-8000" is also found as 13800138000
+    return "|".join(k for k in keys if k)
+
+
+def query_terms(q: str) -> list[str]:
+    """The terms of a search box entry; each must match."""
+    return [normalise(t) for t in (q or "").split() if normalise(t)]
+
+
+def like_escape(term: str) -> str:
+    """Escape LIKE wildcards so that a user's % or _ is matched literally."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# --- The trigram index ------------------------------------------------------------------------
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +167,7 @@ def customer_terms_condition(terms: list[str]):
     plain LIKE's. On PostgreSQL the GIN index serves the LIKE itself."""
     from crm.extensions import db
     from crm.models import Customer
-    from crm.textsearch import like_escape
+    from crm.search import like_escape
 
     likes = [Customer.search_index.like(f"%{like_escape(term)}%", escape="\\") for term in terms]
     long_terms = [term for term in terms if len(term) >= MIN_TRIGRAM]
