@@ -7,7 +7,7 @@ Routes never read `request.htmx` or set an HX-* header themselves; they say what
     return render(SHOW, block, **context)     # the whole page, or just that block
 
     response = fragment(SHOW, "details", **context)
-    add_oob(response, oob_block("tasks/panel.html", "task_panel", **context))
+    add_oob(response, oob_block("tasks/panel.html", "task_panel", panel_oob=True, **context))
     return retarget(response, "#note-form")   # HX-Retarget + HX-Reswap
 
 Out-of-band pieces are blocks of a template that mark themselves `hx-swap-oob` when rendered
@@ -78,9 +78,12 @@ def fragment(template: str, *blocks: str, status: int = 200, **context):
 
 
 def oob_block(template: str, block: str, **context) -> str:
-    """A block rendered as an out-of-band piece: the block reads `oob` and marks its root
-    element hx-swap-oob."""
-    return render_block(template, block, oob=True, **context)
+    """A block rendered as an out-of-band piece, to pass to add_oob: the block marks its root
+    element hx-swap-oob when the flag it reads is in `context` (`oob=True` by default;
+    `panel_oob=True` for the task panel, which shares its page's context)."""
+    if not any(key == "oob" or key.endswith("_oob") for key in context):
+        context["oob"] = True
+    return render_block(template, block, **context)
 
 
 def add_oob(response, *pieces: str):
