@@ -1,6 +1,7 @@
 """Migrations are self-contained: none imports the application (crm), so an old migration
 runs its own DDL as it was on its day, not whatever crm/ generates today."""
 import ast
+import shutil
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,26 @@ def test_the_check_sees_every_way_of_importing():
         ["crm.search_index"]
     assert app_imports("import crmx\nfrom alembic import op\n# import crm\n") == []
 
+
+def test_autogenerate_writes_a_self_contained_migration(tmp_path):
+    """A new migration made by `flask db migrate` (env.py, script.py.mako) imports no crm
+    either: a UTCDateTime column is written as sa.DateTime(timezone=True)."""
+    from flask_migrate import migrate
+
+    from crm import create_app
+    from crm.extensions import db
+
+    directory = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, directory, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in (directory / "versions").glob("*.py"):
+        path.unlink()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+                      "TESTING": True})
+    with app.app_context():
+        migrate(directory=str(directory), message="everything")
+        db.engine.dispose()
+    [generated] = (directory / "versions").glob("*.py")
+    source = generated.read_text(encoding="utf-8")
+    assert app_imports(source) == []
+    assert "crm" not in source
+    assert "sa.Column('created_at', sa.DateTime(timezone=True), nullable=False)" in source
