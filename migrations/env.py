@@ -3,6 +3,7 @@ from logging.config import fileConfig
 
 from flask import current_app
 
+from crm.models.base import UTCDateTime
 from crm.search import include_object
 
 from alembic import context
@@ -49,6 +50,15 @@ def get_metadata():
     if hasattr(target_db, 'metadatas'):
         return target_db.metadatas[None]
     return target_db.metadata
+
+
+def render_item(type_, obj, autogen_context):
+    """Autogenerate writes a UTCDateTime column as the type it emits in the DDL
+    (sa.DateTime(timezone=True)): a migration does not import the app
+    (tests/test_migrations_selfcontained.py)."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_migrations_offline():
@@ -100,6 +110,7 @@ def run_migrations_online():
         # The trigram search index (crm/search.py) is made by its own migration,
         # not described by the models: autogenerate leaves it alone.
         conf_args.setdefault("include_object", include_object)
+        conf_args.setdefault("render_item", render_item)
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

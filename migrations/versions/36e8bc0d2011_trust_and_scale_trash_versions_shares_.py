@@ -7,7 +7,6 @@ Create Date: 2026-11-22 17:38:16.511241
 """
 from alembic import op
 import sqlalchemy as sa
-import crm.models.base
 
 
 # revision identifiers, used by Alembic.
@@ -26,7 +25,7 @@ def upgrade():
     )
     op.create_table('audit_log',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('action', sa.String(length=10), nullable=False),
     sa.Column('entity', sa.String(length=40), nullable=False),
@@ -65,26 +64,26 @@ def upgrade():
 
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('version', sa.Integer(), nullable=False, server_default='1'))
-        batch_op.add_column(sa.Column('deleted_at', crm.models.base.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('deleted_batch', sa.String(length=32), nullable=True))
         batch_op.create_index(batch_op.f('ix_contacts_deleted_at'), ['deleted_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_contacts_deleted_batch'), ['deleted_batch'], unique=False)
 
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.add_column(sa.Column('version', sa.Integer(), nullable=False, server_default='1'))
-        batch_op.add_column(sa.Column('deleted_at', crm.models.base.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('deleted_batch', sa.String(length=32), nullable=True))
         batch_op.create_index(batch_op.f('ix_customers_deleted_at'), ['deleted_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_deleted_batch'), ['deleted_batch'], unique=False)
 
     with op.batch_alter_table('notes', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('deleted_at', crm.models.base.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('deleted_batch', sa.String(length=32), nullable=True))
         batch_op.create_index(batch_op.f('ix_notes_deleted_at'), ['deleted_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_notes_deleted_batch'), ['deleted_batch'], unique=False)
 
     with op.batch_alter_table('opportunities', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('deleted_at', crm.models.base.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('deleted_batch', sa.String(length=32), nullable=True))
         batch_op.create_index(batch_op.f('ix_opportunities_deleted_at'), ['deleted_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_opportunities_deleted_batch'), ['deleted_batch'], unique=False)
@@ -94,7 +93,7 @@ def upgrade():
         batch_op.add_column(sa.Column('to_stage_label', sa.String(length=120), nullable=True))
 
     with op.batch_alter_table('tasks', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('deleted_at', crm.models.base.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('deleted_batch', sa.String(length=32), nullable=True))
         batch_op.create_index(batch_op.f('ix_tasks_deleted_at'), ['deleted_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_tasks_deleted_batch'), ['deleted_batch'], unique=False)

@@ -7,7 +7,6 @@ Create Date: 2026-12-03 11:36:12.680251
 """
 from alembic import op
 import sqlalchemy as sa
-import crm.models.base
 
 
 # revision identifiers, used by Alembic.
@@ -24,8 +23,8 @@ def upgrade():
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('remember', sa.Boolean(), nullable=False),
-    sa.Column('created_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('user_agent', sa.String(length=255), nullable=False),
     sa.Column('address', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_login_sessions_user_id_users'), ondelete='CASCADE'),

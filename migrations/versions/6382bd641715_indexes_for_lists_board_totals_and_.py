@@ -7,7 +7,6 @@ Create Date: 2026-11-22 18:53:06.512537
 """
 from alembic import op
 import sqlalchemy as sa
-import crm.models.base
 
 
 # revision identifiers, used by Alembic.

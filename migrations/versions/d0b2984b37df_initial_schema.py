@@ -7,7 +7,6 @@ Create Date: 2026-11-22 16:57:26.251461
 """
 from alembic import op
 import sqlalchemy as sa
-import crm.models.base
 
 
 # revision identifiers, used by Alembic.
@@ -32,7 +31,7 @@ def upgrade():
     sa.Column('key', sa.String(length=40), nullable=True),
     sa.Column('name', sa.String(length=120), nullable=True),
     sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('created_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pipelines'))
     )
     op.create_table('tag_groups',
@@ -52,7 +51,7 @@ def upgrade():
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('language', sa.String(length=10), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
-    sa.Column('created_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users'))
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
@@ -75,8 +74,8 @@ def upgrade():
     sa.Column('owner_id', sa.Integer(), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('search_index', sa.Text(), nullable=False),
-    sa.Column('created_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_customers_created_by_id_users')),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_customers_owner_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
@@ -95,7 +94,7 @@ def upgrade():
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.Column('query', sa.Text(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_segments_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_segments'))
     )
@@ -139,7 +138,7 @@ def upgrade():
     sa.Column('phone', sa.String(length=50), nullable=True),
     sa.Column('email', sa.String(length=254), nullable=True),
     sa.Column('is_primary', sa.Boolean(), nullable=False),
-    sa.Column('created_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_contacts_customer_id_customers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contacts'))
     )
@@ -173,14 +172,14 @@ def upgrade():
     sa.Column('budget', sa.Numeric(precision=14, scale=2), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('closed_at', crm.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('lost_reason_id', sa.Integer(), nullable=True),
     sa.Column('lost_note', sa.Text(), nullable=True),
-    sa.Column('stage_entered_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_activity_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('stage_entered_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_activity_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_opportunities_contact_id_contacts'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_opportunities_created_by_id_users')),
@@ -213,13 +212,13 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('happened_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('happened_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('author_id', sa.Integer(), nullable=True),
     sa.Column('customer_id', sa.Integer(), nullable=True),
     sa.Column('contact_id', sa.Integer(), nullable=True),
     sa.Column('opportunity_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_notes_author_id_users')),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_notes_contact_id_contacts'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_notes_customer_id_customers'), ondelete='CASCADE'),
@@ -245,7 +244,7 @@ def upgrade():
     sa.Column('from_stage_id', sa.Integer(), nullable=True),
     sa.Column('to_stage_id', sa.Integer(), nullable=True),
     sa.Column('user_id', sa.Integer(), nullable=True),
-    sa.Column('changed_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('changed_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['from_stage_id'], ['stages.id'], name=op.f('fk_stage_changes_from_stage_id_stages'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['opportunity_id'], ['opportunities.id'], name=op.f('fk_stage_changes_opportunity_id_opportunities'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['to_stage_id'], ['stages.id'], name=op.f('fk_stage_changes_to_stage_id_stages'), ondelete='SET NULL'),
@@ -259,15 +258,15 @@ def upgrade():
     op.create_table('tasks',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
-    sa.Column('due_at', crm.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('assignee_id', sa.Integer(), nullable=True),
     sa.Column('opportunity_id', sa.Integer(), nullable=True),
     sa.Column('customer_id', sa.Integer(), nullable=True),
     sa.Column('stage_id', sa.Integer(), nullable=True),
     sa.Column('done', sa.Boolean(), nullable=False),
-    sa.Column('done_at', crm.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('done_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', crm.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['assignee_id'], ['users.id'], name=op.f('fk_tasks_assignee_id_users')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_tasks_created_by_id_users')),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_tasks_customer_id_customers'), ondelete='CASCADE'),
