@@ -1,0 +1,33 @@
+"""Pipelines (销售管道): the ordered stages an opportunity goes through."""
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.extensions import db
+from crm.models.base import UTCDateTime, utcnow
+
+if TYPE_CHECKING:  # Stage's module imports this one
+    from crm.models.stage import Stage
+
+
+class Pipeline(db.Model):
+    __tablename__ = "pipelines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(120))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    stages: Mapped[list["Stage"]] = relationship(
+        back_populates="pipeline", order_by="Stage.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        return str(_l("Sales pipeline")) if self.key == "default" else ""
