@@ -1,4 +1,5 @@
-"""Logging in and out, the first-run setup, and one's own account."""
+"""Logging in and out, the first-run setup, and one's own account (its name, language, time
+zone, password and login sessions)."""
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
@@ -9,10 +10,12 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from crm.auth import sessions
 from crm.auth.forms import AccountForm, LoginForm, PasswordForm, SetupForm
-from crm.auth.services import create_user, has_users
+from crm.auth.queries import has_users
+from crm.auth.services import create_user
 from crm.auth.throttle import login_throttle
 from crm.extensions import db
 from crm.models import User
+from crm.pipelines.services import ensure_defaults
 
 bp = Blueprint("auth", __name__)
 
@@ -37,7 +40,6 @@ def setup():
     if request.method == "GET":
         form.language.data = request.accept_languages.best_match(["zh_CN", "en"], default="zh_CN")
     if form.validate_on_submit():
-        from crm.defaults import ensure_defaults
         user = create_user(email=form.email.data, name=form.name.data, password=form.password.data,
                            role="admin", language=form.language.data, timezone=form.timezone.data)
         ensure_defaults()
