@@ -4,6 +4,7 @@ from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.extensions import db
+from crm.models.base import shown_name
 
 # Names of the built-in lost reasons, shown in the user's language until an admin renames
 # them (then the stored name wins).
@@ -30,7 +31,4 @@ class LostReason(db.Model):
 
     @property
     def display_name(self) -> str:
-        if self.name:
-            return self.name
-        label = DEFAULT_LOST_REASON_NAMES.get(self.key or "")
-        return str(label) if label is not None else ""
+        return shown_name(self.name, self.key, DEFAULT_LOST_REASON_NAMES)

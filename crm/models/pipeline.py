@@ -7,10 +7,13 @@ from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
-from crm.models.base import UTCDateTime, utcnow
+from crm.models.base import UTCDateTime, shown_name, utcnow
 
 if TYPE_CHECKING:  # Stage's module imports this one
     from crm.models.stage import Stage
+
+# The built-in pipeline's name, in the user's language until an admin renames it.
+DEFAULT_PIPELINE_NAMES = {"default": _l("Sales pipeline")}
 
 
 class Pipeline(db.Model):
@@ -28,6 +31,4 @@ class Pipeline(db.Model):
 
     @property
     def display_name(self) -> str:
-        if self.name:
-            return self.name
-        return str(_l("Sales pipeline")) if self.key == "default" else ""
+        return shown_name(self.name, self.key, DEFAULT_PIPELINE_NAMES)

@@ -4,6 +4,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
+from crm.models.base import shown_name
 from crm.models.pipeline import Pipeline
 
 STAGE_KINDS = ("open", "won", "lost")
@@ -43,10 +44,7 @@ class Stage(db.Model):
 
     @property
     def display_name(self) -> str:
-        if self.name:
-            return self.name
-        label = DEFAULT_STAGE_NAMES.get(self.key or "")
-        return str(label) if label is not None else ""
+        return shown_name(self.name, self.key, DEFAULT_STAGE_NAMES)
 
     @property
     def playbook_items(self) -> list[tuple[str, int]]:
