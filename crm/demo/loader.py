@@ -13,12 +13,13 @@ from crm.demo.dataset import ACCOUNTS_CSV
 from crm.extensions import db
 from crm.models import Customer, Opportunity, utcnow
 from crm.pipelines.services import ensure_defaults
+from crm.rules import RuleError
 
 DEFAULT_SEED = 20240601
 
 
-class DemoError(Exception):
-    """The demo cannot be loaded (the database is not empty)."""
+class DemoError(RuleError):
+    """The demo cannot be loaded: it only fills an empty database."""
 
 
 def load_demo(seed: int = DEFAULT_SEED, accounts_csv: Path | None = None,
