@@ -142,9 +142,8 @@ def _stages_context(pipeline: Pipeline, **extra) -> dict:
 def _stages_page(pipeline: Pipeline, block: str | None = None, status: int = 200, **extra):
     """The pipeline page, or for an htmx caller only `block`."""
     context = _stages_context(pipeline, **extra)
-    if block and targets(*_block_targets(block, context)):
-        return fragment(STAGES, block, status=status, **context)
-    return render(STAGES, status=status, **context)
+    block = block if block and targets(*_block_targets(block, context)) else None
+    return render(STAGES, block, status=status, **context)
 
 
 def _block_targets(block: str, context: dict) -> tuple[str, ...]:
@@ -363,9 +362,8 @@ def _reasons_page(block: str | None = None, status: int = 200, **extra):
     context.update(extra)
     target_ids = {"reason_list": ("reason-list",), "add_form": ("reason-add",),
                   "reason_item": (f"reason-{extra['reason'].id}",) if "reason" in extra else ()}
-    if block and targets(*target_ids.get(block, ())):
-        return fragment(REASONS, block, status=status, **context)
-    return render(REASONS, status=status, **context)
+    block = block if block and targets(*target_ids.get(block, ())) else None
+    return render(REASONS, block, status=status, **context)
 
 
 @bp.route("/lost-reasons")
