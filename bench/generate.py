@@ -56,7 +56,7 @@ class ZhText:
 
 
 def _zh(text: str) -> ZhText:
-    from crm.search import normalise, pinyin_keys
+    from crm.search import pinyin_keys
     keys = pinyin_keys(text)
     full, initials = (keys + ["", ""])[:2] if keys else ("", "")
     return ZhText(text, full, initials)
@@ -73,7 +73,7 @@ class Pools:
     def __init__(self, seed: int):
         from faker import Faker
 
-        from crm.demo import EN_TITLES, ZH_TITLES
+        from crm.demo.content import EN_TITLES, ZH_TITLES
 
         zh = Faker("zh_CN")
         en = Faker("en_US")
@@ -312,7 +312,7 @@ class Generator:
         return self.user_ids
 
     def tags(self, session) -> None:
-        from crm.demo import TAG_GROUPS
+        from crm.demo.content import TAG_GROUPS
         from crm.models import Tag, TagGroup
 
         self.tag_groups: list[tuple[bool, list[int]]] = []
@@ -623,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
 
         now = datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
         gen = Generator(pools, args.seed, args.scale, now, sqlite=not postgres)
-        from crm.defaults import ensure_defaults
+        from crm.pipelines.services import ensure_defaults
         t = time.perf_counter()
         ensure_defaults()
         gen.users(db.session)

@@ -296,7 +296,7 @@ def seed(database_url: str, clients: int, customers: int = 3, opportunities: int
     open opportunities in the default pipeline (the schema must exist: the server made it)."""
     from crm import create_app
     from crm.auth.services import create_user
-    from crm.defaults import ensure_defaults
+    from crm.pipelines.services import ensure_defaults
     from crm.extensions import db
     from crm.models import Customer, Pipeline, Stage, User
     from crm.opportunities.services import create_opportunity

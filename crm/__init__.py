@@ -11,7 +11,7 @@ from crm.admin import routes as admin_routes
 from crm.audit import routes as audit_routes
 from crm.audit.listeners import install as install_audit_listener
 from crm.auth import routes as auth_routes
-from crm.auth.services import has_users
+from crm.auth.queries import has_users
 from crm.auth.sessions import hash_token, parse_cookie_id
 from crm.auth.throttle import init_throttle
 from crm.board import routes as board_routes

@@ -1,9 +1,21 @@
-"""Command-line tools: `flask --app app crm ...`, and `python app.py`."""
+"""Command-line tools: `flask --app app crm ...` (create-user, demo, backup, restore; the
+trash's purge is added by create_app), and `python app.py` (migrate, then serve)."""
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from flask_babel import force_locale
+from flask_migrate import upgrade
+from sqlalchemy import inspect
 
+from crm.auth.passwords import password_problem
+from crm.auth.services import create_user
+from crm.backup import BackupError, backup, default_backup_path, restore
+from crm.demo import DemoError, load_demo
 from crm.extensions import db
+from crm.models import User
+from crm.pipelines.services import ensure_defaults
 
 cli_group = AppGroup("crm", help="CRM administration commands.")
 
@@ -18,13 +30,6 @@ cli_group = AppGroup("crm", help="CRM administration commands.")
 @with_appcontext
 def create_user_command(email, name, password, role, language, tz):
     """Create a user (the first admin, for instance)."""
-    from flask_babel import force_locale
-
-    from crm.auth.passwords import password_problem
-    from crm.auth.services import create_user
-    from crm.defaults import ensure_defaults
-    from crm.models import User
-
     if User.by_email(email):
         raise click.ClickException(f"A user with the email {email} already exists.")
     with force_locale(language):  # the reason in the new user's language
@@ -43,10 +48,6 @@ def create_user_command(email, name, password, role, language, tz):
 def demo_command():
     """Fill an empty database with a believable demo workspace (migrating it first, as
     `python app.py` does, so it also works on a database nothing has run against yet)."""
-    from sqlalchemy import inspect
-
-    from crm.demo import DemoError, load_demo
-
     tables = set(inspect(db.engine).get_table_names())
     if not tables or "alembic_version" in tables:  # not a schema made by create_all (tests)
         upgrade_database(current_app._get_current_object())
@@ -63,10 +64,6 @@ def demo_command():
 @with_appcontext
 def backup_command(output):
     """Back up the database while the app runs (SQLite online backup, or pg_dump)."""
-    from pathlib import Path
-
-    from crm.backup import BackupError, backup, default_backup_path
-
     target = Path(output) if output else default_backup_path(
         Path(current_app.instance_path), db.engine.dialect.name)
     try:
@@ -82,8 +79,6 @@ def backup_command(output):
 @with_appcontext
 def restore_command(source, yes):
     """Replace the database's content with a backup (stop the app first)."""
-    from crm.backup import BackupError, restore
-
     if not yes:
         click.confirm("This replaces every record in the database with the backup. Go on?",
                       abort=True)
@@ -96,10 +91,6 @@ def restore_command(source, yes):
 
 def upgrade_database(app) -> None:
     """Apply pending migrations, then make sure the defaults exist."""
-    from flask_migrate import upgrade
-
-    from crm.defaults import ensure_defaults
-
     with app.app_context():
         upgrade()
         ensure_defaults()

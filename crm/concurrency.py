@@ -35,10 +35,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect, update
 from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.extensions import db
-from crm.models import utcnow
+from crm.l10n import dt, dt_input
+from crm.models import AuditEntry, StageChange, utcnow
 
 
 class Conflict(Exception):
@@ -264,7 +266,6 @@ def shown(form_field, value) -> str:
     if isinstance(value, Decimal):
         return format_decimal(value, "#,##0.00")
     if isinstance(value, datetime):
-        from crm.l10n import dt
         return dt(value, "short")
     if isinstance(value, date):
         return format_date(value, "medium")
@@ -281,7 +282,6 @@ def as_input(value) -> str:
     if isinstance(value, bool):
         return "y" if value else ""
     if isinstance(value, datetime):  # a datetime-local input, in the user's zone
-        from crm.l10n import dt_input
         return dt_input(value)
     if isinstance(value, date):
         return value.isoformat()
@@ -318,9 +318,6 @@ def differences(form, obj, fields, *, submitted=None, stored=None,
 def last_changes(obj, names) -> tuple[dict[str, tuple[str | None, datetime]], tuple | None]:
     """Who changed each of `names` last and when, from the audit trail (one query), and the
     record's latest change overall as (who, when); empty when nothing was recorded."""
-    from sqlalchemy.orm import joinedload
-
-    from crm.models import AuditEntry
     entries = db.session.execute(
         db.select(AuditEntry).options(joinedload(AuditEntry.user))
         .where(AuditEntry.entity == type(obj).__tablename__, AuditEntry.entity_id == obj.id)
@@ -382,7 +379,6 @@ def conflict_for(form, obj, fields=None, *, message: str | None = None, submitte
 def stale_move_message(opportunity) -> str:
     """Why a stage move was refused: who changed the opportunity meanwhile (its latest stage
     change or audit entry), and where it is now."""
-    from crm.models import StageChange
     change = db.session.execute(
         db.select(StageChange).where(StageChange.opportunity_id == opportunity.id)
         .order_by(StageChange.changed_at.desc(), StageChange.id.desc()).limit(1)

@@ -4,13 +4,15 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from crm.admin import queries, services
 from crm.admin.forms import EditUserForm, SettingsForm, UserForm
-from crm.auth import sessions
 from crm.auth.services import create_user
 from crm.extensions import db
-from crm.models import User
 from crm.htmx import redirect_to
+from crm.models import User
 from crm.permissions import admin_required, set_team_sees_everything, team_sees_everything
+from crm.pipelines.forms import apply_rule_error
+from crm.rules import RuleError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -19,10 +21,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @admin_required
 def users():
     """Every user, active first."""
-    rows = db.session.execute(
-        db.select(User).order_by(User.active.desc(), User.name)
-    ).scalars().all()
-    return render_template("admin/users.html", users=rows)
+    return render_template("admin/users.html", users=queries.users_in_order())
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -47,17 +46,13 @@ def update(user_id: int):
     user = db.get_or_404(User, user_id)
     form = EditUserForm(obj=user, user_id=user.id)
     if form.validate_on_submit():
-        if user.id == current_user.id and form.role.data != "admin":
-            form.role.errors.append(_("You cannot take away your own administrator role."))
+        try:
+            services.update_user(user, by=current_user, name=form.name.data, email=form.email.data,
+                                 role=form.role.data, language=form.language.data,
+                                 timezone=form.timezone.data, password=form.password.data)
+        except RuleError as error:
+            apply_rule_error(form, error)
         else:
-            user.name = form.name.data.strip()
-            user.email = User.normalise_email(form.email.data)
-            user.role = form.role.data
-            user.language = form.language.data
-            user.timezone = form.timezone.data
-            if form.password.data:
-                user.set_password(form.password.data)
-                sessions.password_changed(user)  # the user's sessions end (mine: but this one)
             db.session.commit()
             flash(_("User %(name)s was saved.", name=user.name), "success")
             return redirect(url_for("admin.users"), 303)
@@ -69,11 +64,11 @@ def update(user_id: int):
 def deactivate(user_id: int):
     """A deactivated user cannot log in; everything they own stays."""
     user = db.get_or_404(User, user_id)
-    if user.id == current_user.id:
-        flash(_("You cannot deactivate yourself."), "error")
+    try:
+        services.deactivate_user(user, by=current_user)
+    except RuleError as error:
+        flash(error.message, "error")
     else:
-        user.active = False
-        sessions.end_all(user.id)  # logged out everywhere, now
         db.session.commit()
         flash(_("%(name)s can no longer log in.", name=user.name), "success")
     return redirect(url_for("admin.users"), 303)
@@ -84,7 +79,7 @@ def deactivate(user_id: int):
 def reactivate(user_id: int):
     """Let a deactivated user log in again."""
     user = db.get_or_404(User, user_id)
-    user.active = True
+    services.reactivate_user(user)
     db.session.commit()
     flash(_("%(name)s can log in again.", name=user.name), "success")
     return redirect(url_for("admin.users"), 303)

@@ -2,14 +2,14 @@
 from zoneinfo import available_timezones
 
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf import FlaskForm
-
-from crm.validators import EmailAddress
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from crm.auth.passwords import MAX_PASSWORD_LENGTH, password_problem
 from crm.models import User
+from crm.validators import EmailAddress
 
 LANGUAGE_CHOICES = [("zh_CN", "中文"), ("en", "English")]
 COMMON_TIMEZONES = [
@@ -31,7 +31,6 @@ class StrongPassword:
     else the signed-in user's (the account page)."""
 
     def __call__(self, form, field):
-        from flask_login import current_user
         email = getattr(form, "email", None)
         name = getattr(form, "name", None)
         problem = password_problem(

@@ -1,31 +1,29 @@
-"""Logging in and out, the first-run setup, and one's own account."""
-from urllib.parse import urlsplit
-
+"""Logging in and out, the first-run setup, and one's own account (its name, language, time
+zone, password and login sessions)."""
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 
-from crm.auth import sessions
+from crm.auth import services, sessions
 from crm.auth.forms import AccountForm, LoginForm, PasswordForm, SetupForm
-from crm.auth.services import create_user, has_users
+from crm.auth.queries import has_users
 from crm.auth.throttle import login_throttle
 from crm.extensions import db
 from crm.models import User
+from crm.pipelines.forms import apply_rule_error
+from crm.pipelines.services import ensure_defaults
+from crm.rules import RuleError
+from crm.urls import local_path
 
 bp = Blueprint("auth", __name__)
 
 
-def safe_next(target: str | None) -> str:
-    """Only a path on this site: never an open redirect."""
-    if not target:
-        return url_for("core.index")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
-            or "\\" in target:
-        return url_for("core.index")
-    return target
+def _next_or_home(target: str | None) -> str:
+    """Where to go next: `target` if it is on this site (crm.urls.local_path: never an open
+    redirect), else the home page."""
+    return local_path(target) or url_for("core.index")
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -37,8 +35,7 @@ def setup():
     if request.method == "GET":
         form.language.data = request.accept_languages.best_match(["zh_CN", "en"], default="zh_CN")
     if form.validate_on_submit():
-        from crm.defaults import ensure_defaults
-        user = create_user(email=form.email.data, name=form.name.data, password=form.password.data,
+        user = services.create_user(email=form.email.data, name=form.name.data, password=form.password.data,
                            role="admin", language=form.language.data, timezone=form.timezone.data)
         ensure_defaults()
         db.session.flush()
@@ -56,7 +53,7 @@ def setup():
 def login():
     """Log in with email and password; wrong passwords are throttled (crm.auth.throttle)."""
     if current_user.is_authenticated:
-        return redirect(safe_next(request.args.get("next")))
+        return redirect(_next_or_home(request.args.get("next")))
     form = LoginForm()
     error, status = None, 200
     if form.validate_on_submit():
@@ -74,7 +71,7 @@ def login():
                 db.session.commit()
                 login_user(user, remember=form.remember.data)
                 refresh()
-                return redirect(safe_next(request.args.get("next")), 303)
+                return redirect(_next_or_home(request.args.get("next")), 303)
         else:
             throttle.failed(form.email.data, address)
             error = _("Wrong email or password.")
@@ -146,9 +143,8 @@ def account():
     form = AccountForm(obj=current_user)
     password_form = PasswordForm(formdata=None)
     if form.validate_on_submit():
-        current_user.name = form.name.data.strip()
-        current_user.language = form.language.data
-        current_user.timezone = form.timezone.data
+        services.update_account(current_user, name=form.name.data, language=form.language.data,
+                                timezone=form.timezone.data)
         db.session.commit()
         refresh()
         flash(_("Your settings were saved."), "success")
@@ -164,12 +160,13 @@ def change_password():
     form = AccountForm(formdata=None, obj=current_user)
     password_form = PasswordForm()
     if password_form.validate_on_submit():
-        if not current_user.check_password(password_form.current_password.data):
-            password_form.current_password.errors.append(_("The current password is wrong."))
+        try:
+            services.change_password(current_user._get_current_object(),
+                                     current_password=password_form.current_password.data,
+                                     new_password=password_form.new_password.data)
+        except RuleError as error:
+            apply_rule_error(password_form, error)
         else:
-            user = current_user._get_current_object()
-            user.set_password(password_form.new_password.data)
-            sessions.password_changed(user)  # my other sessions end; this browser stays in
             db.session.commit()
             flash(_("Your password was changed. You were logged out on your other devices."),
                   "success")
@@ -187,9 +184,7 @@ def _account_page(form, password_form, status):
 @login_required
 def switch_language():
     """Switch the interface language from the menu, then come back to the same page."""
-    language = request.form.get("language")
-    if language in ("zh_CN", "en"):
-        current_user.language = language
+    if services.set_language(current_user, request.form.get("language")):
         db.session.commit()
         refresh()
-    return redirect(safe_next(request.form.get("next")), 303)
+    return redirect(_next_or_home(request.form.get("next")), 303)

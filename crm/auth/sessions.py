@@ -13,6 +13,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app, request
+from flask_login import current_user, login_user
 
 from crm.extensions import db
 from crm.models import LoginSession, User, utcnow
@@ -82,7 +83,6 @@ def password_changed(user: User) -> None:
     password was changed). When `user` is the one signed in here, this browser gets a new
     session (with "keep me logged in" if it had it) and is logged in on it, so that only this
     browser stays in."""
-    from flask_login import current_user, login_user
     if not (current_user.is_authenticated and current_user.id == user.id):
         end_all(user.id)
         return

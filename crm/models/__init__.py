@@ -1,43 +1,32 @@
-"""All models, importable from one place."""
+"""All models, importable from one place: `from crm.models import Customer`. One module per
+entity (crm/models/<entity>.py); the pairs that only make sense together share one
+(TagGroup and Tag; StageTotal and ClosedTotal)."""
+from crm.models.audit_entry import AuditEntry
 from crm.models.base import UTCDateTime, utcnow
-from crm.models.customer import (
-    CUSTOMER_KINDS,
-    CUSTOMER_SIZES,
-    Contact,
-    Customer,
-    Segment,
-    Tag,
-    TagGroup,
-    customer_shares,
-    customer_tags,
-)
+from crm.models.competitor import Competitor
+from crm.models.contact import Contact
+from crm.models.customer import CUSTOMER_KINDS, CUSTOMER_SIZES, Customer, customer_shares, customer_tags
+from crm.models.login_session import LoginSession
+from crm.models.lost_reason import DEFAULT_LOST_REASON_NAMES, LostReason
 from crm.models.note import NOTE_KINDS, Note
-from crm.models.sales import (
-    DEFAULT_LOST_REASON_NAMES,
-    DEFAULT_STAGE_NAMES,
-    STAGE_KINDS,
-    STATUSES,
-    Competitor,
-    LostReason,
-    Opportunity,
-    Pipeline,
-    Stage,
-    StageChange,
-    StageTotal,
-    ClosedTotal,
-    Task,
-    opportunity_links,
-    opportunity_shares,
-)
-from crm.models.workspace import AuditEntry, Setting
-from crm.models.user import LANGUAGES, ROLES, LoginSession, User
+from crm.models.opportunity import STATUSES, Opportunity, opportunity_links, opportunity_shares
+from crm.models.pipeline import Pipeline
+from crm.models.segment import Segment
+from crm.models.setting import Setting
+from crm.models.stage import DEFAULT_STAGE_NAMES, STAGE_KINDS, Stage
+from crm.models.stage_change import StageChange
+from crm.models.stage_total import ClosedTotal, StageTotal
+from crm.models.tag import Tag, TagGroup
+from crm.models.task import Task
+from crm.models.user import LANGUAGES, ROLES, User
 
 __all__ = [
     "CUSTOMER_KINDS", "CUSTOMER_SIZES", "Contact", "Customer", "Segment", "Tag", "TagGroup",
     "customer_tags", "NOTE_KINDS", "Note", "DEFAULT_LOST_REASON_NAMES", "DEFAULT_STAGE_NAMES",
     "STAGE_KINDS", "STATUSES", "Competitor", "LostReason", "Opportunity", "Pipeline", "Stage",
-    "StageChange", "StageTotal", "ClosedTotal", "Task", "opportunity_links", "LANGUAGES", "ROLES", "LoginSession", "User", "UTCDateTime",
-    "utcnow", "customer_shares", "opportunity_shares", "AuditEntry", "Setting",
+    "StageChange", "StageTotal", "ClosedTotal", "Task", "opportunity_links", "LANGUAGES",
+    "ROLES", "LoginSession", "User", "UTCDateTime", "utcnow", "customer_shares",
+    "opportunity_shares", "AuditEntry", "Setting",
 ]
 
 # The triggers that keep stage_totals come with the schema (crm/stage_totals.py).

@@ -1,4 +1,4 @@
-"""Helpers shared by the models."""
+"""Helpers shared by the models: the UTC datetime column type, and the names of built-in rows."""
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, TypeDecorator
@@ -7,6 +7,15 @@ from sqlalchemy import DateTime, TypeDecorator
 def utcnow() -> datetime:
     """Now, in UTC, timezone-aware."""
     return datetime.now(timezone.utc)
+
+
+def shown_name(name: str | None, key: str | None, built_in: dict) -> str:
+    """A row's name as shown: the stored one; for a built-in row not renamed (no name, a key)
+    its name in the user's language from `built_in` (key -> lazy string); else ''."""
+    if name:
+        return name
+    label = built_in.get(key or "")
+    return str(label) if label is not None else ""
 
 
 class UTCDateTime(TypeDecorator):

@@ -1,13 +1,18 @@
-"""Customers (客户), their contacts (联系人), tags (标签) in groups (分类), segments."""
+"""Customers (客户): companies or people, with their tags and who they are shared with."""
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm import search as search_index
 from crm.extensions import db
 from crm.models.base import UTCDateTime, utcnow
+from crm.models.tag import Tag
 from crm.search import search_keys
+
+if TYPE_CHECKING:  # Contact's module imports this one
+    from crm.models.contact import Contact
 
 CUSTOMER_KINDS = ("company", "individual")
 CUSTOMER_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
@@ -25,33 +30,6 @@ customer_tags = Table(
     Column("customer_id", ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
     Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
-
-
-class TagGroup(db.Model):
-    """A category of tags. Single-choice groups allow one of their tags per customer."""
-
-    __tablename__ = "tag_groups"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True)
-    multiple: Mapped[bool] = mapped_column(Boolean, default=True)
-    position: Mapped[int] = mapped_column(Integer, default=0)
-
-    tags: Mapped[list["Tag"]] = relationship(
-        back_populates="group", order_by="Tag.name", cascade="all, delete-orphan"
-    )
-
-
-class Tag(db.Model):
-    __tablename__ = "tags"
-    __table_args__ = (db.UniqueConstraint("group_id", "name", name="uq_tags_group_id_name"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    group_id: Mapped[int] = mapped_column(ForeignKey("tag_groups.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(80))
-    color: Mapped[str] = mapped_column(String(7), default="#64748b")
-
-    group: Mapped[TagGroup] = relationship(back_populates="tags")
 
 
 class Customer(db.Model):
@@ -103,39 +81,6 @@ class Customer(db.Model):
     @property
     def primary_contact(self):
         return self.contacts[0] if self.contacts else None
-
-
-class Contact(db.Model):
-    __tablename__ = "contacts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(120))
-    title: Mapped[str | None] = mapped_column(String(120))
-    phone: Mapped[str | None] = mapped_column(String(50))
-    email: Mapped[str | None] = mapped_column(String(254))
-    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    deleted_batch: Mapped[str | None] = mapped_column(String(32), index=True)
-
-    customer: Mapped[Customer] = relationship(back_populates="contacts")
-
-
-class Segment(db.Model):
-    """A saved filter of the customer list, reopened by name."""
-
-    __tablename__ = "segments"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
-    # The list's query string without the page number, e.g. "tag=3&tag=5&match=all".
-    query: Mapped[str] = mapped_column(Text, default="")
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    user = relationship("User")
 
 
 # The trigram index over Customer.search_index (crm/search.py) comes and goes with the table.

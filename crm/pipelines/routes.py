@@ -11,10 +11,10 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from crm.extensions import db
-from crm.htmx import fragment, is_htmx, redirect_to, render, targets, trigger
+from crm.htmx import fragment, is_htmx, redirect_to, render, retarget, targets, trigger
 from crm.models import LostReason, Pipeline, Stage
 from crm.permissions import admin_required
-from crm.pipelines import services
+from crm.pipelines import queries, services
 from crm.pipelines.forms import (
     LostReasonForm,
     NewPipelineForm,
@@ -23,7 +23,7 @@ from crm.pipelines.forms import (
     StageForm,
     apply_rule_error,
 )
-from crm.pipelines.services import RuleError
+from crm.rules import RuleError
 
 bp = Blueprint("pipelines", __name__, url_prefix="/admin/pipelines")
 
@@ -38,8 +38,8 @@ def _index_page(new_form: NewPipelineForm | None = None, status: int = 200,
                 delete_errors: dict[int, str] | None = None):
     """The pipelines page; `delete_errors` (pipeline id -> why it was not deleted) shows a
     refused Delete in its row."""
-    pipelines = services.ordered_pipelines()
-    stage_counts, opportunity_counts = services.pipeline_counts()
+    pipelines = queries.ordered_pipelines()
+    stage_counts, opportunity_counts = queries.pipeline_counts()
     new_form = new_form or NewPipelineForm(formdata=None, pipelines=pipelines)
     return render(PIPELINES, "pipeline_list" if targets("pipeline-list") else None, status=status,
                   pipelines=pipelines, stage_counts=stage_counts,
@@ -58,7 +58,7 @@ def index():
 @admin_required
 def create():
     """Add a pipeline, starting from three basic stages or a copy of another's."""
-    pipelines = services.ordered_pipelines()
+    pipelines = queries.ordered_pipelines()
     form = NewPipelineForm(pipelines=pipelines)
     if form.validate_on_submit():
         source = None
@@ -124,7 +124,7 @@ def _stages_context(pipeline: Pipeline, **extra) -> dict:
     context = {
         "pipeline": pipeline,
         "stages": list(pipeline.stages),
-        "counts": services.stage_opportunity_counts(pipeline.id),
+        "counts": queries.stage_opportunity_counts(pipeline.id),
         "editing_id": None,
         "removing_id": None,
         "edit_form": None,
@@ -142,9 +142,8 @@ def _stages_context(pipeline: Pipeline, **extra) -> dict:
 def _stages_page(pipeline: Pipeline, block: str | None = None, status: int = 200, **extra):
     """The pipeline page, or for an htmx caller only `block`."""
     context = _stages_context(pipeline, **extra)
-    if block and targets(*_block_targets(block, context)):
-        return fragment(STAGES, block, status=status, **context)
-    return render(STAGES, status=status, **context)
+    block = block if block and targets(*_block_targets(block, context)) else None
+    return render(STAGES, block, status=status, **context)
 
 
 def _block_targets(block: str, context: dict) -> tuple[str, ...]:
@@ -202,9 +201,7 @@ def create_stage(pipeline_id: int):
             return redirect(url_for("pipelines.show", pipeline_id=pipeline.id) + f"#stage-{stage.id}", 303)
     if targets("stage-list", "stage-add"):
         response = fragment(STAGES, "add_form", status=422, **_stages_context(pipeline, add_form=form))
-        response.headers["HX-Retarget"] = "#stage-add"
-        response.headers["HX-Reswap"] = "outerHTML"
-        return response
+        return retarget(response, "#stage-add")
     return render(STAGES, status=422, **_stages_context(pipeline, add_form=form, add_open=True))
 
 
@@ -314,9 +311,9 @@ def remove_stage(stage_id: int):
     """Remove a stage; if it holds opportunities, first choose the stage they move to."""
     stage = _stage_or_404(stage_id)
     pipeline = stage.pipeline
-    counts = services.stage_opportunity_counts(pipeline.id)
-    destinations = services.removal_destinations(stage)
-    lost_reasons = services.ordered_lost_reasons(active_only=True)
+    counts = queries.stage_opportunity_counts(pipeline.id)
+    destinations = queries.removal_destinations(stage)
+    lost_reasons = queries.ordered_lost_reasons(active_only=True)
     blocked = None
     try:
         services.check_stage_kinds(pipeline, removing=stage)
@@ -345,7 +342,7 @@ def remove_stage(stage_id: int):
                 return redirect_to(url_for("pipelines.show", pipeline_id=pipeline.id))
         status = 422
     else:
-        suggested = services.suggested_destination(stage)
+        suggested = queries.suggested_destination(stage)
         form = RemoveStageForm(formdata=None, destinations=destinations, counts=counts,
                                lost_reasons=lost_reasons,
                                data={"destination_id": suggested.id if suggested else 0})
@@ -357,7 +354,7 @@ def remove_stage(stage_id: int):
 # --- Lost reasons --------------------------------------------------------------------------
 
 def _reasons_page(block: str | None = None, status: int = 200, **extra):
-    context = {"reasons": services.ordered_lost_reasons(), "usage": services.lost_reason_usage(),
+    context = {"reasons": queries.ordered_lost_reasons(), "usage": queries.lost_reason_usage(),
                "editing_id": None, "edit_form": None,
                "add_form": LostReasonForm(formdata=None, prefix="new"),
                # reason id -> (the button refused: "deactivate" or "delete", why)
@@ -365,9 +362,8 @@ def _reasons_page(block: str | None = None, status: int = 200, **extra):
     context.update(extra)
     target_ids = {"reason_list": ("reason-list",), "add_form": ("reason-add",),
                   "reason_item": (f"reason-{extra['reason'].id}",) if "reason" in extra else ()}
-    if block and targets(*target_ids.get(block, ())):
-        return fragment(REASONS, block, status=status, **context)
-    return render(REASONS, status=status, **context)
+    block = block if block and targets(*target_ids.get(block, ())) else None
+    return render(REASONS, block, status=status, **context)
 
 
 @bp.route("/lost-reasons")

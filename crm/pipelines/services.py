@@ -1,8 +1,10 @@
-"""The rules of pipelines (销售管道), their stages (销售阶段) and lost reasons.
+"""The rules of pipelines (销售管道), their stages (销售阶段) and lost reasons, and the
+defaults a new install starts with (ensure_defaults).
 
 Every function here states the business rule it enforces in its docstring. A change that
-would break a rule raises RuleError, whose message is shown to the admin as is. Nothing
-here commits: the caller commits once the whole change is made.
+would break a rule raises crm.rules.RuleError, whose message is shown to the admin as is and
+whose `field` names the form field at fault. Nothing here commits: the caller commits once
+the whole change is made. Reads (lists, counts) live in queries.py.
 """
 import re
 from collections.abc import Iterable, Sequence
@@ -11,6 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import Integer, and_, case, cast, func, insert, literal, update
 
+from crm.audit.services import record_select
 from crm.extensions import db
 from crm.l10n import join_list
 from crm.models import (
@@ -23,6 +26,8 @@ from crm.models import (
     UTCDateTime,
     utcnow,
 )
+from crm.pipelines.queries import ordered_lost_reasons, ordered_pipelines, stage_opportunity_count
+from crm.rules import RuleError
 
 REQUIRED_KINDS = STAGE_KINDS  # open, won, lost: a pipeline keeps at least one of each
 MIN_PROBABILITY, MAX_PROBABILITY = 0, 100
@@ -30,69 +35,8 @@ DEFAULT_COLORS = {"open": "#3b82f6", "won": "#16a34a", "lost": "#dc2626"}
 DEFAULT_PROBABILITY = {"open": 10, "won": 100, "lost": 0}
 
 
-class RuleError(Exception):
-    """A change refused because it would break a business rule; str() is the user's message,
-    `field` the form field it concerns, if any."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
-
-    @property
-    def message(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
 def kind_label(kind: str) -> str:
     return {"open": _("Open"), "won": _("Won"), "lost": _("Lost")}.get(kind, kind)
-
-
-# --- Reading -------------------------------------------------------------------------------
-
-def ordered_pipelines() -> list[Pipeline]:
-    """Every pipeline in the admins' order."""
-    return list(db.session.execute(
-        db.select(Pipeline).order_by(Pipeline.position, Pipeline.id)).scalars())
-
-
-def pipeline_counts() -> tuple[dict[int, int], dict[int, int]]:
-    """Stages and opportunities per pipeline id, in two grouped queries."""
-    stages = dict(db.session.execute(
-        db.select(Stage.pipeline_id, func.count(Stage.id)).group_by(Stage.pipeline_id)).all())
-    opportunities = dict(db.session.execute(
-        db.select(Opportunity.pipeline_id, func.count(Opportunity.id))
-        .group_by(Opportunity.pipeline_id)).all())
-    return stages, opportunities
-
-
-def stage_opportunity_counts(pipeline_id: int) -> dict[int, int]:
-    """How many opportunities each stage of a pipeline holds, in one grouped query."""
-    return dict(db.session.execute(
-        db.select(Opportunity.stage_id, func.count(Opportunity.id))
-        .where(Opportunity.pipeline_id == pipeline_id)
-        .group_by(Opportunity.stage_id)).all())
-
-
-def stage_opportunity_count(stage: Stage) -> int:
-    # Opportunities in the trash count: they move with the others, to be restorable later.
-    return db.session.execute(
-        db.select(func.count(Opportunity.id)).where(Opportunity.stage_id == stage.id)
-        .execution_options(include_deleted=True)).scalar_one()
-
-
-def lost_reason_usage() -> dict[int, int]:
-    """How many opportunities give each lost reason, in one grouped query."""
-    return dict(db.session.execute(
-        db.select(Opportunity.lost_reason_id, func.count(Opportunity.id))
-        .where(Opportunity.lost_reason_id.is_not(None))
-        .group_by(Opportunity.lost_reason_id)).all())
-
-
-def ordered_lost_reasons(active_only: bool = False) -> list[LostReason]:
-    query = db.select(LostReason).order_by(LostReason.position, LostReason.id)
-    if active_only:
-        query = query.where(LostReason.active.is_(True))
-    return list(db.session.execute(query).scalars())
 
 
 # --- Validation helpers shared with the forms ---------------------------------------------
@@ -445,7 +389,6 @@ def _move_opportunities(source: Stage, destination: Stage, *, lost_reason: LostR
                   cast(literal(destination.id), Integer), cast(literal(user_id), Integer),
                   literal(now, UTCDateTime))
         .where(Opportunity.stage_id == source.id)))
-    from crm.audit.services import record_select
     moving = db.select(Opportunity.id, Opportunity.title).where(Opportunity.stage_id == source.id)
     record_select("opportunities", moving, field="stage_id", old=source.display_name,
                   new=destination.display_name, user=user)
@@ -474,21 +417,6 @@ def _move_opportunities(source: Stage, destination: Stage, *, lost_reason: LostR
     for obj in list(db.session.identity_map.values()):
         if isinstance(obj, Opportunity):
             db.session.expire(obj)
-
-
-def removal_destinations(stage: Stage) -> list[Stage]:
-    """Where a removed stage's opportunities may go: the other stages of its pipeline."""
-    return [s for s in stage.pipeline.stages if s.id != stage.id]
-
-
-def suggested_destination(stage: Stage) -> Stage | None:
-    """The nearest stage of the same kind, else the stage just before it."""
-    others = removal_destinations(stage)
-    if not others:
-        return None
-    same = [s for s in others if s.kind == stage.kind]
-    pool = same or others
-    return min(pool, key=lambda s: (abs(s.position - stage.position), -s.position))
 
 
 # --- Lost reasons --------------------------------------------------------------------------
@@ -548,3 +476,34 @@ def delete_lost_reason(reason: LostReason) -> str:
     db.session.flush()
     _renumber(ordered_lost_reasons())
     return "deleted"
+
+
+# --- What a new install starts with: one pipeline with DOMAIN.md's eight stages, lost reasons
+
+DEFAULT_STAGES = [
+    # key, probability, kind, colour, playbook
+    ("discover", 10, "open", "#94a3b8", None),
+    ("confirm", 20, "open", "#60a5fa", None),
+    ("needs_analysis", 30, "open", "#3b82f6", None),
+    ("proposal", 50, "open", "#8b5cf6", None),
+    ("negotiation", 70, "open", "#f59e0b", None),
+    ("signed", 100, "won", "#16a34a", None),
+    ("delivered", 100, "won", "#15803d", None),
+    ("lost", 0, "lost", "#dc2626", None),
+]
+DEFAULT_LOST_REASONS = ["price", "competitor", "no_budget", "no_decision", "timing",
+                        "product_fit", "unresponsive", "other"]
+
+
+def ensure_defaults() -> None:
+    """Create the default pipeline and lost reasons when there are none (idempotent)."""
+    if db.session.execute(db.select(Pipeline.id).limit(1)).first() is None:
+        pipeline = Pipeline(key="default", position=0)
+        for position, (key, probability, kind, color, playbook) in enumerate(DEFAULT_STAGES):
+            pipeline.stages.append(Stage(key=key, position=position, probability=probability,
+                                         kind=kind, color=color, playbook=playbook))
+        db.session.add(pipeline)
+    if db.session.execute(db.select(LostReason.id).limit(1)).first() is None:
+        for position, key in enumerate(DEFAULT_LOST_REASONS):
+            db.session.add(LostReason(key=key, position=position))
+    db.session.flush()

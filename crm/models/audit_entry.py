@@ -1,4 +1,4 @@
-"""Workspace-wide settings and the audit trail."""
+"""The audit trail: one row per changed field of an audited record."""
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String, Text
@@ -6,15 +6,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
 from crm.models.base import UTCDateTime, utcnow
-
-
-class Setting(db.Model):
-    """A workspace setting, e.g. team_sees_everything = "1"."""
-
-    __tablename__ = "settings"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text, default="")
 
 
 class AuditEntry(db.Model):
