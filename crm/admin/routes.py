@@ -11,8 +11,7 @@ from crm.extensions import db
 from crm.htmx import redirect_to
 from crm.models import User
 from crm.permissions import admin_required, set_team_sees_everything, team_sees_everything
-from crm.pipelines.forms import apply_rule_error
-from crm.rules import RuleError
+from crm.rules import RuleError, apply_rule_error
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -12,9 +12,8 @@ from crm.auth.queries import has_users
 from crm.auth.throttle import login_throttle
 from crm.extensions import db
 from crm.models import User
-from crm.pipelines.forms import apply_rule_error
 from crm.pipelines.services import ensure_defaults
-from crm.rules import RuleError
+from crm.rules import RuleError, apply_rule_error
 from crm.urls import local_path
 
 bp = Blueprint("auth", __name__)

@@ -7,20 +7,10 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.validators import ValidationError
 
 from crm.pipelines import services
-from crm.rules import RuleError
 
 KIND_CHOICES = [("open", _l("Open")), ("won", _l("Won")), ("lost", _l("Lost"))]
 NAME_VALIDATORS = [DataRequired(message=_l("Enter a name.")),
                    Length(max=120, message=_l("Use at most %(max)d characters.", max=120))]
-
-
-def apply_rule_error(form: FlaskForm, error: RuleError) -> None:
-    """Show a rule's refusal next to the field it concerns, else above the form."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        form.form_errors.append(error.message)
 
 
 class PipelineForm(FlaskForm):

@@ -21,9 +21,8 @@ from crm.pipelines.forms import (
     PipelineForm,
     RemoveStageForm,
     StageForm,
-    apply_rule_error,
 )
-from crm.rules import RuleError
+from crm.rules import RuleError, apply_rule_error
 
 bp = Blueprint("pipelines", __name__, url_prefix="/admin/pipelines")
 
