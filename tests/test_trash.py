@@ -423,7 +423,7 @@ def test_task_badge_counts_no_trashed_task(app, world, client, login, owner):
         trash(_db.session.get(Customer, world.customer_id), None)
         _db.session.commit()
         assert overdue_task_count() == before - 2
-        from crm.tasks.services import overdue_count
+        from crm.tasks.queries import overdue_count
         assert overdue_count(owner.id) == before - 2
 
 
