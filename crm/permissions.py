@@ -39,6 +39,7 @@ from sqlalchemy import String, and_, cast, exists, false, func, literal, or_, se
 from sqlalchemy.orm import aliased
 
 from crm.extensions import db
+from crm.models import AuditEntry, Customer, Opportunity
 
 TEAM_SEES_EVERYTHING = "team_sees_everything"
 
@@ -381,3 +382,62 @@ def mark_hidden_related(user, tasks) -> None:
     for task in tasks:
         task.hide_opportunity = task.opportunity_id is not None and task.opportunity_id not in opportunities
         task.hide_customer = task.customer_id is not None and task.customer_id not in customers
+
+
+# --- tasks, trash -------------------------------------------------------------------------------
+
+def can_edit_task(user, task) -> bool:
+    """The assignee, the creator, managers and admins may edit, tick off and delete a task."""
+    if not _authenticated(user):
+        return False
+    if user.is_manager:
+        return True
+    return user.id in (task.assignee_id, task.created_by_id)
+
+
+def visible_batches_clause(user, heads):
+    """WHERE on the heads of the trash's batches (crm.trash.queries.batch_heads): the batches
+    `user` may see. Managers and admins see all (and anyone who sees everything); others the
+    batches they deleted, and those whose record they could see (the visibility rules above,
+    applied to the record and its customer)."""
+    # cycle: crm.trash.queries lists its batches with this clause.
+    from crm.trash.queries import BATCH_FIELD
+    if sees_everything(user):
+        return true()
+    deleted_by_me = select(AuditEntry.id).where(
+        AuditEntry.action == "delete", AuditEntry.field == BATCH_FIELD,
+        AuditEntry.new_value == heads.c.batch, AuditEntry.user_id == user.id)
+    visible_customer = select(Customer.id).where(
+        Customer.id == heads.c.customer_id, visible_customers_clause(user))
+    visible_opportunity = select(Opportunity.id).where(
+        Opportunity.id == heads.c.opportunity_id, visible_opportunities_clause(user))
+    return or_(heads.c.owner_id == user.id, deleted_by_me.exists(),
+               and_(heads.c.kind != "opportunity", visible_customer.exists()),
+               and_(heads.c.kind.in_(("opportunity", "note", "task")),
+                    visible_opportunity.exists()))
+
+
+def can_see_batch(user, item) -> bool:
+    """A batch of the trash (a crm.trash.queries.Batch) that visible_batches_clause lets
+    `user` see: one query."""
+    # cycle: crm.trash.queries lists its batches with visible_batches_clause.
+    from crm.trash.queries import batch_heads, including_deleted
+    if not _authenticated(user):
+        return False
+    heads = batch_heads(kinds=(item.kind,), batch=item.batch)
+    return bool(db.session.execute(including_deleted(
+        select(func.count()).select_from(heads).where(visible_batches_clause(user, heads)))
+    ).scalar_one())
+
+
+def can_restore(user, item) -> bool:
+    """A batch of the trash comes back for the person who deleted it, the record's owner,
+    managers and admins."""
+    if not _authenticated(user):
+        return False
+    return bool(user.is_manager or user.id in (item.deleted_by_id, item.owner_id))
+
+
+def can_purge(user) -> bool:
+    """Only admins delete from the trash for good."""
+    return bool(_authenticated(user) and user.is_admin)

@@ -7,9 +7,8 @@ import pytest
 
 from crm.extensions import db as _db
 from crm.models import Customer, Opportunity, Pipeline, Task, User, utcnow
-from crm.tasks.services import (
-    bucket_for, create_task, day_bounds, open_tasks_for, set_done, task_sections,
-)
+from crm.tasks.queries import day_bounds, open_tasks_for, task_sections
+from crm.tasks.services import create_task, set_done
 from crm.search import search_keys
 from tests.conftest import count_queries, hx
 
@@ -63,31 +62,6 @@ def test_day_bounds_follow_the_users_zone():
     now = at(2025, 3, 1, 17, 30)
     assert day_bounds(now, "Asia/Shanghai") == (at(2025, 3, 1, 16), at(2025, 3, 2, 16))
     assert day_bounds(now, "UTC") == (at(2025, 3, 1), at(2025, 3, 2))
-
-
-@pytest.mark.parametrize("now, due, shanghai, utc", [
-    # 23:00 in Shanghai; due 01:00 tomorrow there, but 17:00 today in UTC.
-    (at(2025, 3, 1, 15), at(2025, 3, 1, 17), "upcoming", "today"),
-    # 01:00 in Shanghai (still 1 March in UTC); due 18:00 Shanghai = 10:00 UTC on 2 March.
-    (at(2025, 3, 1, 17), at(2025, 3, 2, 10), "today", "upcoming"),
-    # Exactly the user's midnight belongs to tomorrow; a minute before is today.
-    (at(2025, 3, 1, 10), at(2025, 3, 1, 16), "upcoming", "today"),
-    (at(2025, 3, 1, 10), at(2025, 3, 1, 15, 59), "today", "today"),
-    # Due this very moment is still today; a second ago is overdue, in every zone.
-    (at(2025, 3, 1, 10), at(2025, 3, 1, 10), "today", "today"),
-    (at(2025, 3, 1, 10), at(2025, 3, 1, 9, 59, 59), "overdue", "overdue"),
-    (at(2025, 3, 1, 10), at(2025, 2, 20), "overdue", "overdue"),
-])
-def test_bucket_boundaries_in_shanghai_and_utc(now, due, shanghai, utc):
-    task = Task(title="x", due_at=due, done=False)
-    assert bucket_for(task, now, "Asia/Shanghai") == shanghai
-    assert bucket_for(task, now, "UTC") == utc
-
-
-def test_bucket_of_done_and_undated_tasks():
-    now = at(2025, 3, 1, 10)
-    assert bucket_for(Task(title="x", due_at=at(2025, 2, 1), done=True), now, "UTC") == "done"
-    assert bucket_for(Task(title="x", due_at=None, done=False), now, "UTC") == "none"
 
 
 def test_task_sections_split_my_tasks_by_the_users_day(db, make_user):
@@ -567,7 +541,7 @@ def panel_of(html: str) -> str:
 
 
 def test_open_and_done_tasks_cap_the_open_ones_and_count_them_in_the_same_query(db, make_user):
-    from crm.tasks.services import PANEL_ROWS, open_and_done_tasks
+    from crm.tasks.queries import PANEL_ROWS, open_and_done_tasks
 
     me = make_user("sales")
     customer_id = make_customer()
@@ -751,7 +725,7 @@ def test_a_salesperson_sees_the_tasks_of_records_they_may_see_only(app, client, 
 
 
 def test_the_record_filter_is_kept_by_show_more_pages_and_htmx_swaps(app, client, make_user, login):
-    from crm.tasks.services import DONE_PER_PAGE, SECTION_ROWS
+    from crm.tasks.queries import DONE_PER_PAGE, SECTION_ROWS
 
     manager = make_user("manager")
     with app.app_context():

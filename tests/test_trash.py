@@ -10,8 +10,8 @@ import pytest
 from crm.extensions import db as _db
 from crm.models import (AuditEntry, Contact, Customer, Note, Opportunity, Pipeline, Tag, TagGroup,
                         Task, User, utcnow)
-from crm.trash.services import (RETENTION_DAYS, TrashError, batch_counts, batches, get_batch,
-                                purge, purge_expired, restore, trash)
+from crm.trash.queries import RETENTION_DAYS, batch_counts, batches, get_batch
+from crm.trash.services import TrashError, purge, purge_expired, restore, trash
 from tests.conftest import hx, session_user_id
 
 
@@ -423,7 +423,7 @@ def test_task_badge_counts_no_trashed_task(app, world, client, login, owner):
         trash(_db.session.get(Customer, world.customer_id), None)
         _db.session.commit()
         assert overdue_task_count() == before - 2
-        from crm.tasks.services import overdue_count
+        from crm.tasks.queries import overdue_count
         assert overdue_count(owner.id) == before - 2
 
 

@@ -5,21 +5,15 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
-from crm.audit.display import ACTION_NAMES, ENTITY_NAMES
-
-
-def _optional_int(value):
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+from crm.audit.queries import ACTION_NAMES, ENTITY_NAMES
+from crm.validators import int_or_none
 
 
 class LogFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    user = SelectField(_l("User"), coerce=_optional_int, validate_choice=False, validators=[Optional()])
+    user = SelectField(_l("User"), coerce=int_or_none, validate_choice=False, validators=[Optional()])
     entity = SelectField(_l("Record type"), validate_choice=False, validators=[Optional()])
     action = SelectField(_l("Action"), validate_choice=False, validators=[Optional()])
     date_from = DateField(lazy_pgettext("date range", "From"), validators=[Optional()])

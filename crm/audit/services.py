@@ -1,4 +1,5 @@
-"""Writing the audit trail (who changed which field of which record, old → new) and reading it.
+"""Writing the audit trail (who changed which field of which record, old → new). Reading it
+(a record's history, the global log) is crm.audit.queries.
 
 The ORM listener (crm.audit.listeners) records every change made through the session. Bulk
 Core statements (UPDATE/INSERT/DELETE on many rows at once) bypass it: their callers record
@@ -16,17 +17,17 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Iterable
 
-from flask import has_request_context
+from flask import g, has_request_context
+from flask import session as flask_session
 from sqlalchemy import Integer, String, Text, cast, func, inspect, literal, select
-from sqlalchemy.orm import joinedload
 
+from crm.auth.sessions import parse_cookie_id
 from crm.extensions import db
-from crm.models import AuditEntry, Contact, UTCDateTime, customer_tags, utcnow
+from crm.models import AuditEntry, Customer, Tag, UTCDateTime, customer_tags, utcnow
 
 ACTIONS = ("create", "update", "delete", "restore", "purge")
 PAUSE_KEY = "audit_paused"
 LABEL_LENGTH = 200
-PER_PAGE = 20
 
 
 # --- when and by whom -------------------------------------------------------------------------
@@ -59,15 +60,12 @@ def current_user_id() -> int | None:
     (this runs inside a flush)."""
     if not has_request_context():
         return None
-    from flask import g, session
-
     if "_login_user" in g:  # loaded by the login guard at the start of the request
         return user_id_of(g._login_user)
     # Not loaded (yet): read the id Flask-Login keeps in the session rather than loading
     # the user here, inside a flush, and caching it for the rest of the request.
     # ("<id>:<login session token>", crm.auth.sessions; the loader checks the token.)
-    from crm.auth.sessions import parse_cookie_id
-    parsed = parse_cookie_id(session.get("_user_id") or "")
+    parsed = parse_cookie_id(flask_session.get("_user_id") or "")
     return parsed[0] if parsed else None
 
 
@@ -205,8 +203,6 @@ def record_select(entity: str, rows_select, *, action: str = "update", field: st
 def customer_tags_snapshot(customer_ids_select) -> dict[int, tuple[str, list[str]]]:
     """The customers of `customer_ids_select` with their tag names, in one query, to compare
     after a bulk change of customer_tags (see `record_customer_tag_changes`)."""
-    from crm.models import Customer, Tag
-
     ids = select(customer_ids_select.subquery().c[0])
     snapshot: dict[int, tuple[str, list[str]]] = {}
     for customer_id, name in db.session.execute(
@@ -227,8 +223,6 @@ def record_customer_tag_changes(snapshot: dict[int, tuple[str, list[str]]], user
     snapshot whose tags changed (one query to read them again, one INSERT)."""
     if not snapshot or is_paused():
         return 0
-    from crm.models import Tag
-
     now: dict[int, list[str]] = {customer_id: [] for customer_id in snapshot}
     for customer_id, tag_name in db.session.execute(
             select(customer_tags.c.customer_id, Tag.name)
@@ -248,27 +242,3 @@ def tag_list_text(names: Iterable[str]) -> str | None:
     names = sorted({name for name in names if name}, key=lambda n: (n.lower(), n))
     return ", ".join(names) if names else None
 
-
-# --- reading -------------------------------------------------------------------------------------
-
-
-def history_condition(entity: str, entity_id: int):
-    """The entries of one record's history. A customer's history includes its contacts'."""
-    condition = (AuditEntry.entity == entity) & (AuditEntry.entity_id == entity_id)
-    if entity == "customers":
-        # The table, not the model: a trashed contact's history stays in its customer's (the
-        # trash hides trashed rows from ORM queries, and the pager's count is a new query).
-        contacts = Contact.__table__
-        contact_ids = select(contacts.c.id).where(contacts.c.customer_id == entity_id)
-        condition = condition | ((AuditEntry.entity == "contacts")
-                                 & AuditEntry.entity_id.in_(contact_ids))
-    return condition
-
-
-def history_page(entity: str, entity_id: int, page: int = 1, per_page: int = PER_PAGE):
-    """One page of a record's history, newest first, with who made each change: one query for
-    the entries (their users joined) and one count, whatever the history's length."""
-    stmt = (select(AuditEntry).where(history_condition(entity, entity_id))
-            .options(joinedload(AuditEntry.user))
-            .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()))
-    return db.paginate(stmt, page=max(page, 1), per_page=per_page, error_out=False, count=True)

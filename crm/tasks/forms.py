@@ -7,6 +7,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from crm.extensions import db
 from crm.models import Customer, Opportunity, User
 from crm.permissions import current_viewer, visible_record
+from crm.validators import int_or_none
 
 
 class DueField(DateTimeLocalField):
@@ -20,20 +21,11 @@ class DueField(DateTimeLocalField):
             raise ValueError(str(_l("Enter a date and time, e.g. 2025-03-01 14:30.")))
 
 
-def _int_or_none(value):
-    if value in (None, "", "None"):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def parse_related(value: str | None) -> tuple[str | None, int | None]:
     """'customer:5' -> ('customer', 5); anything else -> (None, None)."""
     kind, _, raw_id = (value or "").partition(":")
     if kind in ("customer", "opportunity"):
-        record_id = _int_or_none(raw_id)
+        record_id = int_or_none(raw_id)
         if record_id is not None:
             return kind, record_id
     return None, None
@@ -44,7 +36,7 @@ class TaskForm(FlaskForm):
         DataRequired(message=_l("Say what needs doing.")), Length(max=200)])
     due_at = DueField(_l("Due"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
                       validators=[Optional()])
-    assignee_id = SelectField(_l("Assignee"), coerce=_int_or_none, validate_choice=False)
+    assignee_id = SelectField(_l("Assignee"), coerce=int_or_none, validate_choice=False)
     # The related record: on the full form one 'customer:ID' / 'opportunity:ID' value (or
     # empty for none); the panels on customer and opportunity pages send the two ids.
     related = StringField(_l("Related to"), validators=[Length(max=40)])
@@ -94,8 +86,8 @@ class TaskForm(FlaskForm):
             customer_id = record_id if kind == "customer" else None
             opportunity_id = record_id if kind == "opportunity" else None
         else:
-            customer_id = _int_or_none(self.customer_id.data)
-            opportunity_id = _int_or_none(self.opportunity_id.data)
+            customer_id = int_or_none(self.customer_id.data)
+            opportunity_id = int_or_none(self.opportunity_id.data)
         task = self.task
         if opportunity_id is not None:
             self.related_opportunity = self._find(

@@ -17,36 +17,46 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from jinja2_fragments.flask import render_block
 from werkzeug.datastructures import MultiDict
 
 from crm.extensions import commit_keeping_loaded, db
+from crm.htmx import (
+    add_oob,
+    block_for,
+    current_url,
+    fragment,
+    is_htmx,
+    oob_block,
+    redirect_to,
+    render,
+    targets,
+)
 from crm.l10n import dt_input
-from crm.htmx import fragment, is_htmx, targets
 from crm.models import Customer, Opportunity, User, utcnow
-from crm.permissions import can_see_customer, can_see_opportunity, visible_record
+from crm.permissions import can_edit_task, can_see_customer, can_see_opportunity, visible_record
+from crm.responses import remember_undo, with_undo_toast
 from crm.tasks.forms import TaskForm
-from crm.tasks.services import (
+from crm.tasks.queries import (
+    TaskList,
     active_users,
-    can_edit_task,
-    create_task,
     load_task,
     open_tasks_for,
     opportunity_label,
     related_search,
-    set_done,
     task_sections,
-    update_task,
-    user_time_to_utc,
 )
-from crm.tasks.views import TaskList
+from crm.tasks.services import create_task, set_done, update_task, user_time_to_utc
+from crm.trash.services import trash
 from crm.urls import local_path
+from crm.validators import int_or_none
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
 PAGE = "tasks/index.html"
 PANEL = "tasks/panel.html"
 FORM = "tasks/form.html"
+# /tasks: the block an htmx request aiming at an element of the page gets.
+PAGE_BLOCKS = {"task-sections": "task_sections"}
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -95,11 +105,8 @@ class RecordFilter:
 
 def _record_id(raw: str) -> int | None:
     """A positive id that fits the database's integer columns, else None."""
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        return None
-    return value if 0 < value <= 2**31 - 1 else None
+    value = int_or_none(raw.strip())
+    return value if value is not None and 0 < value <= 2**31 - 1 else None
 
 
 def _record_filter(args) -> RecordFilter:
@@ -136,9 +143,8 @@ def _view_filter(args, record: RecordFilter | None = None) -> tuple[int | None, 
                 return current_user.id, "me"  # only the refused record would have allowed it
             abort(403)
         return None, "all"
-    try:
-        user_id = int(raw)
-    except ValueError:
+    user_id = int_or_none(raw)
+    if user_id is None:
         abort(404)
     if user_id == current_user.id:
         return user_id, "me"
@@ -163,7 +169,7 @@ def _listing(args) -> dict:
 
 def _filter_args_from_page() -> MultiDict:
     """The /tasks query string of the page an htmx request came from."""
-    current = request.htmx.current_url if request.htmx else None
+    current = current_url()
     if local_path(current) and urlparse(current).path == url_for("tasks.index"):
         return MultiDict(parse_qsl(urlparse(current).query))
     return MultiDict()
@@ -245,18 +251,14 @@ def _more(args) -> tuple[str, ...]:
     return tuple(name for name in ("overdue", "today", "upcoming", "none") if name in args.getlist("more"))
 
 
-def _badge() -> str:
-    """The navigation's overdue count, for an out-of-band swap."""
-    return render_block("base.html", "overdue_badge", oob=True)
-
-
-def _with_badge(response):
-    response.set_data(response.get_data(as_text=True) + _badge())
-    return response
+def _with_badge(response, *pieces: str):
+    """`response` with `pieces` and the navigation's overdue count out of band."""
+    return add_oob(response, *pieces, oob_block("base.html", "overdue_badge"))
 
 
 def _panel_response(customer_id, opportunity_id, *, form: TaskForm | None = None, status=200,
-                    extra: str = ""):
+                    oob=()):
+    """The task panel of a customer or an opportunity, with the badge (and `oob`) out of band."""
     # The panel's record comes from the form: one the user may not see lists nothing, as one
     # that does not exist (open_tasks_for checks it in its own statement).
     response = fragment(PANEL, "task_panel", status=status,
@@ -264,15 +266,14 @@ def _panel_response(customer_id, opportunity_id, *, form: TaskForm | None = None
                                                    opportunity_id=opportunity_id),
                         panel_customer_id=customer_id, panel_opportunity_id=opportunity_id,
                         panel_form=_panel_ids(form) if form is not None else None)
-    response.set_data(response.get_data(as_text=True) + extra)
-    return _with_badge(response)
+    return _with_badge(response, *oob)
 
 
-def _int(value):
-    try:
-        return int(value) if value not in (None, "", "None") else None
-    except (TypeError, ValueError):
-        return None
+def _panel_of_form(**kwargs):
+    """The task panel whose record the toggle or delete form names (panel_customer_id,
+    panel_opportunity_id)."""
+    return _panel_response(int_or_none(request.form.get("panel_customer_id")),
+                           int_or_none(request.form.get("panel_opportunity_id")), **kwargs)
 
 
 def _task_or_403(task_id: int):
@@ -294,9 +295,7 @@ def index():
     context = _page_context(**_listing(request.args),
                             done_page=request.args.get("page", 1, type=int),
                             more=_more(request.args))
-    if targets("task-sections"):
-        return fragment(PAGE, "task_sections", **context)
-    return render_template(PAGE, **context)
+    return render(PAGE, block_for(PAGE_BLOCKS), **context)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -321,7 +320,8 @@ def create():
                     opportunity=form.related_opportunity)
         db.session.commit()
         if in_panel:
-            return _panel_response(_int(form.customer_id.data), _int(form.opportunity_id.data))
+            return _panel_response(int_or_none(form.customer_id.data),
+                                   int_or_none(form.opportunity_id.data))
         if on_page:
             return _with_badge(fragment(PAGE, "tasks_main", **_page_context(
                 **_listing(_filter_args_from_page()), assignees=assignees)))
@@ -331,8 +331,8 @@ def create():
     form.load_related()
     status = 422 if form.errors else 200
     if in_panel:
-        return _panel_response(_int(form.customer_id.data), _int(form.opportunity_id.data),
-                               form=form, status=status)
+        return _panel_response(int_or_none(form.customer_id.data),
+                               int_or_none(form.opportunity_id.data), form=form, status=status)
     if on_page:
         context = _page_context(**_listing(_filter_args_from_page()), form=form,
                                 assignees=assignees)
@@ -391,11 +391,10 @@ def toggle(task_id: int):
     # Keep what is loaded (the task, the signed-in user) as saved: no reload after the commit.
     commit_keeping_loaded()
     if targets("task-panel"):
-        extra = ""
-        if task.done:
-            extra = render_block(PANEL, "timeline_task_oob", task=task)
-        return _panel_response(_int(request.form.get("panel_customer_id")),
-                               _int(request.form.get("panel_opportunity_id")), extra=extra)
+        # A task just done joins the page's timeline.
+        timeline = ([oob_block(PANEL, "timeline_task_oob", timeline_oob=True, task=task)]
+                    if task.done else [])
+        return _panel_of_form(oob=timeline)
     if targets("task-sections"):
         return _with_badge(fragment(PAGE, "task_sections", **_context_of_calling_page()))
     if is_htmx():
@@ -411,14 +410,11 @@ def toggle(task_id: int):
 @bp.route("/<int:task_id>/delete", methods=["POST"])
 def delete(task_id: int):
     """Move a task to the trash (Undo brings it back)."""
-    from crm.responses import remember_undo, with_undo_toast
-    from crm.trash.services import trash
     task = _task_or_403(task_id)
     result = trash(task, current_user)
     db.session.commit()
     if targets("task-panel"):
-        return with_undo_toast(_panel_response(_int(request.form.get("panel_customer_id")),
-                                               _int(request.form.get("panel_opportunity_id"))), result)
+        return with_undo_toast(_panel_of_form(), result)
     if targets("task-sections"):
         return with_undo_toast(_with_badge(fragment(PAGE, "task_sections",
                                                     **_context_of_calling_page())), result)
@@ -427,7 +423,6 @@ def delete(task_id: int):
     if back.startswith(url_for("tasks.update", task_id=task_id)):
         back = url_for("tasks.index")
     if is_htmx():
-        from crm.htmx import redirect_to
         return redirect_to(back)
     return redirect(back, 303)
 

@@ -1,70 +1,19 @@
-"""Tasks (任务): who must do what by when, and the rules that span rows.
+"""Writes of tasks (任务) and their rules: adding, changing, ticking off and reopening a task.
 
-Times are stored in UTC. "Today" is the user's today: a task due at 01:00 in Shanghai is
-due today there even though it is still yesterday in UTC.
+Nothing here commits: the caller decides when the unit of work ends. The reads (lists,
+sections, the task panel, the form's choices) are in crm.tasks.queries; who may edit a task
+is crm.permissions.can_edit_task.
 """
-from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo
-
-from sqlalchemy.orm import joinedload
+from datetime import datetime, timezone
 
 from crm.extensions import db
-from crm.models import Customer, Opportunity, Task, User, utcnow
+from crm.models import Opportunity, Task, User, utcnow
+from crm.tasks.queries import of_customer, open_and_done_tasks, open_tasks_for, user_zone
 
-DONE_DAYS = 30          # the Done section shows tasks completed in the last 30 days
-SECTION_ROWS = 25       # open sections show this many rows (with the full count) ...
-SECTION_LIMIT = 200     # ... or this many after "Show more"
-DONE_PER_PAGE = 20
-PANEL_ROWS = 20         # a customer's or opportunity's task panel shows its first 20 open tasks
-
-SECTIONS = ("overdue", "today", "upcoming", "none", "done")
-
-
-def _zone(tz) -> tzinfo:
-    """The user's zone (or `tz`) as a ZoneInfo.
-
-    Flask-Babel hands out pytz zones; attaching one with replace(tzinfo=...) gives its first
-    historical offset (LMT, +08:06 for Shanghai), so convert to zoneinfo by name.
-    """
-    if tz is None:
-        from flask_babel import get_timezone
-        tz = get_timezone()
-    if isinstance(tz, ZoneInfo):
-        return tz
-    name = tz if isinstance(tz, str) else getattr(tz, "zone", None) or str(tz)
-    return ZoneInfo(name)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-
-
-def day_bounds(now: datetime | None = None, tz=None) -> tuple[datetime, datetime]:
-    """The start and end (UTC) of the user's today, in the user's zone `tz`."""
-    zone = _zone(tz)
-    local_now = _aware(now or utcnow()).astimezone(zone)
-    start_local = datetime.combine(local_now.date(), time.min, tzinfo=zone)
-    end_local = datetime.combine(local_now.date() + timedelta(days=1), time.min, tzinfo=zone)
-    return start_local.astimezone(timezone.utc), end_local.astimezone(timezone.utc)
-
-
-def bucket_for(task: Task, now: datetime | None = None, tz=None) -> str:
-    """The /tasks section a task belongs in: overdue, today, upcoming, none (no due) or done.
-
-    Overdue means past its due time, even earlier today; today means due later today in
-    the user's zone; upcoming means due after the user's midnight.
-    """
-    if task.done:
-        return "done"
-    if task.due_at is None:
-        return "none"
-    now = _aware(now or utcnow())
-    due = _aware(task.due_at)
-    if due < now:
-        return "overdue"
-    _, end = day_bounds(now, tz)
-    return "today" if due < end else "upcoming"
+# Other areas still import these reads from here; the lead points them at crm.tasks.queries
+# at merge, and then this re-export goes.
+__all__ = ["user_time_to_utc", "create_task", "update_task", "set_done",
+           "of_customer", "open_and_done_tasks", "open_tasks_for"]
 
 
 def user_time_to_utc(value: datetime | None, tz=None) -> datetime | None:
@@ -72,314 +21,53 @@ def user_time_to_utc(value: datetime | None, tz=None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=_zone(tz))
+        value = value.replace(tzinfo=user_zone(tz))
     return value.astimezone(timezone.utc)
 
 
-def _with_relations(query):
-    return query.options(joinedload(Task.assignee), joinedload(Task.opportunity),
-                         joinedload(Task.customer))
-
-
-def _listed_with_relations(query):
-    """As _with_relations, but of the assignee, the opportunity and the customer only what a
-    list of tasks shows (the name or title, and the id to link): a page of tasks joined
-    every column of three tables, most of its time spent reading and converting them."""
-    return query.options(joinedload(Task.assignee).load_only(User.id, User.name),
-                         joinedload(Task.opportunity).load_only(Opportunity.id, Opportunity.title),
-                         joinedload(Task.customer).load_only(Customer.id, Customer.name))
-
-
-def _due_order():
-    # Tasks without a due date come last, on every database.
-    return (Task.due_at.is_(None), Task.due_at, Task.id)
-
-
-def of_customer(customer_id: int):
-    """Tasks of a customer: its own and its opportunities', written so that both databases
-    read them from the indexes on tasks.customer_id and tasks.opportunity_id (SQLite: a
-    MULTI-INDEX OR; PostgreSQL: a BitmapOr, which it does not plan for an IN subquery)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        ids = db.text("ARRAY(SELECT opportunities.id FROM opportunities "
-                      "WHERE opportunities.customer_id = :of_customer_id)").bindparams(
-            of_customer_id=customer_id)
-        in_opportunities = Task.opportunity_id == db.func.any(ids)
-    else:
-        in_opportunities = Task.opportunity_id.in_(
-            db.select(Opportunity.id).where(Opportunity.customer_id == customer_id).correlate(None))
-    return db.or_(Task.customer_id == customer_id, in_opportunities)
-
-
-def _scope(customer_id: int | None, opportunity_id: int | None) -> list:
-    """WHERE conditions: the tasks of an opportunity, or of a customer (its own and its
-    opportunities', without those of its opportunities the signed-in user may not see)."""
-    if opportunity_id is not None:
-        return [Task.opportunity_id == opportunity_id]
-    conditions = [of_customer(customer_id)]
-    from crm.permissions import current_viewer, sees_everything, visible_opportunities_clause
-    viewer = current_viewer()
-    if not sees_everything(viewer):
-        # A customer's page does not show the tasks of its opportunities I may not see.
-        conditions.append(db.or_(Task.opportunity_id.is_(None), Task.opportunity_id.in_(
-            db.select(Opportunity.id).where(visible_opportunities_clause(viewer)).correlate(None))))
-    return conditions
-
-
-class OpenTasks(list):
-    """The first open tasks of a record, as its task panel shows them, with `total`: how many
-    open tasks it has in all (a list, so callers that only iterate need not know)."""
-
-    def __init__(self, tasks=(), total: int | None = None):
-        super().__init__(tasks)
-        self.total = len(self) if total is None else total
-
-
-def _open_total(scope):
-    """How many open tasks match `scope`, as a scalar subquery run once for a statement
-    (uncorrelated: not per row)."""
-    return (db.select(db.func.count()).select_from(Task).where(Task.done.is_(False), *scope)
-            .correlate(None).scalar_subquery())
-
-
-def _record_visible(customer_id: int | None, opportunity_id: int | None):
-    """WHERE condition: the record of a task panel (its opportunity, else its customer) is one
-    the signed-in user may see; None when they see everything. An uncorrelated EXISTS on the
-    record's primary key, run once for the statement."""
-    from crm.permissions import (current_viewer, sees_everything, visible_customers_clause,
-                                 visible_opportunities_clause)
-    viewer = current_viewer()
-    if sees_everything(viewer):
-        return None
-    if opportunity_id is not None:
-        record = db.select(Opportunity.id).where(Opportunity.id == opportunity_id,
-                                                 visible_opportunities_clause(viewer))
-    else:
-        record = db.select(Customer.id).where(Customer.id == customer_id,
-                                              visible_customers_clause(viewer))
-    return record.correlate(None).exists()
-
-
-def open_tasks_for(customer_id: int | None = None, opportunity_id: int | None = None,
-                   limit: int = PANEL_ROWS) -> OpenTasks:
-    """The first `limit` open tasks of an opportunity, or of a customer (its own and its
-    opportunities'), by due date (overdue first, undated last), the assignee loaded with
-    them, and their total (OpenTasks.total): one query, whatever their number.
-
-    The record comes from a form (the task panel's) as often as from its page: one the
-    signed-in user may not see has no tasks for them, as one that does not exist (checked in
-    the same statement)."""
-    if customer_id is None and opportunity_id is None:
-        return OpenTasks()
-    scope = _scope(customer_id, opportunity_id)
-    query = _with_relations(db.select(Task, _open_total(scope))).where(
-        Task.done.is_(False), *scope)
-    visible = _record_visible(customer_id, opportunity_id)
-    if visible is not None:
-        query = query.where(visible)
-    rows = db.session.execute(query.order_by(*_due_order()).limit(limit)).all()
-    return OpenTasks([task for task, _total in rows], rows[0][1] if rows else 0)
-
-
-def open_and_done_tasks(customer_id: int | None = None, opportunity_id: int | None = None,
-                        done_limit: int = 100, open_limit: int = PANEL_ROWS
-                        ) -> tuple[OpenTasks, list[Task]]:
-    """What a customer's or an opportunity's page shows of its tasks, in one query: the first
-    `open_limit` open ones (the task panel, by due date, as open_tasks_for), their total on
-    the list's `total` (an OpenTasks), and the latest `done_limit` done ones (the timeline,
-    newest first). Each part selects its ids with its own order and LIMIT, from the indexes
-    on customer_id / opportunity_id; a UNION ALL joins them. The total of open tasks rides
-    in the same statement (an uncorrelated count, run once), so a big account's page costs
-    the same statements as a small one's."""
-    if customer_id is None and opportunity_id is None:
-        return OpenTasks(), []
-    scope = _scope(customer_id, opportunity_id)
-    open_ids = (db.select(Task.id).where(Task.done.is_(False), *scope)
-                .order_by(*_due_order()).limit(open_limit))
-    done_ids = (db.select(Task.id).where(Task.done.is_(True), *scope)
-                .order_by(Task.done_at.desc()).limit(done_limit))
-    rows = db.session.execute(
-        _with_relations(db.select(Task, _open_total(scope)))
-        .where(Task.id.in_(db.union_all(open_ids.subquery().select(),
-                                        done_ids.subquery().select())))
-        .order_by(Task.done, *_due_order())
-    ).all()
-    open_tasks = OpenTasks([task for task, _total in rows if not task.done],
-                           rows[0][1] if rows else 0)
-    done_tasks = sorted((task for task, _total in rows if task.done),
-                        key=lambda task: task.done_at or task.created_at, reverse=True)
-    return open_tasks, done_tasks
-
-
-def overdue_count(user_id: int, now: datetime | None = None) -> int:
-    return db.session.execute(
-        db.select(db.func.count()).select_from(Task).where(
-            Task.assignee_id == user_id, Task.done.is_(False), Task.due_at < (now or utcnow()))
-    ).scalar_one()
-
-
-@dataclass
-class TaskSections:
-    """The /tasks page: rows per section (limited) and the full count per section."""
-    overdue: list = field(default_factory=list)
-    today: list = field(default_factory=list)
-    upcoming: list = field(default_factory=list)
-    none: list = field(default_factory=list)
-    done: object = None  # a Pagination of recently done tasks
-    counts: dict = field(default_factory=dict)
-
-    def rows(self, name: str):
-        return self.done.items if name == "done" else getattr(self, name)
-
-
-def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
-                  done_page: int = 1, more=(), customer_id: int | None = None,
-                  opportunity_id: int | None = None) -> TaskSections:
-    """A user's tasks (or everyone's when assignee_id is None) split into sections in the
-    user's zone; a fixed number of queries whatever the number of tasks.
-
-    Open sections show SECTION_ROWS rows, those named in `more` SECTION_LIMIT; the rows of
-    all four come in one query (a UNION ALL of one LIMITed select per section, each read
-    from the (assignee_id, done, due_at) index), the counts and the done total in another.
-
-    With `customer_id` or `opportunity_id` (the caller checked the user may see that record;
-    with `opportunity_id`, `customer_id` is its customer, as the task panel has them) only
-    the tasks of that record count, as its task panel has them (a customer's: its own and
-    those of its opportunities the user may see); then Done lists all its done tasks, not
-    only the last DONE_DAYS days'.
-    """
-    now = _aware(now or utcnow())
-    _, end_of_today = day_bounds(now, tz)
-    done_since = now - timedelta(days=DONE_DAYS)
-    of_record = (_scope(customer_id, opportunity_id)
-                 if customer_id is not None or opportunity_id is not None else [])
-
-    def scoped(query):
-        if assignee_id is not None:
-            query = query.where(Task.assignee_id == assignee_id)
-        return query.where(*of_record) if of_record else query
-
-    conditions = {
-        "overdue": Task.due_at < now,
-        "today": db.and_(Task.due_at >= now, Task.due_at < end_of_today),
-        "upcoming": Task.due_at >= end_of_today,
-        "none": Task.due_at.is_(None),
-    }
-    sections = TaskSections()
-    ids_q = scoped(db.select(Task.id).where(Task.done.is_(False)))
-    # Each branch in the order its index range reads (due_at, then id; id alone when there is
-    # no due date), which within a branch is _due_order(): the index has no "due_at IS NULL"
-    # to order by, and with it SQLite sorted the whole range (all my upcoming tasks) for 25.
-    branches = [ids_q.where(condition)
-                .order_by(*((Task.id,) if name == "none" else (Task.due_at, Task.id)))
-                .limit(SECTION_LIMIT if name in more else SECTION_ROWS).subquery().select()
-                for name, condition in conditions.items()]
-    rows = db.session.execute(
-        _listed_with_relations(db.select(Task)).where(Task.id.in_(db.union_all(*branches)))
-        .order_by(*_due_order())
-    ).unique().scalars().all()
-    for task in rows:
-        due = _aware(task.due_at) if task.due_at is not None else None
-        name = "none" if due is None else "overdue" if due < now else \
-            "today" if due < end_of_today else "upcoming"
-        getattr(sections, name).append(task)
-
-    done_condition = (Task.done.is_(True) if of_record
-                      else db.and_(Task.done.is_(True), Task.done_at >= done_since))
-    done_q = scoped(_listed_with_relations(db.select(Task))).where(done_condition).order_by(
-        Task.done_at.desc(), Task.id.desc())
-
-    # One statement, a count per section, each over its own range of the (assignee_id, done,
-    # due_at) index, instead of one pass over all the assignee's tasks with a CASE per section
-    # (3.5 ms at 10,000 tasks of one assignee, now 1.5 ms). The done count still reads all the
-    # done rows of that index (done_at rides along in it): the (assignee_id, done, done_at)
-    # index has the 30 days' range but not deleted_at, a table read per row, slower here.
-    def count(what, *where):
-        return scoped(db.select(what).select_from(Task).where(*where)).scalar_subquery()
-
-    open_count = {name: count(db.func.count(), Task.done.is_(False), condition)
-                  for name, condition in conditions.items()}
-    count_q = db.select(
-        open_count["overdue"], open_count["today"], open_count["upcoming"], open_count["none"],
-        count(db.func.count(), Task.done.is_(True)) if of_record else
-        count(db.func.count(db.case((Task.done_at >= done_since, 1))), Task.done.is_(True)))
-    overdue, today, upcoming, none, done = db.session.execute(count_q).one()
-    # The done total comes with the other counts: the pager needs no count(*) of its own.
-    sections.done = db.paginate(done_q, page=done_page, per_page=DONE_PER_PAGE, error_out=False,
-                                count=False)
-    sections.done.total = done
-    sections.counts = {"overdue": overdue, "today": today, "upcoming": upcoming, "none": none,
-                       "done": done}
-    from crm.permissions import current_viewer, mark_hidden_related, sees_everything
-    listed = [t for name in SECTIONS for t in sections.rows(name)]
-    viewer = current_viewer()
-    if of_record and not sees_everything(viewer):
-        # The tasks of one record the user may see, no query: their opportunity is that one
-        # or one _scope let through; their customer is `customer_id` (the record, or the
-        # opportunity's), visible; another one (an opportunity moved since) is hidden.
-        for task in listed:
-            task.hide_opportunity = False
-            task.hide_customer = task.customer_id is not None and task.customer_id != customer_id
-    else:
-        # My task stays mine even when its customer or opportunity is not visible to me: only
-        # the link to the record is hidden.
-        mark_hidden_related(viewer, listed)
-    return sections
-
-
-def load_task(task_id: int) -> Task | None:
-    """One task with its relations (for a row fragment)."""
-    task = db.session.execute(
-        _with_relations(db.select(Task)).where(Task.id == task_id)
-    ).unique().scalar_one_or_none()
-    if task is not None:
-        from crm.permissions import current_viewer, mark_hidden_related
-        mark_hidden_related(current_viewer(), [task])
-    return task
-
-
-def can_edit_task(user, task: Task) -> bool:
-    """The assignee, the creator, managers and admins may edit, tick off and delete a task."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    if user.is_manager:
-        return True
-    return user.id in (task.assignee_id, task.created_by_id)
-
-
-def active_users() -> list[User]:
-    """Who a task can be assigned to."""
-    return list(db.session.execute(
-        db.select(User).where(User.active.is_(True)).order_by(User.name, User.id)).scalars())
+def _relate(task: Task, customer_id: int | None, opportunity: Opportunity | None) -> None:
+    """A task related to an opportunity is also its customer's; else to `customer_id` or
+    nothing."""
+    if opportunity is not None:
+        customer_id = opportunity.customer_id
+    task.customer_id = customer_id
+    task.opportunity = opportunity
+    task.opportunity_id = opportunity.id if opportunity else None
 
 
 def create_task(*, title: str, due_at: datetime | None, assignee: User, created_by: User | None,
                 customer_id: int | None = None, opportunity: Opportunity | None = None) -> Task:
-    """A new open task; one related to an opportunity also records its customer."""
-    if opportunity is not None:
-        customer_id = opportunity.customer_id
+    """A new open task (the session holds it, nothing is flushed).
+
+    Rules: the title is kept without its surrounding spaces; a task related to an
+    opportunity also records the opportunity's customer (so the customer's page lists it).
+    """
     task = Task(title=title.strip(), due_at=due_at, assignee=assignee,
                 assignee_id=assignee.id, created_by_id=created_by.id if created_by else None,
-                customer_id=customer_id, opportunity_id=opportunity.id if opportunity else None,
-                opportunity=opportunity, done=False)
+                done=False)
+    _relate(task, customer_id, opportunity)
     db.session.add(task)
     return task
 
 
 def update_task(task: Task, *, title: str, due_at: datetime | None, assignee: User,
                 customer_id: int | None, opportunity: Opportunity | None) -> Task:
-    if opportunity is not None:
-        customer_id = opportunity.customer_id
+    """Change a task's title, due time, assignee and related record, with create_task's
+    rules (the opportunity decides the customer)."""
     task.title = title.strip()
     task.due_at = due_at
     task.assignee = assignee
-    task.customer_id = customer_id
-    task.opportunity = opportunity
-    task.opportunity_id = opportunity.id if opportunity else None
+    _relate(task, customer_id, opportunity)
     return task
 
 
 def set_done(task: Task, done: bool, now: datetime | None = None) -> Task:
-    """Tick a task off (done_at = now; the opportunity shows activity) or reopen it."""
+    """Tick a task off or reopen it.
+
+    Rules: ticking off sets done_at to now and counts as activity on its opportunity
+    (last_activity_at); reopening clears done_at; asking for the state it is in changes
+    nothing.
+    """
     now = now or utcnow()
     if done and not task.done:
         task.done = True
@@ -390,37 +78,3 @@ def set_done(task: Task, done: bool, now: datetime | None = None) -> Task:
         task.done = False
         task.done_at = None
     return task
-
-
-def related_search(q: str, limit: int = 8) -> list[tuple[str, str]]:
-    """Customers and opportunities matching `q` (pinyin too) as (value, label) choices for a
-    task's related record: two queries, at most `limit` of each."""
-    from crm.models import Customer
-    from crm.search import like_escape, query_terms
-
-    terms = query_terms(q)
-    if not terms:
-        return []
-    from crm.permissions import current_viewer, visible_customers_clause, visible_opportunities_clause
-    viewer = current_viewer()
-    customers_q = (db.select(Customer).where(visible_customers_clause(viewer))
-                   .order_by(Customer.name, Customer.id).limit(limit))
-    opportunities_q = (db.select(Opportunity).join(Customer, Opportunity.customer_id == Customer.id)
-                       .options(joinedload(Opportunity.customer))
-                       .where(Opportunity.status == "open", visible_opportunities_clause(viewer))
-                       .order_by(Opportunity.title, Opportunity.id).limit(limit))
-    for term in terms:
-        pattern = f"%{like_escape(term)}%"
-        customers_q = customers_q.where(Customer.search_index.like(pattern, escape="\\"))
-        opportunities_q = opportunities_q.where(db.or_(
-            db.func.lower(Opportunity.title).like(pattern, escape="\\"),
-            Customer.search_index.like(pattern, escape="\\")))
-    choices = [(f"opportunity:{o.id}", opportunity_label(o))
-               for o in db.session.execute(opportunities_q).unique().scalars()]
-    choices += [(f"customer:{c.id}", c.name) for c in db.session.execute(customers_q).scalars()]
-    return choices
-
-
-def opportunity_label(opportunity: Opportunity) -> str:
-    customer = opportunity.customer
-    return f"{opportunity.title} · {customer.name}" if customer is not None else opportunity.title

@@ -4,8 +4,9 @@ from datetime import datetime, timezone
 import click
 from flask.cli import with_appcontext
 
-
 from crm.extensions import db
+from crm.trash.queries import RETENTION_DAYS
+from crm.trash.services import purge_expired
 
 
 @click.command("purge-trash")
@@ -14,8 +15,6 @@ from crm.extensions import db
 @with_appcontext
 def purge_trash_command(now_text):
     """Delete for good every batch moved to the trash more than 30 days ago (run daily)."""
-    from crm.trash.services import RETENTION_DAYS, purge_expired
-
     now = None
     if now_text:
         try:

@@ -8,29 +8,21 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from crm.extensions import db
-from crm.htmx import fragment, is_htmx, push_url, redirect_to, render, targets
+from crm.htmx import block_for, fragment, is_htmx, push_url, redirect_to, render, targets
 from crm.models import utcnow
+from crm.permissions import can_purge, can_restore, can_see_batch
 from crm.responses import KIND_NAMES, UNDO, counts_phrase
-from crm.trash.services import (
-    KINDS,
-    RETENTION_DAYS,
-    TrashError,
-    batches,
-    can_purge,
-    can_restore,
-    can_see_batch,
-    expired_count,
-    get_batch,
-    purge,
-    purge_expired,
-    restore,
-)
+from crm.trash.queries import KINDS, RETENTION_DAYS, batches, expired_count, get_batch
+from crm.trash.services import TrashError, purge, purge_expired, restore
 from crm.urls import local_path
+from crm.validators import int_or_none
 
 bp = Blueprint("trash", __name__, url_prefix="/trash")
 
 PAGE = "trash/index.html"
 CONFIRM = "trash/confirm.html"
+# The trash page: the block an htmx request aiming at an element of the page gets.
+PAGE_BLOCKS = {"trash-results": "results"}
 
 
 def hangs_on(item) -> str:
@@ -100,10 +92,12 @@ def index():
     kind = _kind_arg()
     page = request.args.get("page", 1, type=int) or 1
     context = _context(kind, page)
-    if targets("trash-results"):
-        response = fragment(PAGE, "results", **context)
-        return push_url(response, _page_url(kind, context["pagination"].page))
-    return render(PAGE, **context)
+    block = block_for(PAGE_BLOCKS)
+    response = render(PAGE, block, **context)
+    if block:
+        # The filtered list's own URL (the page it settled on) in the address bar.
+        push_url(response, _page_url(kind, context["pagination"].page))
+    return response
 
 
 def _batch_or_404(batch: str):
@@ -120,10 +114,7 @@ def _back_from_form() -> tuple[str, int]:
     back = local_path(request.form.get("back")) or ""
     query = dict(pair.split("=", 1) for pair in urlparse(back).query.split("&") if "=" in pair)
     kind = query.get("kind", "")
-    try:
-        page = max(1, int(query.get("page", 1)))
-    except ValueError:
-        page = 1
+    page = max(1, int_or_none(query.get("page")) or 1)
     return (kind if kind in KINDS else ""), page
 
 
