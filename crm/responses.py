@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from crm.htmx import add_oob, current_url
 from crm.l10n import join_list
-from crm.trash.services import KINDS, RETENTION_DAYS, kind_of, label_of, preview
+from crm.trash.queries import KINDS, RETENTION_DAYS, kind_of, label_of, preview
 from crm.urls import local_path
 
 UNDO = "trash/_undo.html"
