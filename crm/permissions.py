@@ -39,7 +39,7 @@ from sqlalchemy import String, and_, cast, exists, false, func, literal, or_, se
 from sqlalchemy.orm import aliased
 
 from crm.extensions import db
-from crm.models import AuditEntry, Customer, Opportunity
+from crm.models import AuditEntry, Customer, Note, Opportunity, Segment
 
 TEAM_SEES_EVERYTHING = "team_sees_everything"
 
@@ -441,3 +441,48 @@ def can_restore(user, item) -> bool:
 def can_purge(user) -> bool:
     """Only admins delete from the trash for good."""
     return bool(_authenticated(user) and user.is_admin)
+
+
+# --- customers, notes, tags, sharing ----------------------------------------------------------
+
+def can_change_owner(user, record, owner_id: int | None) -> bool:
+    """May `user` change the owner of `record` to `owner_id` from its sharing panel? Managers
+    and admins give a record to anyone; a salesperson only takes an unowned record they may
+    edit (owner_id: themselves). What they may choose is can_set_owner on the record's form."""
+    if can_reassign(user, record):
+        return True
+    return (_authenticated(user) and owner_id is not None and owner_id == user.id
+            and can_take(user, record))
+
+
+def can_change_segment(user, segment) -> bool:
+    """A saved segment is its author's alone (see own_segments_clause)."""
+    return _authenticated(user) and segment.user_id == user.id
+
+
+def own_segments_clause(user):
+    """WHERE condition on Segment: the segments `user` saved."""
+    return Segment.user_id == user.id
+
+
+def can_see_note(user, note) -> bool:
+    """A note is read by whoever sees its opportunity, else its customer (see
+    visible_notes_clause)."""
+    if note.opportunity is not None:
+        return can_see_opportunity(user, note.opportunity)
+    return note.customer is None or can_see_customer(user, note.customer)
+
+
+def visible_notes_clause(user):
+    """WHERE condition on Note, for the notes of a record `user` may see: those not on an
+    opportunity hidden from them (a read-only customer profile does not show its opportunities
+    the user may not see, nor their notes)."""
+    if sees_everything(user):
+        return true()
+    visible = select(Opportunity.id).where(visible_opportunities_clause(user)).correlate(None)
+    return or_(Note.opportunity_id.is_(None), Note.opportunity_id.in_(visible))
+
+
+def can_edit_note(user, note) -> bool:
+    """Only its author or an admin edits or deletes a note (one they may see: can_see_note)."""
+    return _authenticated(user) and (user.is_admin or user.id == note.author_id)

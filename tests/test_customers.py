@@ -378,7 +378,7 @@ def opportunities_section(html: str) -> str:
 def test_customer_page_shows_the_first_20_opportunities_and_links_to_all(app, client, admin_client):
     """A big account's page stays short: open ones first, then the newest, 20 of them; the
     heading counts them all and "All N opportunities" leads to the list of this customer's."""
-    from crm.customers.routes import OPPORTUNITIES_SHOWN
+    from crm.customers.queries import OPPORTUNITIES_SHOWN
     assert OPPORTUNITIES_SHOWN == 20
     customer_id = make_customer(app)
     titles = [f"Deal {i:02d}" for i in range(23)]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from crm.customers import services
-from crm.customers.services import CustomerFilter
+from crm.customers.queries import CustomerFilter
 from crm.extensions import db
 from crm.models import Customer, Segment, Tag, TagGroup, utcnow
 from tests.conftest import count_queries, hx

@@ -2,8 +2,8 @@
 EXISTS for a common tag, IN for a rarer one. Both give the same customers."""
 import pytest
 
-from crm.customers import services
-from crm.customers.services import CustomerFilter, filtered_select
+from crm.customers import queries as services  # the list's reads: COMMON_TAG, tag_conditions
+from crm.customers.queries import CustomerFilter, filtered_select
 from crm.extensions import db
 from crm.models import Customer, Tag, TagGroup, customer_tags
 

@@ -6,7 +6,7 @@ import random
 import pytest
 from sqlalchemy import text
 
-from crm.customers.services import CustomerFilter, filtered_select
+from crm.customers.queries import CustomerFilter, filtered_select
 from crm.extensions import db
 from crm.models import Customer
 from crm.search import FTS_TABLE, PG_INDEX

@@ -428,7 +428,7 @@ def test_task_badge_counts_no_trashed_task(app, world, client, login, owner):
 
 
 def test_tag_counts_exclude_trashed_customers(app, world, admin_client):
-    from crm.tags.services import group_customer_counts, tag_customer_counts
+    from crm.tags.queries import group_customer_counts, tag_customer_counts
     with app.app_context():
         group = TagGroup(name="Industry")
         tag = Tag(name="Energy", group=group)

@@ -8,7 +8,7 @@ from wtforms import (BooleanField, EmailField, HiddenField, RadioField, SelectFi
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.models import CUSTOMER_SIZES
-from crm.validators import EmailAddress
+from crm.validators import EmailAddress, int_or_none
 
 KIND_CHOICES = [("company", _l("Company")), ("individual", _l("Individual"))]
 SIZE_CHOICES = [("", _l("— Unknown —"))] + [(size, size) for size in CUSTOMER_SIZES]
@@ -42,13 +42,6 @@ def _website(value):
     return value
 
 
-def _owner_id(value):
-    try:
-        return int(value) if value not in (None, "", "None") else None
-    except (TypeError, ValueError):
-        return None
-
-
 class CustomerForm(FlaskForm):
     kind = RadioField(_l("Type"), choices=KIND_CHOICES, default="company")
     name = StringField(_l("Name"), filters=[_strip], validators=[
@@ -64,7 +57,7 @@ class CustomerForm(FlaskForm):
     email = email_field(_l("Email"))
     website = StringField(_l("Website"), filters=[_website], validators=[Length(max=255)])
     address = StringField(_l("Address"), filters=[_empty_to_none], validators=[Length(max=500)])
-    owner_id = SelectField(_l("Owner"), coerce=_owner_id, validate_choice=False)
+    owner_id = SelectField(_l("Owner"), coerce=int_or_none, validate_choice=False)
     description = TextAreaField(_l("Description"), filters=[_empty_to_none],
                                 validators=[Length(max=10000)])
     version = HiddenField()  # the version the form was loaded with (crm.concurrency)

@@ -14,7 +14,8 @@ class Note(db.Model):
     """A note hangs on a customer, and optionally on one of its contacts or opportunities.
 
     A note on an opportunity or a contact also carries the customer, so the customer's
-    timeline shows everything done for it in one indexed query.
+    timeline shows everything done for it in one indexed query. Who may see and change one:
+    crm.permissions (can_see_note, can_edit_note).
     """
 
     __tablename__ = "notes"
@@ -42,7 +43,3 @@ class Note(db.Model):
     customer = relationship("Customer")
     contact = relationship("Contact")
     opportunity = relationship("Opportunity")
-
-    def can_edit(self, user) -> bool:
-        """Only the author or an admin edits or deletes a note."""
-        return user.is_authenticated and (user.is_admin or user.id == self.author_id)

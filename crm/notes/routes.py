@@ -1,44 +1,38 @@
-"""Adding, editing and deleting follow-up notes inline (htmx), with plain-form fallbacks."""
+"""Follow-up notes over HTTP: adding, editing and deleting them inline (htmx), with plain-form
+fallbacks. Reads come from crm.notes.queries, writes from crm.notes.services."""
+from datetime import datetime
+
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.concurrency import Conflict, claim, conflict_for, submitted_token, token_of
 from crm.extensions import db
-from crm.responses import record_page
-from crm.htmx import fragment, is_htmx, render
+from crm.htmx import fragment, is_htmx, render, retarget
+from crm.l10n import dt_input
 from crm.models import Note
 from crm.notes.forms import NoteForm
-from crm.notes.services import add_note, note_targets, user_time_to_utc
-from crm.permissions import can_see_customer, can_see_opportunity
-from crm.validators import unique_field_ids
+from crm.notes.queries import note_or_404, note_targets
+from crm.notes.services import add_note, update_note, user_time_to_utc
+from crm.permissions import can_edit_note
+from crm.responses import record_page, remember_undo, undo_placeholder
+from crm.trash.services import trash
+from crm.validators import int_or_none, unique_field_ids
 
 bp = Blueprint("notes", __name__, url_prefix="/notes")
-
-
-def _can_see_target(customer, opportunity) -> bool:
-    """A note is read and written by whoever sees its opportunity, else its customer."""
-    if opportunity is not None:
-        return can_see_opportunity(current_user, opportunity)
-    return customer is None or can_see_customer(current_user, customer)
+# The timeline's Edit and Delete show for the notes the user may change.
+bp.add_app_template_global(can_edit_note, "can_edit_note")
 
 TEMPLATE = "notes/timeline.html"
 EDIT_TEMPLATE = "notes/edit.html"
 
 
-def _int(value):
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _resolve_targets(form: NoteForm):
     """The customer, contact and opportunity the note is for; 404 when the form names none,
     or one that does not exist, or one I may not see (the same answer: see note_targets)."""
-    found = note_targets(current_user, customer_id=_int(form.customer_id.data),
-                         contact_id=_int(form.contact_id.data),
-                         opportunity_id=_int(form.opportunity_id.data))
+    found = note_targets(current_user, customer_id=int_or_none(form.customer_id.data),
+                         contact_id=int_or_none(form.contact_id.data),
+                         opportunity_id=int_or_none(form.opportunity_id.data))
     if found is None:
         abort(404)
     return found
@@ -67,10 +61,8 @@ def create():
     customer, contact, opportunity = _resolve_targets(form)
     if not form.validate_on_submit():
         if is_htmx():
-            response = fragment(TEMPLATE, "note_form", status=422, note_form=form)
-            response.headers["HX-Retarget"] = "#note-form"
-            response.headers["HX-Reswap"] = "outerHTML"
-            return response
+            return retarget(fragment(TEMPLATE, "note_form", status=422, note_form=form),
+                            "#note-form")
         return _page_with_note_form(customer, opportunity, form)
     note = add_note(author=current_user, kind=form.kind.data, body=form.body.data,
                     happened_at=form.happened_at.data, customer=customer, contact=contact,
@@ -85,22 +77,10 @@ def create():
     return redirect(_back_url(customer, opportunity), 303)
 
 
-def _editable_note(note_id: int) -> Note:
-    note = db.get_or_404(Note, note_id)
-    if not _can_see_target(note.customer, note.opportunity):
-        abort(403)
-    if not note.can_edit(current_user):
-        abort(403)
-    return note
-
-
 @bp.route("/<int:note_id>")
 def show(note_id: int):
     """One timeline entry (used to cancel an edit)."""
-    note = db.get_or_404(Note, note_id)
-    if not _can_see_target(note.customer, note.opportunity):
-        abort(403)
-    return fragment(TEMPLATE, "note_item", note=note)
+    return fragment(TEMPLATE, "note_item", note=note_or_404(note_id))
 
 
 @bp.route("/<int:note_id>/edit", methods=["GET", "POST"])
@@ -108,11 +88,9 @@ def update(note_id: int):
     """Edit a note; only its author or an admin may. htmx swaps the form in place of the note
     (and the saved note back); without JavaScript the form is a page of its own, which a
     refused save (422) or a conflict (409) answers again with what was typed."""
-    note = _editable_note(note_id)
+    note = note_or_404(note_id, edit=True)
     form = NoteForm(obj=note) if request.method == "GET" else NoteForm()
     if request.method == "GET":
-        from crm.l10n import dt_input
-        from datetime import datetime
         form.happened_at.data = datetime.strptime(dt_input(note.happened_at), "%Y-%m-%dT%H:%M")
     if request.method == "POST" and form.validate_on_submit():
         try:
@@ -120,10 +98,8 @@ def update(note_id: int):
         except Conflict:
             db.session.rollback()
             return _note_conflict(note, form)
-        note.kind = form.kind.data
-        note.body = form.body.data.strip()
-        if form.happened_at.data:
-            note.happened_at = user_time_to_utc(form.happened_at.data)
+        update_note(note, kind=form.kind.data, body=form.body.data,
+                    happened_at=form.happened_at.data)
         db.session.commit()
         if is_htmx():
             return fragment(TEMPLATE, "note_item", note=note)
@@ -165,9 +141,7 @@ def _note_conflict(note: Note, form: NoteForm):
 def delete(note_id: int):
     """Move a note to the trash; only its author or an admin may. htmx gets, in its place, a
     line with Undo."""
-    from crm.responses import remember_undo, undo_placeholder
-    from crm.trash.services import trash
-    note = _editable_note(note_id)
+    note = note_or_404(note_id, edit=True)
     customer, opportunity = note.customer, note.opportunity
     result = trash(note, current_user)
     db.session.commit()

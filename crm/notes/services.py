@@ -1,13 +1,12 @@
-"""Follow-up notes and the timelines that show them beside stage changes and done tasks."""
-from dataclasses import dataclass
+"""The writes of follow-up notes: adding one to a customer, contact or opportunity, and
+changing one. Nothing here commits: the route ends the unit of work."""
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from flask_babel import get_timezone
 
 from crm.extensions import db
-from crm.models import Note, Opportunity, StageChange, Task, utcnow
-from sqlalchemy.orm import joinedload
+from crm.models import Note, utcnow
 
 
 def user_time_to_utc(value: datetime | None) -> datetime:
@@ -21,40 +20,10 @@ def user_time_to_utc(value: datetime | None) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def note_targets(viewer, *, customer_id: int | None = None, contact_id: int | None = None,
-                 opportunity_id: int | None = None):
-    """What a new note is for, from the ids its form posted: (customer, contact, opportunity),
-    or None when they name nothing, or a record that does not exist, or one `viewer` may not
-    see (crm.permissions: the same answer for both, so that nothing tells them apart), or a
-    contact that is not the opportunity's / the customer's. The opportunity decides the
-    customer, else the contact does, else customer_id."""
-    from crm.models import Contact, Customer
-    from crm.permissions import visible_customers_clause, visible_record
-    customer = contact = opportunity = None
-    if opportunity_id is not None:
-        opportunity = visible_record(viewer, Opportunity, opportunity_id)
-        if opportunity is None:
-            return None
-        customer = opportunity.customer
-    if contact_id is not None:
-        # A contact is seen with its customer.
-        contact = db.session.execute(
-            db.select(Contact).join(Customer, Contact.customer_id == Customer.id)
-            .where(Contact.id == contact_id, visible_customers_clause(viewer))
-        ).scalar_one_or_none()
-        if contact is None or (customer is not None and contact.customer_id != customer.id):
-            return None
-        customer = customer or contact.customer
-    if customer is None and customer_id is not None:
-        customer = visible_record(viewer, Customer, customer_id)
-    if customer is None:
-        return None
-    return customer, contact, opportunity
-
-
 def add_note(*, author, kind: str, body: str, happened_at: datetime | None,
              customer=None, contact=None, opportunity=None) -> Note:
-    """Record a note; one on a contact or opportunity also belongs to its customer."""
+    """Record a note; one on a contact or opportunity also belongs to its customer. The time
+    is the user's (empty: now); a note on an opportunity is activity on it."""
     if opportunity is not None and customer is None:
         customer = opportunity.customer
     if contact is not None and customer is None:
@@ -67,64 +36,10 @@ def add_note(*, author, kind: str, body: str, happened_at: datetime | None,
     return note
 
 
-@dataclass
-class TimelineItem:
-    kind: str  # "note", "stage", "task"
-    at: datetime
-    obj: object
-
-
-def timeline(*, customer_id: int | None = None, opportunity_id: int | None = None,
-             contact_id: int | None = None, limit: int = 100,
-             stage_changes: list[StageChange] | None = None,
-             done_tasks: list[Task] | None = None) -> list[TimelineItem]:
-    """Notes, stage changes and completed tasks, newest first, in three queries, or fewer when
-    the page has read the stage changes (an opportunity's whole history) or the done tasks
-    (crm.tasks.services.open_and_done_tasks) already."""
-    notes_q = db.select(Note).options(joinedload(Note.author), joinedload(Note.opportunity),
-                                      joinedload(Note.contact))
-    changes_q = db.select(StageChange).options(
-        joinedload(StageChange.user), joinedload(StageChange.from_stage),
-        joinedload(StageChange.to_stage), joinedload(StageChange.opportunity))
-    tasks_q = db.select(Task).options(joinedload(Task.assignee), joinedload(Task.opportunity)).where(
-        Task.done.is_(True))
-    if opportunity_id is not None:
-        notes_q = notes_q.where(Note.opportunity_id == opportunity_id)
-        changes_q = changes_q.where(StageChange.opportunity_id == opportunity_id)
-        tasks_q = tasks_q.where(Task.opportunity_id == opportunity_id)
-    elif contact_id is not None:
-        notes_q = notes_q.where(Note.contact_id == contact_id)
-        changes_q = None
-        tasks_q = None
-    else:
-        notes_q = notes_q.where(Note.customer_id == customer_id)
-        changes_q = changes_q.join(Opportunity, StageChange.opportunity_id == Opportunity.id).where(
-            Opportunity.customer_id == customer_id)
-        from crm.tasks.services import of_customer
-        tasks_q = tasks_q.where(of_customer(customer_id))
-    from crm.permissions import current_viewer, sees_everything, visible_opportunities_clause
-    viewer = current_viewer()
-    if not sees_everything(viewer):
-        # A read-only customer profile does not show its opportunities I may not see, nor
-        # their notes, stage changes and tasks.
-        visible = (db.select(Opportunity.id).where(visible_opportunities_clause(viewer))
-                   .correlate(None))
-        notes_q = notes_q.where(db.or_(Note.opportunity_id.is_(None), Note.opportunity_id.in_(visible)))
-        if changes_q is not None and opportunity_id is None:
-            changes_q = changes_q.where(StageChange.opportunity_id.in_(visible))
-        if tasks_q is not None and opportunity_id is None:
-            tasks_q = tasks_q.where(db.or_(Task.opportunity_id.is_(None), Task.opportunity_id.in_(visible)))
-    items = [TimelineItem("note", n.happened_at, n) for n in db.session.execute(
-        notes_q.order_by(Note.happened_at.desc(), Note.id.desc()).limit(limit)).scalars()]
-    if changes_q is not None:
-        if stage_changes is None:
-            stage_changes = db.session.execute(
-                changes_q.order_by(StageChange.changed_at.desc()).limit(limit)).scalars()
-        items += [TimelineItem("stage", c.changed_at, c) for c in stage_changes]
-    if tasks_q is not None:
-        if done_tasks is None:
-            done_tasks = db.session.execute(
-                tasks_q.order_by(Task.done_at.desc()).limit(limit)).scalars()
-        items += [TimelineItem("task", t.done_at or t.created_at, t) for t in done_tasks]
-    items.sort(key=lambda item: item.at, reverse=True)
-    return items[:limit]
+def update_note(note: Note, *, kind: str, body: str, happened_at: datetime | None) -> Note:
+    """Change a note's kind, text and time (typed in the user's zone; empty keeps the time)."""
+    note.kind = kind
+    note.body = body.strip()
+    if happened_at:
+        note.happened_at = user_time_to_utc(happened_at)
+    return note

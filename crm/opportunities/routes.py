@@ -648,7 +648,7 @@ def _page_context(opportunity: Opportunity, *, lost_reasons: list[LostReason] | 
     """What the opportunity page and its fragments need; `lost_reasons` when they were read
     with the opportunity (_load_with_lost_reasons)."""
     from crm.notes.forms import NoteForm
-    from crm.notes.services import timeline
+    from crm.notes.queries import timeline
 
     changes = stage_history(opportunity.id)
     periods = stage_periods(changes)

@@ -1,5 +1,6 @@
-"""Reads for the sharing panel: the users a record's page needs, and what the panel shows."""
-from flask import url_for
+"""Reads for the sharing panel: the record (after its permission check), the users a record's
+page needs, and what the panel shows."""
+from flask import abort, url_for
 from flask_login import current_user
 from sqlalchemy import exists, or_
 
@@ -13,6 +14,18 @@ KINDS = {
     "opportunity": {"model": Opportunity, "page": "opportunities.show", "arg": "opportunity_id",
                     "can_see": can_see_opportunity},
 }
+
+
+def record_or_404(kind: str, record_id: int):
+    """The customer or opportunity after the visibility check (404 missing or in the trash,
+    403 not visible)."""
+    spec = KINDS[kind]
+    record = db.get_or_404(spec["model"], record_id)
+    if getattr(record, "deleted_at", None) is not None:
+        abort(404)
+    if not spec["can_see"](current_user, record):
+        abort(403)
+    return record
 
 
 class RecordUsers:

@@ -5,29 +5,18 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.extensions import db
-from crm.models import User
 from crm.htmx import fragment, is_htmx, redirect_to
-from crm.permissions import can_reassign, can_share, can_take
+from crm.models import User
+from crm.permissions import can_change_owner, can_share
 from crm.responses import record_page
 from crm.rules import RuleError
 from crm.sharing import services
-from crm.sharing.queries import KINDS, page_url, sharing_context
+from crm.sharing.queries import page_url, record_or_404, sharing_context
 from crm.validators import int_or_none
 
 bp = Blueprint("sharing", __name__)
 
 PANEL = "sharing/panel.html"
-
-
-def _record(kind: str, record_id: int):
-    """The record after the visibility check (404 missing or in the trash, 403 not visible)."""
-    spec = KINDS[kind]
-    record = db.get_or_404(spec["model"], record_id)
-    if getattr(record, "deleted_at", None) is not None:
-        abort(404)
-    if not spec["can_see"](current_user, record):
-        abort(403)
-    return record
 
 
 def _panel_response(kind: str, record, *, status: int = 200, error: str | None = None,
@@ -50,7 +39,7 @@ def _panel_response(kind: str, record, *, status: int = 200, error: str | None =
 
 def _share_add(kind: str, record_id: int):
     """Share the record with a user (a salesperson, active, not its owner)."""
-    record = _record(kind, record_id)
+    record = record_or_404(kind, record_id)
     if not can_share(current_user, record):
         abort(403)
     user = db.session.get(User, int_or_none(request.form.get("user_id")) or 0)
@@ -66,7 +55,7 @@ def _share_remove(kind: str, record_id: int, user_id: int):
     """Stop sharing the record with a user. A user it is not shared with is 404, as one who
     does not exist: the answer names only someone the panel lists (never, say, a deactivated
     user found by trying ids)."""
-    record = _record(kind, record_id)
+    record = record_or_404(kind, record_id)
     if not can_share(current_user, record):
         abort(403)
     user = next((u for u in record.shared_with if u.id == user_id), None)
@@ -79,12 +68,11 @@ def _share_remove(kind: str, record_id: int, user_id: int):
 
 def _reassign(kind: str, record_id: int):
     """Give the record to another owner (managers and admins), or take an unowned one."""
-    record = _record(kind, record_id)
+    record = record_or_404(kind, record_id)
     owner_id = int_or_none(request.form.get("owner_id"))
     # Who may change the owner at all is checked before what they posted: someone who may
     # neither reassign nor take the record gets 403 whatever the owner id.
-    taking = owner_id is not None and owner_id == current_user.id and can_take(current_user, record)
-    if not (taking or can_reassign(current_user, record)):
+    if not can_change_owner(current_user, record, owner_id):
         abort(403)
     changed = owner_id != record.owner_id
     try:

@@ -5,16 +5,10 @@ from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from crm.tags.services import COLOR_RE, DEFAULT_COLOR, group_name_taken, tag_name_taken
+from crm.validators import int_or_none
 
 CHOICE_CHOICES = [("single", _l("Single choice (one tag per customer)")),
                   ("multiple", _l("Multiple choice"))]
-
-
-def _int_or_none(value):
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 class ColorInput(StringField):
@@ -72,7 +66,7 @@ class ColorForm(FlaskForm):
 class MergeForm(FlaskForm):
     """Choices: the other tags, by group; set by the view."""
 
-    target_id = SelectField(_l("Merge into"), coerce=_int_or_none, validate_choice=False)
+    target_id = SelectField(_l("Merge into"), coerce=int_or_none, validate_choice=False)
 
     def validate_target_id(self, field):
         allowed = {value for options in dict(field.choices or {}).values() for value, _label in options}

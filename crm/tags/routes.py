@@ -1,4 +1,5 @@
-"""/tags: tag groups and tags, for admins and managers.
+"""/tags over HTTP: tag groups and tags, for admins and managers. Reads come from
+crm.tags.queries, rules and writes from crm.tags.services.
 
 Inline (htmx) edits answer with the fragment they replace; every action also works as a
 plain form with a 303 back to /tags.
@@ -12,7 +13,7 @@ from crm.l10n import join_list
 from crm.htmx import fragment, is_htmx, redirect_to, targets
 from crm.models import Tag, TagGroup
 from crm.permissions import manager_required
-from crm.tags import services
+from crm.tags import queries, services
 from crm.tags.forms import ColorForm, GroupForm, MergeForm, TagForm
 from crm.tags.services import TagRuleError
 
@@ -22,24 +23,9 @@ INDEX = "tags/index.html"
 
 
 def _page(**overrides) -> dict:
-    """Everything the /tags page and its fragments need, in four queries."""
-    groups = services.groups_with_tags()
-    context = {
-        "groups": groups,
-        "counts": services.tag_customer_counts(),
-        "group_counts": services.group_customer_counts(),
-        "first_id": groups[0].id if groups else None,
-        "last_id": groups[-1].id if groups else None,
-        "group_form": GroupForm(formdata=None),
-        "tag_forms": {},
-        "color_forms": {},
-    }
-    context.update(overrides)
-    return context
-
-
-def _new_tag_form(group: TagGroup) -> TagForm:
-    return TagForm(formdata=None, group=group, prefix=f"g{group.id}")
+    """Everything the /tags page and its fragments need (queries.page_context) and its forms."""
+    return {**queries.page_context(), "group_form": GroupForm(formdata=None), "tag_forms": {},
+            "color_forms": {}, **overrides}
 
 
 def _status(form) -> int:
@@ -92,12 +78,8 @@ def update_group(group_id: int):
         if form.validate_on_submit():
             try:
                 services.update_group(group, name=form.name.data, multiple=form.multiple)
-            except TagRuleError:
-                count = services.customers_with_several_tags_of(group)
-                form.choice.errors.append(ngettext(
-                    "%(num)d customer has several tags of this group: merge or remove them first.",
-                    "%(num)d customers have several tags of this group: merge or remove them first.",
-                    count))
+            except TagRuleError as error:
+                getattr(form, error.field or "name").errors.append(str(error))
             else:
                 db.session.commit()
                 if inline:
@@ -138,7 +120,7 @@ def delete_group(group_id: int):
                        "The group %(name)s was deleted; %(num)d customers lost their tags.",
                        affected, name=name), "success")
         return redirect_to(url_for("tags.index"))
-    affected = services.customers_in_group(group)
+    affected = queries.customers_in_group(group)
     return render_template("tags/confirm_delete.html", group=group, tag=None, affected=affected)
 
 
@@ -175,7 +157,7 @@ def show_tag(tag_id: int):
 
 
 def _row(tag: Tag, *, status: int = 200, color_form=None):
-    return fragment(INDEX, "tag_row", tag=tag, counts=services.tag_customer_counts([tag.id]),
+    return fragment(INDEX, "tag_row", tag=tag, counts=queries.tag_customer_counts([tag.id]),
                     color_forms={tag.id: color_form} if color_form else {}, status=status)
 
 
@@ -195,7 +177,7 @@ def update_tag(tag_id: int):
         return redirect_to(url_for("tags.index", _anchor=f"group-{tag.group_id}"))
     if inline:
         return fragment(INDEX, "tag_edit", tag=tag, edit_form=form,
-                        counts=services.tag_customer_counts([tag.id]), status=_status(form))
+                        counts=queries.tag_customer_counts([tag.id]), status=_status(form))
     return render_template("tags/tag_form.html", tag=tag, form=form), _status(form)
 
 
@@ -219,16 +201,6 @@ def recolor_tag(tag_id: int):
     return render_template(INDEX, **_page(color_forms={tag.id: form})), 422
 
 
-def _merge_choices(source: Tag) -> dict:
-    """The other tags, by group, for the merge select."""
-    choices = {}
-    for group in services.groups_with_tags():
-        options = [(t.id, t.name) for t in group.tags if t.id != source.id]
-        if options:
-            choices[group.name] = options
-    return choices
-
-
 @bp.route("/<int:tag_id>/merge", methods=["GET", "POST"])
 @manager_required
 def merge_tag(tag_id: int):
@@ -238,7 +210,7 @@ def merge_tag(tag_id: int):
         form = MergeForm()
     else:  # choosing a target only previews the merge: nothing to protect yet
         form = MergeForm(formdata=request.args, meta={"csrf": False})
-    form.target_id.choices = _merge_choices(source)
+    form.target_id.choices = queries.merge_choices(source)
     chosen = request.method == "POST" or form.target_id.data is not None
     preview = target = None
     if chosen and form.validate():
@@ -253,7 +225,7 @@ def merge_tag(tag_id: int):
         form.target_id.errors = []  # the user has not chosen yet
     status = 422 if request.method == "POST" else 200
     context = dict(source=source, form=form, preview=preview, target=target,
-                   source_count=services.customers_with_tag(source))
+                   source_count=queries.customers_with_tag(source))
     if targets("merge-preview"):
         return fragment("tags/merge.html", "merge_preview", status=status, **context)
     return render_template("tags/merge.html", **context), status
@@ -298,7 +270,7 @@ def delete_tag(tag_id: int):
                        "The tag %(name)s was deleted and removed from %(num)d customers.",
                        affected, name=name), "success")
         return redirect_to(url_for("tags.index", _anchor=f"group-{group_id}"))
-    affected = services.customers_with_tag(tag)
+    affected = queries.customers_with_tag(tag)
     if targets(f"tag-row-{tag.id}"):
         return fragment(INDEX, "tag_confirm", tag=tag, affected=affected)
     return render_template("tags/confirm_delete.html", tag=tag, group=None, affected=affected)

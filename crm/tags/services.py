@@ -1,94 +1,50 @@
-"""The rules of tags (标签) and tag groups (分类): counts, ordering, merging, deleting.
+"""The rules and writes of tags (标签) and tag groups (分类): names, colours, ordering, the
+single-choice rule, merging, deleting. Reads (counts, the page) are crm.tags.queries.
 
 Every function here works in a constant number of queries, whatever the number of
-customers or tags, and adds to the session without committing: the view commits.
+customers or tags, and adds to the session without committing: the view commits. A refusal
+is a TagRuleError (a crm.rules.RuleError) naming the form field at fault.
 """
 import re
 from dataclasses import dataclass, field
 
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from sqlalchemy import delete, func, insert, select
 
 from crm.audit import services as audit
 from crm.extensions import db
 from crm.models import Customer, Tag, TagGroup, customer_tags
+from crm.rules import RuleError
+from crm.tags import queries
+from crm.tags.queries import customers_in_group, customers_with_several_tags_of, customers_with_tag
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_COLOR = "#64748b"
 
+# tests/test_tags.py reads these as services.<name>; they live in crm.tags.queries.
+groups_with_tags = queries.groups_with_tags
+tag_customer_counts = queries.tag_customer_counts
+group_customer_counts = queries.group_customer_counts
 
-class TagRuleError(ValueError):
-    """A change that would break a rule of tags; the message says which."""
+
+class TagRuleError(RuleError):
+    """A change that would break a rule of tags; the message says which, `field` where."""
 
 
 def normalise_color(value: str | None) -> str:
     """'#RRGGBB' lower-cased; raises TagRuleError for anything else."""
     value = (value or "").strip()
     if not COLOR_RE.match(value):
-        raise TagRuleError("colour")
+        raise TagRuleError(_l("A colour looks like #1a2b3c."), field="color")
     return value.lower()
 
 
-def is_valid_color(value: str | None) -> bool:
-    return bool(COLOR_RE.match((value or "").strip()))
-
-
-# --- reading ---------------------------------------------------------------------------
-
-def groups_with_tags() -> list[TagGroup]:
-    """Every group in display order, with its tags loaded (two queries)."""
-    from sqlalchemy.orm import selectinload
-
-    return list(db.session.execute(
-        select(TagGroup).options(selectinload(TagGroup.tags))
-        .order_by(TagGroup.position, TagGroup.name)
-    ).scalars())
-
-
-def tag_customer_counts(tag_ids=None) -> dict[int, int]:
-    """How many customers carry each tag, in one grouped query (tags with none are absent).
-    The join to customers lets the trash filter leave out customers in the trash."""
-    query = (select(customer_tags.c.tag_id, func.count())
-             .join(Customer, Customer.id == customer_tags.c.customer_id)
-             .group_by(customer_tags.c.tag_id))
-    if tag_ids is not None:
-        tag_ids = list(tag_ids)
-        if not tag_ids:
-            return {}
-        query = query.where(customer_tags.c.tag_id.in_(tag_ids))
-    return {tag_id: count for tag_id, count in db.session.execute(query)}
-
-
-def group_customer_counts() -> dict[int, int]:
-    """How many distinct customers carry at least one tag of each group (one query)."""
-    query = (select(Tag.group_id, func.count(func.distinct(customer_tags.c.customer_id)))
-             .join(customer_tags, customer_tags.c.tag_id == Tag.id)
-             .join(Customer, Customer.id == customer_tags.c.customer_id)
-             .group_by(Tag.group_id))
-    return {group_id: count for group_id, count in db.session.execute(query)}
-
-
-def customers_with_tag(tag: Tag) -> int:
-    return tag_customer_counts([tag.id]).get(tag.id, 0)
-
-
-def customers_in_group(group: TagGroup) -> int:
-    """Distinct customers that carry any tag of the group."""
-    return db.session.execute(
-        select(func.count(func.distinct(customer_tags.c.customer_id)))
-        .join(Tag, Tag.id == customer_tags.c.tag_id)
-        .join(Customer, Customer.id == customer_tags.c.customer_id)
-        .where(Tag.group_id == group.id)
-    ).scalar_one()
-
-
-def customers_with_several_tags_of(group: TagGroup) -> int:
-    """Customers carrying two or more tags of the group (they block making it single-choice)."""
-    per_customer = (select(customer_tags.c.customer_id)
-                    .join(Tag, Tag.id == customer_tags.c.tag_id)
-                    .where(Tag.group_id == group.id)
-                    .group_by(customer_tags.c.customer_id)
-                    .having(func.count() > 1)).subquery()
-    return db.session.execute(select(func.count()).select_from(per_customer)).scalar_one()
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise TagRuleError(_l("Enter a name."), field="name")
+    return name
 
 
 # --- groups ----------------------------------------------------------------------------
@@ -103,11 +59,9 @@ def group_name_taken(name: str, *, exclude_id: int | None = None) -> bool:
 
 def create_group(*, name: str, multiple: bool) -> TagGroup:
     """A new group goes after the existing ones."""
-    name = name.strip()
-    if not name:
-        raise TagRuleError("name")
+    name = _check_name(name)
     if group_name_taken(name):
-        raise TagRuleError("duplicate")
+        raise TagRuleError(_l("A group with this name already exists."), field="name")
     last = db.session.execute(select(func.max(TagGroup.position))).scalar()
     group = TagGroup(name=name, multiple=multiple, position=(last if last is not None else -1) + 1)
     db.session.add(group)
@@ -117,14 +71,17 @@ def create_group(*, name: str, multiple: bool) -> TagGroup:
 
 def update_group(group: TagGroup, *, name: str, multiple: bool) -> TagGroup:
     """Rename a group or change its choice; a group becomes single-choice only when no
-    customer carries two of its tags (otherwise which one to keep would be a guess)."""
-    name = name.strip()
-    if not name:
-        raise TagRuleError("name")
+    customer carries two of its tags (otherwise which one to keep would be a guess: a
+    TagRuleError on `choice` says how many)."""
+    name = _check_name(name)
     if group_name_taken(name, exclude_id=group.id):
-        raise TagRuleError("duplicate")
-    if group.multiple and not multiple and customers_with_several_tags_of(group):
-        raise TagRuleError("several")
+        raise TagRuleError(_l("A group with this name already exists."), field="name")
+    several = customers_with_several_tags_of(group) if group.multiple and not multiple else 0
+    if several:
+        raise TagRuleError(lazy_ngettext(
+            "%(num)d customer has several tags of this group: merge or remove them first.",
+            "%(num)d customers have several tags of this group: merge or remove them first.",
+            several), field="choice")
     group.name = name
     group.multiple = multiple
     db.session.flush()
@@ -155,11 +112,7 @@ def delete_group(group: TagGroup) -> int:
     tag_ids = select(Tag.id).where(Tag.group_id == group.id).scalar_subquery()
     before = audit.customer_tags_snapshot(
         select(customer_tags.c.customer_id).where(customer_tags.c.tag_id.in_(tag_ids)))
-    db.session.execute(delete(customer_tags).where(customer_tags.c.tag_id.in_(tag_ids)))
-    db.session.delete(group)
-    db.session.flush()
-    audit.record_customer_tag_changes(before)
-    _expire_customers()
+    _untag_and_delete(group, customer_tags.c.tag_id.in_(tag_ids), before)
     return affected
 
 
@@ -175,11 +128,10 @@ def tag_name_taken(group: TagGroup, name: str, *, exclude_id: int | None = None)
 
 
 def create_tag(group: TagGroup, *, name: str, color: str = DEFAULT_COLOR) -> Tag:
-    name = name.strip()
-    if not name:
-        raise TagRuleError("name")
+    """A new tag of the group; its name is unique in the group."""
+    name = _check_name(name)
     if tag_name_taken(group, name):
-        raise TagRuleError("duplicate")
+        raise TagRuleError(_l("This group already has a tag with this name."), field="name")
     tag = Tag(group=group, name=name, color=normalise_color(color))
     db.session.add(tag)
     db.session.flush()
@@ -189,11 +141,9 @@ def create_tag(group: TagGroup, *, name: str, color: str = DEFAULT_COLOR) -> Tag
 def update_tag(tag: Tag, *, name: str | None = None, color: str | None = None) -> Tag:
     """Rename and/or recolour a tag."""
     if name is not None:
-        name = name.strip()
-        if not name:
-            raise TagRuleError("name")
+        name = _check_name(name)
         if tag_name_taken(tag.group, name, exclude_id=tag.id):
-            raise TagRuleError("duplicate")
+            raise TagRuleError(_l("This group already has a tag with this name."), field="name")
         tag.name = name
     if color is not None:
         tag.color = normalise_color(color)
@@ -205,18 +155,19 @@ def delete_tag(tag: Tag) -> int:
     """Delete a tag, untagging its customers; returns how many customers carried it."""
     affected = customers_with_tag(tag)
     before = audit.customer_tags_snapshot(_customers_of(tag.id))
-    db.session.execute(delete(customer_tags).where(customer_tags.c.tag_id == tag.id))
-    db.session.delete(tag)
-    db.session.flush()
-    audit.record_customer_tag_changes(before)
-    _expire_customers()
+    _untag_and_delete(tag, customer_tags.c.tag_id == tag.id, before)
     return affected
 
 
 def apply_tag(customer: Customer, tag: Tag) -> list[Tag]:
-    """Put `tag` on a customer; in a single-choice group it replaces the group's other tag.
+    """Put `tag` on a customer. The single-choice rule: a customer carries at most one tag
+    of a single-choice group, so putting one on replaces the group's other tag.
 
-    Returns the tags it replaced (empty for a multiple-choice group)."""
+    Its one home for a customer's tags in the session: every path that puts a tag on a
+    customer goes through crm.customers.services.add_tag, which calls this (the customer
+    page's picker, the list's bulk tagging, set_tags). merge_tags applies the same rule to
+    all the source's customers at once, in SQL. Returns the tags it replaced (empty for a
+    multiple-choice group)."""
     replaced = []
     if not tag.group.multiple:
         replaced = [t for t in customer.tags if t.group_id == tag.group_id and t.id != tag.id]
@@ -283,17 +234,13 @@ def merge_tags(source: Tag, target: Tag) -> MergeResult:
     if gaining:
         db.session.execute(insert(customer_tags),
                            [{"customer_id": cid, "tag_id": target.id} for cid in gaining])
-    db.session.execute(delete(customer_tags).where(customer_tags.c.tag_id == source.id))
-    db.session.delete(source)
-    db.session.flush()
-    audit.record_customer_tag_changes(before)
-    _expire_customers()
+    _untag_and_delete(source, customer_tags.c.tag_id == source.id, before)
     return result
 
 
 def _check_merge(source: Tag, target: Tag) -> None:
     if source.id == target.id:
-        raise TagRuleError("same")
+        raise TagRuleError(_l("Choose one of the other tags."), field="target_id")
 
 
 def _customers_of(tag_id: int):
@@ -309,6 +256,16 @@ def _conflicting_rows(source: Tag, target: Tag, source_customers):
             .where(Tag.group_id == target.group_id,
                    Tag.id.not_in([target.id, source.id]),
                    customer_tags.c.customer_id.in_(source_customers))).subquery()
+
+
+def _untag_and_delete(record, tag_rows, before) -> None:
+    """Delete the customer_tags rows `tag_rows` selects, then `record` (the tag or group they
+    were of); the audit trail records each customer's tags as they were (`before`) and are."""
+    db.session.execute(delete(customer_tags).where(tag_rows))
+    db.session.delete(record)
+    db.session.flush()
+    audit.record_customer_tag_changes(before)
+    _expire_customers()
 
 
 def _expire_customers() -> None:
