@@ -192,3 +192,21 @@ def register(customers_table) -> None:
     event.listen(customers_table, "after_create",
                  lambda target, connection, **kw: install(connection, populate=False))
     event.listen(customers_table, "before_drop", lambda target, connection, **kw: uninstall(connection))
+
+
+def customer_search_condition(terms: list[str], title=None) -> list:
+    """The plain-LIKE search by customer, one condition per term (AND them together): each of
+    `terms` (query_terms) is in the customer's keys (customers.search_index: name, pinyin,
+    initials, contacts, phones, emails) or, when `title` is given, in that SQL text (already
+    in normalise()'s form, e.g. an opportunity's title lower-cased without spaces, with its
+    customer joined)."""
+    from crm.models import Customer  # cycle: crm.models.customer imports this module
+
+    conditions = []
+    for term in terms:
+        pattern = f"%{like_escape(term)}%"
+        keys = Customer.search_index.like(pattern, escape="\\")
+        if title is not None:
+            keys = title.like(pattern, escape="\\") | keys
+        conditions.append(keys)
+    return conditions

@@ -21,6 +21,11 @@ summed from it, and the part of its first day after the cutoff is counted from t
 opportunities themselves (a day's worth of rows, through ix_opportunities_closed_at).
 Its triggers are separate from stage_totals' and watch closed_at as well.
 
+Here also live the pieces every total is computed with (cents_of, stage_probability,
+weighted_units, amount_from_cents, weighted_from_units); the sums the board's columns and
+the opportunity list's totals read are built from them in crm.board.services
+(opportunity_sums, table_sums).
+
 tests/test_stage_totals.py checks that both tables equal a fresh count after every kind of
 write, on both databases.
 """
@@ -171,11 +176,9 @@ def stage_probability(probabilities: dict[int, int | None], stage_column):
                 value=stage_column, else_=literal(0))
 
 
-def weighted_units(probabilities: dict[int, int | None], table=None):
-    """A stage_totals (or closed_totals) row's weighted amount in cents × percent (divide by
-    10,000)."""
-    if table is None:
-        from crm.models import StageTotal as table
+def weighted_units(probabilities: dict[int, int | None], table):
+    """A row's weighted amount in cents × percent (divide by 10,000), `table` being
+    crm.models.StageTotal or ClosedTotal (passed in: crm.models imports this module)."""
     return (table.floating_cents * stage_probability(probabilities, table.stage_id)
             + table.fixed_weighted)
 

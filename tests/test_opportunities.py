@@ -8,9 +8,9 @@ import pytest
 from crm.extensions import db as _db
 from crm.models import (Competitor, Customer, LostReason, Opportunity, Pipeline, Stage,
                         StageChange, Tag, TagGroup, Task, User, utcnow)
+from crm.opportunities.queries import stage_history, stage_periods, time_in_stages
 from crm.opportunities.services import (StageMoveError, create_opportunity, link_related,
-                                        move_to_stage, reopen_stage, stage_history,
-                                        stage_periods, time_in_stages, unlink_related)
+                                        move_to_stage, reopen_stage, unlink_related)
 from tests.conftest import count_queries, hx
 
 
@@ -802,7 +802,7 @@ def test_list_of_one_customer_costs_the_same_at_any_size(client, login, seller, 
 
 
 def test_stage_post_from_the_board_gets_the_boards_responses(client, login, seller, app):
-    pytest.importorskip("crm.board.views")
+    pytest.importorskip("crm.board.queries")
     opp_id = make_opportunity(app, seller.id)
     stages, reasons = ids(app)
     login(seller)

@@ -143,7 +143,7 @@ def test_opportunity_list_totals_from_the_table_equal_the_added_up_ones(app, adm
     from werkzeug.datastructures import MultiDict
 
     from crm.opportunities.forms import FilterForm
-    from crm.opportunities.routes import _pipelines, list_totals, table_totals
+    from crm.opportunities.queries import list_totals, pipelines as _pipelines, table_totals
     rng = random.Random(5)
     with app.app_context():
         pipeline = db.session.execute(db.select(Pipeline)).scalars().first()
@@ -237,7 +237,7 @@ def test_weighted_amounts_round_alike_and_exactly_everywhere(app, admin):
     from crm.board.services import BoardFilters, column_summaries, stages_of
     from crm.models import User
     from crm.opportunities.forms import FilterForm
-    from crm.opportunities.routes import _pipelines, list_totals, table_totals
+    from crm.opportunities.queries import list_totals, pipelines as _pipelines, table_totals
     with app.app_context():
         pipeline = db.session.execute(db.select(Pipeline)).scalars().first()
         stage = next(s for s in pipeline.stages if s.kind == "open")

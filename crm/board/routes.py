@@ -1,23 +1,42 @@
-"""The board: /pipeline, a column's further cards, one card (to cancel an inline form)."""
+"""The board's HTTP side: /pipeline, a column's further cards, one card (to cancel an inline
+form). What they show is built in crm.board.queries; a card's move is the stage route of
+crm.opportunities."""
 from flask import Blueprint, abort, redirect, request
 from flask_login import current_user
 
-from crm.board import services
+from crm.board import queries, services
+from crm.board.queries import COLUMN_TEMPLATE, TEMPLATE
 from crm.board.services import BoardFilters
-from crm.board.views import (TEMPLATE, back_url_from, board_page, board_url, card_view,
-                             column_page, date_arg, int_arg)
 from crm.extensions import db
-from crm.htmx import fragment, targets
-from crm.models import Stage, utcnow
+from crm.htmx import block_for, current_url, fragment, render, targets
+from crm.models import Stage
 from crm.permissions import can_see_opportunity
 
 bp = Blueprint("board", __name__)
 
+# HX-Target -> the block of the board page that answers it.
+PAGE_BLOCKS = {"board": "board"}
+
+
+def _parsed(build, *args, **kwargs):
+    """What `build` (a crm.board.queries context) gives for this request's arguments: 404 for
+    an unknown pipeline, 400 for an argument that does not parse."""
+    try:
+        return build(*args, **kwargs)
+    except LookupError:
+        abort(404)
+    except ValueError:
+        abort(400)
+
 
 @bp.route("/pipeline")
 def index():
-    """The board: a column per stage of the chosen pipeline, with its count and totals."""
-    return board_page(request.args, back_url=request.full_path.rstrip("?"))
+    """The board: a column per stage of the chosen pipeline, with its count and totals (for
+    htmx aimed at #board, the board alone, with the page's title out of band)."""
+    context = _parsed(queries.board_context, request.args, back_url=request.full_path.rstrip("?"))
+    block = block_for(PAGE_BLOCKS)
+    return render(TEMPLATE, block, oob=["board_title"] if block else None, title_oob=bool(block),
+                  **context)
 
 
 @bp.route("/pipeline/stages/<int:stage_id>")
@@ -26,21 +45,9 @@ def column(stage_id: int):
     the cards appended to the column and a new button; otherwise a page of its own."""
     stage = db.get_or_404(Stage, stage_id)
     if not targets(f"more-{stage.id}"):
-        return column_page(stage, request.args, back_url=request.full_path.rstrip("?"))
-    filters = BoardFilters.from_args(request.args)
-    after_close, after_id = date_arg(request.args, "after"), int_arg(request.args, "after_id")
-    now = utcnow()
-    cards, has_more = services.cards_after(stage, filters, current_user, after_close, after_id,
-                                           now=now)
-    stages = services.stages_of(stage.pipeline_id)
-    view = card_view(stages, cards, filters, stage.pipeline_id, now,
-                     back_url=_board_page(stage, filters))
-    return fragment(TEMPLATE, "more_cards", stage=stage, cards=cards, has_more=has_more,
-                    board=view)
-
-
-def _board_page(stage: Stage, filters: BoardFilters) -> str:
-    return board_url(stage.pipeline_id, filters)
+        return render(COLUMN_TEMPLATE, None, **_parsed(
+            queries.column_context, stage, request.args, back_url=request.full_path.rstrip("?")))
+    return fragment(TEMPLATE, "more_cards", **_parsed(queries.more_cards_context, stage, request.args))
 
 
 @bp.route("/pipeline/cards/<int:opportunity_id>")
@@ -51,11 +58,7 @@ def card(opportunity_id: int):
         abort(404)
     if not can_see_opportunity(current_user, opportunity):
         abort(403)
-    filters = BoardFilters.from_url(request.htmx.current_url if request.htmx else None)
     if not targets(f"card-{opportunity.id}"):
-        return redirect(board_url(opportunity.pipeline_id, filters), 303)
-    stages = services.stages_of(opportunity.pipeline_id)
-    view = card_view(stages, [opportunity], filters, opportunity.pipeline_id,
-                     back_url=back_url_from(request.htmx.current_url, opportunity.pipeline_id,
-                                              filters))
-    return fragment(TEMPLATE, "card", opp=opportunity, board=view)
+        filters = BoardFilters.from_url(current_url())
+        return redirect(queries.board_url(opportunity.pipeline_id, filters), 303)
+    return fragment(TEMPLATE, "card", **queries.card_context(opportunity, current_url()))

@@ -1,6 +1,9 @@
-"""The board's queries, each one statement whatever the number of opportunities:
+"""The board's reads and rules, each read one statement whatever the number of opportunities:
 
-- column totals (count, amount, weighted amount per currency) in one grouped query;
+- what the board shows (BoardFilters), and when a card is rotting (is_rotting, idle_days);
+- column totals (count, amount, weighted amount per currency) in one grouped query, made of
+  opportunity_sums / table_sums: the one way opportunities are added up, which the
+  opportunity list's totals use as well (crm.opportunities.queries);
 - the first cards of every column in one query: a UNION ALL of one keyset-ordered,
   LIMITed select per column. Each branch reads its first 50 rows straight from the index
   (stage_id, expected_close, id), so the board costs the same at 100 or 100,000 open
@@ -10,7 +13,8 @@
 - the overdue-task marks of the shown cards in one query.
 
 Won and lost columns only show what closed in the last RECENT_DAYS days; open columns show
-everything that matches the filters.
+everything that matches the filters. The cards as the page prints them (rows, page contexts)
+are built in crm.board.queries.
 """
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -21,10 +25,11 @@ from sqlalchemy import and_, func, or_, select, union_all
 from sqlalchemy.orm import joinedload
 
 from crm.extensions import db
-from crm.stage_totals import (amount_from_cents, cents_of, stage_probability, weighted_from_units,
-                               weighted_units)
 from crm.models import (ClosedTotal, Customer, Opportunity, Pipeline, Stage, StageTotal, Task, User,
                         utcnow)
+from crm.permissions import sees_everything, visible_opportunities_clause
+from crm.stage_totals import (amount_from_cents, cents_of, stage_probability, weighted_from_units,
+                               weighted_units)
 
 CARDS_PER_COLUMN = 50
 RECENT_DAYS = 30
@@ -98,7 +103,6 @@ class BoardFilters:
         return urlencode(self.args())
 
     def conditions(self, user) -> list:
-        from crm.permissions import visible_opportunities_clause
         # Only the cards the user may see: in the columns, their totals and "Load more".
         conditions = [visible_opportunities_clause(user)]
         owner_id = self.owner_id(user)
@@ -164,10 +168,36 @@ def owners() -> list[User]:
 
 @dataclass
 class CurrencyTotal:
-    currency: str
+    """How many opportunities in one currency, their amount and their weighted amount."""
+
+    currency: str | None
     count: int
     amount: Decimal
     weighted: Decimal
+
+    @classmethod
+    def of(cls, currency, count, cents, units) -> "CurrencyTotal":
+        """From the three sums of opportunity_sums / table_sums."""
+        return cls(currency, count, amount_from_cents(cents), weighted_from_units(units))
+
+
+def opportunity_sums(probabilities: dict[int, int | None]) -> tuple:
+    """The sums every total of opportunities is made of, as SQL aggregates over the rows a
+    query selects: how many, their amount in whole cents, and their weighted amount in cents ×
+    percent (the probability override, else the stage's default from `probabilities`, known
+    already, so no join with the stages). Integer cents, so the figures are exact and round
+    alike everywhere (CurrencyTotal.of; crm.stage_totals.weighted_from_units)."""
+    cents = _cents(Opportunity.amount)
+    probability = func.coalesce(Opportunity.probability_override,
+                                stage_probability(probabilities, Opportunity.stage_id))
+    return func.count(), func.sum(cents), func.sum(cents * probability)
+
+
+def table_sums(probabilities: dict[int, int | None], table=StageTotal) -> tuple:
+    """The same three sums from the rows of stage_totals (or closed_totals), which the
+    triggers keep (crm/stage_totals.py)."""
+    return (func.sum(table.count), func.sum(table.amount_cents),
+            func.sum(weighted_units(probabilities, table)))
 
 
 @dataclass
@@ -196,38 +226,31 @@ def column_summaries(stages: list[Stage], filters: BoardFilters, user,
     keep (crm/stage_totals.py, _table_parts): a few rows instead of adding up every open deal
     and every recent close. Otherwise the cards the user may see are added up.
     """
-    from crm.permissions import sees_everything
-
     summaries = {stage.id: ColumnSummary(stage) for stage in stages}
     if not stages:
         return summaries
     probabilities = {stage.id: stage.probability for stage in stages}
-    cents = _cents(Opportunity.amount)
-    probability = func.coalesce(Opportunity.probability_override,
-                                stage_probability(probabilities, Opportunity.stage_id))
     use_table = not filters.active and sees_everything(user)
     parts = []
     if use_table:
         parts.extend(_table_parts(stages, probabilities, now))
     else:
         parts.append(
-            select(Opportunity.stage_id, Opportunity.currency, func.count().label("n"),
-                   func.sum(cents).label("cents"), func.sum(cents * probability).label("weighted"))
+            select(Opportunity.stage_id, Opportunity.currency, *opportunity_sums(probabilities))
             .where(_visible(stages, now), *filters.conditions(user))
             .group_by(Opportunity.stage_id, Opportunity.currency))
     statement = parts[0] if len(parts) == 1 else union_all(*parts)
     for stage_id, currency, count, amount_cents, units in db.session.execute(statement).all():
         summary = summaries[stage_id]
-        currency = currency or "CNY"
-        amount = amount_from_cents(amount_cents)
-        weighted = weighted_from_units(units)
-        total = summary.by_currency.get(currency)
+        count = int(count)  # a sum of counts is a NUMERIC on PostgreSQL
+        line = CurrencyTotal.of(currency or "CNY", count, amount_cents, units)
+        total = summary.by_currency.get(line.currency)
         if total is None:
-            summary.by_currency[currency] = CurrencyTotal(currency, count, amount, weighted)
+            summary.by_currency[line.currency] = line
         else:  # the same currency spelt differently would land here; add, do not overwrite
-            total.count += count
-            total.amount += amount
-            total.weighted += weighted
+            total.count += line.count
+            total.amount += line.amount
+            total.weighted += line.weighted
         summary.count += count
     return summaries
 
@@ -244,24 +267,19 @@ def _table_parts(stages: list[Stage], probabilities: dict[int, int | None],
     parts = []
     if open_ids:
         parts.append(
-            select(StageTotal.stage_id, StageTotal.currency, StageTotal.count, StageTotal.amount_cents,
-                   weighted_units(probabilities, StageTotal))
-            .where(StageTotal.stage_id.in_(open_ids), StageTotal.count != 0))
+            select(StageTotal.stage_id, StageTotal.currency, *table_sums(probabilities))
+            .where(StageTotal.stage_id.in_(open_ids))
+            .group_by(StageTotal.stage_id, StageTotal.currency)
+            .having(func.sum(StageTotal.count) != 0))
     if closed_ids:
         cutoff = recent_cutoff(now)
         next_midnight = datetime.combine(cutoff.date() + timedelta(days=1), time(), tzinfo=timezone.utc)
         parts.append(
-            select(ClosedTotal.stage_id, ClosedTotal.currency, func.sum(ClosedTotal.count),
-                   func.sum(ClosedTotal.amount_cents),
-                   func.sum(weighted_units(probabilities, ClosedTotal)))
+            select(ClosedTotal.stage_id, ClosedTotal.currency, *table_sums(probabilities, ClosedTotal))
             .where(ClosedTotal.stage_id.in_(closed_ids), ClosedTotal.day >= next_midnight.date())
             .group_by(ClosedTotal.stage_id, ClosedTotal.currency))
-        cents = _cents(Opportunity.amount)
-        probability = func.coalesce(Opportunity.probability_override,
-                                    stage_probability(probabilities, Opportunity.stage_id))
         parts.append(
-            select(Opportunity.stage_id, Opportunity.currency, func.count(), func.sum(cents),
-                   func.sum(cents * probability))
+            select(Opportunity.stage_id, Opportunity.currency, *opportunity_sums(probabilities))
             # stage_id + 0: not an index column, so that SQLite reads the day's range from
             # ix_opportunities_closed_at instead of every close of these stages.
             .where((Opportunity.stage_id + 0).in_(closed_ids), Opportunity.closed_at >= cutoff,
@@ -307,7 +325,7 @@ class Named:
 
 
 class Card:
-    """What a card shows and its checks read (crm.board.views.CardView, board/_macros.html),
+    """What a card shows and its checks read (crm.board.queries.CardView, board/_macros.html),
     read as plain rows: a board loads hundreds of cards, and mapping each to an ORM object
     with its customer and owner cost more than rendering it. The attribute names are the
     Opportunity's, so a card renders the same from either (after a move it is the ORM one)."""

@@ -68,7 +68,7 @@ def timeline(*, customer_id: int | None = None, opportunity_id: int | None = Non
              done_tasks: list[Task] | None = None) -> list[TimelineItem]:
     """Notes, stage changes and completed tasks, newest first, in three queries, or fewer when
     the page has read the stage changes (an opportunity's whole history) or the done tasks
-    (crm.tasks.services.open_and_done_tasks) already."""
+    (crm.tasks.queries.open_and_done_tasks) already."""
     notes_q = db.select(Note).options(joinedload(Note.author), joinedload(Note.opportunity),
                                       joinedload(Note.contact))
     changes_q = db.select(StageChange).options(

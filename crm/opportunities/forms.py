@@ -1,11 +1,17 @@
-"""Opportunity forms: the full form, the list's filters, lost reason, competitors, links."""
+"""Opportunity forms: the full form (with its cross-field checks), the list's filters, the
+lost reason, competitors, links."""
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (DateField, DecimalField, FieldList, Form, FormField, HiddenField,
                      IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, StopValidation
+
+from crm.models import Stage
+from crm.opportunities.services import StageMoveError, check_stage_entry
+from crm.permissions import can_see_customer
 
 CURRENCIES = ("CNY", "USD", "EUR", "HKD", "JPY", "GBP", "SGD", "TWD", "KRW", "AUD", "CAD")
 CURRENCY_CHOICES = [(c, c) for c in CURRENCIES]
@@ -13,7 +19,9 @@ MAX_MONEY = Decimal("999999999999.99")  # Numeric(14, 2)
 
 
 def optional_int(value):
-    """Coerce a select's value: "" means none; anything else must be an integer."""
+    """Coerce a select's value: "" means none; anything else must be an integer (a WTForms
+    coerce raises, so that the field says it did not understand; crm.validators.int_or_none
+    is for values read leniently)."""
     if value in (None, "", "None"):
         return None
     return int(value)
@@ -83,6 +91,51 @@ class OpportunityForm(FlaskForm):
         self.lost_reason_id.choices = [("", "—")] + [(r.id, r.display_name) for r in lost_reasons]
         self.contact_id.choices = [("", "—")] + [(c.id, c.name) for c in contacts]
 
+    def validate_with(self, customer, pipelines, user) -> Stage | None:
+        """The form's own checks and the cross-field ones: the customer (one `user` may see),
+        its contact, and whether the stage may be entered (check_stage_entry: the stage is the
+        pipeline's, a lost stage needs a reason), its refusal shown on the field it names.
+        Returns the chosen stage when everything holds."""
+        ok = self.validate_on_submit()
+        if customer is None:
+            if self.customer_id.data:
+                self.customer_id.errors = [_("This customer does not exist.")]
+            else:
+                self.customer_id.errors = [_("Choose the customer.")]
+            ok = False
+        elif not can_see_customer(user, customer):
+            self.customer_id.errors = [_("This customer does not exist.")]
+            ok = False
+        if customer is not None and self.contact_id.data:
+            if self.contact_id.data not in {c.id for c in customer.contacts}:
+                self.contact_id.errors = list(self.contact_id.errors) + [
+                    _("This contact is not one of the customer's.")]
+                ok = False
+        stage = {s.id: s for p in pipelines for s in p.stages}.get(self.stage_id.data)
+        if stage is not None:
+            try:
+                check_stage_entry(self.pipeline_id.data, stage, self.lost_reason_id.data)
+            except StageMoveError as error:
+                field = getattr(self, error.field or "stage_id")
+                field.errors = list(field.errors) + [str(error)]
+                ok = False
+        return stage if ok else None
+
+    def fields(self) -> dict:
+        """The columns the form sets besides title, customer, stage and owner (as
+        create_opportunity and update_opportunity take them)."""
+        return {
+            "contact_id": self.contact_id.data or None,
+            "amount": self.amount.data if self.amount.data is not None else Decimal("0"),
+            "currency": self.currency.data,
+            "expected_close": self.expected_close.data,
+            "probability_override": self.probability_override.data,
+            "source": (self.source.data or "").strip() or None,
+            "needs": (self.needs.data or "").strip() or None,
+            "budget": self.budget.data,
+            "description": (self.description.data or "").strip() or None,
+        }
+
     def competitor_rows(self) -> list[tuple[str, str | None]]:
         """The filled competitor rows as (name, notes); empty rows are dropped."""
         rows = []
@@ -138,3 +191,18 @@ class FilterForm(Form):
     # One customer's opportunities (the customer page's "All N opportunities"); a hidden
     # input. The view checks the customer exists and may be seen, else ignores it.
     customer = IntegerField(_l("Customer"), validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
+
+    def set_choices(self, *, pipelines, users, tag_groups) -> None:
+        """Fill the selects; a stage is named with its pipeline when there are several."""
+        self.owner.choices = ([("", _("Everyone")), ("me", _("Mine")), ("none", _("No owner"))]
+                              + [(str(u.id), u.name) for u in users])
+        self.pipeline.choices = [("", _("All pipelines"))] + [(p.id, p.display_name) for p in pipelines]
+        self.stage.choices = [("", _("All stages"))] + [
+            (s.id, f"{s.display_name} · {p.display_name}" if len(pipelines) > 1 else s.display_name)
+            for p in pipelines for s in p.stages]
+        self.tag.choices = [(t.id, t.name) for g in tag_groups for t in g.tags]
+
+    def values(self) -> dict:
+        """The filter values that parsed; a bad value is shown with its error and ignored."""
+        self.validate()
+        return {name: (None if field.errors else field.data) for name, field in self._fields.items()}

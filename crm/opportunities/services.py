@@ -1,29 +1,23 @@
-"""The rules of an opportunity's life: creation, stage moves, won, lost and reopen.
+"""The rules of an opportunity's life and every write to one: creation, the full form's
+save, stage moves (won, lost, reopen), competitors and links between deals.
 
 Everyone who moves an opportunity (its page, its form, the board, imports) goes through
 `move_to_stage`, so the history, the status and the playbook tasks stay consistent.
-Nothing here commits: the caller decides when the unit of work ends.
+Nothing here commits: the caller decides when the unit of work ends. The reads (lists,
+totals, history, page contexts) are in crm.opportunities.queries.
 """
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 
 from crm.extensions import db
-from crm.models import LostReason, Opportunity, Stage, StageChange, Task, utcnow
+from crm.models import Competitor, LostReason, Opportunity, Stage, StageChange, Task, utcnow
+from crm.rules import RuleError
 
 
-class StageMoveError(Exception):
+class StageMoveError(RuleError):
     """A move the rules refuse. `message` is translatable; `field` names the form field at fault."""
-
-    def __init__(self, message, field: str | None = None):
-        super().__init__(str(message))
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        return str(self.message)
 
 
 def _resolve_lost_reason(lost_reason) -> LostReason | None:
@@ -40,15 +34,16 @@ def _resolve_lost_reason(lost_reason) -> LostReason | None:
     return lost_reason
 
 
-def check_stage_entry(opportunity: Opportunity, stage: Stage, lost_reason=None) -> LostReason | None:
-    """Raise StageMoveError unless `stage` may be entered; return the lost reason to record.
+def check_stage_entry(pipeline_id: int | None, stage: Stage, lost_reason=None) -> LostReason | None:
+    """Raise StageMoveError unless `stage` may be entered by an opportunity of the pipeline
+    `pipeline_id` (None: any); return the lost reason to record.
 
     The stage must belong to the opportunity's pipeline, and a stage of kind "lost" is
-    entered only with an active lost reason (输单 needs a reason).
+    entered only with an active lost reason (输单 needs a reason). The one home of these
+    rules: moves, creation and the full form's validation (crm.opportunities.forms) ask here.
     """
     if stage is None:
         raise StageMoveError(_l("Choose a stage."), field="stage_id")
-    pipeline_id = opportunity.pipeline_id or (opportunity.pipeline.id if opportunity.pipeline else None)
     if pipeline_id is not None and stage.pipeline_id != pipeline_id:
         raise StageMoveError(_l("This stage belongs to another pipeline."), field="stage_id")
     reason = _resolve_lost_reason(lost_reason)
@@ -121,7 +116,8 @@ def move_to_stage(opportunity: Opportunity, stage: Stage, user, lost_reason=None
     """
     if stage is not None and opportunity.stage_id == stage.id:
         return None
-    reason = check_stage_entry(opportunity, stage, lost_reason)
+    pipeline_id = opportunity.pipeline_id or (opportunity.pipeline.id if opportunity.pipeline else None)
+    reason = check_stage_entry(pipeline_id, stage, lost_reason)
     now = now or utcnow()
     from_stage_id = opportunity.stage_id
     _enter_stage(opportunity, stage, user, now, reason, lost_note)
@@ -163,7 +159,7 @@ def create_opportunity(*, title: str, customer=None, customer_id: int | None = N
         opportunity.amount = Decimal("0")
     if not opportunity.currency:
         opportunity.currency = "CNY"
-    reason = check_stage_entry(opportunity, stage, lost_reason)
+    reason = check_stage_entry(opportunity.pipeline_id, stage, lost_reason)
     _enter_stage(opportunity, stage, user, now, reason, lost_note)
     for name, notes in competitors or []:
         add_competitor(opportunity, name, notes)
@@ -177,6 +173,42 @@ def create_opportunity(*, title: str, customer=None, customer_id: int | None = N
     create_playbook_tasks(opportunity, stage, user, now)
     db.session.flush()
     return opportunity
+
+
+def update_opportunity(opportunity: Opportunity, user, *, title: str, customer, stage: Stage,
+                       owner_id: int | None, lost_reason=None, lost_note: str | None = None,
+                       competitors: list[tuple[str, str | None]] = (), **fields) -> StageChange | None:
+    """Save the full form of an opportunity; return the StageChange of its stage move, or None
+    when it stays in its stage.
+
+    Rules:
+    - `fields` are other Opportunity columns (as create_opportunity's); the title is trimmed;
+    - a stage of another pipeline takes the opportunity to that pipeline;
+    - a changed stage is a move like any other (move_to_stage: its rules, StageMoveError, the
+      history and the playbook);
+    - staying in a lost stage, the lost reason (when active) and the note may be corrected;
+    - the competitors are replaced by `competitors` (name, notes), empty names dropped.
+    Permissions (may `user` edit it, set this owner) are the caller's. Not committed.
+    """
+    opportunity.title = (title or "").strip()
+    opportunity.customer = customer
+    opportunity.customer_id = customer.id
+    for name, value in fields.items():
+        setattr(opportunity, name, value)
+    opportunity.owner_id = owner_id
+    if stage.pipeline_id != opportunity.pipeline_id:
+        opportunity.pipeline_id = stage.pipeline_id  # moving to another pipeline
+        opportunity.pipeline = stage.pipeline
+    change = move_to_stage(opportunity, stage, user, lost_reason=lost_reason, lost_note=lost_note)
+    if change is None and stage.kind == "lost":  # still lost: the reason and note may be corrected
+        reason = _resolve_lost_reason(lost_reason)
+        if reason is not None:
+            opportunity.lost_reason = reason
+        opportunity.lost_note = (lost_note or "").strip() or None
+    opportunity.competitors.clear()
+    for name, notes in competitors:
+        add_competitor(opportunity, name, notes)
+    return change
 
 
 def reopen_stage(opportunity: Opportunity) -> Stage | None:
@@ -208,13 +240,23 @@ def lost_stage(opportunity: Opportunity) -> Stage | None:
 # Competitors and related opportunities ----------------------------------------------------
 
 def add_competitor(opportunity: Opportunity, name: str, notes: str | None = None):
-    from crm.models import Competitor
+    """Add a competitor (竞争对手) by name, at most 200 characters; none for an empty name."""
     name = (name or "").strip()
     if not name:
         return None
     competitor = Competitor(name=name[:200], notes=(notes or "").strip() or None)
     opportunity.competitors.append(competitor)
     return competitor
+
+
+def delete_competitor(opportunity: Opportunity, competitor_id: int) -> bool:
+    """Remove one of the opportunity's competitors; False (nothing changes) when it has no
+    competitor of that id."""
+    competitor = db.session.get(Competitor, competitor_id)
+    if competitor is None or competitor.opportunity_id != opportunity.id:
+        return False
+    db.session.delete(competitor)
+    return True
 
 
 def link_related(opportunity: Opportunity, other: Opportunity) -> bool:
@@ -235,55 +277,3 @@ def unlink_related(opportunity: Opportunity, other: Opportunity) -> None:
     if opportunity in other.related:
         other.related.remove(opportunity)
 
-
-# History ------------------------------------------------------------------------------------
-
-@dataclass
-class StagePeriod:
-    """A stretch of time an opportunity spent in one stage."""
-
-    change: StageChange
-    stage: Stage | None
-    started_at: datetime
-    ended_at: datetime | None  # None: still there
-    duration: timedelta
-
-    @property
-    def current(self) -> bool:
-        return self.ended_at is None
-
-
-def stage_history(opportunity_id: int) -> list[StageChange]:
-    """Every stage change of an opportunity, oldest first, with stages and users (one query)."""
-    from sqlalchemy.orm import joinedload
-    return list(db.session.execute(
-        db.select(StageChange).options(
-            joinedload(StageChange.from_stage), joinedload(StageChange.to_stage),
-            joinedload(StageChange.user),
-        ).where(StageChange.opportunity_id == opportunity_id)
-        .order_by(StageChange.changed_at, StageChange.id)
-    ).scalars())
-
-
-def stage_periods(changes: list[StageChange], now: datetime | None = None) -> list[StagePeriod]:
-    """Time spent in each stage, from consecutive changes; the last one lasts until now."""
-    now = now or utcnow()
-    periods = []
-    for index, change in enumerate(changes):
-        following = changes[index + 1] if index + 1 < len(changes) else None
-        ended = following.changed_at if following is not None else None
-        periods.append(StagePeriod(change=change, stage=change.to_stage, started_at=change.changed_at,
-                                   ended_at=ended,
-                                   duration=max(timedelta(0), (ended or now) - change.changed_at)))
-    return periods
-
-
-def time_in_stages(changes: list[StageChange], now: datetime | None = None) -> list[tuple[Stage, timedelta]]:
-    """Total time per stage (a stage visited twice adds up), in the order first entered."""
-    totals: dict[int, list] = {}
-    for period in stage_periods(changes, now):
-        if period.stage is None:
-            continue
-        entry = totals.setdefault(period.stage.id, [period.stage, timedelta(0)])
-        entry[1] += period.duration
-    return [(stage, total) for stage, total in totals.values()]

@@ -8,13 +8,7 @@ from datetime import datetime, timezone
 
 from crm.extensions import db
 from crm.models import Opportunity, Task, User, utcnow
-from crm.tasks.queries import of_customer, open_and_done_tasks, open_tasks_for, user_zone
-
-# Other areas still import these reads from here; the lead points them at crm.tasks.queries
-# at merge, and then this re-export goes.
-__all__ = ["user_time_to_utc", "create_task", "update_task", "set_done",
-           "of_customer", "open_and_done_tasks", "open_tasks_for"]
-
+from crm.tasks.queries import user_zone
 
 def user_time_to_utc(value: datetime | None, tz=None) -> datetime | None:
     """A naive datetime typed in the user's zone (datetime-local input), as UTC."""

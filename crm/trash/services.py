@@ -29,7 +29,6 @@ from crm.rules import RuleError
 from crm.trash.filters import INCLUDE_DELETED
 from crm.trash.queries import (
     BATCH_FIELD,
-    KINDS,
     MODELS,
     RETENTION_DAYS,
     blocking_parent,
@@ -39,18 +38,11 @@ from crm.trash.queries import (
     get_batch,
     kind_of,
     label_of,
-    preview,
 )
 
 # Children first: the order in which a batch's rows are deleted for good.
 PURGE_ORDER = (Note, Task, Opportunity, Contact, Customer)
 AUDITED = (Customer, Contact, Opportunity)  # the record types of the audit trail
-
-# KINDS, RETENTION_DAYS, kind_of, label_of and preview are reads other modules still import
-# from here (crm.responses); the lead points them at crm.trash.queries at merge.
-__all__ = ["TrashError", "TrashResult", "trash", "restore", "purge", "purge_expired",
-           "KINDS", "RETENTION_DAYS", "kind_of", "label_of", "preview"]
-
 
 class TrashError(RuleError):
     """A trash operation that the rules refuse; the message is for the user."""
