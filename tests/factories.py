@@ -121,8 +121,11 @@ def stages(pipeline=None) -> dict[str, Stage]:
 
 def pipeline(name="Renewals 续约", *, copy_from=None, commit=True) -> Pipeline:
     """A pipeline added as on /admin/pipelines (crm.pipelines.services.create_pipeline): it goes
-    last, with one open, one won and one lost stage (or a copy of `copy_from`'s stages)."""
+    last, with one open, one won and one lost stage (or a copy of `copy_from`'s stages). The
+    default pipeline is made first when there is none yet, as on an install."""
+    from crm.defaults import ensure_defaults
     from crm.pipelines.services import create_pipeline
+    ensure_defaults()
     record = create_pipeline(name, copy_from=copy_from)
     _done(commit)
     return record

@@ -7,18 +7,15 @@ tag row on /tags, plus the colour of the add-a-tag form; the owner and sharing p
 and opportunity pages); on /admin/pipelines, deleting a pipeline, saving an order of stages and
 deactivating or deleting a lost reason."""
 import re
-from decimal import Decimal
 
 import pytest
 from markupsafe import escape
 
 from crm.defaults import ensure_defaults
 from crm.extensions import db
-from crm.models import Contact, Customer, LostReason, Note, Opportunity, Pipeline, Stage, Tag, User
-from crm.opportunities.services import create_opportunity
+from crm.models import Customer, LostReason, Note, Opportunity, Pipeline, Stage, Tag, User
 from crm.pipelines import services as pipeline_services
 from crm.pipelines.routes import submitted_order
-from crm.tags import services as tag_services
 from tests.conftest import csrf_token_from, hx, session_user_id
 
 BODY_REQUIRED = "Write what was said or done."
@@ -28,37 +25,6 @@ TYPED = "Called 王经理 about the <b>ERP</b> budget & timing"
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-def _customer(app, owner_id=None, name="北京星辰科技", contact=None) -> tuple[int, int | None]:
-    with app.app_context():
-        customer = Customer(name=name, owner_id=owner_id)
-        customer.rebuild_search_index()
-        db.session.add(customer)
-        contact_id = None
-        if contact:
-            person = Contact(name=contact, customer=customer)
-            db.session.add(person)
-            db.session.flush()
-            contact_id = person.id
-        db.session.commit()
-        return customer.id, contact_id
-
-
-def _opportunity(app, user_id, title="ERP rollout 2026") -> int:
-    with app.app_context():
-        user = db.session.get(User, user_id)
-        pipeline = db.session.execute(
-            db.select(Pipeline).where(Pipeline.key == "default")).scalar_one()
-        stage = next(s for s in pipeline.stages if s.key == "discover")
-        customer = Customer(name="上海云图", owner_id=user_id)
-        customer.rebuild_search_index()
-        db.session.add(customer)
-        db.session.flush()
-        opportunity = create_opportunity(title=title, customer=customer, stage=stage, user=user,
-                                         amount=Decimal("1000"))
-        db.session.commit()
-        return opportunity.id
-
 
 def _note_count(app) -> int:
     with app.app_context():
@@ -96,17 +62,11 @@ def _hidden(html: str, name: str) -> str:
     return value.group(1) if value else ""
 
 
-@pytest.fixture
-def seller(make_user):
-    return make_user("sales", email="seller@example.com", name="Sam Seller",
-                     timezone="Asia/Shanghai")
-
-
 # --- notes on the customer page -----------------------------------------------------------
 
 def test_empty_note_without_js_is_the_customer_page_with_the_error_beside_the_body(
-        app, client, login, seller):
-    customer_id, _ = _customer(app, owner_id=seller.id)
+        app, client, login, seller, build):
+    customer_id = build.customer(seller)
     login(seller)
     response = client.post("/notes", data={"kind": "visit", "body": "   ",
                                            "happened_at": "2026-03-02T09:30",
@@ -128,8 +88,8 @@ def test_empty_note_without_js_is_the_customer_page_with_the_error_beside_the_bo
     assert _note_count(app) == 0
 
 
-def test_bad_date_without_js_keeps_the_typed_text_and_the_date(app, client, login, seller):
-    customer_id, _ = _customer(app, owner_id=seller.id)
+def test_bad_date_without_js_keeps_the_typed_text_and_the_date(app, client, login, seller, build):
+    customer_id = build.customer(seller)
     login(seller)
     response = client.post("/notes", data={"kind": "meeting", "body": TYPED,
                                            "happened_at": "2026-02-31T25:61",
@@ -146,8 +106,8 @@ def test_bad_date_without_js_keeps_the_typed_text_and_the_date(app, client, logi
     assert _note_count(app) == 0
 
 
-def test_too_long_note_without_js_keeps_all_of_it(app, client, login, seller):
-    customer_id, _ = _customer(app, owner_id=seller.id)
+def test_too_long_note_without_js_keeps_all_of_it(app, client, login, seller, build):
+    customer_id = build.customer(seller)
     login(seller)
     body = "长" * 10_000 + "x"
     response = client.post("/notes", data={"kind": "call", "body": body,
@@ -159,8 +119,9 @@ def test_too_long_note_without_js_keeps_all_of_it(app, client, login, seller):
     assert _note_count(app) == 0
 
 
-def test_refused_note_for_a_contact_keeps_the_contact(app, client, login, seller):
-    customer_id, contact_id = _customer(app, owner_id=seller.id, contact="王芳")
+def test_refused_note_for_a_contact_keeps_the_contact(app, client, login, seller, build):
+    customer_id = build.customer(seller)
+    contact_id = build.contact(customer_id, name="王芳")
     login(seller)
     response = client.post("/notes", data={"kind": "call", "body": "",
                                            "customer_id": customer_id, "contact_id": contact_id})
@@ -172,8 +133,9 @@ def test_refused_note_for_a_contact_keeps_the_contact(app, client, login, seller
     assert _note_count(app) == 0
 
 
-def test_the_note_page_after_an_error_still_saves_once_corrected(app, client, login, seller):
-    customer_id, _ = _customer(app, owner_id=seller.id)
+def test_the_note_page_after_an_error_still_saves_once_corrected(
+        app, client, login, seller, build):
+    customer_id = build.customer(seller)
     login(seller)
     assert client.post("/notes", data={"kind": "call", "body": "",
                                        "customer_id": customer_id}).status_code == 422
@@ -187,8 +149,8 @@ def test_the_note_page_after_an_error_still_saves_once_corrected(app, client, lo
 # --- notes on the opportunity page --------------------------------------------------------
 
 def test_refused_note_on_an_opportunity_without_js_is_the_opportunity_page(
-        app, client, login, seller):
-    opportunity_id = _opportunity(app, seller.id)
+        app, client, login, seller, build):
+    opportunity_id = build.opportunity(owner=seller, title="ERP rollout 2026")
     login(seller)
     response = client.post("/notes", data={"kind": "email", "body": TYPED,
                                            "happened_at": "yesterday",
@@ -207,10 +169,10 @@ def test_refused_note_on_an_opportunity_without_js_is_the_opportunity_page(
 # --- notes: permissions, CSRF and the htmx path ---------------------------------------------
 
 def test_refused_note_on_a_customer_i_may_not_see_is_404_not_its_page(
-        app, client, login, make_user, seller):
+        app, client, login, make_user, seller, build):
     """As for a customer that does not exist (issue 19: nothing tells them apart)."""
     other = make_user("sales", email="other@example.com", name="Olga Other")
-    customer_id, _ = _customer(app, owner_id=other.id, name="Hidden 隐藏客户")
+    customer_id = build.customer(other, name="Hidden 隐藏客户")
     login(seller)
     response = client.post("/notes", data={"kind": "call", "body": "",
                                            "customer_id": customer_id})
@@ -219,11 +181,11 @@ def test_refused_note_on_a_customer_i_may_not_see_is_404_not_its_page(
     assert _note_count(app) == 0
 
 
-def test_note_without_js_and_with_csrf_checks(app, make_user):
+def test_note_without_js_and_with_csrf_checks(app, make_user, build):
     """The real thing: CSRF on. No token is 400; the 422 page carries a token that works."""
     assert app.config["WTF_CSRF_ENABLED"]
     user = make_user("sales", email="csrf@example.com")
-    customer_id, _ = _customer(app, owner_id=user.id)
+    customer_id = build.customer(user)
     browser = app.test_client()
     with browser.session_transaction() as session:
         session["_user_id"] = session_user_id(app, user.id)
@@ -241,8 +203,8 @@ def test_note_without_js_and_with_csrf_checks(app, make_user):
     assert _note_count(app) == 1
 
 
-def test_refused_note_with_htmx_is_still_the_form_fragment(app, client, login, seller):
-    customer_id, _ = _customer(app, owner_id=seller.id)
+def test_refused_note_with_htmx_is_still_the_form_fragment(app, client, login, seller, build):
+    customer_id = build.customer(seller)
     login(seller)
     response = client.post("/notes", data={"kind": "visit", "body": TYPED,
                                            "happened_at": "not a date",
@@ -261,13 +223,10 @@ def test_refused_note_with_htmx_is_still_the_form_fragment(app, client, login, s
 # --- tags: the colour of a tag row ----------------------------------------------------------
 
 @pytest.fixture
-def tags(app):
-    with app.app_context():
-        industry = tag_services.create_group(name="Industry", multiple=False)
-        it = tag_services.create_tag(industry, name="IT", color="#336699")
-        retail = tag_services.create_tag(industry, name="Retail", color="#aa5500")
-        db.session.commit()
-        return {"industry": industry.id, "it": it.id, "retail": retail.id}
+def tags(build):
+    industry = build.tag_group("Industry", multiple=False)
+    return {"industry": industry, "it": build.tag(industry, "IT", color="#336699"),
+            "retail": build.tag(industry, "Retail", color="#aa5500")}
 
 
 @pytest.fixture
@@ -412,8 +371,8 @@ def _owner_of(app, model, record_id):
 
 
 def test_refused_share_without_js_is_the_customer_page_with_the_error_beside_the_select(
-        app, client, login, people):
-    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+        app, client, login, people, build):
+    customer_id = build.customer(people["seller"])
     login(people["seller"])
     response = client.post(f"/customers/{customer_id}/shares",
                            data={"user_id": people["ina"].id})
@@ -436,8 +395,8 @@ def test_refused_share_without_js_is_the_customer_page_with_the_error_beside_the
 
 
 def test_refused_share_on_an_opportunity_without_js_is_the_opportunity_page(
-        app, client, login, people):
-    opportunity_id = _opportunity(app, people["seller"].id)
+        app, client, login, people, build):
+    opportunity_id = build.opportunity(owner=people["seller"], title="ERP rollout 2026")
     login(people["seller"])
     # sharing with its owner is refused
     response = client.post(f"/opportunities/{opportunity_id}/shares",
@@ -451,8 +410,8 @@ def test_refused_share_on_an_opportunity_without_js_is_the_opportunity_page(
     assert _shares(app, Opportunity, opportunity_id) == []
 
 
-def test_share_refused_for_garbage_keeps_the_page_whole(app, client, login, people):
-    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+def test_share_refused_for_garbage_keeps_the_page_whole(app, client, login, people, build):
+    customer_id = build.customer(people["seller"])
     login(people["seller"])
     for posted in ("", "abc", "99999", '"><script>x</script>'):
         response = client.post(f"/customers/{customer_id}/shares", data={"user_id": posted})
@@ -463,8 +422,8 @@ def test_share_refused_for_garbage_keeps_the_page_whole(app, client, login, peop
     assert _shares(app, Customer, customer_id) == []
 
 
-def test_good_share_without_js_still_redirects_to_the_panel(app, client, login, people):
-    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+def test_good_share_without_js_still_redirects_to_the_panel(app, client, login, people, build):
+    customer_id = build.customer(people["seller"])
     login(people["seller"])
     response = client.post(f"/customers/{customer_id}/shares",
                            data={"user_id": people["carl"].id})
@@ -476,8 +435,8 @@ def test_good_share_without_js_still_redirects_to_the_panel(app, client, login, 
 
 
 def test_refused_share_with_htmx_is_still_the_panel_with_the_message_on_top(
-        app, client, login, people):
-    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+        app, client, login, people, build):
+    customer_id = build.customer(people["seller"])
     login(people["seller"])
     response = client.post(f"/customers/{customer_id}/shares",
                            data={"user_id": people["ina"].id}, headers=hx("sharing"))
@@ -489,9 +448,10 @@ def test_refused_share_with_htmx_is_still_the_panel_with_the_message_on_top(
     assert _shares(app, Customer, customer_id) == []
 
 
-def test_refused_share_is_still_403_for_who_may_not_share(app, client, login, make_user, people):
+def test_refused_share_is_still_403_for_who_may_not_share(
+        app, client, login, make_user, people, build):
     other = make_user("sales", email="olga@example.com", name="Olga Other")
-    customer_id, _ = _customer(app, owner_id=other.id, name="Hidden 隐藏客户")
+    customer_id = build.customer(other, name="Hidden 隐藏客户")
     login(people["seller"])  # cannot see it
     response = client.post(f"/customers/{customer_id}/shares", data={"user_id": people["ina"].id})
     assert response.status_code == 403
@@ -507,8 +467,8 @@ def test_refused_share_is_still_403_for_who_may_not_share(app, client, login, ma
 
 
 def test_refused_reassign_without_js_keeps_the_owner_chosen_and_the_error_beside_it(
-        app, client, login, people):
-    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+        app, client, login, people, build):
+    customer_id = build.customer(people["seller"])
     login(people["manager"])
     response = client.post(f"/customers/{customer_id}/owner", data={"owner_id": people["ina"].id})
     assert response.status_code == 422
@@ -525,8 +485,8 @@ def test_refused_reassign_without_js_keeps_the_owner_chosen_and_the_error_beside
     assert _owner_of(app, Customer, customer_id) == people["seller"].id
 
 
-def test_refused_reassign_of_an_opportunity_without_js(app, client, login, people):
-    opportunity_id = _opportunity(app, people["seller"].id)
+def test_refused_reassign_of_an_opportunity_without_js(app, client, login, people, build):
+    opportunity_id = build.opportunity(owner=people["seller"])
     login(people["manager"])
     response = client.post(f"/opportunities/{opportunity_id}/owner", data={"owner_id": ""})
     assert response.status_code == 422
@@ -539,18 +499,19 @@ def test_refused_reassign_of_an_opportunity_without_js(app, client, login, peopl
     assert _owner_of(app, Opportunity, opportunity_id) == people["seller"].id
 
 
-def test_owner_change_by_someone_without_an_owner_select_is_forbidden(app, client, login, people):
+def test_owner_change_by_someone_without_an_owner_select_is_forbidden(
+        app, client, login, people, build):
     """A salesperson has no owner select on their own record (only managers reassign); a
     forged owner_id is refused as a permission, 403, before the id is even looked at."""
-    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+    customer_id = build.customer(people["seller"])
     login(people["seller"])
     response = client.post(f"/customers/{customer_id}/owner", data={"owner_id": "99999"})
     assert response.status_code == 403
     assert _owner_of(app, Customer, customer_id) == people["seller"].id
 
 
-def test_good_reassign_without_js_still_redirects(app, client, login, people):
-    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+def test_good_reassign_without_js_still_redirects(app, client, login, people, build):
+    customer_id = build.customer(people["seller"])
     login(people["manager"])
     response = client.post(f"/customers/{customer_id}/owner", data={"owner_id": people["carl"].id})
     assert response.status_code == 303
@@ -558,8 +519,8 @@ def test_good_reassign_without_js_still_redirects(app, client, login, people):
     assert _owner_of(app, Customer, customer_id) == people["carl"].id
 
 
-def test_refused_reassign_with_htmx_is_still_the_panel(app, client, login, people):
-    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+def test_refused_reassign_with_htmx_is_still_the_panel(app, client, login, people, build):
+    customer_id = build.customer(people["seller"])
     login(people["manager"])
     response = client.post(f"/customers/{customer_id}/owner", data={"owner_id": people["ina"].id},
                            headers=hx())
@@ -576,10 +537,10 @@ def test_refused_reassign_with_htmx_is_still_the_panel(app, client, login, peopl
     assert 'hx-target="#sharing"' in owner_form and 'hx-swap="outerHTML"' in owner_form
 
 
-def test_refused_share_without_js_and_with_csrf_checks(app, people):
+def test_refused_share_without_js_and_with_csrf_checks(app, people, build):
     """CSRF on: the 422 page carries a token that works for the next try."""
     assert app.config["WTF_CSRF_ENABLED"]
-    customer_id, _ = _customer(app, owner_id=people["seller"].id)
+    customer_id = build.customer(people["seller"])
     browser = app.test_client()
     with browser.session_transaction() as session:
         session["_user_id"] = session_user_id(app, people["seller"].id)
@@ -604,20 +565,6 @@ def admin_client_(make_user, login):
     return login(make_user("admin", email="ada@example.com", name="Ada Admin"))
 
 
-def _default_pipeline_id(app) -> int:
-    with app.app_context():
-        return db.session.execute(
-            db.select(Pipeline.id).where(Pipeline.key == "default")).scalar_one()
-
-
-def _second_pipeline(app, name="Renewals 续约") -> int:
-    with app.app_context():
-        ensure_defaults()
-        pipeline = pipeline_services.create_pipeline(name)
-        db.session.commit()
-        return pipeline.id
-
-
 def _pipeline_row(html: str, pipeline_id: int) -> str:
     start = html.index(f'<tr id="pipeline-{pipeline_id}"')
     return html[start:html.index("</tr>", start)]
@@ -629,10 +576,10 @@ def _pipeline_exists(app, pipeline_id: int) -> bool:
 
 
 def test_refused_pipeline_delete_without_js_is_the_list_with_the_reason_in_its_row(
-        app, admin_client_, seller):
-    pid = _default_pipeline_id(app)
-    other = _second_pipeline(app)
-    _opportunity(app, seller.id)  # in the default pipeline
+        app, admin_client_, seller, build):
+    pid = build.default_pipeline()
+    other = build.pipeline()
+    build.opportunity(owner=seller)  # in the default pipeline
     response = admin_client_.post(f"/admin/pipelines/{pid}/delete")
     assert response.status_code == 422
     html = response.get_data(as_text=True)
@@ -649,8 +596,8 @@ def test_refused_pipeline_delete_without_js_is_the_list_with_the_reason_in_its_r
     assert _pipeline_exists(app, pid) and _pipeline_exists(app, other)
 
 
-def test_deleting_the_only_pipeline_without_js_says_why_in_its_row(app, admin_client_):
-    pid = _default_pipeline_id(app)
+def test_deleting_the_only_pipeline_without_js_says_why_in_its_row(app, admin_client_, build):
+    pid = build.default_pipeline()
     response = admin_client_.post(f"/admin/pipelines/{pid}/delete")
     assert response.status_code == 422
     row = _pipeline_row(response.get_data(as_text=True), pid)
@@ -658,8 +605,8 @@ def test_deleting_the_only_pipeline_without_js_says_why_in_its_row(app, admin_cl
     assert _pipeline_exists(app, pid)
 
 
-def test_refused_pipeline_delete_with_htmx_still_sends_to_the_list(app, admin_client_):
-    pid = _default_pipeline_id(app)
+def test_refused_pipeline_delete_with_htmx_still_sends_to_the_list(app, admin_client_, build):
+    pid = build.default_pipeline()
     response = admin_client_.post(f"/admin/pipelines/{pid}/delete", headers=hx())
     assert response.status_code == 200
     assert response.headers["HX-Redirect"] == "/admin/pipelines"
@@ -668,15 +615,15 @@ def test_refused_pipeline_delete_with_htmx_still_sends_to_the_list(app, admin_cl
     assert _pipeline_exists(app, pid)
 
 
-def test_good_pipeline_delete_without_js_still_redirects(app, admin_client_):
-    other = _second_pipeline(app)
+def test_good_pipeline_delete_without_js_still_redirects(app, admin_client_, build):
+    other = build.pipeline()
     response = admin_client_.post(f"/admin/pipelines/{other}/delete")
     assert response.status_code == 303 and response.headers["Location"] == "/admin/pipelines"
     assert not _pipeline_exists(app, other)
 
 
-def test_pipeline_delete_is_still_for_admins_only(app, client, login, make_user):
-    other = _second_pipeline(app)
+def test_pipeline_delete_is_still_for_admins_only(app, client, login, make_user, build):
+    other = build.pipeline()
     login(make_user("manager"))
     assert client.post(f"/admin/pipelines/{other}/delete").status_code == 403
     assert _pipeline_exists(app, other)
@@ -701,8 +648,8 @@ def _order_form(html: str) -> str:
 
 
 def test_stale_order_without_js_is_the_page_with_the_posted_order_to_save_again(
-        app, admin_client_):
-    pid = _default_pipeline_id(app)
+        app, admin_client_, build):
+    pid = build.default_pipeline()
     saved = _stage_ids(app, pid)
     # made on a page without the last stage, and the first two swapped
     posted = [saved[1], saved[0], *saved[2:-1]]
@@ -730,8 +677,8 @@ def test_stale_order_without_js_is_the_page_with_the_posted_order_to_save_again(
     assert _stage_ids(app, pid) == expected
 
 
-def test_garbage_order_without_js_is_refused_on_the_page(app, admin_client_):
-    pid = _default_pipeline_id(app)
+def test_garbage_order_without_js_is_refused_on_the_page(app, admin_client_, build):
+    pid = build.default_pipeline()
     saved = _stage_ids(app, pid)
     response = admin_client_.post(f"/admin/pipelines/{pid}/stages/order",
                                   data={"stage_id": ["x", str(saved[0])]})
@@ -742,8 +689,8 @@ def test_garbage_order_without_js_is_refused_on_the_page(app, admin_client_):
     assert _stage_ids(app, pid) == saved
 
 
-def test_stale_order_with_htmx_is_still_the_list_and_a_toast(app, admin_client_):
-    pid = _default_pipeline_id(app)
+def test_stale_order_with_htmx_is_still_the_list_and_a_toast(app, admin_client_, build):
+    pid = build.default_pipeline()
     saved = _stage_ids(app, pid)
     response = admin_client_.post(f"/admin/pipelines/{pid}/stages/order",
                                   data={"stage_id": saved[:-1]}, headers=hx("stage-list"))
@@ -754,8 +701,8 @@ def test_stale_order_with_htmx_is_still_the_list_and_a_toast(app, admin_client_)
     assert _listed_stage_ids(html) == saved
 
 
-def test_good_order_without_js_still_redirects(app, admin_client_):
-    pid = _default_pipeline_id(app)
+def test_good_order_without_js_still_redirects(app, admin_client_, build):
+    pid = build.default_pipeline()
     wanted = list(reversed(_stage_ids(app, pid)))
     response = admin_client_.post(f"/admin/pipelines/{pid}/stages/order", data={"stage_id": wanted})
     assert response.status_code == 303 and response.headers["Location"] == f"/admin/pipelines/{pid}"

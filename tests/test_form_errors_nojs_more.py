@@ -7,15 +7,14 @@ Editing a follow-up note (its own page without JavaScript), bulk tagging on the 
 and a refused stage move from the opportunity page and from the board."""
 import re
 from datetime import datetime
-from decimal import Decimal
 
 import pytest
 from markupsafe import escape
 
 from crm.extensions import db
-from crm.models import Customer, Note, Opportunity, Pipeline, Stage, User
-from crm.opportunities.services import StageMoveError, create_opportunity
-from crm.tags import services as tag_services
+from crm.models import Customer, Note, Opportunity, User
+from crm.opportunities.services import StageMoveError
+from tests import factories
 from tests.conftest import csrf_token_from, hx, session_user_id
 # The .field wrapper checks, as the first no-JS file has them.
 from tests.test_form_errors_nojs import _assert_error_beside, _field, _no_errors
@@ -45,63 +44,7 @@ def _version(html: str) -> str:
     return match.group(1)
 
 
-@pytest.fixture
-def seller(make_user):
-    return make_user("sales", email="seller@example.com", name="Sam Seller",
-                     timezone="Asia/Shanghai")
-
-
-def _customer(app, owner_id=None, name="北京星辰科技") -> int:
-    with app.app_context():
-        customer = Customer(name=name, owner_id=owner_id)
-        customer.rebuild_search_index()
-        db.session.add(customer)
-        db.session.commit()
-        return customer.id
-
-
-def _default_stages(app) -> dict[str, int]:
-    with app.app_context():
-        return {s.key: s.id for s in db.session.execute(
-            db.select(Stage).join(Pipeline).where(Pipeline.key == "default")).scalars()}
-
-
-def _opportunity(app, user_id, title="ERP rollout 2026", stage_key="discover") -> int:
-    with app.app_context():
-        user = db.session.get(User, user_id)
-        pipeline = db.session.execute(
-            db.select(Pipeline).where(Pipeline.key == "default")).scalar_one()
-        stage = next(s for s in pipeline.stages if s.key == stage_key)
-        customer = Customer(name="上海云图", owner_id=user_id)
-        customer.rebuild_search_index()
-        db.session.add(customer)
-        db.session.flush()
-        opportunity = create_opportunity(title=title, customer=customer, stage=stage, user=user,
-                                         amount=Decimal("1000"), owner=user_id)
-        db.session.commit()
-        return opportunity.id
-
-
-def _team_sees_everything(app):
-    from crm.permissions import set_team_sees_everything
-    with app.app_context():
-        set_team_sees_everything(True)
-        db.session.commit()
-
-
 # --- editing a note -------------------------------------------------------------------------
-
-def _note(app, author_id, customer_id=None, opportunity_id=None, body="Called about the quote",
-          kind="call") -> int:
-    with app.app_context():
-        if opportunity_id is not None:
-            customer_id = db.session.get(Opportunity, opportunity_id).customer_id
-        note = Note(body=body, kind=kind, customer_id=customer_id, opportunity_id=opportunity_id,
-                    author_id=author_id, happened_at=datetime(2026, 3, 2, 1, 30))  # 09:30 in Shanghai
-        db.session.add(note)
-        db.session.commit()
-        return note.id
-
 
 def _stored_note(app, note_id) -> tuple[str, str]:
     with app.app_context():
@@ -114,9 +57,9 @@ def _edit_form(html: str) -> str:
     return html[start:html.index("</li>", start)]
 
 
-def test_edit_on_a_note_is_a_link_that_htmx_enhances(app, client, login, seller):
-    customer_id = _customer(app, owner_id=seller.id)
-    note_id = _note(app, seller.id, customer_id)
+def test_edit_on_a_note_is_a_link_that_htmx_enhances(app, client, login, seller, build):
+    customer_id = build.customer(seller)
+    note_id = build.note(seller, customer_id)
     login(seller)
     html = client.get(f"/customers/{customer_id}").get_data(as_text=True)
     assert (f'<a class="link-button" href="/notes/{note_id}/edit" hx-get="/notes/{note_id}/edit"\n'
@@ -124,9 +67,10 @@ def test_edit_on_a_note_is_a_link_that_htmx_enhances(app, client, login, seller)
     assert f'<button type="button" class="link-button" hx-get="/notes/{note_id}/edit"' not in html
 
 
-def test_edit_page_without_js_holds_the_note(app, client, login, seller):
-    customer_id = _customer(app, owner_id=seller.id)
-    note_id = _note(app, seller.id, customer_id, kind="visit")
+def test_edit_page_without_js_holds_the_note(app, client, login, seller, build):
+    customer_id = build.customer(seller)
+    note_id = build.note(seller, customer_id, kind="visit",
+                         happened_at=datetime(2026, 3, 2, 1, 30))  # 09:30 in Shanghai
     login(seller)
     response = client.get(f"/notes/{note_id}/edit")
     assert response.status_code == 200
@@ -143,9 +87,10 @@ def test_edit_page_without_js_holds_the_note(app, client, login, seller):
     assert f'<a class="button small" href="/customers/{customer_id}#note-{note_id}"' in form
 
 
-def test_edit_page_of_an_opportunity_note_leads_back_to_the_opportunity(app, client, login, seller):
-    opportunity_id = _opportunity(app, seller.id)
-    note_id = _note(app, seller.id, opportunity_id=opportunity_id)
+def test_edit_page_of_an_opportunity_note_leads_back_to_the_opportunity(
+        app, client, login, seller, build):
+    opportunity_id = build.opportunity(owner=seller, title="ERP rollout 2026")
+    note_id = build.note(seller, opportunity=opportunity_id)
     login(seller)
     html = client.get(f"/notes/{note_id}/edit").get_data(as_text=True)
     assert f'<a href="/opportunities/{opportunity_id}">‹ ERP rollout 2026</a>' in html
@@ -153,9 +98,9 @@ def test_edit_page_of_an_opportunity_note_leads_back_to_the_opportunity(app, cli
 
 
 def test_refused_note_edit_without_js_is_the_page_with_the_error_beside_the_body(
-        app, client, login, seller):
-    customer_id = _customer(app, owner_id=seller.id)
-    note_id = _note(app, seller.id, customer_id)
+        app, client, login, seller, build):
+    customer_id = build.customer(seller)
+    note_id = build.note(seller, customer_id)
     login(seller)
     url = f"/notes/{note_id}/edit"
     version = _version(client.get(url).get_data(as_text=True))
@@ -173,9 +118,10 @@ def test_refused_note_edit_without_js_is_the_page_with_the_error_beside_the_body
     assert _stored_note(app, note_id) == ("call", "Called about the quote")
 
 
-def test_bad_date_in_a_note_edit_without_js_keeps_the_typed_text(app, client, login, seller):
-    customer_id = _customer(app, owner_id=seller.id)
-    note_id = _note(app, seller.id, customer_id)
+def test_bad_date_in_a_note_edit_without_js_keeps_the_typed_text(
+        app, client, login, seller, build):
+    customer_id = build.customer(seller)
+    note_id = build.note(seller, customer_id)
     login(seller)
     response = client.post(f"/notes/{note_id}/edit",
                            data={"kind": "email", "body": TYPED, "happened_at": "2026-02-31T25:61"})
@@ -190,9 +136,9 @@ def test_bad_date_in_a_note_edit_without_js_keeps_the_typed_text(app, client, lo
 
 
 def test_stale_note_edit_without_js_is_409_with_both_texts_and_mine_kept(
-        app, client, login, seller):
-    customer_id = _customer(app, owner_id=seller.id)
-    note_id = _note(app, seller.id, customer_id)
+        app, client, login, seller, build):
+    customer_id = build.customer(seller)
+    note_id = build.note(seller, customer_id)
     login(seller)
     url = f"/notes/{note_id}/edit"
     loaded = _version(client.get(url).get_data(as_text=True))
@@ -222,9 +168,9 @@ def test_stale_note_edit_without_js_is_409_with_both_texts_and_mine_kept(
     assert _stored_note(app, note_id) == ("visit", TYPED)
 
 
-def test_good_note_edit_without_js_still_redirects(app, client, login, seller):
-    opportunity_id = _opportunity(app, seller.id)
-    note_id = _note(app, seller.id, opportunity_id=opportunity_id)
+def test_good_note_edit_without_js_still_redirects(app, client, login, seller, build):
+    opportunity_id = build.opportunity(owner=seller)
+    note_id = build.note(seller, opportunity=opportunity_id)
     login(seller)
     url = f"/notes/{note_id}/edit"
     version = _version(client.get(url).get_data(as_text=True))
@@ -235,9 +181,9 @@ def test_good_note_edit_without_js_still_redirects(app, client, login, seller):
     assert _stored_note(app, note_id) == ("email", "Sent the contract")
 
 
-def test_note_edit_with_htmx_is_still_the_inline_form(app, client, login, seller):
-    customer_id = _customer(app, owner_id=seller.id)
-    note_id = _note(app, seller.id, customer_id)
+def test_note_edit_with_htmx_is_still_the_inline_form(app, client, login, seller, build):
+    customer_id = build.customer(seller)
+    note_id = build.note(seller, customer_id)
     login(seller)
     url = f"/notes/{note_id}/edit"
     response = client.get(url, headers=hx(f"note-{note_id}"))
@@ -269,12 +215,13 @@ def test_note_edit_with_htmx_is_still_the_inline_form(app, client, login, seller
     assert _stored_note(app, note_id) == ("call", "Mine")
 
 
-def test_only_the_author_or_an_admin_edits_a_note_without_js(app, client, login, make_user, seller):
-    _team_sees_everything(app)  # the colleague sees the customer and its notes
+def test_only_the_author_or_an_admin_edits_a_note_without_js(
+        app, client, login, make_user, seller, build):
+    build.team_sees_everything()  # the colleague sees the customer and its notes
     colleague = make_user("sales", email="colleague@example.com", name="Cleo Colleague")
     admin = make_user("admin", email="boss@example.com", name="Ada Admin")
-    customer_id = _customer(app, owner_id=seller.id)
-    note_id = _note(app, seller.id, customer_id)
+    customer_id = build.customer(seller)
+    note_id = build.note(seller, customer_id)
     url = f"/notes/{note_id}/edit"
     login(colleague)
     assert client.get(f"/customers/{customer_id}").status_code == 200
@@ -290,10 +237,10 @@ def test_only_the_author_or_an_admin_edits_a_note_without_js(app, client, login,
     assert _stored_note(app, note_id) == ("call", "Checked by the admin")
 
 
-def test_note_edit_of_a_record_i_may_not_see_is_403(app, client, login, make_user, seller):
+def test_note_edit_of_a_record_i_may_not_see_is_403(app, client, login, make_user, seller, build):
     other = make_user("sales", email="other@example.com", name="Olga Other")
-    customer_id = _customer(app, owner_id=other.id, name="Hidden 隐藏客户")
-    note_id = _note(app, other.id, customer_id, body="Secret 秘密")
+    customer_id = build.customer(other, name="Hidden 隐藏客户")
+    note_id = build.note(other, customer_id, body="Secret 秘密")
     login(seller)
     for response in (client.get(f"/notes/{note_id}/edit"),
                      client.post(f"/notes/{note_id}/edit", data={"kind": "call", "body": ""})):
@@ -301,11 +248,11 @@ def test_note_edit_of_a_record_i_may_not_see_is_403(app, client, login, make_use
         assert "Secret 秘密" not in response.get_data(as_text=True)
 
 
-def test_note_edit_page_with_csrf_checks(app, seller):
+def test_note_edit_page_with_csrf_checks(app, seller, build):
     """CSRF on: no token is 400; the edit page and its 422 answer carry tokens that work."""
     assert app.config["WTF_CSRF_ENABLED"]
-    customer_id = _customer(app, owner_id=seller.id)
-    note_id = _note(app, seller.id, customer_id)
+    customer_id = build.customer(seller)
+    note_id = build.note(seller, customer_id)
     browser = app.test_client()
     with browser.session_transaction() as session:
         session["_user_id"] = session_user_id(app, seller.id)
@@ -326,13 +273,11 @@ def test_note_edit_page_with_csrf_checks(app, seller):
 # --- bulk tagging on the customer list ------------------------------------------------------
 
 @pytest.fixture
-def vip(app):
-    with app.app_context():
-        group = tag_services.create_group(name="Tier", multiple=True)
-        tag = tag_services.create_tag(group, name="VIP", color="#336699")
-        tag_services.create_tag(group, name="Key account", color="#aa5500")
-        db.session.commit()
-        return tag.id
+def vip(build):
+    group = build.tag_group("Tier", multiple=True)
+    tag = build.tag(group, "VIP", color="#336699")
+    build.tag(group, "Key account", color="#aa5500")
+    return tag
 
 
 def _tagged(app, customer_ids) -> list[bool]:
@@ -351,18 +296,9 @@ def _checked_ids(html: str) -> list[int]:
         r'aria-label="[^"]*" checked>', html)]
 
 
-def _many_customers(app, owner_id, count=30) -> list[int]:
-    with app.app_context():
-        rows = [Customer(name=f"客户 {n:02d}", owner_id=owner_id) for n in range(count)]
-        for row in rows:
-            row.rebuild_search_index()
-        db.session.add_all(rows)
-        db.session.commit()
-        return [row.id for row in rows]
-
-
-def test_bulk_tag_without_a_tag_without_js_is_the_list_again(app, client, login, seller, vip):
-    ids = _many_customers(app, seller.id)
+def test_bulk_tag_without_a_tag_without_js_is_the_list_again(
+        app, client, login, seller, vip, build):
+    ids = build.customers(30, seller)
     login(seller)
     # from the second page of the list sorted by name: 客户 25 .. 客户 29
     chosen = [ids[26], ids[28]]
@@ -385,8 +321,9 @@ def test_bulk_tag_without_a_tag_without_js_is_the_list_again(app, client, login,
     assert _tagged(app, ids) == [False] * len(ids)
 
 
-def test_bulk_tag_without_a_selection_without_js_keeps_the_tag(app, client, login, seller, vip):
-    ids = _many_customers(app, seller.id, count=3)
+def test_bulk_tag_without_a_selection_without_js_keeps_the_tag(
+        app, client, login, seller, vip, build):
+    ids = build.customers(3, seller)
     login(seller)
     response = client.post("/customers/bulk-tags", data={
         "tag_id": str(vip), "action": "remove", "back": "q=客户&sort=name"})
@@ -403,10 +340,10 @@ def test_bulk_tag_without_a_selection_without_js_keeps_the_tag(app, client, logi
 
 
 def test_refused_bulk_tag_without_js_shows_no_customer_i_may_not_see(
-        app, client, login, make_user, seller, vip):
+        app, client, login, make_user, seller, vip, build):
     other = make_user("sales", email="other@example.com", name="Olga Other")
-    mine = _customer(app, owner_id=seller.id, name="Mine 我的")
-    hidden = _customer(app, owner_id=other.id, name="Hidden 隐藏客户")
+    mine = build.customer(seller, name="Mine 我的")
+    hidden = build.customer(other, name="Hidden 隐藏客户")
     login(seller)
     response = client.post("/customers/bulk-tags", data={
         "customer_id": [str(mine), str(hidden)], "tag_id": "", "action": "add", "back": ""})
@@ -418,8 +355,8 @@ def test_refused_bulk_tag_without_js_shows_no_customer_i_may_not_see(
 
 
 def test_refused_bulk_tag_with_htmx_is_still_the_results_with_the_message_on_top(
-        app, client, login, seller, vip):
-    customer_id = _customer(app, owner_id=seller.id)
+        app, client, login, seller, vip, build):
+    customer_id = build.customer(seller)
     login(seller)
     response = client.post("/customers/bulk-tags", data={
         "customer_id": str(customer_id), "action": "add", "back": ""},
@@ -437,8 +374,8 @@ def test_refused_bulk_tag_with_htmx_is_still_the_results_with_the_message_on_top
     assert f'<option value="{vip}" selected>VIP</option>' in html
 
 
-def test_good_bulk_tag_without_js_still_redirects(app, client, login, seller, vip):
-    ids = _many_customers(app, seller.id, count=2)
+def test_good_bulk_tag_without_js_still_redirects(app, client, login, seller, vip, build):
+    ids = build.customers(2, seller)
     login(seller)
     response = client.post("/customers/bulk-tags", data={
         "customer_id": [str(i) for i in ids], "tag_id": str(vip), "action": "add",
@@ -447,9 +384,9 @@ def test_good_bulk_tag_without_js_still_redirects(app, client, login, seller, vi
     assert _tagged(app, ids) == [True, True]
 
 
-def test_bulk_tag_page_with_csrf_checks(app, seller, vip):
+def test_bulk_tag_page_with_csrf_checks(app, seller, vip, build):
     """CSRF on: the 422 list page carries a token that works for the next try."""
-    ids = _many_customers(app, seller.id, count=2)
+    ids = build.customers(2, seller)
     browser = app.test_client()
     with browser.session_transaction() as session:
         session["_user_id"] = session_user_id(app, seller.id)
@@ -488,14 +425,6 @@ def _stage_form(html: str) -> str:
     return html[start:html.index("</form>", start)]
 
 
-def _other_pipeline_stage(app) -> int:
-    from crm.pipelines import services as pipeline_services
-    with app.app_context():
-        pipeline = pipeline_services.create_pipeline("Renewals 续约")
-        db.session.commit()
-        return pipeline.stages[0].id
-
-
 def _assert_stage_error(form: str, message: str):
     assert form.startswith('<form class="stage-form has-error"'), form[:80]
     assert 'aria-invalid="true" aria-describedby="stage-select-error"' in _opening(form, "stage-select")
@@ -505,11 +434,11 @@ def _assert_stage_error(form: str, message: str):
 @pytest.mark.parametrize("posted,message", [("", CHOOSE_STAGE), ("abc", CHOOSE_STAGE),
                                             ("999999", CHOOSE_STAGE), ("other", OTHER_PIPELINE)])
 def test_refused_move_without_js_is_the_opportunity_page_with_the_error_beside_the_select(
-        app, client, login, seller, posted, message):
-    opportunity_id = _opportunity(app, seller.id)
-    stages = _default_stages(app)
+        app, client, login, seller, posted, message, build):
+    opportunity_id = build.opportunity(owner=seller, title="ERP rollout 2026")
+    stages = build.stages()
     if posted == "other":
-        posted = str(_other_pipeline_stage(app))
+        posted = str(build(lambda: factories.pipeline().stages[0]))
     login(seller)
     response = client.post(f"/opportunities/{opportunity_id}/stage",
                            data={"stage_id": posted, "version": _version_of(app, opportunity_id)})
@@ -524,10 +453,11 @@ def test_refused_move_without_js_is_the_opportunity_page_with_the_error_beside_t
     assert _stage_of(app, opportunity_id) == stages["discover"]
 
 
-def test_refused_move_without_js_keeps_the_stage_asked_for(app, client, login, seller, monkeypatch):
+def test_refused_move_without_js_keeps_the_stage_asked_for(
+        app, client, login, seller, monkeypatch, build):
     """Whatever else the rules refuse on stage_id keeps the chosen stage in the select."""
-    opportunity_id = _opportunity(app, seller.id)
-    stages = _default_stages(app)
+    opportunity_id = build.opportunity(owner=seller)
+    stages = build.stages()
 
     def refuse(*args, **kwargs):
         raise StageMoveError("Not <yet>.", field="stage_id")
@@ -544,8 +474,8 @@ def test_refused_move_without_js_keeps_the_stage_asked_for(app, client, login, s
 
 
 def test_refused_move_with_htmx_is_still_the_widget_with_the_message_on_top(
-        app, client, login, seller):
-    opportunity_id = _opportunity(app, seller.id)
+        app, client, login, seller, build):
+    opportunity_id = build.opportunity(owner=seller)
     login(seller)
     response = client.post(f"/opportunities/{opportunity_id}/stage", data={"stage_id": ""},
                            headers=hx("stage-widget"))
@@ -556,9 +486,9 @@ def test_refused_move_with_htmx_is_still_the_widget_with_the_message_on_top(
     assert "field-error" not in html and 'class="stage-form"' in html
 
 
-def test_good_move_without_js_still_redirects(app, client, login, seller):
-    opportunity_id = _opportunity(app, seller.id)
-    stages = _default_stages(app)
+def test_good_move_without_js_still_redirects(app, client, login, seller, build):
+    opportunity_id = build.opportunity(owner=seller)
+    stages = build.stages()
     login(seller)
     response = client.post(f"/opportunities/{opportunity_id}/stage",
                            data={"stage_id": stages["confirm"]})
@@ -567,11 +497,12 @@ def test_good_move_without_js_still_redirects(app, client, login, seller):
     assert _stage_of(app, opportunity_id) == stages["confirm"]
 
 
-def test_refused_move_is_still_403_for_who_may_not_edit(app, client, login, make_user, seller):
-    _team_sees_everything(app)  # the colleague sees it, but may not move it
+def test_refused_move_is_still_403_for_who_may_not_edit(
+        app, client, login, make_user, seller, build):
+    build.team_sees_everything()  # the colleague sees it, but may not move it
     colleague = make_user("sales", email="colleague@example.com")
-    opportunity_id = _opportunity(app, seller.id)
-    stages = _default_stages(app)
+    opportunity_id = build.opportunity(owner=seller)
+    stages = build.stages()
     login(colleague)
     for data in ({"stage_id": ""}, {"stage_id": stages["confirm"]},
                  {"stage_id": "", "context": "board", "next": "/pipeline"}):
@@ -603,10 +534,10 @@ def _assert_card_error(card: str, opportunity_id: int, message: str):
 
 
 def test_refused_board_move_without_js_is_the_board_with_the_error_on_the_card(
-        app, client, login, seller):
-    moving = _opportunity(app, seller.id, title="Moving <deal>")
-    staying = _opportunity(app, seller.id, title="Staying deal")
-    stages = _default_stages(app)
+        app, client, login, seller, build):
+    moving = build.opportunity(owner=seller, title="Moving <deal>")
+    staying = build.opportunity(owner=seller, title="Staying deal")
+    stages = build.stages()
     login(seller)
     response = client.post(f"/opportunities/{moving}/stage", data={
         "stage_id": "999999", "context": "board", "version": _version_of(app, moving),
@@ -627,9 +558,9 @@ def test_refused_board_move_without_js_is_the_board_with_the_error_on_the_card(
 
 
 def test_refused_board_move_without_js_keeps_the_stage_asked_for(
-        app, client, login, seller, monkeypatch):
-    opportunity_id = _opportunity(app, seller.id)
-    stages = _default_stages(app)
+        app, client, login, seller, monkeypatch, build):
+    opportunity_id = build.opportunity(owner=seller)
+    stages = build.stages()
 
     def refuse(*args, **kwargs):
         raise StageMoveError("Not yet.", field="stage_id")
@@ -646,9 +577,9 @@ def test_refused_board_move_without_js_keeps_the_stage_asked_for(
 
 
 def test_stale_board_move_without_js_is_409_with_the_card_in_its_real_column(
-        app, client, login, make_user, seller):
-    opportunity_id = _opportunity(app, seller.id, title="Pilot <b>1</b>")
-    stages = _default_stages(app)
+        app, client, login, make_user, seller, build):
+    opportunity_id = build.opportunity(owner=seller, title="Pilot <b>1</b>")
+    stages = build.stages()
     login(seller)
     url = f"/opportunities/{opportunity_id}/stage"
     loaded = _version_of(app, opportunity_id)
@@ -670,9 +601,10 @@ def test_stale_board_move_without_js_is_409_with_the_card_in_its_real_column(
     assert _stage_of(app, opportunity_id) == stages["negotiation"]
 
 
-def test_refused_move_from_a_column_page_without_js_is_that_page(app, client, login, seller):
-    opportunity_id = _opportunity(app, seller.id)
-    stages = _default_stages(app)
+def test_refused_move_from_a_column_page_without_js_is_that_page(
+        app, client, login, seller, build):
+    opportunity_id = build.opportunity(owner=seller)
+    stages = build.stages()
     login(seller)
     column = f"/pipeline/stages/{stages['discover']}"
     response = client.post(f"/opportunities/{opportunity_id}/stage", data={
@@ -693,10 +625,10 @@ def test_refused_move_from_a_column_page_without_js_is_that_page(app, client, lo
     "",
 ])
 def test_refused_board_move_without_js_whose_card_is_not_shown_is_the_opportunity_page(
-        app, client, login, make_user, seller, origin):
+        app, client, login, make_user, seller, origin, build):
     other = make_user("sales", email="other@example.com")
-    opportunity_id = _opportunity(app, seller.id)
-    stages = _default_stages(app)
+    opportunity_id = build.opportunity(owner=seller)
+    stages = build.stages()
     login(seller)
     response = client.post(f"/opportunities/{opportunity_id}/stage", data={
         "stage_id": "", "context": "board",
@@ -709,10 +641,10 @@ def test_refused_board_move_without_js_whose_card_is_not_shown_is_the_opportunit
 
 
 def test_stale_board_move_without_js_whose_card_is_not_shown_is_the_opportunity_page(
-        app, client, login, make_user, seller):
+        app, client, login, make_user, seller, build):
     other = make_user("sales", email="other@example.com")
-    opportunity_id = _opportunity(app, seller.id)
-    stages = _default_stages(app)
+    opportunity_id = build.opportunity(owner=seller)
+    stages = build.stages()
     login(seller)
     url = f"/opportunities/{opportunity_id}/stage"
     loaded = _version_of(app, opportunity_id)
@@ -727,8 +659,8 @@ def test_stale_board_move_without_js_whose_card_is_not_shown_is_the_opportunity_
     assert _stage_of(app, opportunity_id) == stages["confirm"]
 
 
-def test_refused_board_move_with_htmx_is_still_a_toast(app, client, login, seller):
-    opportunity_id = _opportunity(app, seller.id)
+def test_refused_board_move_with_htmx_is_still_a_toast(app, client, login, seller, build):
+    opportunity_id = build.opportunity(owner=seller)
     login(seller)
     headers = hx(f"card-{opportunity_id}")
     headers["HX-Current-URL"] = "http://localhost/pipeline"
@@ -740,9 +672,10 @@ def test_refused_board_move_with_htmx_is_still_a_toast(app, client, login, selle
     assert response.get_data(as_text=True) == CHOOSE_STAGE
 
 
-def test_good_board_move_without_js_still_comes_back_to_the_board(app, client, login, seller):
-    opportunity_id = _opportunity(app, seller.id)
-    stages = _default_stages(app)
+def test_good_board_move_without_js_still_comes_back_to_the_board(
+        app, client, login, seller, build):
+    opportunity_id = build.opportunity(owner=seller)
+    stages = build.stages()
     login(seller)
     response = client.post(f"/opportunities/{opportunity_id}/stage", data={
         "stage_id": stages["confirm"], "context": "board", "next": "/pipeline?owner=me"},
@@ -754,19 +687,11 @@ def test_good_board_move_without_js_still_comes_back_to_the_board(app, client, l
 def test_inline_note_edit_form_has_ids_of_its_own(app, client, login):
     """Swapped into a page that also holds the add-note form, the edit form's fields (and
     their labels and error links) must not reuse that form's ids (kind, happened_at, body)."""
-    from crm.models import Customer, Note, User
-    from crm.auth.services import create_user
-    from tests.conftest import hx
     with app.app_context():
-        user = create_user(email="ids@example.com", name="Ids", password="x" * 12, role="admin",
-                           language="en", timezone="UTC")
-        customer = Customer(name="Ids Co", owner_id=user.id, created_by_id=user.id)
-        db.session.add(customer)
-        db.session.flush()
-        note = Note(customer=customer, author=user, kind="call", body="Hello")
-        db.session.add(note)
-        db.session.commit()
-        note_id = note.id
+        user = factories.user("admin", email="ids@example.com", name="Ids", password="x" * 12,
+                              timezone="UTC", commit=False)
+        customer = factories.customer(user, name="Ids Co", created_by=user, commit=False)
+        note_id = factories.note(user, customer, kind="call", body="Hello").id
         user = db.session.get(User, user.id)
     login(user)
     html = client.get(f"/notes/{note_id}/edit", headers=hx(f"note-{note_id}")).get_data(as_text=True)
