@@ -488,7 +488,7 @@ def test_overly_long_text_is_refused_with_422(app, admin_client, seeded, url, fi
 
 
 def test_a_refused_note_without_javascript_says_why(app, admin_client, seeded):
-    """Its page again (422), the error beside the field (tests/test_form_errors_nojs.py)."""
+    """Its page again (422), the error beside the field (tests/test_nojs_notes.py)."""
     for body, error in (("", "Write what was said or done."), ("y" * 10_001, "10000")):
         response = admin_client.post("/notes", data={"body": body, "customer_id": str(seeded["customer"])})
         assert response.status_code == 422
