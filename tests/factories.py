@@ -237,7 +237,7 @@ def tag_group(name="行业 Industry", *, multiple=True, position=None, commit=Tr
     return record
 
 
-def tag(group="行业 Industry", name="制造 Manufacturing", *, color="#2563eb", multiple=True,
+def tag(group="行业 Industry", name="制造 Manufacturing", *, color="#336699", multiple=True,
         commit=True) -> Tag:
     """A tag in `group`: a TagGroup, its id, or its name (the group is made, with `multiple`,
     when there is none of that name)."""
