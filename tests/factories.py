@@ -142,12 +142,13 @@ def _stage(stage) -> Stage:
 # --- opportunities -------------------------------------------------------------------------
 
 def opportunity(customer=None, owner=None, *, stage="discover", title="ERP rollout",
-                amount="1000", history=True, customer_name="上海云图", created_by=None,
+                amount=None, history=True, customer_name="Acme 科技", created_by=None,
                 commit=True, **fields) -> Opportunity:
     """An opportunity of `customer` (none: a customer of its own, called `customer_name` and
     owned by `owner`), owned by `owner`, in `stage` (a key of the default pipeline, a Stage or a
-    stage id), created by `created_by` (default: the owner). `fields`: other Opportunity
-    columns (currency, expected_close, lost_reason_id...).
+    stage id), created by `created_by` (default: the owner), worth `amount` (none: 0, as when
+    none is entered). `fields`: other Opportunity columns (currency, expected_close,
+    lost_reason_id...).
 
     Made as the app makes one (crm.opportunities.services.create_opportunity): with its first
     stage change and the stage's playbook tasks. history=False makes a bare row instead (no
