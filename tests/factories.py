@@ -18,9 +18,9 @@ from crm.extensions import db
 from crm.models import (Contact, Customer, Note, Opportunity, Pipeline, Stage, Tag, TagGroup, Task,
                         User, utcnow)
 
-__all__ = ["user", "customer", "customers", "contact", "default_pipeline", "stages", "pipeline",
-           "opportunity", "note", "task", "tasks", "tag_group", "tag", "team_sees_everything",
-           "InApp"]
+__all__ = ["user", "customer", "customers", "contact", "default_pipeline", "stages", "stage",
+           "pipeline", "opportunity", "note", "task", "tasks", "tag_group", "tag",
+           "team_sees_everything", "InApp"]
 
 
 def _id(record):
@@ -131,12 +131,18 @@ def pipeline(name="Renewals 续约", *, copy_from=None, commit=True) -> Pipeline
     return record
 
 
-def _stage(stage) -> Stage:
-    if isinstance(stage, Stage):
-        return stage
-    if isinstance(stage, int):
-        return db.session.get(Stage, stage)
-    return stages()[stage]
+def stage(key="discover") -> Stage:
+    """The stage of the default pipeline with this key, read afresh."""
+    return db.session.execute(db.select(Stage).join(Pipeline).where(
+        Pipeline.key == "default", Stage.key == key)).scalar_one()
+
+
+def _stage(record) -> Stage:
+    if isinstance(record, Stage):
+        return record
+    if isinstance(record, int):
+        return db.session.get(Stage, record)
+    return stage(record)
 
 
 # --- opportunities -------------------------------------------------------------------------
