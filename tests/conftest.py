@@ -175,17 +175,17 @@ def client(app):
 
 @pytest.fixture
 def make_user(app):
-    """Create a user and commit it: make_user(role="sales", email=..., name=...)."""
-    from crm.auth.services import create_user
+    """Create a user and commit it: make_user(role="sales", email=..., name=...), with the
+    password TEST_PASSWORD; the default pipeline and lost reasons come with the first one."""
     from crm.defaults import ensure_defaults
+    from tests import factories
 
     def _make(role="sales", email=None, name=None, password=TEST_PASSWORD, language="en",
               timezone="Asia/Shanghai", active=True):
         with app.app_context():
-            user = create_user(email=email or f"{role}-{uuid.uuid4().hex[:6]}@example.com",
-                               name=name or role.capitalize(), password=password, role=role,
-                               language=language, timezone=timezone)
-            user.active = active
+            user = factories.user(role, email=email, name=name, password=password,
+                                  language=language, timezone=timezone, active=active,
+                                  commit=False)
             ensure_defaults()
             _db.session.commit()
             user_id = user.id
@@ -200,8 +200,23 @@ def make_user(app):
 
 
 @pytest.fixture
+def build(app):
+    """The factories of tests/factories.py for a test that holds no application context:
+    build.customer(seller) makes the customer in an application context of its own and answers
+    its id (see factories.InApp)."""
+    from tests.factories import InApp
+    return InApp(app)
+
+
+@pytest.fixture
 def admin(make_user):
     return make_user("admin", email="admin@example.com", name="Ada Admin")
+
+
+@pytest.fixture
+def seller(make_user):
+    """A salesperson, Sam Seller (seller@example.com), in Shanghai."""
+    return make_user("sales", email="seller@example.com", name="Sam Seller")
 
 
 def session_user_id(app, user) -> str:

@@ -7,9 +7,9 @@ import pytest
 
 from crm.audit.services import paused, record, record_many, record_select
 from crm.extensions import db
-from crm.models import (
-    AuditEntry, Competitor, Contact, Customer, LostReason, Opportunity, Pipeline, Stage, Tag,
-    TagGroup, User, utcnow)
+from crm.models import (AuditEntry, Competitor, Contact, Customer, LostReason, Stage, Tag,
+                        TagGroup, User, utcnow)
+from tests import factories
 from tests.conftest import count_queries, hx
 
 
@@ -26,35 +26,16 @@ def changes(entity="customers", entity_id=None):
     return {e.field: (e.old_value, e.new_value) for e in rows}
 
 
-def stages():
-    pipeline = db.session.execute(db.select(Pipeline).order_by(Pipeline.position)).scalars().first()
-    return list(pipeline.stages)
-
-
-def make_opportunity(customer, **kwargs):
-    stage = stages()[0]
-    opportunity = Opportunity(title=kwargs.pop("title", "Big deal"), customer=customer,
-                              pipeline_id=stage.pipeline_id, stage_id=stage.id, **kwargs)
-    db.session.add(opportunity)
-    db.session.commit()
-    return opportunity
-
-
 @pytest.fixture
 def owner(make_user):
     return make_user("sales", email="sally@example.com", name="Sally Sales")
 
 
 @pytest.fixture
-def workspace_id(app, owner, admin):
+def workspace_id(build, owner, admin):
     """A customer owned by Sally, with a contact (its id: HTTP tests need no open context)."""
-    with app.app_context():
-        customer = Customer(name="星辰科技", phone="010 1234", owner_id=owner.id,
-                            created_by_id=owner.id)
-        customer.contacts.append(Contact(name="王芳", phone="138", is_primary=True))
-        db.session.add(customer)
-        db.session.commit()
-        return customer.id
+    return build.customer(owner, name="星辰科技", phone="010 1234", created_by=owner,
+                          contacts=[{"name": "王芳", "phone": "138", "is_primary": True}])
 
 
 @pytest.fixture
@@ -101,8 +82,8 @@ def test_attribute_set_while_unloaded_still_has_its_old_value(workspace):
 
 
 def test_decimals_dates_and_stage_names_as_text(workspace):
-    opportunity = make_opportunity(workspace, amount=Decimal("1200"))
-    second = stages()[1]
+    opportunity = factories.opportunity(workspace, amount=Decimal("1200"), history=False)
+    second = factories.stage("confirm")
     opportunity.amount = Decimal("1500.5")
     opportunity.budget = Decimal("2000")
     opportunity.expected_close = date(2025, 3, 31)
@@ -116,7 +97,7 @@ def test_decimals_dates_and_stage_names_as_text(workspace):
 
 
 def test_decimal_with_the_same_value_is_no_change(workspace):
-    opportunity = make_opportunity(workspace, amount=Decimal("1200.00"))
+    opportunity = factories.opportunity(workspace, amount=Decimal("1200.00"), history=False)
     opportunity.amount = Decimal("1200")
     db.session.commit()
     assert changes("opportunities") == {}
@@ -137,7 +118,7 @@ def test_tags_are_recorded_as_old_and_new_lists(workspace):
 
 
 def test_competitors_are_a_field_of_the_opportunity(workspace):
-    opportunity = make_opportunity(workspace)
+    opportunity = factories.opportunity(workspace, history=False)
     opportunity.competitors.append(Competitor(name="Rival Co"))
     db.session.commit()
     # The edit form re-creates the same rows: nothing changed, nothing recorded.
@@ -270,8 +251,8 @@ def test_record_helpers(workspace, owner):
 def test_stage_removal_records_each_moved_opportunity(workspace, admin):
     from crm.pipelines.services import remove_stage
 
-    first, second = stages()[0], stages()[1]
-    deals = [make_opportunity(workspace, title=f"Deal {i}") for i in range(3)]
+    first, second = factories.stage("discover"), factories.stage("confirm")
+    deals = [factories.opportunity(workspace, title=f"Deal {i}", history=False) for i in range(3)]
     remove_stage(db.session.get(Stage, first.id), destination=db.session.get(Stage, second.id),
                  user=admin)
     db.session.commit()
@@ -285,9 +266,9 @@ def test_stage_removal_records_each_moved_opportunity(workspace, admin):
 def test_stage_removal_into_a_lost_stage_records_the_status(workspace, admin):
     from crm.pipelines.services import remove_stage
 
-    first = stages()[0]
-    lost = next(s for s in stages() if s.kind == "lost")
-    make_opportunity(workspace)
+    first = factories.stage("discover")
+    lost = factories.stage("lost")
+    factories.opportunity(workspace, history=False)
     reason = db.session.execute(db.select(LostReason)).scalars().first()
     remove_stage(db.session.get(Stage, first.id), destination=lost, lost_reason=reason, user=admin)
     db.session.commit()
@@ -377,8 +358,7 @@ def test_history_is_paginated(client, login, owner, app, workspace_id):
 
 def test_opportunity_history(client, login, owner, app, workspace_id):
     with app.app_context():
-        opportunity = make_opportunity(db.session.get(Customer, workspace_id), owner_id=owner.id,
-                                       amount=Decimal("100"))
+        opportunity = factories.opportunity(workspace_id, owner, amount="100", history=False)
         opportunity.amount = Decimal("250.5")
         db.session.commit()
         opportunity_id = opportunity.id
@@ -395,7 +375,7 @@ def test_opportunity_history(client, login, owner, app, workspace_id):
 def test_history_needs_the_right_to_see_the_record(client, login, make_user, app, workspace_id, path):
     with app.app_context():
         customer = db.session.get(Customer, workspace_id)
-        opportunity = make_opportunity(customer, owner_id=customer.owner_id)
+        opportunity = factories.opportunity(customer, customer.owner_id, history=False)
         ids = {"c": customer.id, "o": opportunity.id, "k": customer.contacts[0].id}
     url = path.format(**ids)
     login(make_user("sales", email="stranger@example.com"))

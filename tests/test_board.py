@@ -2,57 +2,33 @@
 and the responses the stage route sends back to the board."""
 import re
 from datetime import date, timedelta
-from decimal import Decimal
 
 import pytest
 
 from crm.extensions import db as _db
-from crm.models import Customer, LostReason, Opportunity, Pipeline, Stage, Task, utcnow
+from crm.models import LostReason, Opportunity, Pipeline, Stage, Task, utcnow
+from tests import factories
 from tests.conftest import count_queries, hx
 
 
 # --- data -----------------------------------------------------------------------------
 
-def default_stages(app):
-    """{key: stage id} of the default pipeline (created with the first user)."""
-    with app.app_context():
-        return {s.key: s.id for s in _db.session.execute(
-            _db.select(Stage).join(Pipeline).where(Pipeline.key == "default")).scalars()}
-
-
 def add_opportunities(app, specs, owner=None, customer_name="Acme 科技"):
-    """Create opportunities from dicts (stage key or stage_id, amount, ...); return their ids."""
+    """Bare opportunities (no stage history) of one customer, from dicts (stage key or
+    stage_id, title, amount, other columns); their ids."""
     with app.app_context():
-        stages = {s.key: s for s in _db.session.execute(_db.select(Stage)).scalars()}
-        customer = Customer(name=customer_name, search_index=customer_name.lower(),
-                            owner_id=owner.id if owner else None)
-        _db.session.add(customer)
-        _db.session.flush()
-        now = utcnow()
+        stages = factories.stages()
+        customer = factories.customer(owner, name=customer_name, commit=False)
         rows = []
         for spec in specs:
             spec = dict(spec)
-            stage = stages[spec.pop("stage")] if "stage" in spec else _db.session.get(Stage, spec.pop("stage_id"))
-            kind = stage.kind
-            row = Opportunity(
-                title=spec.pop("title", "Deal"), customer_id=customer.id, pipeline_id=stage.pipeline_id,
-                stage_id=stage.id, status=kind, amount=Decimal(str(spec.pop("amount", "0"))),
-                currency=spec.pop("currency", "CNY"),
-                owner_id=spec.pop("owner_id", owner.id if owner else None),
-                closed_at=spec.pop("closed_at", now if kind != "open" else None),
-                created_by_id=owner.id if owner else None, **spec)
-            rows.append(row)
-        _db.session.add_all(rows)
+            stage = stages[spec.pop("stage")] if "stage" in spec else spec.pop("stage_id")
+            rows.append(factories.opportunity(
+                customer, spec.pop("owner_id", owner), stage=stage, title=spec.pop("title", "Deal"),
+                amount=spec.pop("amount", "0"), created_by=owner, history=False, commit=False,
+                **spec))
         _db.session.commit()
         return [r.id for r in rows]
-
-
-def team_sees_everything(app):
-    """Issue 4: a salesperson sees others' cards only when the admin lets the team see everything."""
-    from crm.permissions import set_team_sees_everything
-    with app.app_context():
-        set_team_sees_everything(True)
-        _db.session.commit()
 
 
 @pytest.fixture
@@ -91,8 +67,8 @@ def test_board_needs_a_login(client, admin):
     assert "/login" in response.headers["Location"]
 
 
-def test_board_shows_a_column_per_stage_with_cards(app, sales, sales_client):
-    stages = default_stages(app)
+def test_board_shows_a_column_per_stage_with_cards(app, sales, sales_client, build):
+    stages = build.stages()
     add_opportunities(app, [
         {"stage": "proposal", "title": "ERP rollout", "amount": "120000.50",
          "expected_close": date.today() + timedelta(days=10)},
@@ -113,8 +89,9 @@ def test_board_shows_a_column_per_stage_with_cards(app, sales, sales_client):
     assert "<script>" not in html  # no inline script
 
 
-def test_column_totals_use_decimal_amounts_and_probability_overrides(app, sales, sales_client):
-    stages = default_stages(app)
+def test_column_totals_use_decimal_amounts_and_probability_overrides(
+        app, sales, sales_client, build):
+    stages = build.stages()
     add_opportunities(app, [
         # proposal: stage probability 50
         {"stage": "proposal", "amount": "1234.56"},                              # weighted 617.28
@@ -133,8 +110,8 @@ def test_column_totals_use_decimal_amounts_and_probability_overrides(app, sales,
     assert count_in(head_html(html, stages["discover"])) == 0
 
 
-def test_column_totals_keep_currencies_apart(app, sales, sales_client):
-    stages = default_stages(app)
+def test_column_totals_keep_currencies_apart(app, sales, sales_client, build):
+    stages = build.stages()
     add_opportunities(app, [
         {"stage": "confirm", "amount": "1000", "currency": "CNY"},
         {"stage": "confirm", "amount": "500", "currency": "USD"},
@@ -149,8 +126,8 @@ def test_column_totals_keep_currencies_apart(app, sales, sales_client):
     assert head.index('data-currency="CNY"') < head.index('data-currency="USD"')
 
 
-def test_won_and_lost_columns_show_only_recent_closes(app, sales, sales_client):
-    stages = default_stages(app)
+def test_won_and_lost_columns_show_only_recent_closes(app, sales, sales_client, build):
+    stages = build.stages()
     now = utcnow()
     add_opportunities(app, [
         {"stage": "signed", "title": "Recent win", "amount": "10", "closed_at": now - timedelta(days=5)},
@@ -166,8 +143,8 @@ def test_won_and_lost_columns_show_only_recent_closes(app, sales, sales_client):
     assert count_in(head_html(html, stages["lost"])) == 0
 
 
-def test_rotting_and_overdue_marks(app, sales, sales_client):
-    stages = default_stages(app)
+def test_rotting_and_overdue_marks(app, sales, sales_client, build):
+    stages = build.stages()
     with app.app_context():
         _db.session.get(Stage, stages["confirm"]).rotting_days = 7
         _db.session.get(Stage, stages["signed"]).rotting_days = 7
@@ -202,9 +179,9 @@ def test_rotting_and_overdue_marks(app, sales, sales_client):
     assert "mark-overdue" not in card(future_task)
 
 
-def test_filters_mine_owner_and_close_dates(app, make_user, sales, sales_client):
+def test_filters_mine_owner_and_close_dates(app, make_user, sales, sales_client, build):
     other = make_user("sales", email="wang@example.com", name="Wang Fang")
-    stages = default_stages(app)
+    stages = build.stages()
     today = date.today()
     add_opportunities(app, [
         {"stage": "discover", "title": "Mine soon", "expected_close": today + timedelta(days=5)},
@@ -212,7 +189,7 @@ def test_filters_mine_owner_and_close_dates(app, make_user, sales, sales_client)
         {"stage": "discover", "title": "Mine undated"},
     ], owner=sales)
     add_opportunities(app, [{"stage": "discover", "title": "Theirs", "amount": "5"}], owner=other)
-    team_sees_everything(app)
+    build.team_sees_everything()
 
     everyone = sales_client.get("/pipeline").get_data(as_text=True)
     assert all(t in everyone for t in ("Mine soon", "Mine later", "Mine undated", "Theirs"))
@@ -270,11 +247,12 @@ def test_choose_a_pipeline(app, sales, sales_client):
     assert sales_client.get("/pipeline?pipeline=abc").status_code == 404
 
 
-def test_cards_of_others_have_no_move_controls_for_sales(app, make_user, sales, sales_client):
+def test_cards_of_others_have_no_move_controls_for_sales(
+        app, make_user, sales, sales_client, build):
     other = make_user("sales", email="wang@example.com", name="Wang Fang")
     mine, theirs = add_opportunities(app, [{"stage": "discover", "title": "Mine"}], owner=sales) + \
         add_opportunities(app, [{"stage": "discover", "title": "Theirs"}], owner=other)
-    team_sees_everything(app)
+    build.team_sees_everything()
     html = sales_client.get("/pipeline").get_data(as_text=True)
     mine_card = re.search(r'id="card-%d".*?</article>' % mine, html, re.S).group(0)
     theirs_card = re.search(r'id="card-%d".*?</article>' % theirs, html, re.S).group(0)
@@ -284,8 +262,8 @@ def test_cards_of_others_have_no_move_controls_for_sales(app, make_user, sales, 
 
 # --- load more and query counts -------------------------------------------------------
 
-def test_each_column_shows_50_cards_then_loads_more(app, sales, sales_client):
-    stages = default_stages(app)
+def test_each_column_shows_50_cards_then_loads_more(app, sales, sales_client, build):
+    stages = build.stages()
     today = date.today()
     specs = [{"stage": "discover", "title": f"Deal {i:03d}",
               "expected_close": today + timedelta(days=i % 40) if i % 5 else None} for i in range(123)]
@@ -318,8 +296,8 @@ def test_each_column_shows_50_cards_then_loads_more(app, sales, sales_client):
     assert keys == sorted(keys)
 
 
-def test_load_more_without_javascript_is_a_page(app, sales, sales_client):
-    stages = default_stages(app)
+def test_load_more_without_javascript_is_a_page(app, sales, sales_client, build):
+    stages = build.stages()
     add_opportunities(app, [{"stage": "confirm", "title": f"Deal {i}"} for i in range(55)], owner=sales)
     html = sales_client.get("/pipeline?owner=me").get_data(as_text=True)
     url = re.search(r'id="more-%d" href="([^"]+)"' % stages["confirm"], html).group(1).replace("&amp;", "&")
@@ -334,17 +312,18 @@ def test_load_more_without_javascript_is_a_page(app, sales, sales_client):
     assert sales_client.get("/pipeline/stages/9999").status_code == 404
 
 
-def test_board_costs_the_same_queries_with_3_or_420_opportunities(app, sales, sales_client):
-    stages = default_stages(app)
+def test_board_costs_the_same_queries_with_3_or_420_opportunities(app, sales, sales_client, build):
+    stages = build.stages()
     keys = ["discover", "confirm", "needs_analysis", "proposal", "negotiation", "signed", "lost"]
 
-    def build(n):
+    def add(n):
         ids = add_opportunities(app, [{"stage": keys[i % len(keys)], "amount": f"{i}.25",
                                        "expected_close": date.today() + timedelta(days=i)}
                                       for i in range(n)], owner=sales)
         with app.app_context():
-            _db.session.add_all([Task(title="t", opportunity_id=i, assignee_id=sales.id,
-                                      due_at=utcnow() - timedelta(days=1)) for i in ids[::3]])
+            for i in ids[::3]:
+                factories.task(sales, "t", opportunity=i, due=utcnow() - timedelta(days=1),
+                               commit=False)
             _db.session.commit()
 
     def queries():
@@ -354,11 +333,11 @@ def test_board_costs_the_same_queries_with_3_or_420_opportunities(app, sales, sa
         assert response.status_code == 200
         return statements, response.get_data(as_text=True)
 
-    build(3)
+    add(3)
     queries()  # the first request also checks once whether any user exists
     small_statements, _ = queries()
     small = len(small_statements)
-    build(417)  # 60 per stage: every column is cut at 50
+    add(417)  # 60 per stage: every column is cut at 50
     large_statements, html = queries()
     large = len(large_statements)
     assert large == small, (small_statements, large_statements)
@@ -381,10 +360,11 @@ def board_headers(query=""):
     return headers
 
 
-def test_move_from_the_board_returns_the_card_and_both_column_headers(app, make_user, sales, sales_client):
+def test_move_from_the_board_returns_the_card_and_both_column_headers(
+        app, make_user, sales, sales_client, build):
     other = make_user("sales", email="wang@example.com", name="Wang Fang")
-    team_sees_everything(app)
-    stages = default_stages(app)
+    build.team_sees_everything()
+    stages = build.stages()
     moving, staying = add_opportunities(app, [
         {"stage": "discover", "title": "Moving deal", "amount": "1000.10"},
         {"stage": "discover", "title": "Staying deal", "amount": "5"},
@@ -416,8 +396,8 @@ def test_move_from_the_board_returns_the_card_and_both_column_headers(app, make_
     assert count_in(head_html(response.get_data(as_text=True), stages["proposal"])) == 3
 
 
-def test_moving_to_lost_asks_for_the_reason_inline(app, sales, sales_client):
-    stages = default_stages(app)
+def test_moving_to_lost_asks_for_the_reason_inline(app, sales, sales_client, build):
+    stages = build.stages()
     with app.app_context():
         retired = _db.session.execute(_db.select(LostReason).filter_by(key="other")).scalar_one()
         retired.active = False
@@ -462,8 +442,8 @@ def test_moving_to_lost_asks_for_the_reason_inline(app, sales, sales_client):
         assert (row.status, row.lost_reason_id, row.lost_note) == ("lost", price_id, "Too dear")
 
 
-def test_cancel_gets_the_card_back_unchanged(app, sales, sales_client):
-    stages = default_stages(app)
+def test_cancel_gets_the_card_back_unchanged(app, sales, sales_client, build):
+    stages = build.stages()
     (opp,) = add_opportunities(app, [{"stage": "negotiation", "title": "Big bid"}], owner=sales)
     response = sales_client.get(f"/pipeline/cards/{opp}", headers=hx(f"card-{opp}"))
     assert response.status_code == 200
@@ -476,8 +456,8 @@ def test_cancel_gets_the_card_back_unchanged(app, sales, sales_client):
     assert sales_client.get("/pipeline/cards/9999", headers=hx("card-9999")).status_code == 404
 
 
-def test_card_select_without_javascript_moves_and_comes_back(app, sales, sales_client):
-    stages = default_stages(app)
+def test_card_select_without_javascript_moves_and_comes_back(app, sales, sales_client, build):
+    stages = build.stages()
     (opp,) = add_opportunities(app, [{"stage": "discover", "title": "Pilot"}], owner=sales)
     response = sales_client.post(f"/opportunities/{opp}/stage",
                                  data={"stage_id": stages["confirm"], "context": "board"},
@@ -488,9 +468,9 @@ def test_card_select_without_javascript_moves_and_comes_back(app, sales, sales_c
     assert "Pilot" in column_html(html, stages["confirm"])
 
 
-def test_only_editors_move_cards(app, make_user, sales, sales_client):
+def test_only_editors_move_cards(app, make_user, sales, sales_client, build):
     other = make_user("sales", email="wang@example.com", name="Wang Fang")
-    stages = default_stages(app)
+    stages = build.stages()
     (theirs,) = add_opportunities(app, [{"stage": "discover", "title": "Theirs"}], owner=other)
     response = sales_client.post(f"/opportunities/{theirs}/stage",
                                  data={"stage_id": stages["confirm"], "context": "board"},

@@ -12,9 +12,8 @@ from crm.concurrency import (Conflict, claim, conflict_for, differences, parse_t
                              timestamp_token, token_of)
 from crm.customers.forms import CustomerForm
 from crm.extensions import db
-from crm.models import (AuditEntry, Contact, Customer, Note, Opportunity, Pipeline, StageChange,
-                        User, utcnow)
-from crm.opportunities.services import create_opportunity
+from crm.models import AuditEntry, Contact, Customer, Note, Opportunity, StageChange, User, utcnow
+from tests import factories
 from tests.conftest import hx, session_user_id
 
 # Helpers ---------------------------------------------------------------------------------------
@@ -37,38 +36,6 @@ def client_for(app, user):
         session["_user_id"] = session_user_id(app, user.id)
         session["_fresh"] = True
     return other
-
-
-def make_customer(app, owner_id, **fields) -> int:
-    with app.app_context():
-        customer = Customer(name=fields.pop("name", "北京星辰科技"), owner_id=owner_id, **fields)
-        customer.rebuild_search_index()
-        db.session.add(customer)
-        db.session.commit()
-        return customer.id
-
-
-def stage_ids(app) -> dict[str, int]:
-    with app.app_context():
-        pipeline = db.session.execute(
-            db.select(Pipeline).where(Pipeline.key == "default")).scalar_one()
-        return {s.key: s.id for s in pipeline.stages}
-
-
-def make_opportunity(app, user_id, title="ERP rollout", stage="discover", amount="1000") -> int:
-    with app.app_context():
-        user = db.session.get(User, user_id)
-        pipeline = db.session.execute(
-            db.select(Pipeline).where(Pipeline.key == "default")).scalar_one()
-        stages = {s.key: s for s in pipeline.stages}
-        customer = Customer(name="上海云图", owner_id=user_id)
-        customer.rebuild_search_index()
-        db.session.add(customer)
-        db.session.flush()
-        opportunity = create_opportunity(title=title, customer=customer, stage=stages[stage],
-                                         user=user, amount=Decimal(amount))
-        db.session.commit()
-        return opportunity.id
 
 
 def version_in(html: str) -> str:
@@ -200,8 +167,9 @@ def test_conflict_names_who_saved_and_when_from_the_audit_trail(db, ada, max_):
 # Customers ---------------------------------------------------------------------------------------
 
 
-def test_second_save_of_a_customer_gets_409_with_both_values_then_applies_on_top(app, ada, max_):
-    customer_id = make_customer(app, ada.id, phone="010 1111 1111")
+def test_second_save_of_a_customer_gets_409_with_both_values_then_applies_on_top(
+        app, ada, max_, build):
+    customer_id = build.customer(ada, phone="010 1111 1111")
     first, second = client_for(app, ada), client_for(app, max_)
     app.config["WTF_CSRF_ENABLED"] = False
     try:
@@ -248,8 +216,8 @@ def test_second_save_of_a_customer_gets_409_with_both_values_then_applies_on_top
         app.config["WTF_CSRF_ENABLED"] = True
 
 
-def test_customer_form_without_a_version_still_saves(client, login, app, ada):
-    customer_id = make_customer(app, ada.id)
+def test_customer_form_without_a_version_still_saves(client, login, app, ada, build):
+    customer_id = build.customer(ada)
     login(ada)
     data = customer_form(ada.id, "", phone="021 5555 5555")
     del data["version"]
@@ -258,8 +226,8 @@ def test_customer_form_without_a_version_still_saves(client, login, app, ada):
         assert db.session.get(Customer, customer_id).version == 2
 
 
-def test_stale_inline_contact_edit_is_409_in_place(app, ada, max_):
-    customer_id = make_customer(app, ada.id)
+def test_stale_inline_contact_edit_is_409_in_place(app, ada, max_, build):
+    customer_id = build.customer(ada)
     with app.app_context():
         contact = Contact(customer_id=customer_id, name="王伟", phone="138 0000 0000")
         db.session.add(contact)
@@ -295,19 +263,19 @@ def test_stale_inline_contact_edit_is_409_in_place(app, ada, max_):
 
 
 def opportunity_form(app, opportunity_id, version, **overrides):
-    stages = stage_ids(app)
     with app.app_context():
+        discover = factories.stages()["discover"].id
         opportunity = db.session.get(Opportunity, opportunity_id)
         data = {"title": opportunity.title, "customer_id": str(opportunity.customer_id),
-                "pipeline_id": str(opportunity.pipeline_id), "stage_id": str(stages["discover"]),
+                "pipeline_id": str(opportunity.pipeline_id), "stage_id": str(discover),
                 "amount": "1000", "currency": "CNY", "owner_id": str(opportunity.owner_id),
                 "competitors-0-name": "", "version": str(version)}
     data.update(overrides)
     return data
 
 
-def test_second_save_of_an_opportunity_gets_409_with_both_values(app, ada, max_):
-    opportunity_id = make_opportunity(app, ada.id)
+def test_second_save_of_an_opportunity_gets_409_with_both_values(app, ada, max_, build):
+    opportunity_id = build.opportunity(owner=ada)
     first, second = client_for(app, ada), client_for(app, max_)
     app.config["WTF_CSRF_ENABLED"] = False
     try:
@@ -350,9 +318,9 @@ def current_version(app, opportunity_id) -> int:
         return db.session.get(Opportunity, opportunity_id).version
 
 
-def test_two_moves_with_the_same_version_the_second_is_409(client, login, app, ada):
-    opportunity_id = make_opportunity(app, ada.id)
-    stages = stage_ids(app)
+def test_two_moves_with_the_same_version_the_second_is_409(client, login, app, ada, build):
+    opportunity_id = build.opportunity(owner=ada)
+    stages = build.stages()
     login(ada)
     version = current_version(app, opportunity_id)
     url = f"/opportunities/{opportunity_id}/stage"
@@ -378,9 +346,9 @@ def test_two_moves_with_the_same_version_the_second_is_409(client, login, app, a
     assert "while you were looking at it" in page.get_data(as_text=True)
 
 
-def test_a_stale_board_move_puts_the_card_in_its_real_column(client, login, app, ada):
-    opportunity_id = make_opportunity(app, ada.id)
-    stages = stage_ids(app)
+def test_a_stale_board_move_puts_the_card_in_its_real_column(client, login, app, ada, build):
+    opportunity_id = build.opportunity(owner=ada)
+    stages = build.stages()
     login(ada)
     version = current_version(app, opportunity_id)
     url = f"/opportunities/{opportunity_id}/stage"
@@ -400,9 +368,9 @@ def test_a_stale_board_move_puts_the_card_in_its_real_column(client, login, app,
     assert 'id="board-totals" hx-swap-oob="true"' in html
 
 
-def test_moves_without_a_version_stay_allowed(client, login, app, ada):
-    opportunity_id = make_opportunity(app, ada.id)
-    stages = stage_ids(app)
+def test_moves_without_a_version_stay_allowed(client, login, app, ada, build):
+    opportunity_id = build.opportunity(owner=ada)
+    stages = build.stages()
     login(ada)
     url = f"/opportunities/{opportunity_id}/stage"
     for key in ("confirm", "proposal"):
@@ -412,9 +380,9 @@ def test_moves_without_a_version_stay_allowed(client, login, app, ada):
         assert db.session.get(Opportunity, opportunity_id).stage_id == stages["proposal"]
 
 
-def test_the_lost_reason_question_keeps_the_version(client, login, app, ada, max_):
-    opportunity_id = make_opportunity(app, ada.id)
-    stages = stage_ids(app)
+def test_the_lost_reason_question_keeps_the_version(client, login, app, ada, max_, build):
+    opportunity_id = build.opportunity(owner=ada)
+    stages = build.stages()
     login(ada)
     version = current_version(app, opportunity_id)
     url = f"/opportunities/{opportunity_id}/stage"
@@ -438,8 +406,8 @@ def test_the_lost_reason_question_keeps_the_version(client, login, app, ada, max
         assert db.session.get(Opportunity, opportunity_id).status == "open"
 
 
-def test_pages_carry_the_version_to_the_stage_route(client, login, app, ada):
-    opportunity_id = make_opportunity(app, ada.id)
+def test_pages_carry_the_version_to_the_stage_route(client, login, app, ada, build):
+    opportunity_id = build.opportunity(owner=ada)
     login(ada)
     version = current_version(app, opportunity_id)
     page = client.get(f"/opportunities/{opportunity_id}").get_data(as_text=True)
@@ -452,11 +420,11 @@ def test_pages_carry_the_version_to_the_stage_route(client, login, app, ada):
     assert f'name="version" value="{version}"' in card[:card.index("</article>")]
 
 
-def test_concurrent_moves_with_the_same_version_exactly_one_wins(app, ada):
+def test_concurrent_moves_with_the_same_version_exactly_one_wins(app, ada, build):
     """N browsers move the same card at once, all from the same version: one move is saved,
     the others get 409; the history has one move (on SQLite and on PostgreSQL alike)."""
-    opportunity_id = make_opportunity(app, ada.id)
-    stages = stage_ids(app)
+    opportunity_id = build.opportunity(owner=ada)
+    stages = build.stages()
     version = current_version(app, opportunity_id)
     targets = [stages[key] for key in ("confirm", "needs_analysis", "proposal", "negotiation",
                                        "signed", "delivered")]
@@ -496,10 +464,10 @@ def test_concurrent_moves_with_the_same_version_exactly_one_wins(app, ada):
         assert [m.to_stage_id for m in moves] == [opportunity.stage_id]
 
 
-def test_concurrent_moves_without_a_version_all_apply_in_turn(app, ada):
+def test_concurrent_moves_without_a_version_all_apply_in_turn(app, ada, build):
     """Old clients (no version) are serialised, never refused, and the history chains up."""
-    opportunity_id = make_opportunity(app, ada.id)
-    stages = stage_ids(app)
+    opportunity_id = build.opportunity(owner=ada)
+    stages = build.stages()
     targets = [stages[key] for key in ("confirm", "needs_analysis", "proposal", "negotiation")]
     clients = [client_for(app, ada) for _ in targets]
     barrier = threading.Barrier(len(targets))
@@ -534,8 +502,8 @@ def test_concurrent_moves_without_a_version_all_apply_in_turn(app, ada):
 # Notes ------------------------------------------------------------------------------------------
 
 
-def test_stale_note_edit_is_409_with_both_texts(client, login, app, ada):
-    customer_id = make_customer(app, ada.id)
+def test_stale_note_edit_is_409_with_both_texts(client, login, app, ada, build):
+    customer_id = build.customer(ada)
     with app.app_context():
         note = Note(body="Called about the quote", customer_id=customer_id, author_id=ada.id)
         db.session.add(note)

@@ -5,35 +5,9 @@ from decimal import Decimal
 import pytest
 
 from crm.extensions import db
-from crm.models import Contact, Customer, Note, Opportunity, Pipeline, Tag, TagGroup
+from crm.models import Contact, Customer, Note, Opportunity, Pipeline
+from tests import factories
 from tests.conftest import hx, session_user_id
-
-
-def make_customer(app, name="北京星辰科技", contacts=(), tags=(), **fields) -> int:
-    """A customer with contacts [(name, phone, email, primary)] and tag ids, committed."""
-    with app.app_context():
-        customer = Customer(name=name, **fields)
-        for contact_name, phone, email, primary in contacts:
-            customer.contacts.append(Contact(name=contact_name, phone=phone, email=email,
-                                             is_primary=primary))
-        if tags:
-            customer.tags = list(db.session.execute(db.select(Tag).where(Tag.id.in_(tags))).scalars())
-        customer.rebuild_search_index()
-        db.session.add(customer)
-        db.session.commit()
-        return customer.id
-
-
-def make_tag(app, group="行业 Industry", name="制造 Manufacturing", multiple=True, color="#2563eb") -> int:
-    with app.app_context():
-        tag_group = db.session.execute(db.select(TagGroup).filter_by(name=group)).scalar_one_or_none()
-        if tag_group is None:
-            tag_group = TagGroup(name=group, multiple=multiple)
-            db.session.add(tag_group)
-        tag = Tag(group=tag_group, name=name, color=color)
-        db.session.add(tag)
-        db.session.commit()
-        return tag.id
 
 
 def get_customer(app, customer_id):
@@ -64,14 +38,15 @@ def test_htmx_request_without_login_is_sent_to_login(client, make_user):
     assert "/login" in response.headers["HX-Redirect"]
 
 
-def test_sales_cannot_edit_someone_elses_customer(app, client, make_user, login):
+def test_sales_cannot_edit_someone_elses_customer(app, client, make_user, login, build):
     owner = make_user("sales", name="Owner")
     other = make_user("sales", name="Other")
-    customer_id = make_customer(app, owner_id=owner.id, created_by_id=owner.id,
-                                contacts=[("王伟", "13800000001", None, True)])
+    customer_id = build.customer(owner, created_by=owner,
+                                 contacts=[{"name": "王伟", "phone": "13800000001",
+                                            "is_primary": True}])
     with app.app_context():
         contact_id = db.session.execute(db.select(Contact.id)).scalar_one()
-    tag_id = make_tag(app)
+    tag_id = build.tag()
     login(other)
     assert client.get(f"/customers/{customer_id}").status_code == 403  # issue 4: not theirs
     with app.app_context():
@@ -101,12 +76,12 @@ def test_sales_cannot_edit_someone_elses_customer(app, client, make_user, login)
     assert customer.tags == []
 
 
-def test_manager_edits_any_customer_and_sales_edit_unowned(app, client, make_user, login):
+def test_manager_edits_any_customer_and_sales_edit_unowned(app, client, make_user, login, build):
     owner = make_user("sales")
-    customer_id = make_customer(app, name="Acme", owner_id=owner.id, created_by_id=owner.id)
+    customer_id = build.customer(owner, name="Acme", created_by=owner)
     seller = make_user("sales")
     # issue 4: an unowned customer is the salesperson's own when they created it.
-    unowned_id = make_customer(app, name="Nobody's", created_by_id=seller.id)
+    unowned_id = build.customer(name="Nobody's", created_by=seller)
     login(make_user("manager"))
     assert client.get(f"/customers/{customer_id}/edit").status_code == 200
     login(seller)
@@ -191,8 +166,9 @@ def test_create_rejects_unknown_owner_and_size(client, admin_client):
     ("phone", {"name": "Old", "phone": "+86 138-0013-8000"}, {"name": "New", "phone": "13800138000"}),
     ("email", {"name": "Old", "email": "Sales@Acme.com"}, {"name": "New", "email": "sales@acme.com"}),
 ])
-def test_duplicates_are_shown_before_saving(app, client, admin_client, field, existing, typed):
-    existing_id = make_customer(app, **existing)
+def test_duplicates_are_shown_before_saving(
+        app, client, admin_client, field, existing, typed, build):
+    existing_id = build.customer(**existing)
     response = admin_client.post("/customers/new", data={"kind": "company", **typed})
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -211,8 +187,10 @@ def test_duplicates_are_shown_before_saving(app, client, admin_client, field, ex
         assert db.session.query(Customer).count() == 2
 
 
-def test_a_contacts_phone_or_email_counts_as_duplicate(app, client, admin_client):
-    existing_id = make_customer(app, name="Acme", contacts=[("Wang Wei", "139 1111 2222", "wang@acme.com", True)])
+def test_a_contacts_phone_or_email_counts_as_duplicate(app, client, admin_client, build):
+    existing_id = build.customer(name="Acme",
+                                 contacts=[{"name": "Wang Wei", "phone": "139 1111 2222",
+                                            "email": "wang@acme.com", "is_primary": True}])
     for data in ({"name": "Other", "phone": "13911112222"}, {"name": "Other", "email": "WANG@acme.com"}):
         html = admin_client.post("/customers/new", data={"kind": "company", **data}).get_data(as_text=True)
         assert "Possible duplicates" in html and f"/customers/{existing_id}" in html
@@ -222,26 +200,27 @@ def test_a_contacts_phone_or_email_counts_as_duplicate(app, client, admin_client
     ("北京星辰科技有限公司", "星辰科技"),      # the typed name inside an existing one
     ("星辰科技", "北京星辰科技有限公司"),      # an existing name inside the typed one
 ])
-def test_a_name_inside_another_counts_as_duplicate(app, client, admin_client, existing, typed):
-    existing_id = make_customer(app, name=existing)
+def test_a_name_inside_another_counts_as_duplicate(
+        app, client, admin_client, existing, typed, build):
+    existing_id = build.customer(name=existing)
     html = admin_client.post("/customers/new", data={"kind": "company", "name": typed}).get_data(as_text=True)
     assert "Possible duplicates" in html and f"/customers/{existing_id}" in html
 
 
-def test_short_names_only_match_exactly(app, client, admin_client):
-    make_customer(app, name="ABC Trading")
+def test_short_names_only_match_exactly(app, client, admin_client, build):
+    build.customer(name="ABC Trading")
     assert admin_client.post("/customers/new", data={"name": "ABC"}).status_code == 303
 
 
-def test_no_duplicate_warning_for_a_new_name(app, client, admin_client):
-    make_customer(app, name="Acme", phone="13800138000")
+def test_no_duplicate_warning_for_a_new_name(app, client, admin_client, build):
+    build.customer(name="Acme", phone="13800138000")
     response = admin_client.post("/customers/new", data={"kind": "company", "name": "Beta Corp",
                                                          "phone": "021-1234"})
     assert response.status_code == 303
 
 
-def test_live_duplicate_check_fragment(app, client, admin_client):
-    existing_id = make_customer(app, name="北京星辰科技")
+def test_live_duplicate_check_fragment(app, client, admin_client, build):
+    existing_id = build.customer(name="北京星辰科技")
     response = admin_client.get("/customers/duplicates?name=北京星辰科技&phone=&email=",
                                 headers=hx("duplicates"))
     html = response.get_data(as_text=True)
@@ -252,9 +231,9 @@ def test_live_duplicate_check_fragment(app, client, admin_client):
     assert "Possible duplicates" not in html
 
 
-def test_edit_customer_updates_profile_and_search_index(app, client, make_user, login):
+def test_edit_customer_updates_profile_and_search_index(app, client, make_user, login, build):
     user = make_user("sales")
-    customer_id = make_customer(app, name="Old name", owner_id=user.id, created_by_id=user.id)
+    customer_id = build.customer(user, name="Old name", created_by=user)
     login(user)
     form = client.get(f"/customers/{customer_id}/edit").get_data(as_text=True)
     assert 'value="Old name"' in form
@@ -268,15 +247,15 @@ def test_edit_customer_updates_profile_and_search_index(app, client, make_user, 
     assert bad.status_code == 422
 
 
-def test_edit_same_name_as_itself_is_not_a_duplicate(app, client, admin_client):
-    customer_id = make_customer(app, name="Acme")
+def test_edit_same_name_as_itself_is_not_a_duplicate(app, client, admin_client, build):
+    customer_id = build.customer(name="Acme")
     response = admin_client.post(f"/customers/{customer_id}/edit", data={"kind": "company", "name": "Acme"})
     assert response.status_code == 303
 
 
-def test_delete_customer(app, client, make_user, login):
+def test_delete_customer(app, client, make_user, login, build):
     user = make_user("sales")
-    customer_id = make_customer(app, owner_id=user.id, contacts=[("A", None, None, True)])
+    customer_id = build.customer(user, contacts=[{"name": "A", "is_primary": True}])
     with app.app_context():
         stage = db.session.execute(db.select(Pipeline)).scalar_one().stages[0]
         db.session.add(Opportunity(title="Deal", customer_id=customer_id, pipeline_id=stage.pipeline_id,
@@ -296,11 +275,13 @@ def test_delete_customer(app, client, make_user, login):
 # --- The customer page ----------------------------------------------------------------------
 
 
-def test_customer_page_shows_profile_tags_by_group_contacts_notes_and_opportunities(app, client, admin_client):
-    industry = make_tag(app, "行业 Industry", "制造 Manufacturing")
-    tier = make_tag(app, "客户等级 Value tier", "重要 Important", multiple=False)
-    customer_id = make_customer(app, tags=[industry, tier], industry="Manufacturing",
-                                contacts=[("王伟", "13800000001", "wang@xc.cn", True)])
+def test_customer_page_shows_profile_tags_by_group_contacts_notes_and_opportunities(
+        app, client, admin_client, build):
+    industry = build.tag("行业 Industry", "制造 Manufacturing")
+    tier = build.tag("客户等级 Value tier", "重要 Important", multiple=False)
+    customer_id = build.customer(tags=[industry, tier], industry="Manufacturing",
+                                 contacts=[{"name": "王伟", "phone": "13800000001",
+                                            "email": "wang@xc.cn", "is_primary": True}])
     with app.app_context():
         stage = db.session.execute(db.select(Pipeline)).scalar_one().stages[0]
         db.session.add(Opportunity(title="ERP rollout", customer_id=customer_id, pipeline_id=stage.pipeline_id,
@@ -318,11 +299,12 @@ def test_customer_page_shows_profile_tags_by_group_contacts_notes_and_opportunit
     assert "ERP rollout" in html and "Discover" in html and "120,000.00" in html
 
 
-def test_customer_page_queries_do_not_grow_with_contacts_tags_and_notes(app, client, admin, login):
+def test_customer_page_queries_do_not_grow_with_contacts_tags_and_notes(
+        app, client, admin, login, build):
     from tests.conftest import count_queries
 
-    customer_id = make_customer(app, tags=[make_tag(app, "G1", "T1"), make_tag(app, "G2", "T2")],
-                                contacts=[("A", None, None, True)])
+    customer_id = build.customer(tags=[build.tag("G1", "T1"), build.tag("G2", "T2")],
+                                 contacts=[{"name": "A", "is_primary": True}])
 
     def add(count):
         with app.app_context():
@@ -356,17 +338,14 @@ def add_opportunities(app, customer_id, titles, *, won=(), owner_id=None):
 
     from crm.models import utcnow
     with app.app_context():
-        stages = db.session.execute(db.select(Pipeline)).scalar_one().stages
-        open_stage = next(s for s in stages if s.kind == "open")
-        won_stage = next(s for s in stages if s.kind == "won")
+        stages = factories.stages()
         start = utcnow() - timedelta(days=1)
         for i, title in enumerate(titles):
-            stage = won_stage if title in won else open_stage
-            db.session.add(Opportunity(
-                title=title, customer_id=customer_id, pipeline_id=stage.pipeline_id,
-                stage_id=stage.id, status=stage.kind, amount=Decimal("100.00"), currency="CNY",
-                owner_id=owner_id, created_by_id=owner_id, created_at=start + timedelta(minutes=i),
-                closed_at=start if stage.kind == "won" else None))
+            factories.opportunity(
+                customer_id, owner_id, title=title, amount="100.00", history=False,
+                stage=stages["signed" if title in won else "discover"],
+                created_at=start + timedelta(minutes=i), closed_at=start if title in won else None,
+                commit=False)
         db.session.commit()
 
 
@@ -375,12 +354,13 @@ def opportunities_section(html: str) -> str:
     return section[:section.index("</section>")]
 
 
-def test_customer_page_shows_the_first_20_opportunities_and_links_to_all(app, client, admin_client):
+def test_customer_page_shows_the_first_20_opportunities_and_links_to_all(
+        app, client, admin_client, build):
     """A big account's page stays short: open ones first, then the newest, 20 of them; the
     heading counts them all and "All N opportunities" leads to the list of this customer's."""
     from crm.customers.queries import OPPORTUNITIES_SHOWN
     assert OPPORTUNITIES_SHOWN == 20
-    customer_id = make_customer(app)
+    customer_id = build.customer()
     titles = [f"Deal {i:02d}" for i in range(23)]
     add_opportunities(app, customer_id, titles, won=("Deal 21", "Deal 22"))  # the newest two won
     section = opportunities_section(admin_client.get(f"/customers/{customer_id}").get_data(as_text=True))
@@ -409,8 +389,9 @@ def test_customer_page_shows_the_first_20_opportunities_and_links_to_all(app, cl
 
 
 @pytest.mark.parametrize("count", [0, 3, 20])
-def test_customer_page_without_more_opportunities_has_no_link(app, client, admin_client, count):
-    customer_id = make_customer(app)
+def test_customer_page_without_more_opportunities_has_no_link(
+        app, client, admin_client, count, build):
+    customer_id = build.customer()
     add_opportunities(app, customer_id, [f"Deal {i:02d}" for i in range(count)])
     section = opportunities_section(admin_client.get(f"/customers/{customer_id}").get_data(as_text=True))
     assert f"({count})" in section and section.count("<tr") == (count + 1 if count else 0)
@@ -419,12 +400,13 @@ def test_customer_page_without_more_opportunities_has_no_link(app, client, admin
         assert "No opportunities yet." in section
 
 
-def test_customer_page_counts_only_the_opportunities_the_user_may_see(app, client, make_user, login):
+def test_customer_page_counts_only_the_opportunities_the_user_may_see(
+        app, client, make_user, login, build):
     """A salesperson who sees a colleague's customer through one deal of theirs sees that deal
     only: it is the count, and no link to the others."""
     seller = make_user("sales", email="seller@example.com")
     colleague = make_user("sales", email="colleague@example.com")
-    customer_id = make_customer(app, owner_id=colleague.id)
+    customer_id = build.customer(colleague)
     add_opportunities(app, customer_id, [f"Theirs {i:02d}" for i in range(25)], owner_id=colleague.id)
     add_opportunities(app, customer_id, ["Mine"], owner_id=seller.id)
     login(seller)
@@ -436,8 +418,8 @@ def test_customer_page_counts_only_the_opportunities_the_user_may_see(app, clien
     assert "(26)" in section and "All 26 opportunities" in section
 
 
-def test_new_note_on_customer_page_comes_back_as_a_fragment(app, client, admin_client):
-    customer_id = make_customer(app)
+def test_new_note_on_customer_page_comes_back_as_a_fragment(app, client, admin_client, build):
+    customer_id = build.customer()
     response = admin_client.post("/notes", data={"kind": "visit", "body": "Visited the plant",
                                                  "customer_id": str(customer_id)},
                                  headers=hx("timeline-items"))
@@ -450,8 +432,8 @@ def test_new_note_on_customer_page_comes_back_as_a_fragment(app, client, admin_c
 # --- Contacts inline ------------------------------------------------------------------------
 
 
-def test_add_contacts_inline_first_is_primary_and_search_follows(app, client, admin_client):
-    customer_id = make_customer(app, name="Acme")
+def test_add_contacts_inline_first_is_primary_and_search_follows(app, client, admin_client, build):
+    customer_id = build.customer(name="Acme")
     response = admin_client.post(f"/customers/{customer_id}/contacts",
                                  data={"name": "张伟", "title": "CTO", "phone": "139 2222 3333",
                                        "email": "zhang@acme.com"}, headers=hx("contacts"))
@@ -467,8 +449,8 @@ def test_add_contacts_inline_first_is_primary_and_search_follows(app, client, ad
     assert "lina" in customer.search_index
 
 
-def test_only_one_primary_contact(app, client, admin_client):
-    customer_id = make_customer(app, contacts=[("A", None, None, True), ("B", None, None, False)])
+def test_only_one_primary_contact(app, client, admin_client, build):
+    customer_id = build.customer(contacts=[{"name": "A", "is_primary": True}, {"name": "B"}])
     with app.app_context():
         b_id = db.session.execute(db.select(Contact.id).filter_by(name="B")).scalar_one()
     response = admin_client.post(f"/customers/{customer_id}/contacts/{b_id}/edit",
@@ -480,8 +462,8 @@ def test_only_one_primary_contact(app, client, admin_client):
     assert [(c.name, c.is_primary) for c in customer.contacts] == [("C", True), ("A", False), ("B", False)]
 
 
-def test_add_contact_without_name_is_422_with_input_kept(app, client, admin_client):
-    customer_id = make_customer(app)
+def test_add_contact_without_name_is_422_with_input_kept(app, client, admin_client, build):
+    customer_id = build.customer()
     response = admin_client.post(f"/customers/{customer_id}/contacts",
                                  data={"name": "", "phone": "13700000000", "email": "bad"},
                                  headers=hx("contacts"))
@@ -496,15 +478,15 @@ def test_add_contact_without_name_is_422_with_input_kept(app, client, admin_clie
     assert "<html" in html and "Enter the contact" in html and "<details class=\"contact-add\" open>" in html
 
 
-def test_contact_without_javascript_redirects_back(app, client, admin_client):
-    customer_id = make_customer(app)
+def test_contact_without_javascript_redirects_back(app, client, admin_client, build):
+    customer_id = build.customer()
     response = admin_client.post(f"/customers/{customer_id}/contacts", data={"name": "Zhao"})
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/customers/{customer_id}#contacts")
 
 
-def test_edit_contact_inline_fragment_and_full_page(app, client, admin_client):
-    customer_id = make_customer(app, contacts=[("A", "111", None, True)])
+def test_edit_contact_inline_fragment_and_full_page(app, client, admin_client, build):
+    customer_id = build.customer(contacts=[{"name": "A", "phone": "111", "is_primary": True}])
     with app.app_context():
         contact_id = db.session.execute(db.select(Contact.id)).scalar_one()
     url = f"/customers/{customer_id}/contacts/{contact_id}/edit"
@@ -524,8 +506,9 @@ def test_edit_contact_inline_fragment_and_full_page(app, client, admin_client):
     assert customer.contacts[0].title == "CEO" and "a.wang" in customer.search_index
 
 
-def test_delete_contact_moves_primary_to_the_next(app, client, admin_client):
-    customer_id = make_customer(app, contacts=[("A", "111", None, True), ("B", "222", None, False)])
+def test_delete_contact_moves_primary_to_the_next(app, client, admin_client, build):
+    customer_id = build.customer(contacts=[{"name": "A", "phone": "111", "is_primary": True},
+                                           {"name": "B", "phone": "222"}])
     with app.app_context():
         a_id = db.session.execute(db.select(Contact.id).filter_by(name="A")).scalar_one()
     response = admin_client.post(f"/customers/{customer_id}/contacts/{a_id}/delete", headers=hx("contacts"))
@@ -535,9 +518,9 @@ def test_delete_contact_moves_primary_to_the_next(app, client, admin_client):
     assert "111" not in customer.search_index
 
 
-def test_contact_of_another_customer_is_404(app, client, admin_client):
-    first = make_customer(app, name="First", contacts=[("A", None, None, True)])
-    second = make_customer(app, name="Second")
+def test_contact_of_another_customer_is_404(app, client, admin_client, build):
+    first = build.customer(name="First", contacts=[{"name": "A", "is_primary": True}])
+    second = build.customer(name="Second")
     with app.app_context():
         contact_id = db.session.execute(db.select(Contact.id)).scalar_one()
     assert first
@@ -545,8 +528,8 @@ def test_contact_of_another_customer_is_404(app, client, admin_client):
     assert admin_client.post(f"/customers/{second}/contacts/{contact_id}/delete").status_code == 404
 
 
-def test_contacts_list_fragment_for_cancel(app, client, admin_client):
-    customer_id = make_customer(app, contacts=[("A", None, None, True)])
+def test_contacts_list_fragment_for_cancel(app, client, admin_client, build):
+    customer_id = build.customer(contacts=[{"name": "A", "is_primary": True}])
     response = admin_client.get(f"/customers/{customer_id}/contacts", headers=hx("contacts"))
     assert response.status_code == 200 and "<html" not in response.get_data(as_text=True)
     assert admin_client.get(f"/customers/{customer_id}/contacts").status_code == 302

@@ -11,7 +11,7 @@ from crm.customers.queries import CustomerFilter
 from crm.extensions import db
 from crm.models import Customer, Segment, Tag, TagGroup, utcnow
 from tests.conftest import count_queries, hx
-from tests.test_customers import get_customer, make_customer, make_tag
+from tests.test_customers import get_customer
 
 
 def names(html: str) -> list[str]:
@@ -27,14 +27,17 @@ def listing(client, query="", **headers):
 
 
 @pytest.fixture
-def sample(app):
+def sample(app, build):
     """Three customers: Chinese and English names, contacts, phones, emails."""
     return {
-        "xc": make_customer(app, name="北京星辰科技", phone="010 8888 6666", industry="Software",
-                            region="华北", contacts=[("王伟", "138 0013 8000", "wang@xingchen.cn", True)]),
-        "yf": make_customer(app, name="上海云帆贸易", industry="Trade", region="华东",
-                            email="info@yunfan.cn", contacts=[("Lisa Chen", "139 1234 5678", None, True)]),
-        "acme": make_customer(app, name="Acme 100% Cotton_Co", industry="Textiles", region="华东"),
+        "xc": build.customer(name="北京星辰科技", phone="010 8888 6666", industry="Software",
+                             region="华北",
+                             contacts=[{"name": "王伟", "phone": "138 0013 8000",
+                                        "email": "wang@xingchen.cn", "is_primary": True}]),
+        "yf": build.customer(name="上海云帆贸易", industry="Trade", region="华东", email="info@yunfan.cn",
+                             contacts=[{"name": "Lisa Chen", "phone": "139 1234 5678",
+                                        "is_primary": True}]),
+        "acme": build.customer(name="Acme 100% Cotton_Co", industry="Textiles", region="华东"),
     }
 
 
@@ -94,13 +97,13 @@ def test_total_count_is_shown(client, admin_client, sample):
 # --- Filters and sort ---------------------------------------------------------------------------
 
 
-def test_filter_by_tags_any_or_all(app, client, admin_client):
-    big = make_tag(app, "预算 Budget", "High")
-    vip = make_tag(app, "客户等级 Value tier", "VIP", multiple=False)
-    make_customer(app, name="Both", tags=[big, vip])
-    make_customer(app, name="Only budget", tags=[big])
-    make_customer(app, name="Only VIP", tags=[vip])
-    make_customer(app, name="None")
+def test_filter_by_tags_any_or_all(app, client, admin_client, build):
+    big = build.tag("预算 Budget", "High")
+    vip = build.tag("客户等级 Value tier", "VIP", multiple=False)
+    build.customer(name="Both", tags=[big, vip])
+    build.customer(name="Only budget", tags=[big])
+    build.customer(name="Only VIP", tags=[vip])
+    build.customer(name="None")
     assert sorted(names(listing(admin_client, f"tag={big}&tag={vip}"))) == ["Both", "Only VIP", "Only budget"]
     assert sorted(names(listing(admin_client, f"tag={big}&tag={vip}&match=any"))) == \
         ["Both", "Only VIP", "Only budget"]
@@ -110,12 +113,12 @@ def test_filter_by_tags_any_or_all(app, client, admin_client):
     assert len(names(listing(admin_client, "tag=abc&match=weird&sort=nope&page=x&owner=zz"))) == 4
 
 
-def test_filter_by_owner_industry_region(app, client, make_user, login):
+def test_filter_by_owner_industry_region(app, client, make_user, login, build):
     li = make_user("sales", name="Li")
     wang = make_user("sales", name="Wang")
-    make_customer(app, name="Li's", owner_id=li.id, industry="Software", region="华北")
-    make_customer(app, name="Wang's", owner_id=wang.id, industry="Trade", region="华北")
-    make_customer(app, name="Unassigned", industry="Software", region="华南")
+    build.customer(li, name="Li's", industry="Software", region="华北")
+    build.customer(wang, name="Wang's", industry="Trade", region="华北")
+    build.customer(name="Unassigned", industry="Software", region="华南")
     with app.app_context():  # issue 4: sales see others' customers when the team sees everything
         from crm.permissions import set_team_sees_everything
         set_team_sees_everything(True)
@@ -131,11 +134,11 @@ def test_filter_by_owner_industry_region(app, client, make_user, login):
     assert "<option>Software</option>" in html and "<option>华南</option>" in html
 
 
-def test_sort_by_name_newest_and_recently_updated(app, client, admin_client):
+def test_sort_by_name_newest_and_recently_updated(app, client, admin_client, build):
     now = utcnow()
-    b = make_customer(app, name="Bravo")
-    a = make_customer(app, name="alpha")
-    c = make_customer(app, name="Charlie")
+    b = build.customer(name="Bravo")
+    a = build.customer(name="alpha")
+    c = build.customer(name="Charlie")
     with app.app_context():
         for customer_id, created, updated in ((b, 3, 1), (a, 2, 3), (c, 1, 2)):
             customer = db.session.get(Customer, customer_id)
@@ -171,9 +174,9 @@ def test_pagination_25_per_page(app, client, admin_client):
     assert fragment.headers["HX-Push-Url"] == "/customers?sort=name&page=2"
 
 
-def test_list_queries_do_not_grow_with_rows(app, client, make_user, login):
+def test_list_queries_do_not_grow_with_rows(app, client, make_user, login, build):
     user = make_user("sales")
-    tags = [make_tag(app, "Group A", "A1"), make_tag(app, "Group B", "B1", multiple=False)]
+    tags = [build.tag("Group A", "A1"), build.tag("Group B", "B1", multiple=False)]
 
     def add(count):
         with app.app_context():
@@ -203,9 +206,9 @@ def test_list_queries_do_not_grow_with_rows(app, client, make_user, login):
 # --- Segments -------------------------------------------------------------------------------
 
 
-def test_save_reopen_and_delete_a_segment(app, client, make_user, login):
+def test_save_reopen_and_delete_a_segment(app, client, make_user, login, build):
     user = make_user("sales")
-    vip = make_tag(app, "Tier", "VIP")
+    vip = build.tag("Tier", "VIP")
     login(user)
     # The save form carries the current filter, without the page
     html = listing(client, f"q=bj&tag={vip}&match=all&page=2")
@@ -274,9 +277,9 @@ def test_segments_are_private(app, client, make_user, login):
 # --- Bulk tags ------------------------------------------------------------------------------
 
 
-def test_bulk_add_and_remove_a_tag(app, client, admin_client):
-    vip = make_tag(app, "Tier", "VIP")
-    ids = [make_customer(app, name=f"C{n}") for n in range(3)]
+def test_bulk_add_and_remove_a_tag(app, client, admin_client, build):
+    vip = build.tag("Tier", "VIP")
+    ids = [build.customer(name=f"C{n}") for n in range(3)]
     response = admin_client.post("/customers/bulk-tags", data={
         "customer_id": [str(ids[0]), str(ids[1])], "tag_id": str(vip), "action": "add",
         "back": "sort=name&page=1"}, headers=hx("customer-results"))
@@ -294,21 +297,21 @@ def test_bulk_add_and_remove_a_tag(app, client, admin_client):
     assert [bool(get_customer(app, i).tags) for i in ids] == [True, False, False]
 
 
-def test_bulk_tag_keeps_single_choice_groups_to_one_tag(app, client, admin_client):
-    important = make_tag(app, "Value tier", "Important", multiple=False)
-    ordinary = make_tag(app, "Value tier", "Ordinary", multiple=False)
-    customer_id = make_customer(app, tags=[ordinary])
+def test_bulk_tag_keeps_single_choice_groups_to_one_tag(app, client, admin_client, build):
+    important = build.tag("Value tier", "Important", multiple=False)
+    ordinary = build.tag("Value tier", "Ordinary", multiple=False)
+    customer_id = build.customer(tags=[ordinary])
     admin_client.post("/customers/bulk-tags", data={"customer_id": str(customer_id),
                                                     "tag_id": str(important), "action": "add"})
     assert [t.name for t in get_customer(app, customer_id).tags] == ["Important"]
 
 
-def test_bulk_tag_skips_customers_i_may_not_edit(app, client, make_user, login):
+def test_bulk_tag_skips_customers_i_may_not_edit(app, client, make_user, login, build):
     me = make_user("sales")
     other = make_user("sales")
-    vip = make_tag(app, "Tier", "VIP")
-    mine = make_customer(app, name="Mine", owner_id=me.id)
-    theirs = make_customer(app, name="Theirs", owner_id=other.id)
+    vip = build.tag("Tier", "VIP")
+    mine = build.customer(me, name="Mine")
+    theirs = build.customer(other, name="Theirs")
     login(me)
     html = client.post("/customers/bulk-tags", data={"customer_id": [str(mine), str(theirs)],
                                                      "tag_id": str(vip), "action": "add"},
@@ -328,9 +331,9 @@ def test_bulk_tag_skips_customers_i_may_not_edit(app, client, make_user, login):
     assert not get_customer(app, mine).tags and not get_customer(app, theirs).tags
 
 
-def test_bulk_tag_needs_a_selection_and_a_tag(app, client, admin_client):
-    vip = make_tag(app, "Tier", "VIP")
-    customer_id = make_customer(app)
+def test_bulk_tag_needs_a_selection_and_a_tag(app, client, admin_client, build):
+    vip = build.tag("Tier", "VIP")
+    customer_id = build.customer()
     response = admin_client.post("/customers/bulk-tags", data={"tag_id": str(vip), "action": "add"},
                                  headers=hx("customer-results"))
     assert response.status_code == 422 and "Select at least one customer." in response.get_data(as_text=True)
@@ -344,12 +347,12 @@ def test_bulk_tag_needs_a_selection_and_a_tag(app, client, admin_client):
 # --- Tagging one customer inline ---------------------------------------------------------------
 
 
-def test_tag_customer_inline(app, client, admin_client):
-    multi_a = make_tag(app, "行业 Industry", "Software")
-    multi_b = make_tag(app, "行业 Industry", "Hardware")
-    single_a = make_tag(app, "客户等级 Value tier", "高价值 High", multiple=False)
-    single_b = make_tag(app, "客户等级 Value tier", "普通 Ordinary", multiple=False)
-    customer_id = make_customer(app)
+def test_tag_customer_inline(app, client, admin_client, build):
+    multi_a = build.tag("行业 Industry", "Software")
+    multi_b = build.tag("行业 Industry", "Hardware")
+    single_a = build.tag("客户等级 Value tier", "高价值 High", multiple=False)
+    single_b = build.tag("客户等级 Value tier", "普通 Ordinary", multiple=False)
+    customer_id = build.customer()
     url = f"/customers/{customer_id}/tags"
     for tag_id in (multi_a, multi_b, single_a):
         response = admin_client.post(url, data={"tag_id": str(tag_id), "action": "add"}, headers=hx("tags"))

@@ -4,7 +4,7 @@ its opportunities, its tasks). Alice is the salesperson; Bob Bakery and its deal
 import pytest
 
 from crm.extensions import db
-from crm.models import Contact, Task
+from crm.models import Task
 from tests.conftest import hx
 from tests.test_visibility import as_role, world  # noqa: F401  (fixtures)
 
@@ -13,18 +13,12 @@ HIDDEN_TASK = "Bake the secret cake"
 
 
 @pytest.fixture
-def hidden(app, world):  # noqa: F811
+def hidden(build, world):  # noqa: F811
     """Bob's customer gets a contact and a task; the names Alice must never read."""
-    with app.app_context():
-        contact = Contact(customer_id=world.B, name=HIDDEN_CONTACT, phone="13700000001",
-                          is_primary=True)
-        task = Task(title=HIDDEN_TASK, assignee_id=world.users["bob"], customer_id=world.B,
-                    opportunity_id=world.B1, created_by_id=world.users["bob"])
-        db.session.add_all([contact, task])
-        db.session.commit()
-        ids = {"contact": contact.id, "task": task.id}
-        db.session.remove()
-    return ids
+    return {"contact": build.contact(world.B, name=HIDDEN_CONTACT, phone="13700000001",
+                                     is_primary=True),
+            "task": build.task(world.users["bob"], HIDDEN_TASK, customer=world.B,
+                               opportunity=world.B1)}
 
 
 def hides(response):

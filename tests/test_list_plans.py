@@ -5,19 +5,16 @@ import pytest
 from crm.customers import queries as services  # the list's reads: COMMON_TAG, tag_conditions
 from crm.customers.queries import CustomerFilter, filtered_select
 from crm.extensions import db
-from crm.models import Customer, Tag, TagGroup, customer_tags
+from crm.models import customer_tags
+from tests import factories
 
 
 @pytest.fixture
 def tagged(app, admin):
     with app.app_context():
-        group = TagGroup(name="Plan test", multiple=True)
-        tags = [Tag(name=f"T{i}", group=group) for i in range(3)]
-        db.session.add_all([group, *tags])
-        customers = [Customer(name=f"Plan {i}", owner_id=admin.id, created_by_id=admin.id,
-                              search_index=f"plan {i}") for i in range(30)]
-        db.session.add_all(customers)
-        db.session.flush()
+        group = factories.tag_group("Plan test", multiple=True, commit=False)
+        tags = [factories.tag(group, f"T{i}", commit=False) for i in range(3)]
+        customers = factories.customers(30, admin, name="Plan {n}", created_by=admin, commit=False)
         rows = [{"customer_id": c.id, "tag_id": t.id}
                 for i, c in enumerate(customers) for j, t in enumerate(tags) if i % (j + 2) == 0]
         db.session.execute(customer_tags.insert(), rows)

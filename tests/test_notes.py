@@ -2,26 +2,15 @@
 from datetime import datetime, timezone
 
 from crm.extensions import db
-from crm.models import Customer, Note
+from crm.models import Note
 from tests.conftest import hx
 
 
-def _customer(app, name="北京星辰科技"):
-    with app.app_context():
-        customer = Customer(name=name)
-        db.session.add(customer)
-        # Issue 4: salespeople see a customer they do not own only when the team sees
-        # everything; these tests are about notes, so every user sees the customer.
-        from crm.permissions import set_team_sees_everything
-        set_team_sees_everything(True)
-        db.session.commit()
-        return customer.id
-
-
-def test_note_typed_in_shanghai_time_is_stored_in_utc(app, client, make_user, login):
+def test_note_typed_in_shanghai_time_is_stored_in_utc(app, client, make_user, login, build):
     user = make_user("sales", timezone="Asia/Shanghai")
     login(user)
-    customer_id = _customer(app)
+    customer_id = build.customer()
+    build.team_sees_everything()  # (issue 4) so that every user sees the unowned customer
     response = client.post("/notes", data={"kind": "call", "body": "Called the buyer",
                                            "happened_at": "2026-03-02T09:00",
                                            "customer_id": customer_id})
@@ -32,9 +21,10 @@ def test_note_typed_in_shanghai_time_is_stored_in_utc(app, client, make_user, lo
         assert note.author_id == user.id
 
 
-def test_htmx_note_returns_the_item_and_a_fresh_form(app, client, make_user, login):
+def test_htmx_note_returns_the_item_and_a_fresh_form(app, client, make_user, login, build):
     login(make_user("sales"))
-    customer_id = _customer(app)
+    customer_id = build.customer()
+    build.team_sees_everything()  # (issue 4) so that every user sees the unowned customer
     response = client.post("/notes", data={"kind": "visit", "body": "Visited <b>them</b>",
                                            "customer_id": customer_id}, headers=hx("note-form"))
     html = response.get_data(as_text=True)
@@ -43,9 +33,10 @@ def test_htmx_note_returns_the_item_and_a_fresh_form(app, client, make_user, log
     assert 'id="note-form"' in html and 'hx-swap-oob="true"' in html
 
 
-def test_empty_note_is_422_with_the_form(app, client, make_user, login):
+def test_empty_note_is_422_with_the_form(app, client, make_user, login, build):
     login(make_user("sales"))
-    customer_id = _customer(app)
+    customer_id = build.customer()
+    build.team_sees_everything()  # (issue 4) so that every user sees the unowned customer
     response = client.post("/notes", data={"kind": "call", "body": "  ",
                                            "customer_id": customer_id}, headers=hx("note-form"))
     assert response.status_code == 422
@@ -53,11 +44,12 @@ def test_empty_note_is_422_with_the_form(app, client, make_user, login):
     assert "Write what was said or done." in response.get_data(as_text=True)
 
 
-def test_only_author_or_admin_edits_and_deletes(app, client, make_user, login):
+def test_only_author_or_admin_edits_and_deletes(app, client, make_user, login, build):
     author = make_user("sales", email="author@example.com")
     other = make_user("sales", email="other@example.com")
     admin = make_user("admin", email="boss@example.com")
-    customer_id = _customer(app)
+    customer_id = build.customer()
+    build.team_sees_everything()  # (issue 4) so that every user sees the unowned customer
     login(author)
     client.post("/notes", data={"kind": "call", "body": "first", "customer_id": customer_id})
     with app.app_context():

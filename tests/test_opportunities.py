@@ -6,34 +6,17 @@ from decimal import Decimal
 import pytest
 
 from crm.extensions import db as _db
-from crm.models import (Competitor, Customer, LostReason, Opportunity, Pipeline, Stage,
+from crm.models import (Competitor, LostReason, Opportunity, Pipeline, Stage,
                         StageChange, Tag, TagGroup, Task, User, utcnow)
 from crm.opportunities.queries import stage_history, stage_periods, time_in_stages
 from crm.opportunities.services import (StageMoveError, create_opportunity, link_related,
                                         move_to_stage, reopen_stage, unlink_related)
+from tests import factories
 from tests.conftest import count_queries, hx
-
-
-def stages_by_key():
-    pipeline = _db.session.execute(_db.select(Pipeline).where(Pipeline.key == "default")).scalar_one()
-    return {s.key: s for s in pipeline.stages}
 
 
 def a_reason(key="price"):
     return _db.session.execute(_db.select(LostReason).where(LostReason.key == key)).scalar_one()
-
-
-def a_customer(name="北京星辰科技", **kw):
-    customer = Customer(name=name, **kw)
-    customer.rebuild_search_index()
-    _db.session.add(customer)
-    _db.session.flush()
-    return customer
-
-
-@pytest.fixture
-def seller(make_user):
-    return make_user("sales", email="seller@example.com", name="Sam Seller")
 
 
 @pytest.fixture
@@ -49,9 +32,9 @@ def me(db, seller):
 # Rules ---------------------------------------------------------------------------------------
 
 def test_create_writes_first_history_row_and_status_follows_stage(db, me):
-    stages = stages_by_key()
-    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["discover"], user=me,
-                             amount=Decimal("1000.50"))
+    stages = factories.stages()
+    opp = create_opportunity(title="ERP", customer=factories.customer(commit=False),
+                             stage=stages["discover"], user=me, amount=Decimal("1000.50"))
     _db.session.commit()
     assert opp.status == "open" and opp.closed_at is None
     assert opp.owner_id == me.id and opp.created_by_id == me.id
@@ -62,8 +45,9 @@ def test_create_writes_first_history_row_and_status_follows_stage(db, me):
 
 
 def test_move_records_history_status_closed_at_and_bumps_version(db, me):
-    stages = stages_by_key()
-    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["discover"], user=me)
+    stages = factories.stages()
+    opp = create_opportunity(title="ERP", customer=factories.customer(commit=False),
+                             stage=stages["discover"], user=me)
     version = opp.version
     change = move_to_stage(opp, stages["proposal"], me)
     assert change.from_stage_id == stages["discover"].id and change.to_stage_id == stages["proposal"].id
@@ -79,8 +63,9 @@ def test_move_records_history_status_closed_at_and_bumps_version(db, me):
 
 
 def test_moving_to_the_same_stage_is_a_no_op(db, me):
-    stages = stages_by_key()
-    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["confirm"], user=me)
+    stages = factories.stages()
+    opp = create_opportunity(title="ERP", customer=factories.customer(commit=False),
+                             stage=stages["confirm"], user=me)
     version = opp.version
     assert move_to_stage(opp, stages["confirm"], me) is None
     assert opp.version == version
@@ -88,12 +73,13 @@ def test_moving_to_the_same_stage_is_a_no_op(db, me):
 
 
 def test_stage_of_another_pipeline_is_refused(db, me):
-    stages = stages_by_key()
+    stages = factories.stages()
     other = Pipeline(name="Services", position=1)
     other.stages.append(Stage(name="Talk", kind="open", probability=10))
     _db.session.add(other)
     _db.session.flush()
-    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["confirm"], user=me)
+    opp = create_opportunity(title="ERP", customer=factories.customer(commit=False),
+                             stage=stages["confirm"], user=me)
     with pytest.raises(StageMoveError) as info:
         move_to_stage(opp, other.stages[0], me)
     assert info.value.field == "stage_id"
@@ -101,8 +87,9 @@ def test_stage_of_another_pipeline_is_refused(db, me):
 
 
 def test_lost_needs_an_active_reason_and_leaving_lost_clears_it(db, me):
-    stages = stages_by_key()
-    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["proposal"], user=me)
+    stages = factories.stages()
+    opp = create_opportunity(title="ERP", customer=factories.customer(commit=False),
+                             stage=stages["proposal"], user=me)
     with pytest.raises(StageMoveError) as info:
         move_to_stage(opp, stages["lost"], me)
     assert info.value.field == "lost_reason_id"
@@ -122,8 +109,9 @@ def test_lost_needs_an_active_reason_and_leaving_lost_clears_it(db, me):
 
 
 def test_reopen_is_kept_in_history_and_goes_back_to_the_previous_open_stage(db, me):
-    stages = stages_by_key()
-    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["proposal"], user=me)
+    stages = factories.stages()
+    opp = create_opportunity(title="ERP", customer=factories.customer(commit=False),
+                             stage=stages["proposal"], user=me)
     move_to_stage(opp, stages["negotiation"], me)
     move_to_stage(opp, stages["signed"], me)
     assert reopen_stage(opp).id == stages["negotiation"].id
@@ -136,19 +124,20 @@ def test_reopen_is_kept_in_history_and_goes_back_to_the_previous_open_stage(db, 
 
 
 def test_create_in_a_lost_stage_needs_a_reason(db, me):
-    stages = stages_by_key()
+    stages = factories.stages()
     with pytest.raises(StageMoveError):
-        create_opportunity(title="Gone", customer=a_customer(), stage=stages["lost"], user=me)
+        create_opportunity(title="Gone", customer=factories.customer(commit=False),
+                           stage=stages["lost"], user=me)
     _db.session.rollback()
-    opp = create_opportunity(title="Gone", customer=a_customer(), stage=stages["lost"], user=me,
-                             lost_reason=a_reason("timing"))
+    opp = create_opportunity(title="Gone", customer=factories.customer(commit=False),
+                             stage=stages["lost"], user=me, lost_reason=a_reason("timing"))
     assert opp.status == "lost" and opp.closed_at is not None and opp.lost_reason.key == "timing"
 
 
 def test_probability_defaults_to_stage_unless_overridden(db, me):
-    stages = stages_by_key()
-    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["proposal"], user=me,
-                             amount=Decimal("2000"))
+    stages = factories.stages()
+    opp = create_opportunity(title="ERP", customer=factories.customer(commit=False),
+                             stage=stages["proposal"], user=me, amount=Decimal("2000"))
     assert opp.probability == 50 and not opp.probability_is_override
     assert opp.weighted_amount == Decimal("1000.00")
     move_to_stage(opp, stages["negotiation"], me)
@@ -160,12 +149,12 @@ def test_probability_defaults_to_stage_unless_overridden(db, me):
 
 
 def test_playbook_tasks_go_to_the_owner_with_due_dates(db, me, other_seller):
-    stages = stages_by_key()
+    stages = factories.stages()
     stages["proposal"].playbook = "Send the proposal | 2\nCall the buyer\n\n"
     stages["discover"].playbook = "Qualify (BANT) | 0"
     owner = _db.session.get(User, other_seller.id)
-    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["discover"], user=me,
-                             owner=owner)
+    opp = create_opportunity(title="ERP", customer=factories.customer(commit=False),
+                             stage=stages["discover"], user=me, owner=owner)
     [first] = _db.session.execute(_db.select(Task).where(Task.opportunity_id == opp.id)).scalars().all()
     assert first.title == "Qualify (BANT)" and first.assignee_id == owner.id
     assert first.due_at == opp.stage_entered_at
@@ -182,9 +171,10 @@ def test_playbook_tasks_go_to_the_owner_with_due_dates(db, me, other_seller):
 
 
 def test_playbook_tasks_go_to_the_mover_when_there_is_no_owner(db, me):
-    stages = stages_by_key()
+    stages = factories.stages()
     stages["confirm"].playbook = "Book a visit"
-    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["discover"], user=me)
+    opp = create_opportunity(title="ERP", customer=factories.customer(commit=False),
+                             stage=stages["discover"], user=me)
     opp.owner_id = None
     move_to_stage(opp, stages["confirm"], me)
     task = _db.session.execute(_db.select(Task)).scalar_one()
@@ -192,9 +182,10 @@ def test_playbook_tasks_go_to_the_mover_when_there_is_no_owner(db, me):
 
 
 def test_time_in_each_stage_from_consecutive_changes(db, me):
-    stages = stages_by_key()
+    stages = factories.stages()
     t0 = utcnow() - timedelta(days=10)
-    opp = create_opportunity(title="ERP", customer=a_customer(), stage=stages["discover"], user=me, now=t0)
+    opp = create_opportunity(title="ERP", customer=factories.customer(commit=False),
+                             stage=stages["discover"], user=me, now=t0)
     move_to_stage(opp, stages["confirm"], me, now=t0 + timedelta(days=3))
     move_to_stage(opp, stages["discover"], me, now=t0 + timedelta(days=4))
     periods = stage_periods(stage_history(opp.id), now=t0 + timedelta(days=6))
@@ -205,8 +196,8 @@ def test_time_in_each_stage_from_consecutive_changes(db, me):
 
 
 def test_related_links_are_symmetric(db, me):
-    stages = stages_by_key()
-    customer = a_customer()
+    stages = factories.stages()
+    customer = factories.customer(commit=False)
     a = create_opportunity(title="A", customer=customer, stage=stages["discover"], user=me)
     b = create_opportunity(title="B", customer=customer, stage=stages["discover"], user=me)
     assert link_related(a, b) and not link_related(a, a)
@@ -219,34 +210,23 @@ def test_related_links_are_symmetric(db, me):
 
 # Routes --------------------------------------------------------------------------------------
 
-def make_opportunity(app, owner_id, title="ERP rollout", stage_key="discover", **fields):
-    with app.app_context():
-        stages = stages_by_key()
-        customer = a_customer(fields.pop("customer_name", "Acme 科技"))
-        owner = _db.session.get(User, owner_id)
-        opp = create_opportunity(title=title, customer=customer, stage=stages[stage_key], user=owner,
-                                 **fields)
-        _db.session.commit()
-        return opp.id
-
-
 def ids(app):
     with app.app_context():
-        stages = {k: s.id for k, s in stages_by_key().items()}
+        stages = {k: s.id for k, s in factories.stages().items()}
         reasons = {r.key: r.id for r in _db.session.execute(_db.select(LostReason)).scalars()}
         return stages, reasons
 
 
-def test_pages_need_login(client, seller, app):
-    opp_id = make_opportunity(app, seller.id)
+def test_pages_need_login(client, seller, app, build):
+    opp_id = build.opportunity(owner=seller)
     for path in ("/opportunities", "/opportunities/new", f"/opportunities/{opp_id}",
                  f"/opportunities/{opp_id}/edit"):
         response = client.get(path)
         assert response.status_code in (302, 303) and "/login" in response.headers["Location"]
 
 
-def test_page_and_fragments(client, login, seller, app):
-    opp_id = make_opportunity(app, seller.id, amount=Decimal("1234.50"))
+def test_page_and_fragments(client, login, seller, app, build):
+    opp_id = build.opportunity(owner=seller, amount=Decimal("1234.50"))
     login(seller)
     page = client.get(f"/opportunities/{opp_id}")
     html = page.get_data(as_text=True)
@@ -263,8 +243,8 @@ def test_page_and_fragments(client, login, seller, app):
     assert client.get("/opportunities/999999").status_code == 404
 
 
-def test_stage_post_without_htmx_redirects_back_303(client, login, seller, app):
-    opp_id = make_opportunity(app, seller.id)
+def test_stage_post_without_htmx_redirects_back_303(client, login, seller, app, build):
+    opp_id = build.opportunity(owner=seller)
     stages, _ = ids(app)
     login(seller)
     response = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["proposal"]},
@@ -280,8 +260,8 @@ def test_stage_post_without_htmx_redirects_back_303(client, login, seller, app):
         assert _db.session.query(StageChange).filter_by(opportunity_id=opp_id).count() == 4
 
 
-def test_stage_post_with_htmx_returns_the_widget_and_history(client, login, seller, app):
-    opp_id = make_opportunity(app, seller.id)
+def test_stage_post_with_htmx_returns_the_widget_and_history(client, login, seller, app, build):
+    opp_id = build.opportunity(owner=seller)
     stages, _ = ids(app)
     login(seller)
     response = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["signed"]},
@@ -293,8 +273,8 @@ def test_stage_post_with_htmx_returns_the_widget_and_history(client, login, sell
     assert "Reopen" in body
 
 
-def test_lost_without_reason_asks_inline_with_422(client, login, seller, app):
-    opp_id = make_opportunity(app, seller.id)
+def test_lost_without_reason_asks_inline_with_422(client, login, seller, app, build):
+    opp_id = build.opportunity(owner=seller)
     stages, reasons = ids(app)
     login(seller)
     response = client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["lost"]},
@@ -325,8 +305,8 @@ def test_lost_without_reason_asks_inline_with_422(client, login, seller, app):
         assert opp.lost_note == "They went with X"
 
 
-def test_stage_post_with_garbage_is_refused_without_500(client, login, seller, app):
-    opp_id = make_opportunity(app, seller.id)
+def test_stage_post_with_garbage_is_refused_without_500(client, login, seller, app, build):
+    opp_id = build.opportunity(owner=seller)
     login(seller)
     for data in ({"stage_id": "abc"}, {}, {"stage_id": "999999"}):
         assert client.post(f"/opportunities/{opp_id}/stage", data=data,
@@ -336,8 +316,9 @@ def test_stage_post_with_garbage_is_refused_without_500(client, login, seller, a
         assert page.status_code == 422 and 'id="stage-select-error"' in page.get_data(as_text=True)
 
 
-def test_sales_cannot_edit_someone_elses_opportunity(client, login, seller, other_seller, app):
-    opp_id = make_opportunity(app, other_seller.id)
+def test_sales_cannot_edit_someone_elses_opportunity(
+        client, login, seller, other_seller, app, build):
+    opp_id = build.opportunity(owner=other_seller)
     stages, _ = ids(app)
     login(seller)
     assert client.get(f"/opportunities/{opp_id}").status_code == 403  # issue 4: not theirs
@@ -362,9 +343,9 @@ def test_sales_cannot_edit_someone_elses_opportunity(client, login, seller, othe
         assert _db.session.get(Opportunity, opp_id).stage_id == stages["discover"]
 
 
-def test_manager_can_move_anyones_opportunity(client, login, make_user, seller, app):
+def test_manager_can_move_anyones_opportunity(client, login, make_user, seller, app, build):
     manager = make_user("manager")
-    opp_id = make_opportunity(app, seller.id)
+    opp_id = build.opportunity(owner=seller)
     stages, _ = ids(app)
     login(manager)
     assert client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["confirm"]}).status_code == 303
@@ -385,15 +366,8 @@ def form_data(app, customer_id, **overrides):
     return data
 
 
-def a_customer_id(app, name="上海明日贸易", **kw):
-    with app.app_context():
-        customer = a_customer(name, **kw)
-        _db.session.commit()
-        return customer.id
-
-
-def test_create_an_opportunity(client, login, seller, app):
-    customer_id = a_customer_id(app, owner_id=seller.id)
+def test_create_an_opportunity(client, login, seller, app, build):
+    customer_id = build.customer(seller, name="上海明日贸易")
     login(seller)
     page = client.get(f"/opportunities/new?customer_id={customer_id}")
     html = page.get_data(as_text=True)
@@ -428,8 +402,9 @@ def test_create_an_opportunity(client, login, seller, app):
     ({"expected_close": "31/31/2020"}, 'value="31/31/2020"'),
     ({"budget": "lots"}, 'value="lots"'),
 ])
-def test_bad_input_is_422_with_the_form_and_input_kept(client, login, seller, app, overrides, field_text):
-    customer_id = a_customer_id(app, owner_id=seller.id)
+def test_bad_input_is_422_with_the_form_and_input_kept(
+        client, login, seller, app, overrides, field_text, build):
+    customer_id = build.customer(seller, name="上海明日贸易")
     login(seller)
     data = form_data(app, customer_id)
     data.update(overrides)
@@ -442,8 +417,9 @@ def test_bad_input_is_422_with_the_form_and_input_kept(client, login, seller, ap
         assert _db.session.query(Opportunity).count() == 0
 
 
-def test_stage_of_another_pipeline_and_lost_without_reason_are_422(client, login, seller, app):
-    customer_id = a_customer_id(app, owner_id=seller.id)
+def test_stage_of_another_pipeline_and_lost_without_reason_are_422(
+        client, login, seller, app, build):
+    customer_id = build.customer(seller, name="上海明日贸易")
     stages, reasons = ids(app)
     with app.app_context():
         other = Pipeline(name="Services", position=1)
@@ -461,9 +437,10 @@ def test_stage_of_another_pipeline_and_lost_without_reason_are_422(client, login
     assert response.status_code == 303
 
 
-def test_find_customer_without_javascript_and_with_search_as_you_type(client, login, seller, app):
-    customer_id = a_customer_id(app, "北京星辰科技", owner_id=seller.id)
-    a_customer_id(app, "Other Ltd")
+def test_find_customer_without_javascript_and_with_search_as_you_type(
+        client, login, seller, app, build):
+    customer_id = build.customer(seller, name="北京星辰科技")
+    build.customer(name="Other Ltd")
     login(seller)
     data = form_data(app, "", customer_q="bjxc", action="find_customer")
     del data["customer_id"]
@@ -478,12 +455,9 @@ def test_find_customer_without_javascript_and_with_search_as_you_type(client, lo
 
 
 def test_contact_options_and_contact_must_belong_to_customer(client, login, seller, app):
-    from crm.models import Contact
     with app.app_context():
-        mine = a_customer("Mine", owner_id=seller.id)
-        theirs = a_customer("Theirs")
-        _db.session.add_all([Contact(customer=mine, name="Li Lei"), Contact(customer=theirs, name="Han Mei")])
-        _db.session.commit()
+        mine = factories.customer(seller, name="Mine", contacts=["Li Lei"], commit=False)
+        theirs = factories.customer(name="Theirs", contacts=["Han Mei"])
         mine_id, theirs_contact = mine.id, theirs.contacts[0].id
     login(seller)
     body = client.get(f"/opportunities/contact-options?customer_id={mine_id}").get_data(as_text=True)
@@ -492,8 +466,8 @@ def test_contact_options_and_contact_must_belong_to_customer(client, login, sell
     assert response.status_code == 422 and "not one of the customer" in response.get_data(as_text=True)
 
 
-def test_edit_changes_fields_and_moves_stage_through_the_rules(client, login, seller, app):
-    opp_id = make_opportunity(app, seller.id, amount=Decimal("10"))
+def test_edit_changes_fields_and_moves_stage_through_the_rules(client, login, seller, app, build):
+    opp_id = build.opportunity(owner=seller, amount=Decimal("10"))
     stages, reasons = ids(app)
     login(seller)
     page = client.get(f"/opportunities/{opp_id}/edit")
@@ -518,9 +492,9 @@ def test_edit_changes_fields_and_moves_stage_through_the_rules(client, login, se
     assert stale.status_code == 409
 
 
-def test_competitors_and_related_inline(client, login, seller, app):
-    a = make_opportunity(app, seller.id, title="Alpha")
-    b = make_opportunity(app, seller.id, title="Beta", customer_name="Beta Co")
+def test_competitors_and_related_inline(client, login, seller, app, build):
+    a = build.opportunity(owner=seller, title="Alpha")
+    b = build.opportunity(owner=seller, title="Beta", customer_name="Beta Co")
     login(seller)
     response = client.post(f"/opportunities/{a}/competitors", data={"name": "Oracle", "notes": "incumbent"},
                            headers=hx("competitors"))
@@ -548,8 +522,8 @@ def test_competitors_and_related_inline(client, login, seller, app):
         assert _db.session.get(Opportunity, b).related == []
 
 
-def test_page_shows_history_with_time_in_stage_and_reopen(client, login, seller, app):
-    opp_id = make_opportunity(app, seller.id)
+def test_page_shows_history_with_time_in_stage_and_reopen(client, login, seller, app, build):
+    opp_id = build.opportunity(owner=seller)
     stages, reasons = ids(app)
     login(seller)
     client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["lost"],
@@ -564,15 +538,15 @@ def test_page_shows_history_with_time_in_stage_and_reopen(client, login, seller,
 # The list -------------------------------------------------------------------------------------
 
 def seed_list(app, owner_id, n, currency="CNY"):
+    """n deals of `owner_id`, 100.00 each in `currency`, on one customer of nobody's:
+    alternately at 70% (negotiation) and 50% (proposal), closing a day apart from 2030-01-01."""
     with app.app_context():
-        stages = stages_by_key()
-        owner = _db.session.get(User, owner_id)
-        customer = a_customer(f"List customer {currency} {n}")
+        customer = factories.customer(name=f"List customer {currency} {n}", commit=False)
         for i in range(n):
-            create_opportunity(title=f"Deal {currency} {i:03d}", customer=customer, user=owner,
-                               stage=stages["proposal" if i % 2 else "negotiation"],
-                               amount=Decimal("100.00"), currency=currency,
-                               expected_close=date(2030, 1, 1) + timedelta(days=i))
+            factories.opportunity(customer, owner_id, title=f"Deal {currency} {i:03d}",
+                                  stage="proposal" if i % 2 else "negotiation", amount="100.00",
+                                  currency=currency,
+                                  expected_close=date(2030, 1, 1) + timedelta(days=i), commit=False)
         _db.session.commit()
 
 
@@ -587,10 +561,10 @@ def test_list_totals_are_per_currency_and_weighted(client, login, seller, app):
     assert "CN¥500.00" not in html                         # CNY and USD are never added up
 
 
-def test_list_filters_sort_and_fragment(client, login, seller, other_seller, app):
+def test_list_filters_sort_and_fragment(client, login, seller, other_seller, app, build):
     seed_list(app, seller.id, 6)
-    opp_id = make_opportunity(app, other_seller.id, title="Theirs", amount=Decimal("5000"),
-                              expected_close=date(2031, 5, 1))
+    opp_id = build.opportunity(owner=other_seller, title="Theirs", amount=Decimal("5000"),
+                               expected_close=date(2031, 5, 1))
     stages, _ = ids(app)
     with app.app_context():
         group = TagGroup(name="Industry")
@@ -639,7 +613,7 @@ def test_list_paginates(client, login, seller, app):
     assert "Deal CNY 025" in second and "Deal CNY 000" not in second
 
 
-def test_list_and_page_queries_do_not_grow_with_rows(client, login, seller, app):
+def test_list_and_page_queries_do_not_grow_with_rows(client, login, seller, app, build):
     login(seller)
     seed_list(app, seller.id, 5)
     client.get("/opportunities")  # warm up: the first request checks the app is set up
@@ -652,7 +626,7 @@ def test_list_and_page_queries_do_not_grow_with_rows(client, login, seller, app)
             assert client.get("/opportunities").status_code == 200
     assert len(many) == len(few)
 
-    opp_id = make_opportunity(app, seller.id)
+    opp_id = build.opportunity(owner=seller)
     stages, _ = ids(app)
     client.post(f"/opportunities/{opp_id}/stage", data={"stage_id": stages["confirm"]})
     with app.app_context():
@@ -670,13 +644,12 @@ def customer_with_deals(app, owner_id, name, n, amount="100.00", customer_owner_
     """A customer called `name` with n opportunities "<name> deal 000"... of `owner_id`,
     half of them at 50% (proposal), half at 70% (negotiation); the customer's id."""
     with app.app_context():
-        stages = stages_by_key()
-        owner = _db.session.get(User, owner_id)
-        customer = a_customer(name, owner_id=customer_owner_id or owner_id)
+        customer = factories.customer(customer_owner_id or owner_id, name=name, commit=False)
         for i in range(n):
-            create_opportunity(title=f"{name} deal {i:03d}", customer=customer, user=owner,
-                               stage=stages["proposal" if i % 2 else "negotiation"],
-                               amount=Decimal(amount), expected_close=date(2030, 1, 1) + timedelta(days=i))
+            factories.opportunity(customer, owner_id, title=f"{name} deal {i:03d}",
+                                  stage="proposal" if i % 2 else "negotiation", amount=amount,
+                                  expected_close=date(2030, 1, 1) + timedelta(days=i),
+                                  commit=False)
         _db.session.commit()
         return customer.id
 
@@ -751,7 +724,8 @@ def test_list_ignores_a_customer_filter_it_does_not_understand(client, login, se
     assert response.status_code == 200 and NOT_UNDERSTOOD not in response.get_data(as_text=True)
 
 
-def test_list_filter_on_a_customer_i_may_not_see_leaks_nothing(client, login, seller, other_seller, app):
+def test_list_filter_on_a_customer_i_may_not_see_leaks_nothing(
+        client, login, seller, other_seller, app):
     """Another salesperson's customer: answered exactly as an id that does not exist (the
     filter ignored, "not understood"), without its name or its opportunities."""
     mine = customer_with_deals(app, seller.id, "Mine Co", 1)
@@ -793,17 +767,15 @@ def test_list_of_one_customer_costs_the_same_at_any_size(client, login, seller, 
 
     few = statements()
     with app.app_context():
-        stages = stages_by_key()
-        owner, customer = _db.session.get(User, seller.id), _db.session.get(Customer, big)
         for i in range(40):
-            create_opportunity(title=f"More {i}", customer=customer, user=owner, stage=stages["proposal"])
+            factories.opportunity(big, seller, title=f"More {i}", stage="proposal", commit=False)
         _db.session.commit()
     assert statements() == few <= 8  # the query budget (tests/test_query_budget.py), as a salesperson
 
 
-def test_stage_post_from_the_board_gets_the_boards_responses(client, login, seller, app):
+def test_stage_post_from_the_board_gets_the_boards_responses(client, login, seller, app, build):
     pytest.importorskip("crm.board.queries")
-    opp_id = make_opportunity(app, seller.id)
+    opp_id = build.opportunity(owner=seller)
     stages, reasons = ids(app)
     login(seller)
     response = client.post(f"/opportunities/{opp_id}/stage",
@@ -830,8 +802,9 @@ def test_stage_post_from_the_board_gets_the_boards_responses(client, login, sell
     assert response.status_code == 303 and response.headers["Location"] == "/pipeline?owner=me"
 
 
-def test_htmx_move_refreshes_details_and_the_task_panel_out_of_band(client, login, seller, app):
-    opp_id = make_opportunity(app, seller.id, amount=Decimal("1000"))
+def test_htmx_move_refreshes_details_and_the_task_panel_out_of_band(
+        client, login, seller, app, build):
+    opp_id = build.opportunity(owner=seller, amount=Decimal("1000"))
     stages, _ = ids(app)
     with app.app_context():
         _db.session.get(Stage, stages["proposal"]).playbook = "Send the proposal | 2"
@@ -846,17 +819,17 @@ def test_htmx_move_refreshes_details_and_the_task_panel_out_of_band(client, logi
     assert client.get(f"/opportunities/{opp_id}", headers=hx("opp-details")).status_code == 200
 
 
-def test_weighted_total_keeps_cents_for_whole_amounts(client, login, seller, app):
-    make_opportunity(app, seller.id, title="Small", stage_key="proposal", amount=Decimal("1"))
-    make_opportunity(app, seller.id, title="Odd", stage_key="discover", amount=Decimal("3"),
-                     probability_override=33)
+def test_weighted_total_keeps_cents_for_whole_amounts(client, login, seller, app, build):
+    build.opportunity(owner=seller, title="Small", stage="proposal", amount=Decimal("1"))
+    build.opportunity(owner=seller, title="Odd", stage="discover", amount=Decimal("3"),
+                      probability_override=33)
     login(seller)
     html = client.get("/opportunities").get_data(as_text=True)
     assert "CN¥4.00" in html and "CN¥1.49" in html  # 1 * 50% + 3 * 33%
 
 
-def test_add_a_competitor_row_without_javascript(client, login, seller, app):
-    customer_id = a_customer_id(app, owner_id=seller.id)
+def test_add_a_competitor_row_without_javascript(client, login, seller, app, build):
+    customer_id = build.customer(seller, name="上海明日贸易")
     login(seller)
     data = form_data(app, customer_id, action="add_competitor")
     response = client.post("/opportunities/new", data=data)
@@ -866,12 +839,12 @@ def test_add_a_competitor_row_without_javascript(client, login, seller, app):
         assert _db.session.query(Opportunity).count() == 0
 
 
-def test_a_long_stage_history_shows_the_latest_50(client, login, seller, app):
+def test_a_long_stage_history_shows_the_latest_50(client, login, seller, app, build):
     """A deal moved many times keeps a short page: the latest 50 moves, and a line saying
     how many there are; the time in each stage still counts them all."""
-    opp_id = make_opportunity(app, seller.id)
+    opp_id = build.opportunity(owner=seller)
     with app.app_context():
-        stages = stages_by_key()
+        stages = factories.stages()
         start = utcnow() - timedelta(days=70)
         _db.session.add_all([
             StageChange(opportunity_id=opp_id, from_stage_id=stages["discover"].id,

@@ -1,35 +1,26 @@
 """Pipelines, stages and lost reasons: the rules (services) and the admin pages."""
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import pytest
 
 from crm.defaults import ensure_defaults
 from crm.extensions import db as _db
-from crm.models import Customer, LostReason, Opportunity, Pipeline, Stage, StageChange
+from crm.models import LostReason, Opportunity, Pipeline, Stage, StageChange
 from crm.pipelines import services
 from crm.pipelines.forms import StageForm
 from crm.pipelines.services import RuleError
+from tests import factories
 from tests.conftest import count_queries, hx, session_user_id
 
 
 # --- helpers -------------------------------------------------------------------------------
 
-def default_pipeline() -> Pipeline:
-    return _db.session.execute(_db.select(Pipeline).where(Pipeline.key == "default")).scalar_one()
-
-
-def stage_by_key(key: str) -> Stage:
-    return _db.session.execute(_db.select(Stage).where(Stage.key == key)).scalar_one()
-
-
 def add_opportunity(stage: Stage, title: str = "Deal", **fields) -> Opportunity:
-    customer = Customer(name=f"Customer of {title}")
-    opportunity = Opportunity(title=title, customer=customer, pipeline_id=stage.pipeline_id,
-                              stage_id=stage.id, amount=Decimal("1000"), status=stage.kind, **fields)
-    _db.session.add(opportunity)
-    _db.session.flush()
-    return opportunity
+    """A bare opportunity in `stage` (no stage history: these tests count the moves), 1000, on
+    a customer of its own, neither owned nor closed unless told."""
+    fields.setdefault("closed_at", None)
+    return factories.opportunity(stage=stage, title=title, customer_name=f"Customer of {title}",
+                                 amount="1000", history=False, commit=False, **fields)
 
 
 @pytest.fixture
@@ -37,7 +28,7 @@ def seeded(db):
     """The default pipeline and lost reasons, as on a new install."""
     ensure_defaults()
     db.session.commit()
-    return default_pipeline()
+    return factories.default_pipeline()
 
 
 def ids(app, query):
@@ -54,22 +45,22 @@ def test_missing_kinds_lists_what_a_pipeline_lacks():
 
 
 def test_removing_the_only_lost_stage_is_refused(seeded):
-    lost = stage_by_key("lost")
+    lost = factories.stage("lost")
     with pytest.raises(RuleError, match="at least one open, one won and one lost"):
         services.remove_stage(lost)
     assert _db.session.get(Stage, lost.id) is not None
 
 
 def test_removing_one_of_two_won_stages_is_allowed(seeded, db):
-    services.remove_stage(stage_by_key("delivered"))
+    services.remove_stage(factories.stage("delivered"))
     db.session.commit()
-    assert [s.kind for s in default_pipeline().stages].count("won") == 1
-    assert [s.position for s in default_pipeline().stages] == list(range(7))
+    assert [s.kind for s in factories.default_pipeline().stages].count("won") == 1
+    assert [s.position for s in factories.default_pipeline().stages] == list(range(7))
 
 
 def test_changing_the_kind_of_the_only_won_stage_is_refused(seeded):
-    services.remove_stage(stage_by_key("delivered"))
-    signed = stage_by_key("signed")
+    services.remove_stage(factories.stage("delivered"))
+    signed = factories.stage("signed")
     with pytest.raises(RuleError) as error:
         services.update_stage(signed, name="Signed", probability=100, kind="open", color="#16a34a")
     assert error.value.field == "kind"
@@ -78,7 +69,7 @@ def test_changing_the_kind_of_the_only_won_stage_is_refused(seeded):
 
 
 def test_kind_of_a_stage_holding_opportunities_cannot_change(seeded):
-    proposal = stage_by_key("proposal")
+    proposal = factories.stage("proposal")
     add_opportunity(proposal)
     with pytest.raises(RuleError, match="holds 1 opportunity"):
         services.update_stage(proposal, name="Proposal", probability=50, kind="won", color="#8b5cf6")
@@ -98,7 +89,7 @@ def test_new_pipeline_starts_with_open_won_and_lost(seeded, db):
 # --- rules: removing a stage that holds opportunities --------------------------------------
 
 def test_removing_a_stage_moves_its_opportunities_and_writes_history(seeded, db, admin):
-    proposal, negotiation = stage_by_key("proposal"), stage_by_key("negotiation")
+    proposal, negotiation = factories.stage("proposal"), factories.stage("negotiation")
     moving = [add_opportunity(proposal, f"Deal {n}") for n in range(3)]
     staying = add_opportunity(negotiation, "Other")
     db.session.commit()
@@ -131,7 +122,7 @@ def test_removing_a_stage_moves_its_opportunities_and_writes_history(seeded, db,
 
 
 def test_removing_a_stage_without_a_destination_is_refused(seeded, db):
-    proposal = stage_by_key("proposal")
+    proposal = factories.stage("proposal")
     add_opportunity(proposal)
     with pytest.raises(RuleError) as error:
         services.remove_stage(proposal)
@@ -143,21 +134,21 @@ def test_removing_a_stage_without_a_destination_is_refused(seeded, db):
 
 
 def test_moving_into_won_closes_and_into_open_reopens(seeded, db):
-    delivered, signed, confirm = stage_by_key("delivered"), stage_by_key("signed"), stage_by_key("confirm")
+    delivered, signed, confirm = (factories.stage(key) for key in ("delivered", "signed", "confirm"))
     earlier = datetime(2025, 1, 2, 3, 4, tzinfo=timezone.utc)
     won_before = add_opportunity(delivered, "Won long ago", closed_at=earlier)
-    open_one = add_opportunity(stage_by_key("negotiation"), "Still open")
+    open_one = add_opportunity(factories.stage("negotiation"), "Still open")
     db.session.commit()
 
     services.remove_stage(delivered, destination=signed)
-    services.remove_stage(stage_by_key("negotiation"), destination=signed)
+    services.remove_stage(factories.stage("negotiation"), destination=signed)
     db.session.commit()
     won_before, open_one = db.session.get(Opportunity, won_before.id), db.session.get(Opportunity, open_one.id)
     assert won_before.status == "won" and won_before.closed_at == earlier  # already won: kept
     assert open_one.status == "won" and open_one.closed_at is not None
 
     # a new won stage so that signed can go, sending them back to an open stage
-    services.add_stage(default_pipeline(), name="Paid", probability=100, kind="won")
+    services.add_stage(factories.default_pipeline(), name="Paid", probability=100, kind="won")
     services.remove_stage(signed, destination=confirm)
     db.session.commit()
     for opportunity in db.session.query(Opportunity):
@@ -166,9 +157,9 @@ def test_moving_into_won_closes_and_into_open_reopens(seeded, db):
 
 
 def test_moving_into_a_lost_stage_needs_a_reason_for_those_without(seeded, db):
-    lost = stage_by_key("lost")
-    services.add_stage(default_pipeline(), name="Dropped", probability=0, kind="lost")
-    dropped = default_pipeline().stages[-1]
+    lost = factories.stage("lost")
+    services.add_stage(factories.default_pipeline(), name="Dropped", probability=0, kind="lost")
+    dropped = factories.default_pipeline().stages[-1]
     price = db.session.execute(db.select(LostReason).where(LostReason.key == "price")).scalar_one()
     timing = db.session.execute(db.select(LostReason).where(LostReason.key == "timing")).scalar_one()
     had_reason = add_opportunity(dropped, "Had one", lost_reason_id=timing.id,
@@ -193,8 +184,8 @@ def test_reorder_puts_stages_in_the_given_order(seeded, db):
     services.reorder_stages(seeded, wanted)
     db.session.commit()
     db.session.expire_all()
-    assert [s.id for s in default_pipeline().stages] == wanted
-    assert [s.position for s in default_pipeline().stages] == list(range(8))
+    assert [s.id for s in factories.default_pipeline().stages] == wanted
+    assert [s.position for s in factories.default_pipeline().stages] == list(range(8))
 
 
 @pytest.mark.parametrize("bad", [
@@ -212,9 +203,9 @@ def test_reorder_refuses_an_order_from_a_stale_page(seeded, db, bad):
 def test_move_stage_up_and_down_stops_at_the_ends(seeded, db):
     first, second = seeded.stages[0], seeded.stages[1]
     assert services.move_stage(second, "up") is True
-    assert [s.id for s in default_pipeline().stages][:2] == [second.id, first.id]
+    assert [s.id for s in factories.default_pipeline().stages][:2] == [second.id, first.id]
     assert services.move_stage(second, "up") is False
-    last = default_pipeline().stages[-1]
+    last = factories.default_pipeline().stages[-1]
     assert services.move_stage(last, "down") is False
     with pytest.raises(RuleError):
         services.move_stage(last, "sideways")
@@ -239,14 +230,15 @@ def test_stage_form_validates_probability_rotting_days_and_playbook(seeded, app)
             form = StageForm(MultiDict({"name": "Demo", "probability": "120", "kind": "open",
                                         "color": "#123456", "rotting_days": "0",
                                         "playbook": "Call | soon\n| 3\nSend quote | 2"}),
-                             pipeline=default_pipeline())
+                             pipeline=factories.default_pipeline())
             assert not form.validate()
             assert "0 to 100" in form.probability.errors[0]
             assert form.rotting_days.errors
             assert "Line 1" in form.playbook.errors[0] and "Line 2" in form.playbook.errors[0]
             assert "Line 3" not in form.playbook.errors[0]
             form = StageForm(MultiDict({"name": "discover", "probability": "10", "kind": "open",
-                                        "color": "#123456"}), pipeline=default_pipeline())
+                                        "color": "#123456"}),
+                             pipeline=factories.default_pipeline())
             assert not form.validate() and "already" in form.name.errors[0]
         finally:
             app.config["WTF_CSRF_ENABLED"] = True
@@ -256,15 +248,15 @@ def test_new_open_stage_goes_after_the_last_open_one(seeded, db):
     stage = services.add_stage(seeded, name="Demo", probability=40, kind="open", rotting_days=14,
                                playbook="Book the demo | 2\nSend recording")
     db.session.commit()
-    keys = [s.key or s.name for s in default_pipeline().stages]
+    keys = [s.key or s.name for s in factories.default_pipeline().stages]
     assert keys.index("Demo") == keys.index("negotiation") + 1
     assert stage.playbook_items == [("Book the demo", 2), ("Send recording", 1)]
     won = services.add_stage(seeded, name="Paid", probability=100, kind="won")
-    assert default_pipeline().stages[-1].id == won.id
+    assert factories.default_pipeline().stages[-1].id == won.id
 
 
 def test_unchanged_built_in_name_stays_translated(seeded, db):
-    discover = stage_by_key("discover")
+    discover = factories.stage("discover")
     services.update_stage(discover, name="Discover", probability=15, kind="open", color="#94a3b8")
     assert discover.name is None and discover.probability == 15
     services.update_stage(discover, name="First call", probability=15, kind="open", color="#94a3b8")
@@ -287,7 +279,7 @@ def test_pipeline_with_opportunities_or_the_last_one_is_not_deleted(seeded, db):
 def test_lost_reasons_used_are_deactivated_unused_deleted(seeded, db):
     reasons = services.ordered_lost_reasons()
     price, other = reasons[0], reasons[-1]
-    add_opportunity(stage_by_key("lost"), lost_reason_id=price.id)
+    add_opportunity(factories.stage("lost"), lost_reason_id=price.id)
     assert services.delete_lost_reason(price) == "deactivated"
     assert price.active is False and db.session.get(LostReason, price.id) is not None
     assert services.delete_lost_reason(other) == "deleted"
@@ -319,7 +311,7 @@ def test_lost_reason_names_and_order(seeded, db):
 
 def _urls(app):
     with app.app_context():
-        pipeline = default_pipeline()
+        pipeline = factories.default_pipeline()
         stage = pipeline.stages[0]
         reason = services.ordered_lost_reasons()[0]
         return pipeline.id, stage.id, reason.id
@@ -371,7 +363,7 @@ def test_nav_links_to_pipelines_for_admins(admin_client):
 
 def test_index_lists_pipelines_with_counts(admin_client, app):
     with app.app_context():
-        add_opportunity(stage_by_key("proposal"))
+        add_opportunity(factories.stage("proposal"))
         _db.session.commit()
     html = admin_client.get("/admin/pipelines").get_data(as_text=True)
     assert "<html" in html and "Sales pipeline" in html and "New pipeline" in html
@@ -403,8 +395,8 @@ def test_built_in_stage_names_follow_the_language(client, make_user, login, app)
     html = client.get(f"/admin/pipelines/{pid}").get_data(as_text=True)
     assert "<html lang=\"zh-CN\"" in html
     with app.app_context():
-        services.update_stage(stage_by_key("discover"), name="First call", probability=10, kind="open",
-                              color="#94a3b8")
+        services.update_stage(factories.stage("discover"), name="First call", probability=10,
+                              kind="open", color="#94a3b8")
         _db.session.commit()
     html = client.get(f"/admin/pipelines/{pid}").get_data(as_text=True)
     assert "First call" in html
@@ -439,14 +431,14 @@ def test_edit_stage_inline_fragment_and_save(admin_client, app):
 ])
 def test_edit_stage_bad_input_is_422_with_message_and_input_kept(admin_client, app, field, value, message):
     with app.app_context():
-        pid = default_pipeline().id
+        pid = factories.default_pipeline().id
         if field == "kind":
             # make signed the only won stage, then try to make it open
-            services.remove_stage(stage_by_key("delivered"))
-            sid = stage_by_key("signed").id
+            services.remove_stage(factories.stage("delivered"))
+            sid = factories.stage("signed").id
             _db.session.commit()
         else:
-            sid = stage_by_key("discover").id
+            sid = factories.stage("discover").id
     data = {f"s{sid}-name": "Renamed", f"s{sid}-probability": "30", f"s{sid}-kind": "won" if field == "kind" else "open",
             f"s{sid}-color": "#112233", f"s{sid}-rotting_days": "", f"s{sid}-playbook": ""}
     data[f"s{sid}-{field}"] = value
@@ -488,7 +480,8 @@ def test_add_stage_htmx_returns_list_and_fresh_form(admin_client, app):
     plain = admin_client.post(f"/admin/pipelines/{pid}/stages", data={**data, "new-name": "Trial"})
     assert plain.status_code == 303
     with app.app_context():
-        assert [s.display_name for s in default_pipeline().stages][5:7] == ["Demo", "Trial"]
+        names = [s.display_name for s in factories.default_pipeline().stages]
+        assert names[5:7] == ["Demo", "Trial"]
 
 
 def test_move_buttons_without_javascript_and_with_htmx(admin_client, app):
@@ -496,13 +489,13 @@ def test_move_buttons_without_javascript_and_with_htmx(admin_client, app):
     response = admin_client.post(f"/admin/pipelines/stages/{sid}/move", data={"direction": "down"})
     assert response.status_code == 303
     with app.app_context():
-        assert default_pipeline().stages[1].id == sid
+        assert factories.default_pipeline().stages[1].id == sid
     response = admin_client.post(f"/admin/pipelines/stages/{sid}/move", data={"direction": "up"},
                                  headers=hx("stage-list"))
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and body.lstrip().startswith('<ol id="stage-list"')
     with app.app_context():
-        assert default_pipeline().stages[0].id == sid
+        assert factories.default_pipeline().stages[0].id == sid
     assert admin_client.post(f"/admin/pipelines/stages/{sid}/move", data={"direction": "x"}).status_code == 400
 
 
@@ -517,7 +510,7 @@ def test_drag_endpoint_saves_the_order(app, admin, make_user):
     page = client.get(f"/admin/pipelines/{pid}").get_data(as_text=True)
     token = csrf_token_from(page)
     with app.app_context():
-        stage_ids = [s.id for s in default_pipeline().stages]
+        stage_ids = [s.id for s in factories.default_pipeline().stages]
     wanted = list(reversed(stage_ids))
     without_token = client.post(f"/admin/pipelines/{pid}/stages/order", data={"stage_id": wanted},
                                 headers=hx("stage-list"))
@@ -534,7 +527,7 @@ def test_drag_endpoint_saves_the_order(app, admin, make_user):
 
 def test_remove_stage_asks_where_opportunities_go(admin_client, app, admin):
     with app.app_context():
-        proposal, negotiation = stage_by_key("proposal"), stage_by_key("negotiation")
+        proposal, negotiation = factories.stage("proposal"), factories.stage("negotiation")
         add_opportunity(proposal, "Big deal")
         add_opportunity(proposal, "Small deal")
         _db.session.commit()
@@ -564,12 +557,12 @@ def test_remove_stage_asks_where_opportunities_go(admin_client, app, admin):
 
 def default_id(app):
     with app.app_context():
-        return default_pipeline().id
+        return factories.default_pipeline().id
 
 
 def test_removing_the_only_lost_stage_explains_and_keeps_it(admin_client, app):
     with app.app_context():
-        sid = stage_by_key("lost").id
+        sid = factories.stage("lost").id
     form = admin_client.get(f"/admin/pipelines/stages/{sid}/remove")
     assert "at least one open, one won and one lost" in form.get_data(as_text=True)
     response = admin_client.post(f"/admin/pipelines/stages/{sid}/remove", data={})
@@ -581,7 +574,7 @@ def test_removing_the_only_lost_stage_explains_and_keeps_it(admin_client, app):
 
 def test_remove_empty_stage_plain_post(admin_client, app):
     with app.app_context():
-        sid = stage_by_key("confirm").id
+        sid = factories.stage("confirm").id
     response = admin_client.post(f"/admin/pipelines/stages/{sid}/remove", data={})
     assert response.status_code == 303
     assert "Stage Confirm was removed" in admin_client.get(response.headers["Location"]).get_data(as_text=True)
@@ -639,7 +632,7 @@ def test_lost_reasons_pages(admin_client, app):
     with app.app_context():
         reasons = services.ordered_lost_reasons()
         new_id, price_id, other_id = reasons[-1].id, reasons[0].id, reasons[-2].id
-        add_opportunity(stage_by_key("lost"), lost_reason_id=price_id)
+        add_opportunity(factories.stage("lost"), lost_reason_id=price_id)
         _db.session.commit()
 
     edit = admin_client.get(f"/admin/pipelines/lost-reasons/{new_id}/edit", headers=hx(f"reason-{new_id}"))
@@ -680,7 +673,7 @@ def test_pipeline_page_queries_do_not_grow_with_opportunities(admin_client, app)
     before = queries()
     assert before <= 6
     with app.app_context():
-        for stage in default_pipeline().stages:
+        for stage in factories.default_pipeline().stages:
             for n in range(5):
                 add_opportunity(stage, f"{stage.id}-{n}")
         _db.session.commit()

@@ -14,9 +14,10 @@ import pytest
 
 from crm.extensions import db
 from crm.models import (
-    Competitor, Contact, Customer, LostReason, Note, Opportunity, Pipeline, Segment, Stage,
+    Competitor, Contact, LostReason, Note, Opportunity, Pipeline, Segment, Stage,
     StageChange, Tag, TagGroup, Task, User, customer_shares, customer_tags, opportunity_links,
     opportunity_shares, utcnow)
+from tests import factories
 from tests.conftest import count_queries, hx, session_user_id
 
 # Under xdist, every case on one worker: the module-scoped workspace is built once.
@@ -43,33 +44,23 @@ class World:
             self.open_stage_ids = [s.id for s in stages if s.kind == "open"]
             self.stage_ids = [s.id for s in stages]
             self.lost_reason_id = db.session.execute(db.select(LostReason.id)).scalars().first()
-            self.customer_id = self._customer(0, with_contact=True)
-            focus = Opportunity(title="Focus deal", customer_id=self.customer_id,
-                                pipeline_id=self.pipeline_id, stage_id=self.open_stage_ids[1],
-                                amount=Decimal("1000.00"), owner_id=self.admin_id,
-                                created_by_id=self.admin_id)
-            db.session.add(focus)
-            db.session.flush()
+            self.customer_id = self._customer(0)
+            # (with its first stage change, as the app makes one)
+            focus = factories.opportunity(self.customer_id, self.admin_id, title="Focus deal",
+                                          stage=self.open_stage_ids[1], amount="1000.00",
+                                          commit=False)
             self.opportunity_id = focus.id
-            db.session.add(StageChange(opportunity_id=focus.id, to_stage_id=self.open_stage_ids[1],
-                                       user_id=self.admin_id))
-            task = Task(title="Focus task", assignee_id=self.admin_id, customer_id=self.customer_id,
-                        due_at=utcnow() + timedelta(hours=2), created_by_id=self.admin_id)
-            db.session.add(task)
-            db.session.commit()
+            task = factories.task(self.admin_id, "Focus task", customer=self.customer_id,
+                                  due=utcnow() + timedelta(hours=2))
             self.task_id = task.id
 
-    def _customer(self, i: int, owner_id=None, with_contact=False) -> int:
-        customer = Customer(name=f"客户 {i} Company", industry=f"Industry {i % 4}", region=f"Region {i % 3}",
-                            phone=f"010 5555 {i:04d}", owner_id=owner_id or self.admin_id,
-                            created_by_id=self.admin_id, search_index="")
-        if with_contact:
-            customer.contacts.append(Contact(name=f"联系人 {i}", phone=f"138 0000 {i:04d}",
-                                             email=f"c{i}@example.com", is_primary=True))
-        db.session.add(customer)
-        db.session.flush()
-        customer.rebuild_search_index()
-        return customer.id
+    def _customer(self, i: int, owner_id=None) -> int:
+        """Customer i, with its contact."""
+        return factories.customer(
+            owner_id or self.admin_id, name=f"客户 {i} Company", industry=f"Industry {i % 4}",
+            region=f"Region {i % 3}", phone=f"010 5555 {i:04d}", created_by=self.admin_id,
+            contacts=[{"name": f"联系人 {i}", "phone": f"138 0000 {i:04d}",
+                       "email": f"c{i}@example.com", "is_primary": True}], commit=False).id
 
     def grow(self, size: int) -> None:
         """Add rows until there are `size` of each kind."""
@@ -91,7 +82,7 @@ class World:
                 pipeline.stages = [Stage(name=f"P{i} open", position=0, kind="open"),
                                    Stage(name=f"P{i} won", position=1, kind="won", probability=100)]
                 db.session.add(pipeline)
-                customer_id = self._customer(i + 1, owner_id=user.id, with_contact=True)
+                customer_id = self._customer(i + 1, owner_id=user.id)
                 db.session.execute(customer_tags.insert(), [
                     {"customer_id": customer_id, "tag_id": self.tag_id},
                     {"customer_id": self.customer_id, "tag_id": tag.id}])

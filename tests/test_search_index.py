@@ -9,8 +9,8 @@ from sqlalchemy import text
 from crm.customers.queries import CustomerFilter, filtered_select
 from crm.extensions import db
 from crm.models import Customer
-from crm.search import FTS_TABLE, PG_INDEX
-from crm.search import like_escape
+from crm.search import FTS_TABLE, PG_INDEX, like_escape
+from tests import factories
 from tests.conftest import count_queries
 
 NAMES = ["北京星辰科技有限公司", "上海云帆物流", "深圳星河电子", "Acme Logistics", "Beijing Roast Duck Co",
@@ -18,13 +18,8 @@ NAMES = ["北京星辰科技有限公司", "上海云帆物流", "深圳星河�
 
 
 def _add(names, admin):
-    ids = []
-    for name in names:
-        customer = Customer(name=name, phone="010-6543 2100", owner_id=admin.id, created_by_id=admin.id)
-        db.session.add(customer)
-        db.session.flush()
-        customer.rebuild_search_index()
-        ids.append(customer.id)
+    ids = [factories.customer(admin, name=name, phone="010-6543 2100", created_by=admin,
+                              commit=False).id for name in names]
     db.session.commit()
     return ids
 

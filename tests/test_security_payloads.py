@@ -7,7 +7,6 @@ import importlib
 import re
 import secrets
 from datetime import timedelta
-from decimal import Decimal
 from types import SimpleNamespace
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -20,7 +19,7 @@ from wtforms.validators import Length, Regexp
 from crm.extensions import db as _db
 from crm.models import (Competitor, Contact, Customer, LostReason, Note, Opportunity, Pipeline,
                         Segment, Stage, Tag, TagGroup, Task, User, utcnow)
-from crm.search import search_keys
+from tests import factories
 from tests.conftest import TEST_PASSWORD, count_queries, csrf_token_from, hx, session_user_id
 
 JUNK = [
@@ -70,32 +69,26 @@ def seed(app, admin) -> dict:
         pipeline = _db.session.execute(_db.select(Pipeline).order_by(Pipeline.id)).scalars().first()
         stages = list(pipeline.stages)
         open_stage = stages[0]
-        group = TagGroup(name=f"Level {secrets.token_hex(3)}", multiple=True)
-        tag = Tag(name="VIP", color="#ff0000", group=group)
-        other_tag = Tag(name="Gold", color="#00ff00", group=group)
-        customer = Customer(name="Acme", industry="IT", region="East", phone="010-1234",
-                            email="a@acme.example", owner_id=admin.id, created_by_id=admin.id,
-                            search_index=search_keys("Acme", "010-1234"))
-        customer.tags.append(tag)
-        contact = Contact(name="Wang", customer=customer, phone="139", is_primary=True)
-        _db.session.add_all([group, customer])
-        _db.session.flush()
-        opportunity = Opportunity(title="Deal", customer_id=customer.id, contact_id=contact.id,
-                                  pipeline_id=pipeline.id, stage_id=open_stage.id, status="open",
-                                  amount=Decimal("1000"), owner_id=admin.id, created_by_id=admin.id)
-        other = Opportunity(title="Other deal", customer_id=customer.id, pipeline_id=pipeline.id,
-                            stage_id=open_stage.id, status="open", amount=Decimal("5"),
-                            owner_id=admin.id)
-        _db.session.add_all([opportunity, other])
-        _db.session.flush()
+        group = factories.tag_group(f"Level {secrets.token_hex(3)}", multiple=True, commit=False)
+        tag = factories.tag(group, "VIP", color="#ff0000", commit=False)
+        other_tag = factories.tag(group, "Gold", color="#00ff00", commit=False)
+        customer = factories.customer(
+            admin, name="Acme", industry="IT", region="East", phone="010-1234",
+            email="a@acme.example", created_by=admin, tags=[tag],
+            contacts=[{"name": "Wang", "phone": "139", "is_primary": True}], commit=False)
+        contact = customer.contacts[0]
+        opportunity = factories.opportunity(customer, admin, stage=open_stage, title="Deal",
+                                            contact_id=contact.id, amount="1000", history=False,
+                                            commit=False)
+        other = factories.opportunity(customer, admin, stage=open_stage, title="Other deal",
+                                      amount="5", history=False, commit=False)
         competitor = Competitor(opportunity_id=opportunity.id, name="Rival", notes="cheap")
-        note = Note(body="Called", customer_id=customer.id, opportunity_id=opportunity.id,
-                    author_id=admin.id)
-        task = Task(title="Call back", assignee_id=admin.id, customer_id=customer.id,
-                    opportunity_id=opportunity.id, due_at=utcnow() + timedelta(days=1),
-                    created_by_id=admin.id)
+        note = factories.note(admin, customer, opportunity=opportunity, body="Called",
+                              commit=False)
+        task = factories.task(admin, "Call back", customer=customer, opportunity=opportunity,
+                              due=utcnow() + timedelta(days=1), commit=False)
         segment = Segment(name="VIPs", query=f"tag={tag.id}", user_id=admin.id)
-        _db.session.add_all([competitor, note, task, segment])
+        _db.session.add_all([competitor, segment])
         _db.session.flush()
         reason = _db.session.execute(_db.select(LostReason).order_by(LostReason.id)).scalars().first()
         ids = {"customer": customer.id, "contact": contact.id, "opportunity": opportunity.id,
@@ -488,7 +481,7 @@ def test_overly_long_text_is_refused_with_422(app, admin_client, seeded, url, fi
 
 
 def test_a_refused_note_without_javascript_says_why(app, admin_client, seeded):
-    """Its page again (422), the error beside the field (tests/test_form_errors_nojs.py)."""
+    """Its page again (422), the error beside the field (tests/test_nojs_notes.py)."""
     for body, error in (("", "Write what was said or done."), ("y" * 10_001, "10000")):
         response = admin_client.post("/notes", data={"body": body, "customer_id": str(seeded["customer"])})
         assert response.status_code == 422

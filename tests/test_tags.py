@@ -5,25 +5,11 @@ from crm.extensions import db as _db
 from crm.models import Customer, Tag, TagGroup, customer_tags
 from crm.tags import services
 from crm.tags.services import TagRuleError
+from tests import factories
 from tests.conftest import count_queries, hx
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-def _group(name, multiple=True):
-    return services.create_group(name=name, multiple=multiple)
-
-
-def _tag(group, name, color="#336699"):
-    return services.create_tag(group, name=name, color=color)
-
-
-def _customer(name, *tags):
-    customer = Customer(name=name)
-    customer.tags.extend(tags)
-    _db.session.add(customer)
-    return customer
-
 
 def _tag_names(customer_id):
     _db.session.expire_all()
@@ -34,13 +20,14 @@ def _tag_names(customer_id):
 def workspace(app):
     """Industry (single), Behaviour (multiple) and a few customers; returns ids by name."""
     with app.app_context():
-        industry = _group("Industry", multiple=False)
-        behaviour = _group("Behaviour", multiple=True)
-        it, retail = _tag(industry, "IT"), _tag(industry, "Retail")
-        demo, price = _tag(behaviour, "Attended demo"), _tag(behaviour, "Asked price")
-        acme = _customer("Acme", it, demo)
-        star = _customer("北京星辰科技", retail, demo, price)
-        lone = _customer("Lone", price)
+        industry = factories.tag_group("Industry", multiple=False, commit=False)
+        behaviour = factories.tag_group("Behaviour", multiple=True, commit=False)
+        it, retail = (factories.tag(industry, name, commit=False) for name in ("IT", "Retail"))
+        demo, price = (factories.tag(behaviour, name, commit=False)
+                       for name in ("Attended demo", "Asked price"))
+        acme = factories.customer(name="Acme", tags=[it, demo], commit=False)
+        star = factories.customer(name="北京星辰科技", tags=[retail, demo, price], commit=False)
+        lone = factories.customer(name="Lone", tags=[price], commit=False)
         _db.session.commit()
         ids = {"industry": industry.id, "behaviour": behaviour.id, "it": it.id,
                "retail": retail.id, "demo": demo.id, "price": price.id, "acme": acme.id,
@@ -64,26 +51,27 @@ def test_colours_must_be_six_digit_hex(db):
 
 
 def test_groups_are_appended_and_names_unique_whatever_the_case(db):
-    first = _group("Industry")
-    second = _group("Budget", multiple=False)
+    first = services.create_group(name="Industry", multiple=True)
+    second = services.create_group(name="Budget", multiple=False)
     assert (first.position, second.position) == (0, 1)
     assert second.multiple is False
     with pytest.raises(TagRuleError):
-        _group("industry")
+        services.create_group(name="industry", multiple=True)
     with pytest.raises(TagRuleError):
-        _group("   ")
+        services.create_group(name="   ", multiple=True)
 
 
 def test_tag_names_are_unique_inside_their_group_only(db):
-    industry, budget = _group("Industry"), _group("Budget")
-    _tag(industry, "Large")
+    industry = services.create_group(name="Industry", multiple=True)
+    budget = services.create_group(name="Budget", multiple=True)
+    services.create_tag(industry, name="Large")
     with pytest.raises(TagRuleError):
-        _tag(industry, "LARGE")
-    assert _tag(budget, "Large").group_id == budget.id
+        services.create_tag(industry, name="LARGE")
+    assert services.create_tag(budget, name="Large").group_id == budget.id
 
 
 def test_move_group_swaps_neighbours_and_stops_at_the_ends(db):
-    a, b, c = _group("A"), _group("B"), _group("C")
+    a, b, c = (services.create_group(name=name, multiple=True) for name in ("A", "B", "C"))
     assert services.move_group(c, "up") is True
     assert [g.name for g in services.groups_with_tags()] == ["A", "C", "B"]
     assert services.move_group(a, "up") is False
@@ -260,9 +248,9 @@ def test_tags_page_costs_the_same_queries_with_more_tags(app, manager_client, wo
     before = queries()
     with app.app_context():
         group = _db.session.get(TagGroup, workspace["behaviour"])
-        customers = [_customer(f"Customer {i}") for i in range(20)]
+        customers = factories.customers(20, name="Customer {n}", commit=False)
         for i in range(30):
-            tag = _tag(group, f"Behaviour {i}")
+            tag = factories.tag(group, f"Behaviour {i}", commit=False)
             for customer in customers[: i % 7]:
                 customer.tags.append(tag)
         _db.session.commit()

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from crm.extensions import db as _db
-from crm.models import Customer, Opportunity, Pipeline, Task, User, utcnow
+from crm.models import Opportunity, Task, User, utcnow
 from crm.tasks.queries import day_bounds, open_tasks_for, task_sections
 from crm.tasks.services import create_task, set_done
-from crm.search import search_keys
+from tests import factories
 from tests.conftest import count_queries, hx
 
 UTC = timezone.utc
@@ -19,35 +19,7 @@ def at(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-# --- data helpers ------------------------------------------------------------------
-
-def make_customer(name="北京星辰科技", owner_id=None) -> int:
-    customer = Customer(name=name, search_index=search_keys(name), owner_id=owner_id)
-    _db.session.add(customer)
-    _db.session.commit()
-    return customer.id
-
-
-def make_opportunity(customer_id, title="ERP rollout", owner_id=None) -> int:
-    pipeline = _db.session.execute(_db.select(Pipeline)).scalars().first()
-    stage = pipeline.stages[0]
-    opportunity = Opportunity(title=title, customer_id=customer_id, pipeline_id=pipeline.id,
-                              stage_id=stage.id, owner_id=owner_id,
-                              last_activity_at=at(2020, 1, 1))
-    _db.session.add(opportunity)
-    _db.session.commit()
-    return opportunity.id
-
-
-def make_task(assignee_id, title="Call back", due=None, done=False, done_at=None, customer_id=None,
-              opportunity_id=None, created_by_id=None) -> int:
-    task = Task(title=title, due_at=due, assignee_id=assignee_id, done=done, done_at=done_at,
-                customer_id=customer_id, opportunity_id=opportunity_id,
-                created_by_id=created_by_id if created_by_id is not None else assignee_id)
-    _db.session.add(task)
-    _db.session.commit()
-    return task.id
-
+# --- helpers ------------------------------------------------------------------------
 
 def badge_count(html: str) -> int:
     match = re.search(r'<span id="overdue-badge"[^>]*>(\d+)</span>', html)
@@ -68,13 +40,14 @@ def test_task_sections_split_my_tasks_by_the_users_day(db, make_user):
     me = make_user("sales")
     other = make_user("sales")
     now = at(2025, 3, 1, 15)  # 23:00 in Shanghai
-    overdue = make_task(me.id, "Overdue", due=at(2025, 3, 1, 14))
-    today = make_task(me.id, "Later tonight", due=at(2025, 3, 1, 15, 30))
-    tomorrow = make_task(me.id, "Tomorrow morning", due=at(2025, 3, 1, 17))  # 01:00 Shanghai
-    undated = make_task(me.id, "Some day")
-    recent = make_task(me.id, "Done yesterday", due=at(2025, 2, 28), done=True, done_at=at(2025, 2, 28))
-    make_task(me.id, "Done long ago", done=True, done_at=at(2024, 12, 1))
-    make_task(other.id, "Not mine", due=at(2025, 3, 1, 14))
+    overdue = factories.task(me, "Overdue", due=at(2025, 3, 1, 14)).id
+    today = factories.task(me, "Later tonight", due=at(2025, 3, 1, 15, 30)).id
+    tomorrow = factories.task(me, "Tomorrow morning", due=at(2025, 3, 1, 17)).id  # 01:00 Shanghai
+    undated = factories.task(me, "Some day").id
+    recent = factories.task(me, "Done yesterday", due=at(2025, 2, 28), done=True,
+                            done_at=at(2025, 2, 28)).id
+    factories.task(me, "Done long ago", done=True, done_at=at(2024, 12, 1))
+    factories.task(other, "Not mine", due=at(2025, 3, 1, 14))
 
     sections = task_sections(me.id, now=now, tz="Asia/Shanghai")
     ids = {name: [t.id for t in sections.rows(name)] for name in ("overdue", "today", "upcoming", "none", "done")}
@@ -92,8 +65,8 @@ def test_task_sections_split_my_tasks_by_the_users_day(db, make_user):
 
 def test_task_sections_cost_the_same_queries_for_few_and_many_tasks(db, make_user):
     me = make_user("sales")
-    customer_id = make_customer()
-    opportunity_id = make_opportunity(customer_id)
+    customer_id = factories.customer().id
+    opportunity_id = factories.opportunity(customer_id).id
 
     def run():
         with count_queries(_db.engine) as statements:
@@ -106,26 +79,28 @@ def test_task_sections_cost_the_same_queries_for_few_and_many_tasks(db, make_use
         return len(statements)
 
     for i in range(3):
-        make_task(me.id, f"t{i}", due=utcnow() + timedelta(hours=i - 1), customer_id=customer_id,
-                  opportunity_id=opportunity_id)
+        factories.task(me, f"t{i}", due=utcnow() + timedelta(hours=i - 1), customer=customer_id,
+                       opportunity=opportunity_id)
     few = run()
     for i in range(30):
-        make_task(me.id, f"u{i}", due=utcnow() + timedelta(days=i - 10), customer_id=customer_id,
-                  opportunity_id=opportunity_id, done=i % 3 == 0, done_at=utcnow())
+        factories.task(me, f"u{i}", due=utcnow() + timedelta(days=i - 10), customer=customer_id,
+                       opportunity=opportunity_id, done=i % 3 == 0, done_at=utcnow())
     assert run() == few
 
 
 def test_open_tasks_for_a_customer_include_its_opportunities_tasks_in_one_query(db, make_user):
     me = make_user("sales")
-    customer_id = make_customer()
-    other_customer = make_customer("Other Co")
-    opportunity_id = make_opportunity(customer_id)
-    later = make_task(me.id, "Later", due=at(2030, 1, 2), customer_id=customer_id)
-    undated = make_task(me.id, "Undated", customer_id=customer_id)
+    customer_id = factories.customer().id
+    other_customer = factories.customer(name="Other Co").id
+    opportunity_id = factories.opportunity(customer_id).id
+    later = factories.task(me, "Later", due=at(2030, 1, 2), customer=customer_id).id
+    undated = factories.task(me, "Undated", customer=customer_id).id
     # A task recorded against the opportunity only still belongs to its customer.
-    via_opportunity = make_task(me.id, "Via opportunity", due=at(2030, 1, 1), opportunity_id=opportunity_id)
-    make_task(me.id, "Done", due=at(2029, 1, 1), customer_id=customer_id, done=True, done_at=utcnow())
-    make_task(me.id, "Elsewhere", due=at(2029, 1, 1), customer_id=other_customer)
+    via_opportunity = factories.task(me, "Via opportunity", due=at(2030, 1, 1),
+                                     opportunity=opportunity_id).id
+    factories.task(me, "Done", due=at(2029, 1, 1), customer=customer_id, done=True,
+                   done_at=utcnow())
+    factories.task(me, "Elsewhere", due=at(2029, 1, 1), customer=other_customer)
     _db.session.expire_all()
 
     with count_queries(_db.engine) as statements:
@@ -142,8 +117,8 @@ def test_open_tasks_for_a_customer_include_its_opportunities_tasks_in_one_query(
 def test_a_task_of_an_opportunity_records_its_customer(db, make_user):
     me = make_user("sales")
     user = _db.session.get(User, me.id)
-    customer_id = make_customer()
-    opportunity = _db.session.get(Opportunity, make_opportunity(customer_id))
+    customer_id = factories.customer().id
+    opportunity = factories.opportunity(customer_id)
     task = create_task(title="  Send quote ", due_at=None, assignee=user, created_by=user,
                        opportunity=opportunity)
     _db.session.commit()
@@ -152,8 +127,9 @@ def test_a_task_of_an_opportunity_records_its_customer(db, make_user):
 
 def test_ticking_off_sets_done_at_and_marks_activity_on_the_opportunity(db, make_user):
     me = make_user("sales")
-    opportunity_id = make_opportunity(make_customer())
-    task = _db.session.get(Task, make_task(me.id, opportunity_id=opportunity_id))
+    opportunity_id = factories.opportunity(factories.customer(),
+                                           last_activity_at=at(2020, 1, 1)).id  # long idle
+    task = factories.task(me, opportunity=opportunity_id)
     now = at(2025, 3, 1, 10)
     set_done(task, True, now=now)
     assert task.done and task.done_at == now
@@ -167,9 +143,9 @@ def test_ticking_off_sets_done_at_and_marks_activity_on_the_opportunity(db, make
 def test_tasks_page_and_fragment(app, client, make_user, login):
     me = make_user("sales", name="Sally")
     with app.app_context():
-        customer_id = make_customer("Acme", owner_id=me.id)
-        make_task(me.id, "Overdue call", due=utcnow() - timedelta(hours=2), customer_id=customer_id)
-        make_task(me.id, "Next week demo", due=utcnow() + timedelta(days=7))
+        customer_id = factories.customer(me, name="Acme").id
+        factories.task(me, "Overdue call", due=utcnow() - timedelta(hours=2), customer=customer_id)
+        factories.task(me, "Next week demo", due=utcnow() + timedelta(days=7))
     login(me)
     page = client.get("/tasks")
     assert page.status_code == 200
@@ -190,7 +166,7 @@ def test_sales_see_only_their_own_tasks(app, client, make_user, login):
     me = make_user("sales")
     other = make_user("sales")
     with app.app_context():
-        make_task(other.id, "Their secret task", due=utcnow())
+        factories.task(other, "Their secret task", due=utcnow())
     login(me)
     assert "Their secret task" not in client.get("/tasks").get_data(as_text=True)
     assert client.get(f"/tasks?assignee={other.id}").status_code == 403
@@ -203,8 +179,8 @@ def test_managers_switch_to_someone_elses_or_everyones_tasks(app, client, make_u
     manager = make_user("manager")
     rep = make_user("sales", name="Rita Rep")
     with app.app_context():
-        make_task(rep.id, "Rita's call", due=utcnow() + timedelta(days=1))
-        make_task(manager.id, "Manager's review", due=utcnow() + timedelta(days=1))
+        factories.task(rep, "Rita's call", due=utcnow() + timedelta(days=1))
+        factories.task(manager, "Manager's review", due=utcnow() + timedelta(days=1))
     login(manager)
     mine = client.get("/tasks").get_data(as_text=True)
     assert "Manager&#39;s review" in mine and "Rita&#39;s call" not in mine
@@ -221,8 +197,8 @@ def test_managers_switch_to_someone_elses_or_everyones_tasks(app, client, make_u
 def test_ticking_off_moves_the_task_to_done_and_updates_the_badge_out_of_band(app, client, make_user, login):
     me = make_user("sales")
     with app.app_context():
-        first = make_task(me.id, "First overdue", due=utcnow() - timedelta(days=1))
-        make_task(me.id, "Second overdue", due=utcnow() - timedelta(hours=1))
+        first = factories.task(me, "First overdue", due=utcnow() - timedelta(days=1)).id
+        factories.task(me, "Second overdue", due=utcnow() - timedelta(hours=1))
     login(me)
     assert badge_count(client.get("/tasks").get_data(as_text=True)) == 2
 
@@ -248,11 +224,12 @@ def test_ticking_off_from_the_panel_returns_the_panel_badge_and_timeline_entry(a
     me = make_user("sales")
     with app.app_context():
         # The panel is on a page I may see (one I may not lists nothing: test_hidden_ids.py).
-        customer_id = make_customer(owner_id=me.id)
-        opportunity_id = make_opportunity(customer_id, owner_id=me.id)
-        task_id = make_task(me.id, "Visit site", due=utcnow() - timedelta(hours=3),
-                            customer_id=customer_id, opportunity_id=opportunity_id)
-        make_task(me.id, "Still open", due=utcnow() + timedelta(days=2), customer_id=customer_id)
+        customer_id = factories.customer(me).id
+        opportunity_id = factories.opportunity(customer_id, me,
+                                               last_activity_at=at(2020, 1, 1)).id  # long idle
+        task_id = factories.task(me, "Visit site", due=utcnow() - timedelta(hours=3),
+                                 customer=customer_id, opportunity=opportunity_id).id
+        factories.task(me, "Still open", due=utcnow() + timedelta(days=2), customer=customer_id)
     login(me)
     response = client.post(f"/tasks/{task_id}/toggle", headers=hx("task-panel"), data={
         "done": "1", "panel_customer_id": str(customer_id), "panel_opportunity_id": ""})
@@ -271,7 +248,7 @@ def test_ticking_off_from_the_panel_returns_the_panel_badge_and_timeline_entry(a
 def test_ticking_off_without_javascript_redirects_back(app, client, make_user, login):
     me = make_user("sales")
     with app.app_context():
-        task_id = make_task(me.id, "Plain form")
+        task_id = factories.task(me, "Plain form").id
     login(me)
     response = client.post(f"/tasks/{task_id}/toggle", data={"done": "1"},
                            headers={"Referer": "http://localhost/customers/5"})
@@ -287,7 +264,7 @@ def test_who_may_tick_off_edit_and_delete(app, client, make_user, login):
     stranger = make_user("sales")
     manager = make_user("manager")
     with app.app_context():
-        task_id = make_task(assignee.id, "Shared", created_by_id=creator.id)
+        task_id = factories.task(assignee, "Shared", created_by=creator).id
     login(stranger)
     assert client.post(f"/tasks/{task_id}/toggle", headers=hx("task-sections")).status_code == 403
     assert client.post(f"/tasks/{task_id}/toggle", headers=hx("task-panel")).status_code == 403
@@ -307,7 +284,7 @@ def test_add_a_task_from_the_tasks_page(app, client, make_user, login):
     me = make_user("sales", timezone="Asia/Shanghai")
     colleague = make_user("sales", name="Colin")
     with app.app_context():
-        customer_id = make_customer(owner_id=me.id)
+        customer_id = factories.customer(me).id
     login(me)
     response = client.post("/tasks/new", headers={**hx("tasks-main"), "HX-Current-URL": "http://localhost/tasks"},
                            data={"title": "Send the contract", "due_at": "2030-03-02T09:00",
@@ -325,8 +302,8 @@ def test_add_a_task_from_the_tasks_page(app, client, make_user, login):
 def test_add_a_task_from_a_panel(app, client, make_user, login):
     me = make_user("sales")
     with app.app_context():
-        customer_id = make_customer(owner_id=me.id)
-        opportunity_id = make_opportunity(customer_id)
+        customer_id = factories.customer(me).id
+        opportunity_id = factories.opportunity(customer_id).id
     login(me)
     response = client.post("/tasks/new", headers=hx("task-panel"), data={
         "title": "Prepare demo", "due_at": "", "assignee_id": str(me.id),
@@ -388,8 +365,8 @@ def test_a_missing_related_record_is_an_input_error(app, client, make_user, logi
 def test_edit_a_task_shows_local_time_and_saves(app, client, make_user, login):
     me = make_user("sales", timezone="Asia/Shanghai")
     with app.app_context():
-        customer_id = make_customer("Acme")
-        task_id = make_task(me.id, "Old title", due=at(2030, 3, 1, 16), customer_id=customer_id)
+        customer_id = factories.customer(name="Acme").id
+        task_id = factories.task(me, "Old title", due=at(2030, 3, 1, 16), customer=customer_id).id
     login(me)
     page = client.get(f"/tasks/{task_id}/edit", headers={"Referer": "http://localhost/tasks?assignee=me"})
     html = page.get_data(as_text=True)
@@ -413,9 +390,9 @@ def test_edit_a_task_shows_local_time_and_saves(app, client, make_user, login):
 def test_find_a_related_customer_by_pinyin(app, client, make_user, login):
     me = make_user("sales")
     with app.app_context():
-        customer_id = make_customer("北京星辰科技", owner_id=me.id)
-        opportunity_id = make_opportunity(customer_id, title="CRM 项目")
-        make_customer("Other Co", owner_id=me.id)
+        customer_id = factories.customer(me, name="北京星辰科技").id
+        opportunity_id = factories.opportunity(customer_id, title="CRM 项目").id
+        factories.customer(me, name="Other Co")
     login(me)
     response = client.get("/tasks/related?related_q=bjxc&picker=task-form-related", headers=hx("task-form-related-options"))
     html = response.get_data(as_text=True)
@@ -434,8 +411,8 @@ def test_find_a_related_customer_by_pinyin(app, client, make_user, login):
 def test_delete_a_task(app, client, make_user, login):
     me = make_user("sales")
     with app.app_context():
-        first = make_task(me.id, "Goes away", due=utcnow() - timedelta(hours=1))
-        second = make_task(me.id, "Goes too")
+        first = factories.task(me, "Goes away", due=utcnow() - timedelta(hours=1)).id
+        second = factories.task(me, "Goes too").id
     login(me)
     response = client.post(f"/tasks/{first}/delete", headers=hx("task-sections"))
     sections = response.get_data(as_text=True).split('id="toast"')[0]  # the toast offers Undo
@@ -450,8 +427,8 @@ def test_delete_a_task(app, client, make_user, login):
 def test_tasks_page_queries_do_not_grow_with_rows(app, client, make_user, login):
     me = make_user("sales")
     with app.app_context():
-        customer_id = make_customer()
-        opportunity_id = make_opportunity(customer_id)
+        customer_id = factories.customer().id
+        opportunity_id = factories.opportunity(customer_id).id
     login(me)
 
     def queries():
@@ -464,13 +441,14 @@ def test_tasks_page_queries_do_not_grow_with_rows(app, client, make_user, login)
     queries()  # warm up: the first request also learns that users exist
     with app.app_context():
         for i in range(2):
-            make_task(me.id, f"a{i}", due=utcnow() + timedelta(hours=i * 30 - 5), customer_id=customer_id,
-                      opportunity_id=opportunity_id)
+            factories.task(me, f"a{i}", due=utcnow() + timedelta(hours=i * 30 - 5),
+                           customer=customer_id, opportunity=opportunity_id)
     few = queries()
     with app.app_context():
         for i in range(40):
-            make_task(me.id, f"b{i}", due=utcnow() + timedelta(hours=i * 7 - 100), customer_id=customer_id,
-                      opportunity_id=opportunity_id, done=i % 4 == 0, done_at=utcnow())
+            factories.task(me, f"b{i}", due=utcnow() + timedelta(hours=i * 7 - 100),
+                           customer=customer_id, opportunity=opportunity_id, done=i % 4 == 0,
+                           done_at=utcnow())
     assert queries() == few
 
 
@@ -482,11 +460,12 @@ def test_the_panel_included_by_customer_and_opportunity_pages(app, make_user):
     me = make_user("sales", name="Mei")
     stranger = make_user("sales", name="Stan")
     with app.test_request_context():
-        customer_id = make_customer(owner_id=me.id)
-        opportunity_id = make_opportunity(customer_id, title="Big deal")
-        make_task(me.id, "Late call", due=utcnow() - timedelta(days=1), opportunity_id=opportunity_id,
-                  customer_id=customer_id)
-        make_task(stranger.id, "Stan's own", due=utcnow() + timedelta(days=1), customer_id=customer_id)
+        customer_id = factories.customer(me).id
+        opportunity_id = factories.opportunity(customer_id, title="Big deal").id
+        factories.task(me, "Late call", due=utcnow() - timedelta(days=1),
+                       opportunity=opportunity_id, customer=customer_id)
+        factories.task(stranger, "Stan's own", due=utcnow() + timedelta(days=1),
+                       customer=customer_id)
         login_user(_db.session.get(User, me.id))
         html = render_template_string(
             "{% with panel_tasks=tasks, panel_customer_id=cid, panel_opportunity_id=None %}"
@@ -510,8 +489,8 @@ def test_ticking_off_keeps_the_filter_and_done_page_of_the_calling_page(app, cli
     manager = make_user("manager")
     rep = make_user("sales", name="Rita Rep")
     with app.app_context():
-        task_id = make_task(rep.id, "Rita's visit", due=utcnow() - timedelta(hours=1))
-        make_task(manager.id, "Manager's own", due=utcnow() - timedelta(hours=1))
+        task_id = factories.task(rep, "Rita's visit", due=utcnow() - timedelta(hours=1)).id
+        factories.task(manager, "Manager's own", due=utcnow() - timedelta(hours=1))
     login(manager)
     response = client.post(f"/tasks/{task_id}/toggle", data={"done": "1"}, headers={
         **hx("task-sections"), "HX-Current-URL": f"http://localhost/tasks?assignee={rep.id}&page=1"})
@@ -523,18 +502,6 @@ def test_ticking_off_keeps_the_filter_and_done_page_of_the_calling_page(app, cli
 
 # --- the task panel: its first open tasks, their total, "All N open tasks" ---------------
 
-def make_tasks(count, assignee_id, *, title="Task", customer_id=None, opportunity_id=None,
-               first_due=None, done=False, done_at=None) -> list[int]:
-    """`count` tasks an hour apart from `first_due` (none: no due date), one commit."""
-    tasks = [Task(title=f"{title} {i:02d}", assignee_id=assignee_id, created_by_id=assignee_id,
-                  customer_id=customer_id, opportunity_id=opportunity_id, done=done, done_at=done_at,
-                  due_at=first_due + timedelta(hours=i) if first_due is not None else None)
-             for i in range(count)]
-    _db.session.add_all(tasks)
-    _db.session.commit()
-    return [task.id for task in tasks]
-
-
 def panel_of(html: str) -> str:
     start = html.index('id="task-panel"')
     return html[start:html.index("</section>", start)]
@@ -544,18 +511,20 @@ def test_open_and_done_tasks_cap_the_open_ones_and_count_them_in_the_same_query(
     from crm.tasks.queries import PANEL_ROWS, open_and_done_tasks
 
     me = make_user("sales")
-    customer_id = make_customer()
-    opportunity_id = make_opportunity(customer_id)
+    customer_id = factories.customer().id
+    opportunity_id = factories.opportunity(customer_id).id
     now = utcnow()
     # 12 overdue on the customer, 12 upcoming on its opportunity, 3 undated, 2 done.
-    overdue = make_tasks(12, me.id, title="Late", customer_id=customer_id, first_due=now - timedelta(days=2))
-    upcoming = make_tasks(12, me.id, title="Soon", customer_id=customer_id, opportunity_id=opportunity_id,
-                          first_due=now + timedelta(days=1))
-    make_tasks(3, me.id, title="Someday", customer_id=customer_id)
-    done = make_tasks(2, me.id, title="Done", customer_id=customer_id, done=True, done_at=now)
+    overdue = [t.id for t in factories.tasks(12, me, title="Late", customer=customer_id,
+                                             first_due=now - timedelta(days=2))]
+    upcoming = [t.id for t in factories.tasks(12, me, title="Soon", customer=customer_id,
+                                              opportunity=opportunity_id,
+                                              first_due=now + timedelta(days=1))]
+    factories.tasks(3, me, title="Someday", customer=customer_id)
+    done = [t.id for t in factories.tasks(2, me, title="Done", customer=customer_id, done=True,
+                                          done_at=now)]
     # In the trash: neither listed nor counted.
-    trashed = _db.session.get(Task, make_task(me.id, "Trashed", due=now - timedelta(days=9),
-                                              customer_id=customer_id))
+    trashed = factories.task(me, "Trashed", due=now - timedelta(days=9), customer=customer_id)
     trashed.deleted_at = now
     _db.session.commit()
     _db.session.expire_all()
@@ -574,8 +543,8 @@ def test_open_and_done_tasks_cap_the_open_ones_and_count_them_in_the_same_query(
         capped = open_tasks_for(customer_id=customer_id)
     assert len(statements) == 1 and capped.total == 27 and [t.id for t in capped] == overdue + upcoming[:8]
     # A record without open tasks: total 0 (with or without done ones).
-    other = make_customer("No open tasks")
-    make_task(me.id, "Finished", customer_id=other, done=True, done_at=now)
+    other = factories.customer(name="No open tasks").id
+    factories.task(me, "Finished", customer=other, done=True, done_at=now)
     nothing, finished = open_and_done_tasks(customer_id=other)
     assert nothing == [] and nothing.total == 0 and len(finished) == 1
     assert open_tasks_for(customer_id=other).total == 0
@@ -585,11 +554,11 @@ def test_the_customer_panel_shows_20_open_tasks_their_total_and_all_of_them_on_t
         app, client, make_user, login):
     me = make_user("sales", name="Mei")
     with app.app_context():
-        customer_id = make_customer("Big Account", owner_id=me.id)
-        small_id = make_customer("Small Account", owner_id=me.id)
-        first = make_tasks(23, me.id, title="Call", customer_id=customer_id,
-                           first_due=utcnow() - timedelta(hours=5))
-        make_tasks(20, me.id, title="Small", customer_id=small_id, first_due=utcnow())
+        customer_id = factories.customer(me, name="Big Account").id
+        small_id = factories.customer(me, name="Small Account").id
+        first = [t.id for t in factories.tasks(23, me, title="Call", customer=customer_id,
+                                               first_due=utcnow() - timedelta(hours=5))]
+        factories.tasks(20, me, title="Small", customer=small_id, first_due=utcnow())
     login(me)
     html = client.get(f"/customers/{customer_id}").get_data(as_text=True)
     panel = panel_of(html)
@@ -615,10 +584,10 @@ def test_the_customer_panel_shows_20_open_tasks_their_total_and_all_of_them_on_t
 def test_the_opportunity_panel_links_to_the_tasks_of_the_opportunity(app, client, make_user, login):
     me = make_user("sales")
     with app.app_context():
-        customer_id = make_customer(owner_id=me.id)
-        opportunity_id = make_opportunity(customer_id, owner_id=me.id)
-        make_tasks(21, me.id, customer_id=customer_id, opportunity_id=opportunity_id,
-                   first_due=utcnow() + timedelta(days=1))
+        customer_id = factories.customer(me).id
+        opportunity_id = factories.opportunity(customer_id, me).id
+        factories.tasks(21, me, customer=customer_id, opportunity=opportunity_id,
+                        first_due=utcnow() + timedelta(days=1))
     login(me)
     panel = panel_of(client.get(f"/opportunities/{opportunity_id}").get_data(as_text=True))
     assert panel.count('class="task-item') == 20
@@ -631,17 +600,17 @@ def test_tasks_of_a_customer_and_of_an_opportunity(app, client, make_user, login
     admin = make_user("admin", name="Ada")
     rep = make_user("sales", name="Rita Rep")
     with app.app_context():
-        customer_id = make_customer("Acme <Asia>")
-        other_id = make_customer("Other Co")
-        opportunity_id = make_opportunity(customer_id, title="Acme ERP")
-        make_task(rep.id, "Rita's call", due=utcnow() - timedelta(hours=1), customer_id=customer_id)
-        make_task(admin.id, "Ada's demo", due=utcnow() + timedelta(days=2), customer_id=customer_id,
-                  opportunity_id=opportunity_id)
+        customer_id = factories.customer(name="Acme <Asia>").id
+        other_id = factories.customer(name="Other Co").id
+        opportunity_id = factories.opportunity(customer_id, title="Acme ERP").id
+        factories.task(rep, "Rita's call", due=utcnow() - timedelta(hours=1), customer=customer_id)
+        factories.task(admin, "Ada's demo", due=utcnow() + timedelta(days=2), customer=customer_id,
+                       opportunity=opportunity_id)
         # Done 90 days ago: listed for the record (its Done lists all its done tasks).
-        make_task(rep.id, "Old visit", customer_id=customer_id, done=True,
-                  done_at=utcnow() - timedelta(days=90))
-        make_task(admin.id, "Other's task", due=utcnow(), customer_id=other_id)
-        make_task(admin.id, "Unrelated", due=utcnow())
+        factories.task(rep, "Old visit", customer=customer_id, done=True,
+                       done_at=utcnow() - timedelta(days=90))
+        factories.task(admin, "Other's task", due=utcnow(), customer=other_id)
+        factories.task(admin, "Unrelated", due=utcnow())
     login(admin)
     html = client.get(f"/tasks?customer={customer_id}").get_data(as_text=True)
     sections = html[html.index('id="task-sections"'):]
@@ -676,21 +645,22 @@ def test_a_salesperson_sees_the_tasks_of_records_they_may_see_only(app, client, 
     with app.app_context():
         # Olga's customer; Sam owns one of its opportunities, so he sees the customer
         # (read-only) and that opportunity, not Olga's other opportunity.
-        customer_id = make_customer("Olga's Customer", owner_id=owner.id)
-        sams = make_opportunity(customer_id, title="Sam's deal", owner_id=seller.id)
-        olgas = make_opportunity(customer_id, title="Olga's deal", owner_id=owner.id)
-        hidden_customer = make_customer("Hidden Holdings", owner_id=owner.id)
-        make_task(owner.id, "Customer call", due=utcnow() + timedelta(hours=3), customer_id=customer_id)
-        make_task(owner.id, "Deal prep", due=utcnow() + timedelta(hours=4), customer_id=customer_id,
-                  opportunity_id=sams)
-        make_task(owner.id, "Secret pricing", due=utcnow() + timedelta(hours=5), customer_id=customer_id,
-                  opportunity_id=olgas)
-        make_task(owner.id, "Hidden task", due=utcnow(), customer_id=hidden_customer)
-        make_task(seller.id, "My own errand", due=utcnow() + timedelta(days=1))
+        customer_id = factories.customer(owner, name="Olga's Customer").id
+        sams = factories.opportunity(customer_id, seller, title="Sam's deal").id
+        olgas = factories.opportunity(customer_id, owner, title="Olga's deal").id
+        hidden_customer = factories.customer(owner, name="Hidden Holdings").id
+        factories.task(owner, "Customer call", due=utcnow() + timedelta(hours=3),
+                       customer=customer_id)
+        factories.task(owner, "Deal prep", due=utcnow() + timedelta(hours=4), customer=customer_id,
+                       opportunity=sams)
+        factories.task(owner, "Secret pricing", due=utcnow() + timedelta(hours=5),
+                       customer=customer_id, opportunity=olgas)
+        factories.task(owner, "Hidden task", due=utcnow(), customer=hidden_customer)
+        factories.task(seller, "My own errand", due=utcnow() + timedelta(days=1))
         # Recorded against the hidden customer, then its opportunity moved to Olga's customer:
         # listed with Sam's deal, the hidden customer not named.
-        make_task(owner.id, "Moved along", due=utcnow() + timedelta(hours=6), customer_id=hidden_customer,
-                  opportunity_id=sams)
+        factories.task(owner, "Moved along", due=utcnow() + timedelta(hours=6),
+                       customer=hidden_customer, opportunity=sams)
     login(seller)
 
     html = client.get(f"/tasks?customer={customer_id}").get_data(as_text=True)
@@ -729,13 +699,13 @@ def test_the_record_filter_is_kept_by_show_more_pages_and_htmx_swaps(app, client
 
     manager = make_user("manager")
     with app.app_context():
-        customer_id = make_customer("Paged Co")
-        make_tasks(SECTION_ROWS + 2, manager.id, title="Late", customer_id=customer_id,
-                   first_due=utcnow() - timedelta(days=5))
-        make_tasks(DONE_PER_PAGE + 3, manager.id, title="Finished", customer_id=customer_id,
-                   done=True, done_at=utcnow() - timedelta(days=60))
-        make_task(manager.id, "Elsewhere late", due=utcnow() - timedelta(days=9))
-        make_task(manager.id, "Elsewhere done", done=True, done_at=utcnow() - timedelta(days=1))
+        customer_id = factories.customer(name="Paged Co").id
+        factories.tasks(SECTION_ROWS + 2, manager, title="Late", customer=customer_id,
+                        first_due=utcnow() - timedelta(days=5))
+        factories.tasks(DONE_PER_PAGE + 3, manager, title="Finished", customer=customer_id,
+                        done=True, done_at=utcnow() - timedelta(days=60))
+        factories.task(manager, "Elsewhere late", due=utcnow() - timedelta(days=9))
+        factories.task(manager, "Elsewhere done", done=True, done_at=utcnow() - timedelta(days=1))
     login(manager)
     html = client.get(f"/tasks?customer={customer_id}").get_data(as_text=True)
     assert "Elsewhere" not in html
@@ -774,8 +744,8 @@ def test_tasks_of_a_record_cost_the_same_queries_for_few_and_many(app, client, m
     me = make_user(role)
     other = make_user("sales")
     with app.app_context():
-        customer_id = make_customer(owner_id=me.id)
-        opportunity_id = make_opportunity(customer_id, owner_id=other.id)
+        customer_id = factories.customer(me).id
+        opportunity_id = factories.opportunity(customer_id, other).id
     login(me)
 
     def queries(path):
@@ -790,14 +760,14 @@ def test_tasks_of_a_record_cost_the_same_queries_for_few_and_many(app, client, m
     for path in paths:
         queries(path)  # warm up
     with app.app_context():
-        make_tasks(2, other.id, customer_id=customer_id, opportunity_id=opportunity_id,
-                   first_due=utcnow() - timedelta(hours=1))
+        factories.tasks(2, other, customer=customer_id, opportunity=opportunity_id,
+                        first_due=utcnow() - timedelta(hours=1))
     few = [queries(path) for path in paths]
     with app.app_context():
-        make_tasks(60, other.id, customer_id=customer_id, opportunity_id=opportunity_id,
-                   first_due=utcnow() - timedelta(days=2))
-        make_tasks(60, me.id, customer_id=customer_id, first_due=utcnow() + timedelta(days=1))
-        make_tasks(30, me.id, customer_id=customer_id, done=True, done_at=utcnow())
+        factories.tasks(60, other, customer=customer_id, opportunity=opportunity_id,
+                        first_due=utcnow() - timedelta(days=2))
+        factories.tasks(60, me, customer=customer_id, first_due=utcnow() + timedelta(days=1))
+        factories.tasks(30, me, customer=customer_id, done=True, done_at=utcnow())
     assert [queries(path) for path in paths] == few
     # /tasks of a record within the budget (tests/test_query_budget.py); the customer page is
     # measured here only for staying the same.

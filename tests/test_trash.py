@@ -8,10 +8,11 @@ from decimal import Decimal
 import pytest
 
 from crm.extensions import db as _db
-from crm.models import (AuditEntry, Contact, Customer, Note, Opportunity, Pipeline, Tag, TagGroup,
-                        Task, User, utcnow)
+from crm.models import (AuditEntry, Contact, Customer, Note, Opportunity, Tag, TagGroup, Task,
+                        User, utcnow)
 from crm.trash.queries import RETENTION_DAYS, batch_counts, batches, get_batch
 from crm.trash.services import TrashError, purge, purge_expired, restore, trash
+from tests import factories
 from tests.conftest import hx, session_user_id
 
 
@@ -34,38 +35,28 @@ def _everything(model):
 def _build(app, owner, *, name="星辰科技"):
     """A customer with two contacts, notes, tasks and an opportunity with its own note and task;
     and another customer that must stay untouched."""
-    from crm.opportunities.services import create_opportunity
     with app.app_context():
-        user = _db.session.get(User, owner.id)
-        pipeline = _db.session.execute(_db.select(Pipeline)).scalars().first()
-        stage = next(s for s in pipeline.stages if s.kind == "open")
-        customer = Customer(name=name, owner_id=user.id, created_by_id=user.id)
-        other = Customer(name="Untouched Ltd", owner_id=user.id, created_by_id=user.id)
-        _db.session.add_all([customer, other])
-        _db.session.flush()
-        first = Contact(name="Wang Wei", is_primary=True, customer=customer)
-        second = Contact(name="Li Na", customer=customer)
-        _db.session.add_all([first, second])
-        customer.rebuild_search_index()
-        opp = create_opportunity(title="Big deal", customer=customer, stage=stage, user=user,
-                                 amount=Decimal("1000.00"))
-        _db.session.flush()
-        notes = [Note(body="Called them", customer=customer, author=user),
-                 Note(body="Visited", customer=customer, contact=first, author=user),
-                 Note(body="Sent the quote", customer=customer, opportunity=opp, author=user),
-                 Note(body="Other customer's note", customer=other, author=user)]
+        customer = factories.customer(owner, name=name, created_by=owner, commit=False,
+                                      contacts=[{"name": "Wang Wei", "is_primary": True},
+                                                {"name": "Li Na"}])
+        other = factories.customer(owner, name="Untouched Ltd", created_by=owner, commit=False)
+        first, second = customer.contacts
+        opp = factories.opportunity(customer, owner, stage="discover", title="Big deal",
+                                    amount="1000.00", commit=False)
+        notes = [factories.note(owner, customer, body="Called them", commit=False),
+                 factories.note(owner, customer, contact=first, body="Visited", commit=False),
+                 factories.note(owner, customer, opportunity=opp, body="Sent the quote",
+                                commit=False),
+                 factories.note(owner, other, body="Other customer's note", commit=False)]
         past = utcnow() - timedelta(days=1)
-        tasks = [Task(title="Call back", customer_id=customer.id, assignee_id=user.id,
-                      created_by_id=user.id, due_at=past),
-                 Task(title="Send contract", opportunity_id=opp.id, customer_id=customer.id,
-                      assignee_id=user.id, created_by_id=user.id, due_at=past),
-                 Task(title="Other task", customer_id=other.id, assignee_id=user.id,
-                      created_by_id=user.id, due_at=past)]
-        _db.session.add_all(notes + tasks)
+        tasks = [factories.task(owner, "Call back", customer=customer, due=past, commit=False),
+                 factories.task(owner, "Send contract", opportunity=opp, customer=customer,
+                                due=past, commit=False),
+                 factories.task(owner, "Other task", customer=other, due=past, commit=False)]
         _db.session.commit()
         # Playbook tasks of the stage may exist too: they hang on the opportunity.
         return World(owner.id, customer.id, other.id, [first.id, second.id], opp.id,
-                     [n.id for n in notes], [t.id for t in tasks], stage.id)
+                     [n.id for n in notes], [t.id for t in tasks], opp.stage_id)
 
 
 @pytest.fixture

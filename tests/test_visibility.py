@@ -13,13 +13,12 @@ Answers: 403 for a record that exists but the user may not see (or may see and n
 """
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
 import pytest
 
 from crm.extensions import db
-from crm.models import (Contact, Customer, Note, Opportunity, Pipeline, Stage, Tag, TagGroup, Task,
-                        User, customer_shares, opportunity_shares)
+from crm.models import Customer, Note, Opportunity, User, opportunity_shares
+from tests import factories
 from tests.conftest import hx, session_user_id
 
 ROLES = ("admin", "manager", "alice", "bob", "carol")
@@ -44,61 +43,44 @@ class World:
     note_A: int
 
 
-def _opp(title, customer, owner, stage, amount):
-    opp = Opportunity(title=title, customer_id=customer.id, pipeline_id=stage.pipeline_id,
-                      stage_id=stage.id, amount=Decimal(amount), currency="CNY", owner_id=owner.id,
-                      created_by_id=owner.id, expected_close=date(2031, 1, 1))
-    db.session.add(opp)
-    return opp
-
-
 @pytest.fixture
 def world(app):
     from crm.defaults import ensure_defaults
     with app.app_context():
         ensure_defaults()
-        users = {}
-        for name, role in (("admin", "admin"), ("manager", "manager"), ("alice", "sales"),
-                           ("bob", "sales"), ("carol", "sales")):
-            users[name] = User(email=f"{name}@example.com", name=name.capitalize(), role=role,
-                               password_hash="-", language="en", timezone="Asia/Shanghai")
-        db.session.add_all(users.values())
-        db.session.flush()
+        users = {name: factories.user(role, email=f"{name}@example.com", name=name.capitalize(),
+                                      commit=False)
+                 for name, role in (("admin", "admin"), ("manager", "manager"), ("alice", "sales"),
+                                    ("bob", "sales"), ("carol", "sales"))}
         alice, bob = users["alice"], users["bob"]
 
         def customer(name, owner, **kw):
-            c = Customer(name=name, owner_id=owner.id if owner else None,
-                         created_by_id=kw.pop("created_by", owner).id, **kw)
-            c.rebuild_search_index()
-            db.session.add(c)
-            db.session.flush()
-            return c
+            return factories.customer(owner, name=name, created_by=kw.pop("created_by", owner),
+                                      commit=False, **kw)
 
-        A = customer("Alpha Trading", alice, phone="13800138000", email="buy@alpha.example")
-        S = customer("Shared Steel", alice)
+        A = customer("Alpha Trading", alice, phone="13800138000", email="buy@alpha.example",
+                     contacts=[{"name": "Wang Wei", "phone": "13900000000", "is_primary": True}])
+        S = customer("Shared Steel", alice, shared_with=[bob])
         P = customer("Partly Plastics", alice)
         B = customer("Bob Bakery", bob)
         U = customer("Unowned Union", None, created_by=alice)
-        contact = Contact(customer=A, name="Wang Wei", phone="13900000000", is_primary=True)
-        db.session.add(contact)
-        pipeline = db.session.execute(db.select(Pipeline)).scalars().first()
-        stages = {s.key: s for s in pipeline.stages}
-        A1 = _opp("Alpha ERP", A, alice, stages["discover"], "100")
-        P1 = _opp("Plastics CRM", P, alice, stages["discover"], "200")
-        P2 = _opp("Plastics secret", P, alice, stages["proposal"], "400")
-        B1 = _opp("Bakery POS", B, bob, stages["discover"], "800")
-        db.session.flush()
-        db.session.execute(customer_shares.insert().values(customer_id=S.id, user_id=bob.id))
+        contact = A.contacts[0]
+        stages = factories.stages()
+
+        def deal(title, customer, owner, stage, amount):
+            return factories.opportunity(customer, owner, stage=stages[stage], title=title,
+                                         amount=amount, history=False,
+                                         expected_close=date(2031, 1, 1), commit=False)
+
+        A1 = deal("Alpha ERP", A, alice, "discover", "100")
+        P1 = deal("Plastics CRM", P, alice, "discover", "200")
+        P2 = deal("Plastics secret", P, alice, "proposal", "400")
+        B1 = deal("Bakery POS", B, bob, "discover", "800")
         db.session.execute(opportunity_shares.insert().values(opportunity_id=P1.id, user_id=bob.id))
-        group = TagGroup(name="Tier")
-        tag = Tag(group=group, name="VIP")
-        db.session.add_all([group, tag])
-        task = Task(title="Call Alpha back", assignee_id=users["carol"].id, opportunity_id=A1.id,
-                    customer_id=A.id, created_by_id=users["manager"].id)
-        note = Note(kind="call", body="Alpha wants a discount", author_id=alice.id, customer_id=A.id,
-                    opportunity_id=A1.id)
-        db.session.add_all([task, note])
-        db.session.commit()
+        tag = factories.tag("Tier", "VIP", commit=False)
+        task = factories.task(users["carol"], "Call Alpha back", opportunity=A1, customer=A,
+                              created_by=users["manager"], commit=False)
+        note = factories.note(alice, A, opportunity=A1, kind="call", body="Alpha wants a discount")
         return World(users={k: v.id for k, v in users.items()}, A=A.id, S=S.id, P=P.id, B=B.id,
                      U=U.id, A1=A1.id, P1=P1.id, P2=P2.id, B1=B1.id,
                      stages={k: s.id for k, s in stages.items()}, tag=tag.id,
@@ -114,13 +96,6 @@ def as_role(client, world, app):
             session["_fresh"] = True
         return client
     return _as
-
-
-def team_sees_everything(app, value=True):
-    from crm.permissions import set_team_sees_everything
-    with app.app_context():
-        set_team_sees_everything(value)
-        db.session.commit()
 
 
 # --- the matrix -------------------------------------------------------------------------------
@@ -218,10 +193,10 @@ def test_route_by_role(world, as_role, role, name, method, path, data, target, e
 
 # --- "team sees everything": see, never edit ----------------------------------------------------
 
-def test_team_sees_everything_grants_sight_not_edit(app, world, as_role):
+def test_team_sees_everything_grants_sight_not_edit(app, world, as_role, build):
     client = as_role("carol")
     assert client.get(f"/customers/{world.A}").status_code == 403
-    team_sees_everything(app)
+    build.team_sees_everything()
     page = client.get(f"/customers/{world.A}")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Alpha ERP" in html
@@ -232,7 +207,7 @@ def test_team_sees_everything_grants_sight_not_edit(app, world, as_role):
     assert client.post(f"/opportunities/{world.A1}/stage",
                        data={"stage_id": world.stages["confirm"]}).status_code == 403
     assert "Alpha Trading" in client.get("/customers").get_data(as_text=True)
-    team_sees_everything(app, False)
+    build.team_sees_everything(False)
     assert client.get(f"/customers/{world.A}").status_code == 403
 
 
@@ -566,7 +541,7 @@ def test_who_may_change_the_owner_is_checked_before_what_was_posted(world, as_ro
                                    data={"owner_id": "999999"}).status_code == 422
 
 
-def test_opportunity_page_lists_only_the_related_deals_the_user_may_see(app, world, as_role):
+def test_opportunity_page_lists_only_the_related_deals_the_user_may_see(app, world, as_role, build):
     """Bob sees Plastics CRM (shared with him): of its related deals, his own Bakery POS is
     listed and Alice's Plastics secret is not; Alice sees her secret deal but not Bob's; with
     the team seeing everything both see both. (Worked out in the related deals' own load.)"""
@@ -583,5 +558,5 @@ def test_opportunity_page_lists_only_the_related_deals_the_user_may_see(app, wor
 
     assert related_titles("bob") == {"Bakery POS"}
     assert related_titles("alice") == {"Plastics secret"}
-    team_sees_everything(app)
+    build.team_sees_everything()
     assert related_titles("bob") == related_titles("alice") == {"Plastics secret", "Bakery POS"}

@@ -16,12 +16,12 @@ checked to say nothing of the record (the last test).
 import difflib
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 
 import pytest
 
 from crm.extensions import db
-from crm.models import Contact, Customer, Note, Opportunity, Pipeline, Tag, TagGroup, Task, User
+from crm.models import Customer, Note, Opportunity, Task
+from tests import factories
 from tests.conftest import hx, session_user_id
 
 # The hidden records and the users Alice may not choose have ids of their own, far from the
@@ -63,56 +63,38 @@ def world(app):
     from crm.defaults import ensure_defaults
     with app.app_context():
         ensure_defaults()
-        alice = User(email="alice@example.com", name="Alice", role="sales", password_hash="-",
-                     language="en", timezone="Asia/Shanghai")
-        bob = User(id=HIDDEN["bob"], email="bob-private@example.com", name="Bob", role="sales",
-                   password_hash="-", language="en", timezone="Asia/Shanghai")
-        ursula = User(id=HIDDEN["ursula"], email="ursula-private@example.com", name="Ursula Dormant",
-                      role="sales", password_hash="-", language="en", timezone="Asia/Shanghai",
-                      active=False)
-        db.session.add_all([alice, bob, ursula])
-        db.session.flush()
-        pipeline = db.session.execute(db.select(Pipeline).order_by(Pipeline.position)).scalars().first()
-        stage = next(s for s in pipeline.stages if s.kind == "open")
+        alice = factories.user("sales", email="alice@example.com", name="Alice", commit=False)
+        bob = factories.user("sales", id=HIDDEN["bob"], email="bob-private@example.com",
+                             name="Bob", commit=False)
+        factories.user("sales", id=HIDDEN["ursula"], email="ursula-private@example.com",
+                       name="Ursula Dormant", active=False, commit=False)
+        stage = factories.stage("discover")  # the first open stage of the default pipeline
 
-        mine = Customer(name="Alder Visible Works", owner_id=alice.id, created_by_id=alice.id)
-        mine.contacts.append(Contact(name="Vera Visible", is_primary=True))
-        hidden = Customer(id=HIDDEN["customer"], name="Zephyrine Holdings", phone="13712345678",
-                          email="buy@zephyrine.example", owner_id=bob.id, created_by_id=bob.id)
-        hidden.contacts.append(Contact(id=HIDDEN["contact"], name="Quillon Aberforth",
-                                       is_primary=True, phone="13912340001"))
-        hidden.contacts.append(Contact(id=HIDDEN["contact2"], name="Marisol Vantablack"))
-        for customer in (mine, hidden):
-            customer.rebuild_search_index()
-        db.session.add_all([mine, hidden])
-        db.session.flush()
+        mine = factories.customer(alice, name="Alder Visible Works", created_by=alice,
+                                  contacts=[{"name": "Vera Visible", "is_primary": True}],
+                                  commit=False)
+        hidden = factories.customer(
+            bob, id=HIDDEN["customer"], name="Zephyrine Holdings", phone="13712345678",
+            email="buy@zephyrine.example", created_by=bob, commit=False,
+            contacts=[{"id": HIDDEN["contact"], "name": "Quillon Aberforth", "is_primary": True,
+                       "phone": "13912340001"},
+                      {"id": HIDDEN["contact2"], "name": "Marisol Vantablack"}])
 
         def deal(title, customer, owner, **kw):
-            return Opportunity(title=title, customer_id=customer.id, pipeline_id=pipeline.id,
-                               stage_id=stage.id, status="open", amount=Decimal("100"),
-                               currency="CNY", owner_id=owner.id, created_by_id=owner.id, **kw)
+            return factories.opportunity(customer, owner, stage=stage, title=title, amount="100",
+                                         history=False, commit=False, **kw)
 
         own_deal = deal("Visible Venture", mine, alice)
         hidden_deal = deal("Obsidian Lantern Deal", hidden, bob, id=HIDDEN["opportunity"])
-        db.session.add_all([own_deal, hidden_deal])
-        db.session.flush()
-        own_task = Task(title="Alice own task", assignee_id=alice.id, customer_id=mine.id,
-                        created_by_id=alice.id)
-        db.session.add_all([
-            own_task,
-            Task(title="Covert follow-up call", assignee_id=bob.id, customer_id=hidden.id,
-                 created_by_id=bob.id),
-            Task(title="Secret deal task", assignee_id=bob.id, customer_id=hidden.id,
-                 opportunity_id=hidden_deal.id, created_by_id=bob.id),
-            Note(kind="call", body="Whispered hidden note", author_id=bob.id, customer_id=hidden.id,
-                 opportunity_id=hidden_deal.id),
-        ])
-        group = TagGroup(name="Tier")
-        tag = Tag(group=group, name="VIP")
-        db.session.add_all([group, tag])
-        db.session.commit()
+        own_task = factories.task(alice, "Alice own task", customer=mine, commit=False)
+        factories.task(bob, "Covert follow-up call", customer=hidden, commit=False)
+        factories.task(bob, "Secret deal task", customer=hidden, opportunity=hidden_deal,
+                       commit=False)
+        factories.note(bob, hidden, opportunity=hidden_deal, kind="call",
+                       body="Whispered hidden note", commit=False)
+        tag = factories.tag("Tier", "VIP")
         return World(alice=alice.id, customer=mine.id, contact=mine.contacts[0].id,
-                     opportunity=own_deal.id, task=own_task.id, pipeline=pipeline.id,
+                     opportunity=own_deal.id, task=own_task.id, pipeline=stage.pipeline_id,
                      stage=stage.id, tag=tag.id)
 
 

@@ -9,19 +9,16 @@ import pytest
 from playwright.sync_api import expect
 
 from crm.extensions import db
-from crm.models import Customer, Opportunity, Pipeline, Stage, Task, utcnow
-from crm.search import search_keys
+from crm.models import Customer, Opportunity, Stage, utcnow
+from tests import factories
 
 
 def seed(app, owner):
     """Six deals of the default pipeline; returns {title: id} and {stage key: id}."""
     with app.app_context():
-        stages = {s.key: s for s in db.session.execute(
-            db.select(Stage).join(Pipeline).where(Pipeline.key == "default")).scalars()}
+        stages = factories.stages()
         stages["confirm"].rotting_days = 14
-        customer = Customer(name="星辰科技", search_index=search_keys("星辰科技"), owner_id=owner.id)
-        db.session.add(customer)
-        db.session.flush()
+        customer = factories.customer(owner, name="星辰科技", commit=False)
         specs = [
             ("ERP rollout", "discover", "120000.00", 12, None),
             ("CRM pilot", "discover", "8000.00", 30, None),
@@ -32,17 +29,12 @@ def seed(app, owner):
         ]
         ids = {}
         for title, key, amount, close_in, idle in specs:
-            opp = Opportunity(title=title, customer_id=customer.id, pipeline_id=stages[key].pipeline_id,
-                              stage_id=stages[key].id, status="open", amount=Decimal(amount),
-                              currency="CNY", expected_close=date.today() + timedelta(days=close_in),
-                              owner_id=owner.id, created_by_id=owner.id,
-                              last_activity_at=utcnow() - timedelta(days=idle or 1))
-            db.session.add(opp)
-            db.session.flush()
-            ids[title] = opp.id
-        db.session.add(Task(title="Send the quote", opportunity_id=ids["Training package"],
-                            assignee_id=owner.id, due_at=utcnow() - timedelta(days=1)))
-        db.session.commit()
+            ids[title] = factories.opportunity(
+                customer, owner, stage=stages[key], title=title, amount=amount, history=False,
+                expected_close=date.today() + timedelta(days=close_in),
+                last_activity_at=utcnow() - timedelta(days=idle or 1), commit=False).id
+        factories.task(owner, "Send the quote", opportunity=ids["Training package"],
+                       due=utcnow() - timedelta(days=1))
         return ids, {key: stage.id for key, stage in stages.items()}
 
 

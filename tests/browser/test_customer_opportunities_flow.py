@@ -3,12 +3,12 @@ opportunity list filtered by that customer, which search-as-you-type keeps and "
 filter" lifts: at desktop and phone sizes, nothing wider than the phone."""
 import re
 from datetime import timedelta
-from decimal import Decimal
 
 from playwright.sync_api import expect
 
 from crm.extensions import db
-from crm.models import Customer, Opportunity, Pipeline, utcnow
+from crm.models import utcnow
+from tests import factories
 from tests.browser.conftest import htmx_settled
 
 NAME = "上海大客户国际贸易有限公司 Big Account International Trading"
@@ -17,20 +17,15 @@ NAME = "上海大客户国际贸易有限公司 Big Account International Tradin
 def _seed(app, owner_id) -> int:
     """A customer with 23 opportunities (all open), another with one; the first one's id."""
     with app.app_context():
-        stage = next(s for s in db.session.execute(db.select(Pipeline)).scalar_one().stages
-                     if s.kind == "open")
-        big, other = Customer(name=NAME, owner_id=owner_id), Customer(name="Other Co", owner_id=owner_id)
-        for customer in (big, other):
-            customer.rebuild_search_index()
-        db.session.add_all([big, other])
-        db.session.flush()
+        stage = factories.stage("discover")
+        big = factories.customer(owner_id, name=NAME, commit=False)
+        other = factories.customer(owner_id, name="Other Co", commit=False)
         start = utcnow() - timedelta(days=1)
-        db.session.add_all([
-            Opportunity(title=title, customer_id=customer.id, pipeline_id=stage.pipeline_id,
-                        stage_id=stage.id, amount=Decimal("1000.00"), owner_id=owner_id,
-                        created_by_id=owner_id, created_at=start + timedelta(minutes=i))
-            for i, (title, customer) in enumerate([(f"Big deal {i:02d}", big) for i in range(23)]
-                                                 + [("Other deal", other)])])
+        for i, (title, customer) in enumerate([(f"Big deal {i:02d}", big) for i in range(23)]
+                                              + [("Other deal", other)]):
+            factories.opportunity(customer, owner_id, stage=stage, title=title, amount="1000.00",
+                                  history=False, created_at=start + timedelta(minutes=i),
+                                  commit=False)
         db.session.commit()
         return big.id
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from playwright.sync_api import expect
 
-from crm.extensions import db
-from crm.models import Customer, Task, utcnow
+from crm.models import utcnow
+from tests import factories
 from tests.browser.conftest import htmx_settled
 
 NAME = "深圳大客户电子科技股份有限公司 Big Account Electronics Technology Holdings"
@@ -18,22 +18,18 @@ def _seed(app, seller_id, colleague_id) -> int:
     """A customer with 23 open tasks (6 overdue, some of them a colleague's) and one done,
     another customer with one task of the seller's; the first one's id."""
     with app.app_context():
-        big, other = Customer(name=NAME, owner_id=seller_id), Customer(name="Other Co", owner_id=seller_id)
-        for customer in (big, other):
-            customer.rebuild_search_index()
-        db.session.add_all([big, other])
-        db.session.flush()
+        big = factories.customer(seller_id, name=NAME, commit=False)
+        other = factories.customer(seller_id, name="Other Co", commit=False)
         start = utcnow() - timedelta(hours=5, minutes=30)
-        db.session.add_all(
-            [Task(title=f"Follow up {i:02d} on the long-running framework agreement renewal",
-                  customer_id=big.id, due_at=start + timedelta(hours=i),
-                  assignee_id=colleague_id if i % 4 == 3 else seller_id, created_by_id=seller_id)
-             for i in range(23)]
-            + [Task(title="Signed the NDA", customer_id=big.id, assignee_id=seller_id,
-                    created_by_id=seller_id, done=True, done_at=utcnow() - timedelta(days=40)),
-               Task(title="Other customer's call", customer_id=other.id, assignee_id=seller_id,
-                    created_by_id=seller_id, due_at=utcnow() + timedelta(days=1))])
-        db.session.commit()
+        for i in range(23):
+            factories.task(colleague_id if i % 4 == 3 else seller_id,
+                           f"Follow up {i:02d} on the long-running framework agreement renewal",
+                           customer=big, due=start + timedelta(hours=i), created_by=seller_id,
+                           commit=False)
+        factories.task(seller_id, "Signed the NDA", customer=big, done=True,
+                       done_at=utcnow() - timedelta(days=40), commit=False)
+        factories.task(seller_id, "Other customer's call", customer=other,
+                       due=utcnow() + timedelta(days=1))
         return big.id
 
 

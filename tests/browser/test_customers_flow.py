@@ -5,20 +5,19 @@ import re
 from playwright.sync_api import expect
 
 from crm.extensions import db
-from crm.models import Tag, TagGroup
+from tests import factories
 from tests.browser.conftest import htmx_settled
 
 
 def _seed_tags(app):
     with app.app_context():
-        tier = TagGroup(name="客户等级 Value tier", multiple=False, position=0)
-        industry = TagGroup(name="行业 Industry", multiple=True, position=1)
-        db.session.add_all([
-            Tag(group=tier, name="重要 Important", color="#dc2626"),
-            Tag(group=tier, name="普通 Ordinary", color="#64748b"),
-            Tag(group=industry, name="软件 Software", color="#2563eb"),
-            Tag(group=industry, name="制造 Manufacturing", color="#16a34a"),
-        ])
+        tier = factories.tag_group("客户等级 Value tier", multiple=False, commit=False)
+        industry = factories.tag_group("行业 Industry", multiple=True, commit=False)
+        for group, name, color in ((tier, "重要 Important", "#dc2626"),
+                                   (tier, "普通 Ordinary", "#64748b"),
+                                   (industry, "软件 Software", "#2563eb"),
+                                   (industry, "制造 Manufacturing", "#16a34a")):
+            factories.tag(group, name, color=color, commit=False)
         db.session.commit()
 
 

@@ -4,25 +4,15 @@ import re
 
 from playwright.sync_api import expect
 
-from crm.extensions import db
-from crm.models import Customer
-
-
-def _customer(app, owner, name):
-    with app.app_context():
-        db.session.add(Customer(name=name, owner_id=owner.id, created_by_id=owner.id))
-        db.session.commit()
-        db.session.remove()
-
 
 def _open_menu(page):
     if page.viewport_size["width"] < 900:
         page.click("label.nav-toggle-label")
 
 
-def test_log_out_then_back_and_reload_ask_for_a_login(app, page, make_user, browser_login):
+def test_log_out_then_back_and_reload_ask_for_a_login(app, page, make_user, browser_login, build):
     seller = make_user("sales", email="backer@example.com")
-    _customer(app, seller, "Back Button Trading Co")
+    build.customer(seller, name="Back Button Trading Co", created_by=seller)
     browser_login(page, seller)
     page.goto("/customers")
     expect(page.locator("main")).to_contain_text("Back Button Trading Co")

@@ -7,20 +7,16 @@ import re
 from playwright.sync_api import expect
 
 from crm.extensions import db
-from crm.models import Customer, Note, User
+from crm.models import Note
+from tests import factories
 from tests.browser.conftest import VIEWPORTS, htmx_settled
 
 
 def _seed(app, owner_id):
     with app.app_context():
-        owner = db.session.get(User, owner_id)
-        customer = Customer(name="杭州云栖科技", owner_id=owner.id, created_by_id=owner.id)
-        db.session.add(customer)
-        db.session.flush()
-        note = Note(customer=customer, author=owner, kind="call", body="Called about the quote")
-        db.session.add(note)
-        customer.rebuild_search_index()
-        db.session.commit()
+        customer = factories.customer(owner_id, name="杭州云栖科技", created_by=owner_id,
+                                      commit=False)
+        note = factories.note(owner_id, customer, kind="call", body="Called about the quote")
         return customer.id, note.id
 
 

@@ -3,22 +3,18 @@ import re
 
 from playwright.sync_api import expect
 
-from crm.extensions import db
-from crm.models import Customer, Tag, TagGroup
+from tests import factories
 from tests.browser.conftest import htmx_settled
 
 
 def _seed_behaviour_tags(app):
     """Two tags that mean the same thing, on overlapping customers."""
     with app.app_context():
-        group = TagGroup(name="Behaviour", multiple=True, position=0)
-        asked = Tag(group=group, name="Asked price", color="#f59e0b")
-        enquiry = Tag(group=group, name="Price enquiry", color="#eab308")
-        db.session.add_all([
-            Customer(name="北京星辰科技有限公司", tags=[asked, enquiry]),
-            Customer(name="Acme Corporation", tags=[enquiry]),
-        ])
-        db.session.commit()
+        group = factories.tag_group("Behaviour", multiple=True, commit=False)
+        asked = factories.tag(group, "Asked price", color="#f59e0b", commit=False)
+        enquiry = factories.tag(group, "Price enquiry", color="#eab308", commit=False)
+        factories.customer(name="北京星辰科技有限公司", tags=[asked, enquiry], commit=False)
+        factories.customer(name="Acme Corporation", tags=[enquiry])
 
 
 def _open_tags_from_the_menu(page):

@@ -5,26 +5,18 @@ import re
 
 from playwright.sync_api import expect
 
-from crm.extensions import db
-from crm.models import Contact, Customer, Note, User
+from tests import factories
 from tests.browser.conftest import htmx_settled
 
 
 def _seed(app, owner_id):
     with app.app_context():
-        owner = db.session.get(User, owner_id)
-        customer = Customer(name="上海远航贸易", owner_id=owner.id, created_by_id=owner.id)
-        db.session.add(customer)
-        db.session.flush()
-        db.session.add_all([
-            Contact(customer=customer, name="赵敏", is_primary=True),
-            Contact(customer=customer, name="Zhou Lei"),
-            Note(customer=customer, author=owner, body="First visit went well"),
-            Note(customer=customer, author=owner, body="Sent the price list"),
-            Customer(name="Stays Here Ltd", owner_id=owner.id, created_by_id=owner.id),
-        ])
-        customer.rebuild_search_index()
-        db.session.commit()
+        customer = factories.customer(owner_id, name="上海远航贸易", created_by=owner_id,
+                                      contacts=[{"name": "赵敏", "is_primary": True}, "Zhou Lei"],
+                                      commit=False)
+        for body in ("First visit went well", "Sent the price list"):
+            factories.note(owner_id, customer, body=body, commit=False)
+        factories.customer(owner_id, name="Stays Here Ltd", created_by=owner_id)
         return customer.id
 
 
