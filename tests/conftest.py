@@ -177,7 +177,7 @@ def client(app):
 def make_user(app):
     """Create a user and commit it: make_user(role="sales", email=..., name=...), with the
     password TEST_PASSWORD; the default pipeline and lost reasons come with the first one."""
-    from crm.defaults import ensure_defaults
+    from crm.pipelines.services import ensure_defaults
     from tests import factories
 
     def _make(role="sales", email=None, name=None, password=TEST_PASSWORD, language="en",

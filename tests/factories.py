@@ -105,7 +105,7 @@ def contact(customer, *, name="王芳", is_primary=False, commit=True, **fields)
 # --- pipelines and stages ------------------------------------------------------------------
 
 def default_pipeline() -> Pipeline:
-    """The pipeline a new install starts with (made with the first user: crm.defaults)."""
+    """The pipeline a new install starts with (made with the first user: crm.pipelines.services.ensure_defaults)."""
     return db.session.execute(db.select(Pipeline).where(Pipeline.key == "default")).scalar_one()
 
 
@@ -123,7 +123,7 @@ def pipeline(name="Renewals 续约", *, copy_from=None, commit=True) -> Pipeline
     """A pipeline added as on /admin/pipelines (crm.pipelines.services.create_pipeline): it goes
     last, with one open, one won and one lost stage (or a copy of `copy_from`'s stages). The
     default pipeline is made first when there is none yet, as on an install."""
-    from crm.defaults import ensure_defaults
+    from crm.pipelines.services import ensure_defaults
     from crm.pipelines.services import create_pipeline
     ensure_defaults()
     record = create_pipeline(name, copy_from=copy_from)

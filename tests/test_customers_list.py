@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from crm.customers import services
+from crm.customers import queries, services
 from crm.customers.queries import CustomerFilter
 from crm.extensions import db
 from crm.models import Customer, Segment, Tag, TagGroup, utcnow
@@ -432,7 +432,7 @@ def test_tags_by_group_orders_groups(tag_setup):
     tags["gold"].group.position = 2
     tags["it"].group.position = 1
     services.set_tags(customer, [tags["gold"], tags["it"], tags["retail"]])
-    grouped = services.tags_by_group(customer.tags)
+    grouped = queries.tags_by_group(customer.tags)
     assert [(g.name, [t.name for t in ts]) for g, ts in grouped] == [
         ("Industry", ["it", "retail"]), ("Tier", ["gold"])]
 

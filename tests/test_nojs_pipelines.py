@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from crm.defaults import ensure_defaults
+from crm.pipelines.services import ensure_defaults
 from crm.extensions import db
 from crm.models import LostReason, Pipeline, Stage
 from crm.pipelines import services as pipeline_services

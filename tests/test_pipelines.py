@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from crm.defaults import ensure_defaults
+from crm.pipelines.services import ensure_defaults
 from crm.extensions import db as _db
 from crm.models import LostReason, Opportunity, Pipeline, Stage, StageChange
 from crm.pipelines import services

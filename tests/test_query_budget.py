@@ -222,7 +222,7 @@ def statements(app):
     database is emptied after the first test as usual.
     """
     from crm.auth.services import create_user
-    from crm.defaults import ensure_defaults
+    from crm.pipelines.services import ensure_defaults
 
     with app.app_context():
         admin = create_user(email="budget-admin@example.com", name="Budget Admin", password="x" * 12,

@@ -343,7 +343,7 @@ def seed_again_if_gone(app, ids: dict) -> dict:
     if not missing:
         return ids
     with app.app_context():
-        from crm.defaults import ensure_defaults
+        from crm.pipelines.services import ensure_defaults
         ensure_defaults()
         _db.session.commit()
     ids.update(seed(app, SimpleNamespace(id=ids["user"])))

@@ -3,7 +3,7 @@ import pytest
 
 from crm.extensions import db as _db
 from crm.models import Customer, Tag, TagGroup, customer_tags
-from crm.tags import services
+from crm.tags import queries, services
 from crm.tags.services import TagRuleError
 from tests import factories
 from tests.conftest import count_queries, hx
@@ -73,21 +73,21 @@ def test_tag_names_are_unique_inside_their_group_only(db):
 def test_move_group_swaps_neighbours_and_stops_at_the_ends(db):
     a, b, c = (services.create_group(name=name, multiple=True) for name in ("A", "B", "C"))
     assert services.move_group(c, "up") is True
-    assert [g.name for g in services.groups_with_tags()] == ["A", "C", "B"]
+    assert [g.name for g in queries.groups_with_tags()] == ["A", "C", "B"]
     assert services.move_group(a, "up") is False
     assert services.move_group(b, "down") is False
     services.move_group(a, "down")
-    assert [g.name for g in services.groups_with_tags()] == ["C", "A", "B"]
+    assert [g.name for g in queries.groups_with_tags()] == ["C", "A", "B"]
 
 
 def test_counts_come_from_one_grouped_query(app, workspace):
     with app.app_context():
         with count_queries(_db.engine) as statements:
-            counts = services.tag_customer_counts()
+            counts = queries.tag_customer_counts()
         assert len(statements) == 1
         assert counts == {workspace["it"]: 1, workspace["retail"]: 1, workspace["demo"]: 2,
                           workspace["price"]: 2}
-        group_counts = services.group_customer_counts()
+        group_counts = queries.group_customer_counts()
         assert group_counts == {workspace["industry"]: 2, workspace["behaviour"]: 3}
 
 

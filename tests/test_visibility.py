@@ -45,7 +45,7 @@ class World:
 
 @pytest.fixture
 def world(app):
-    from crm.defaults import ensure_defaults
+    from crm.pipelines.services import ensure_defaults
     with app.app_context():
         ensure_defaults()
         users = {name: factories.user(role, email=f"{name}@example.com", name=name.capitalize(),

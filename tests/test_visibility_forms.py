@@ -60,7 +60,7 @@ class World:
 
 @pytest.fixture
 def world(app):
-    from crm.defaults import ensure_defaults
+    from crm.pipelines.services import ensure_defaults
     with app.app_context():
         ensure_defaults()
         alice = factories.user("sales", email="alice@example.com", name="Alice", commit=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from crm.customers import queries
 from crm.customers.queries import CustomerFilter, customers_for_bulk
 from crm.extensions import db
 from crm.models import Contact, Customer, Segment, Tag, utcnow
@@ -18,8 +17,6 @@ CUSTOMER_FIELDS = ("kind", "name", "industry", "region", "city", "size", "source
                    "email", "website", "address", "owner_id", "description")
 CONTACT_FIELDS = ("name", "title", "phone", "email")
 
-# tests/test_customers_list.py reads it as services.tags_by_group; it lives in queries.
-tags_by_group = queries.tags_by_group
 
 
 # --- A customer ---------------------------------------------------------------------------

@@ -16,16 +16,11 @@ from crm.audit import services as audit
 from crm.extensions import db
 from crm.models import Customer, Tag, TagGroup, customer_tags
 from crm.rules import RuleError
-from crm.tags import queries
 from crm.tags.queries import customers_in_group, customers_with_several_tags_of, customers_with_tag
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_COLOR = "#64748b"
 
-# tests/test_tags.py reads these as services.<name>; they live in crm.tags.queries.
-groups_with_tags = queries.groups_with_tags
-tag_customer_counts = queries.tag_customer_counts
-group_customer_counts = queries.group_customer_counts
 
 
 class TagRuleError(RuleError):
