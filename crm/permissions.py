@@ -39,7 +39,12 @@ from sqlalchemy import String, and_, cast, exists, false, func, literal, or_, se
 from sqlalchemy.orm import aliased
 
 from crm.extensions import db
-from crm.models import AuditEntry, Customer, Note, Opportunity, Segment
+from crm.models import (
+    AuditEntry, Customer, Note, Opportunity, Segment, Setting, customer_shares,
+    opportunity_shares,
+)
+
+# --- roles and the signed-in user ------------------------------------------------------------
 
 TEAM_SEES_EVERYTHING = "team_sees_everything"
 
@@ -61,8 +66,6 @@ def role_required(*roles: str):
 admin_required = role_required("admin")
 manager_required = role_required("admin", "manager")
 
-
-# --- per-request cache ------------------------------------------------------------------------
 
 def _cache() -> dict:
     if not has_app_context():
@@ -96,13 +99,31 @@ def _is_manager(user) -> bool:
     return _authenticated(user) and user.role in ("admin", "manager")
 
 
-# --- the workspace setting --------------------------------------------------------------------
+def sees_everything(user) -> bool:
+    """True when no visibility filter applies to `user` (managers, admins, the team switch,
+    or None: no viewer, see current_viewer)."""
+    return user is None or _is_manager(user) or (_authenticated(user) and team_sees_everything())
+
+
+def checked(record, can_see, can_edit=None, *, edit: bool = False):
+    """The record a URL names, after the check every page, fragment and POST of it makes:
+    404 when it does not exist (None), 403 when the signed-in user may not see it (`can_see`)
+    or, with `edit`, not change it (`can_edit`)."""
+    if record is None:
+        abort(404)
+    if not can_see(current_user, record):
+        abort(403)
+    if edit and not can_edit(current_user, record):
+        abort(403)
+    return record
+
+
+# --- the workspace setting -------------------------------------------------------------------
 
 def team_sees_everything() -> bool:
     """The admin's switch: every salesperson sees (not edits) every record. Read once per request."""
     cache = _cache()
     if TEAM_SEES_EVERYTHING not in cache:
-        from crm.models import Setting
         setting = db.session.get(Setting, TEAM_SEES_EVERYTHING)
         cache[TEAM_SEES_EVERYTHING] = bool(setting is not None and setting.value == "1")
     return cache[TEAM_SEES_EVERYTHING]
@@ -110,7 +131,6 @@ def team_sees_everything() -> bool:
 
 def set_team_sees_everything(value: bool) -> None:
     """Store the switch (the caller commits)."""
-    from crm.models import Setting
     setting = db.session.get(Setting, TEAM_SEES_EVERYTHING)
     if setting is None:
         setting = Setting(key=TEAM_SEES_EVERYTHING)
@@ -119,15 +139,13 @@ def set_team_sees_everything(value: bool) -> None:
     clear_cache()
 
 
-# --- ids shared with a user (one query each, once per request) --------------------------------
+# --- ids shared with a user (one query each, once per request) -------------------------------
 
 def shared_customer_ids(user) -> frozenset[int]:
-    from crm.models import customer_shares
     return _shared_ids(user, customer_shares, customer_shares.c.customer_id)
 
 
 def shared_opportunity_ids(user) -> frozenset[int]:
-    from crm.models import opportunity_shares
     return _shared_ids(user, opportunity_shares, opportunity_shares.c.opportunity_id)
 
 
@@ -146,7 +164,6 @@ def loaded_with_user(user_id_column, dialect_name: str) -> list:
     """What the user loader reads in the user's own statement (crm/__init__.py), so that a
     salesperson's page pays no statement of its own for them: the workspace switch and the
     ids shared with the user, each id list as one comma-separated string."""
-    from crm.models import Setting, customer_shares, opportunity_shares
 
     def id_list(table, column):
         if dialect_name == "postgresql":
@@ -174,7 +191,7 @@ def remember_loaded(user_id: int, team_value, customer_ids, opportunity_ids) -> 
     cache[("opportunity_shares", user_id)] = ids(opportunity_ids)
 
 
-# --- predicates on one record -----------------------------------------------------------------
+# --- ownership, in Python and in SQL ---------------------------------------------------------
 
 def owns(user, record) -> bool:
     """The user's own record: they own it, or they created it and nobody owns it."""
@@ -183,6 +200,53 @@ def owns(user, record) -> bool:
     if record.owner_id is not None:
         return record.owner_id == user.id
     return record.created_by_id == user.id
+
+
+def _own_clause(model, user):
+    return or_(model.owner_id == user.id,
+               and_(model.owner_id.is_(None), model.created_by_id == user.id))
+
+
+def _editable_customer(model, user):
+    return or_(_own_clause(model, user), exists().where(
+        customer_shares.c.customer_id == model.id, customer_shares.c.user_id == user.id))
+
+
+def _editable_opportunity(model, user):
+    """`model` (Opportunity or an alias) is one the salesperson may edit."""
+    return or_(_own_clause(model, user), exists().where(
+        opportunity_shares.c.opportunity_id == model.id, opportunity_shares.c.user_id == user.id))
+
+
+# --- customers: each check beside the clause that filters lists the same way -----------------
+
+def can_see_customer(user, customer) -> bool:
+    """Whoever may edit it; every user when the team sees everything; a salesperson who may
+    edit one of its opportunities (read-only profile)."""
+    if not _authenticated(user) or customer is None:
+        return False
+    if can_edit_customer(user, customer) or team_sees_everything():
+        return True
+    return bool(db.session.execute(
+        select(exists().where(Opportunity.customer_id == customer.id,
+                              Opportunity.deleted_at.is_(None),
+                              _editable_opportunity(Opportunity, user)))).scalar())
+
+
+def visible_customers_clause(user):
+    """WHERE condition on Customer: the customers `user` may see (see can_see_customer)."""
+    if user is None:  # no viewer (see current_viewer): no filter
+        return true()
+    if not _authenticated(user):
+        return false()
+    if _is_manager(user) or team_sees_everything():
+        return true()
+    opportunity = aliased(Opportunity, name="visible_opp")
+    return or_(
+        _editable_customer(Customer, user),
+        exists().where(opportunity.customer_id == Customer.id, opportunity.deleted_at.is_(None),
+                       _editable_opportunity(opportunity, user)),
+    )
 
 
 def can_edit_customer(user, customer) -> bool:
@@ -194,18 +258,41 @@ def can_edit_customer(user, customer) -> bool:
     return owns(user, customer) or customer.id in shared_customer_ids(user)
 
 
-def can_see_customer(user, customer) -> bool:
-    """Whoever may edit it; every user when the team sees everything; a salesperson who may
-    edit one of its opportunities (read-only profile)."""
-    if not _authenticated(user) or customer is None:
+def editable_customers_clause(user):
+    """WHERE condition on Customer: the customers `user` may edit."""
+    if user is None:  # no viewer (see current_viewer): no filter
+        return true()
+    if not _authenticated(user):
+        return false()
+    if _is_manager(user):
+        return true()
+    return _editable_customer(Customer, user)
+
+
+# --- opportunities: each check beside its clause ---------------------------------------------
+
+def can_see_opportunity(user, opportunity) -> bool:
+    """Whoever may edit it; the team when it sees everything; whoever may edit its customer."""
+    if not _authenticated(user) or opportunity is None:
         return False
-    if can_edit_customer(user, customer) or team_sees_everything():
+    if can_edit_opportunity(user, opportunity) or team_sees_everything():
         return True
-    from crm.models import Opportunity
-    return bool(db.session.execute(
-        select(exists().where(Opportunity.customer_id == customer.id,
-                              Opportunity.deleted_at.is_(None),
-                              _editable_opportunity(Opportunity, user)))).scalar())
+    return can_edit_customer(user, opportunity.customer)
+
+
+def visible_opportunities_clause(user):
+    """WHERE condition on Opportunity: the opportunities `user` may see (can_see_opportunity)."""
+    if user is None:  # no viewer (see current_viewer): no filter
+        return true()
+    if not _authenticated(user):
+        return false()
+    if _is_manager(user) or team_sees_everything():
+        return true()
+    customer = aliased(Customer, name="visible_customer")
+    return or_(
+        _editable_opportunity(Opportunity, user),
+        exists().where(customer.id == Opportunity.customer_id, _editable_customer(customer, user)),
+    )
 
 
 def can_edit_opportunity(user, opportunity) -> bool:
@@ -217,14 +304,57 @@ def can_edit_opportunity(user, opportunity) -> bool:
     return owns(user, opportunity) or opportunity.id in shared_opportunity_ids(user)
 
 
-def can_see_opportunity(user, opportunity) -> bool:
-    """Whoever may edit it; the team when it sees everything; whoever may edit its customer."""
-    if not _authenticated(user) or opportunity is None:
-        return False
-    if can_edit_opportunity(user, opportunity) or team_sees_everything():
-        return True
-    return can_edit_customer(user, opportunity.customer)
+def editable_opportunities_clause(user):
+    """WHERE condition on Opportunity: the opportunities `user` may edit."""
+    if user is None:  # no viewer (see current_viewer): no filter
+        return true()
+    if not _authenticated(user):
+        return false()
+    if _is_manager(user):
+        return true()
+    return _editable_opportunity(Opportunity, user)
 
+
+# --- a record named by a form field or an argument (answered as missing when hidden) ---------
+
+def _visible_clause(user, model):
+    return (visible_customers_clause(user) if model is Customer
+            else visible_opportunities_clause(user))
+
+
+def visible_ids(user, model, ids) -> set[int]:
+    """Which of `ids` (Customer or Opportunity ids) `user` may see: one query, none when the
+    user sees everything."""
+    ids = {i for i in ids if i is not None}
+    if not ids or sees_everything(user):
+        return ids
+    return set(db.session.execute(
+        select(model.id).where(model.id.in_(ids), _visible_clause(user, model))).scalars())
+
+
+def visible_record(user, model, record_id: int):
+    """The Customer or Opportunity with this id if it exists (outside the trash) and `user`
+    may see it, else None: one query."""
+    return db.session.execute(
+        select(model).where(model.id == record_id, _visible_clause(user, model))
+    ).scalar_one_or_none()
+
+
+def mark_hidden_related(user, tasks) -> None:
+    """Flag on each task whether its opportunity / customer is hidden from `user`
+    (task.hide_opportunity, task.hide_customer): two queries for all the tasks, none when the
+    user sees everything. A task assigned to me stays mine; only the link goes."""
+    tasks = list(tasks)
+    if not tasks:
+        return
+    opportunities = visible_ids(user, Opportunity, [t.opportunity_id for t in tasks])
+    customers = visible_ids(user, Customer, [t.customer_id for t in tasks])
+    for task in tasks:
+        task.hide_opportunity = task.opportunity_id is not None and task.opportunity_id not in opportunities
+        task.hide_customer = task.customer_id is not None and task.customer_id not in customers
+
+
+# --- owner and sharing -----------------------------------------------------------------------
 
 def can_share(user, record) -> bool:
     """The owner, managers and admins share a record with others (a share grants edit)."""
@@ -257,134 +387,46 @@ def can_take(user, record) -> bool:
     """A salesperson may take an unowned record they can edit."""
     if not _authenticated(user) or record is None or record.owner_id is not None:
         return False
-    from crm.models import Customer
     editable = (can_edit_customer if isinstance(record, Customer) else can_edit_opportunity)
     return editable(user, record)
 
 
-# --- SQL filters for lists, searches, pickers, the board and totals ---------------------------
-
-def _own_clause(model, user):
-    return or_(model.owner_id == user.id,
-               and_(model.owner_id.is_(None), model.created_by_id == user.id))
-
-
-def _editable_opportunity(model, user):
-    """`model` (Opportunity or an alias) is one the salesperson may edit."""
-    from crm.models import opportunity_shares
-    return or_(_own_clause(model, user), exists().where(
-        opportunity_shares.c.opportunity_id == model.id, opportunity_shares.c.user_id == user.id))
+def can_change_owner(user, record, owner_id: int | None) -> bool:
+    """May `user` change the owner of `record` to `owner_id` from its sharing panel? Managers
+    and admins give a record to anyone; a salesperson only takes an unowned record they may
+    edit (owner_id: themselves). What they may choose is can_set_owner on the record's form."""
+    if can_reassign(user, record):
+        return True
+    return (_authenticated(user) and owner_id is not None and owner_id == user.id
+            and can_take(user, record))
 
 
-def _editable_customer(model, user):
-    from crm.models import customer_shares
-    return or_(_own_clause(model, user), exists().where(
-        customer_shares.c.customer_id == model.id, customer_shares.c.user_id == user.id))
+# --- notes -----------------------------------------------------------------------------------
+
+def can_see_note(user, note) -> bool:
+    """A note is read by whoever sees its opportunity, else its customer (see
+    visible_notes_clause)."""
+    if note.opportunity is not None:
+        return can_see_opportunity(user, note.opportunity)
+    return note.customer is None or can_see_customer(user, note.customer)
 
 
-def editable_customers_clause(user):
-    """WHERE condition on Customer: the customers `user` may edit."""
-    from crm.models import Customer
-    if user is None:  # no viewer (see current_viewer): no filter
+def visible_notes_clause(user):
+    """WHERE condition on Note, for the notes of a record `user` may see: those not on an
+    opportunity hidden from them (a read-only customer profile does not show its opportunities
+    the user may not see, nor their notes)."""
+    if sees_everything(user):
         return true()
-    if not _authenticated(user):
-        return false()
-    if _is_manager(user):
-        return true()
-    return _editable_customer(Customer, user)
+    visible = select(Opportunity.id).where(visible_opportunities_clause(user)).correlate(None)
+    return or_(Note.opportunity_id.is_(None), Note.opportunity_id.in_(visible))
 
 
-def editable_opportunities_clause(user):
-    """WHERE condition on Opportunity: the opportunities `user` may edit."""
-    from crm.models import Opportunity
-    if user is None:  # no viewer (see current_viewer): no filter
-        return true()
-    if not _authenticated(user):
-        return false()
-    if _is_manager(user):
-        return true()
-    return _editable_opportunity(Opportunity, user)
+def can_edit_note(user, note) -> bool:
+    """Only its author or an admin edits or deletes a note (one they may see: can_see_note)."""
+    return _authenticated(user) and (user.is_admin or user.id == note.author_id)
 
 
-def visible_customers_clause(user):
-    """WHERE condition on Customer: the customers `user` may see (see can_see_customer)."""
-    from crm.models import Customer, Opportunity
-    if user is None:  # no viewer (see current_viewer): no filter
-        return true()
-    if not _authenticated(user):
-        return false()
-    if _is_manager(user) or team_sees_everything():
-        return true()
-    opportunity = aliased(Opportunity, name="visible_opp")
-    return or_(
-        _editable_customer(Customer, user),
-        exists().where(opportunity.customer_id == Customer.id, opportunity.deleted_at.is_(None),
-                       _editable_opportunity(opportunity, user)),
-    )
-
-
-def visible_opportunities_clause(user):
-    """WHERE condition on Opportunity: the opportunities `user` may see (can_see_opportunity)."""
-    from crm.models import Customer, Opportunity
-    if user is None:  # no viewer (see current_viewer): no filter
-        return true()
-    if not _authenticated(user):
-        return false()
-    if _is_manager(user) or team_sees_everything():
-        return true()
-    customer = aliased(Customer, name="visible_customer")
-    return or_(
-        _editable_opportunity(Opportunity, user),
-        exists().where(customer.id == Opportunity.customer_id, _editable_customer(customer, user)),
-    )
-
-
-def sees_everything(user) -> bool:
-    """True when no visibility filter applies to `user` (managers, admins, the team switch,
-    or None: no viewer, see current_viewer)."""
-    return user is None or _is_manager(user) or (_authenticated(user) and team_sees_everything())
-
-
-def _visible_clause(user, model):
-    from crm.models import Customer
-    return (visible_customers_clause(user) if model is Customer
-            else visible_opportunities_clause(user))
-
-
-def visible_ids(user, model, ids) -> set[int]:
-    """Which of `ids` (Customer or Opportunity ids) `user` may see: one query, none when the
-    user sees everything."""
-    ids = {i for i in ids if i is not None}
-    if not ids or sees_everything(user):
-        return ids
-    return set(db.session.execute(
-        select(model.id).where(model.id.in_(ids), _visible_clause(user, model))).scalars())
-
-
-def visible_record(user, model, record_id: int):
-    """The Customer or Opportunity with this id if it exists (outside the trash) and `user`
-    may see it, else None: one query."""
-    return db.session.execute(
-        select(model).where(model.id == record_id, _visible_clause(user, model))
-    ).scalar_one_or_none()
-
-
-def mark_hidden_related(user, tasks) -> None:
-    """Flag on each task whether its opportunity / customer is hidden from `user`
-    (task.hide_opportunity, task.hide_customer): two queries for all the tasks, none when the
-    user sees everything. A task assigned to me stays mine; only the link goes."""
-    from crm.models import Customer, Opportunity
-    tasks = list(tasks)
-    if not tasks:
-        return
-    opportunities = visible_ids(user, Opportunity, [t.opportunity_id for t in tasks])
-    customers = visible_ids(user, Customer, [t.customer_id for t in tasks])
-    for task in tasks:
-        task.hide_opportunity = task.opportunity_id is not None and task.opportunity_id not in opportunities
-        task.hide_customer = task.customer_id is not None and task.customer_id not in customers
-
-
-# --- tasks, trash -------------------------------------------------------------------------------
+# --- tasks -----------------------------------------------------------------------------------
 
 def can_edit_task(user, task) -> bool:
     """The assignee, the creator, managers and admins may edit, tick off and delete a task."""
@@ -394,6 +436,20 @@ def can_edit_task(user, task) -> bool:
         return True
     return user.id in (task.assignee_id, task.created_by_id)
 
+
+# --- saved segments --------------------------------------------------------------------------
+
+def can_change_segment(user, segment) -> bool:
+    """A saved segment is its author's alone (see own_segments_clause)."""
+    return _authenticated(user) and segment.user_id == user.id
+
+
+def own_segments_clause(user):
+    """WHERE condition on Segment: the segments `user` saved."""
+    return Segment.user_id == user.id
+
+
+# --- the trash -------------------------------------------------------------------------------
 
 def visible_batches_clause(user, heads):
     """WHERE on the heads of the trash's batches (crm.trash.queries.batch_heads): the batches
@@ -441,48 +497,3 @@ def can_restore(user, item) -> bool:
 def can_purge(user) -> bool:
     """Only admins delete from the trash for good."""
     return bool(_authenticated(user) and user.is_admin)
-
-
-# --- customers, notes, tags, sharing ----------------------------------------------------------
-
-def can_change_owner(user, record, owner_id: int | None) -> bool:
-    """May `user` change the owner of `record` to `owner_id` from its sharing panel? Managers
-    and admins give a record to anyone; a salesperson only takes an unowned record they may
-    edit (owner_id: themselves). What they may choose is can_set_owner on the record's form."""
-    if can_reassign(user, record):
-        return True
-    return (_authenticated(user) and owner_id is not None and owner_id == user.id
-            and can_take(user, record))
-
-
-def can_change_segment(user, segment) -> bool:
-    """A saved segment is its author's alone (see own_segments_clause)."""
-    return _authenticated(user) and segment.user_id == user.id
-
-
-def own_segments_clause(user):
-    """WHERE condition on Segment: the segments `user` saved."""
-    return Segment.user_id == user.id
-
-
-def can_see_note(user, note) -> bool:
-    """A note is read by whoever sees its opportunity, else its customer (see
-    visible_notes_clause)."""
-    if note.opportunity is not None:
-        return can_see_opportunity(user, note.opportunity)
-    return note.customer is None or can_see_customer(user, note.customer)
-
-
-def visible_notes_clause(user):
-    """WHERE condition on Note, for the notes of a record `user` may see: those not on an
-    opportunity hidden from them (a read-only customer profile does not show its opportunities
-    the user may not see, nor their notes)."""
-    if sees_everything(user):
-        return true()
-    visible = select(Opportunity.id).where(visible_opportunities_clause(user)).correlate(None)
-    return or_(Note.opportunity_id.is_(None), Note.opportunity_id.in_(visible))
-
-
-def can_edit_note(user, note) -> bool:
-    """Only its author or an admin edits or deletes a note (one they may see: can_see_note)."""
-    return _authenticated(user) and (user.is_admin or user.id == note.author_id)

@@ -30,6 +30,8 @@ from flask import g, has_request_context
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy import column, event, table
 
+from crm.extensions import db
+
 _SPACES = re.compile(r"\s+")
 _NON_DIGITS = re.compile(r"\D")
 _HAS_HAN = re.compile(r"[\u3400-\u9fff]")
@@ -165,9 +167,7 @@ def customer_terms_condition(terms: list[str]):
     LIKE alone, which finds a page of matches quickly in the list's own order, where a long
     id list would cost more than it saves. The LIKE is always there, so the answer is the
     plain LIKE's. On PostgreSQL the GIN index serves the LIKE itself."""
-    from crm.extensions import db
-    from crm.models import Customer
-    from crm.search import like_escape
+    from crm.models import Customer  # cycle: crm.models.customer imports this module
 
     likes = [Customer.search_index.like(f"%{like_escape(term)}%", escape="\\") for term in terms]
     long_terms = [term for term in terms if len(term) >= MIN_TRIGRAM]

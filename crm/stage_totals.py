@@ -23,7 +23,7 @@ Its triggers are separate from stage_totals' and watch closed_at as well.
 
 Here also live the pieces every total is computed with (cents_of, stage_probability,
 weighted_units, amount_from_cents, weighted_from_units); the sums the board's columns and
-the opportunity list's totals read are built from them in crm.board.services
+the opportunity list's totals read are built from them in crm.board.queries
 (opportunity_sums, table_sums).
 
 tests/test_stage_totals.py checks that both tables equal a fresh count after every kind of

@@ -774,7 +774,7 @@ def test_list_of_one_customer_costs_the_same_at_any_size(client, login, seller, 
 
 
 def test_stage_post_from_the_board_gets_the_boards_responses(client, login, seller, app, build):
-    pytest.importorskip("crm.board.queries")
+    pytest.importorskip("crm.board.cards")
     opp_id = build.opportunity(owner=seller)
     stages, reasons = ids(app)
     login(seller)

@@ -115,7 +115,7 @@ def test_triggers_keep_the_totals(app, admin):
 def test_board_columns_read_the_table(app, admin, admin_client):
     """The board's open columns show the table's totals, and agree with a filtered view
     (which adds the cards up itself)."""
-    from crm.board.services import BoardFilters, column_summaries, stages_of
+    from crm.board.queries import BoardFilters, column_summaries, stages_of
     with app.app_context():
         pipeline = db.session.execute(db.select(Pipeline)).scalars().first()
         stage = next(s for s in pipeline.stages if s.kind == "open")
@@ -186,7 +186,7 @@ def test_closed_columns_from_the_tables_equal_the_cards_added_up(app, admin):
     """The won and lost columns (closed in the last 30 days) of an unfiltered board, read from
     closed_totals' whole days plus the first day's remainder, equal what adding up the cards
     gives, with closes on both sides of the cutoff, on its very day and at UTC midnights."""
-    from crm.board.services import BoardFilters, column_summaries, recent_cutoff, stages_of
+    from crm.board.queries import BoardFilters, column_summaries, recent_cutoff, stages_of
     from crm.models import User
     now = datetime(2026, 11, 22, 9, 15, tzinfo=timezone.utc)
     cutoff = recent_cutoff(now)
@@ -234,7 +234,7 @@ def test_weighted_amounts_round_alike_and_exactly_everywhere(app, admin):
     from flask_login import login_user
     from werkzeug.datastructures import MultiDict
 
-    from crm.board.services import BoardFilters, column_summaries, stages_of
+    from crm.board.queries import BoardFilters, column_summaries, stages_of
     from crm.models import User
     from crm.opportunities.forms import FilterForm
     from crm.opportunities.queries import list_totals, pipelines as _pipelines, table_totals

@@ -385,7 +385,7 @@ def test_many_to_one_to_a_trashed_row_is_none(app, world):
 
 
 def test_board_totals_and_cards_exclude_trashed_opportunities(app, world, owner):
-    from crm.board.services import BoardFilters, column_summaries, first_cards, stages_of
+    from crm.board.queries import BoardFilters, column_summaries, first_cards, stages_of
     extra = _build(app, owner, name="Second Co")
     with app.app_context():
         opp = _db.session.get(Opportunity, world.opportunity_id)

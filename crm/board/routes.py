@@ -4,9 +4,9 @@ crm.opportunities."""
 from flask import Blueprint, abort, redirect, request
 from flask_login import current_user
 
-from crm.board import queries, services
-from crm.board.queries import COLUMN_TEMPLATE, TEMPLATE
-from crm.board.services import BoardFilters
+from crm.board import cards, queries
+from crm.board.cards import COLUMN_TEMPLATE, TEMPLATE
+from crm.board.queries import BoardFilters
 from crm.extensions import db
 from crm.htmx import block_for, current_url, fragment, render, targets
 from crm.models import Stage
@@ -33,7 +33,7 @@ def _parsed(build, *args, **kwargs):
 def index():
     """The board: a column per stage of the chosen pipeline, with its count and totals (for
     htmx aimed at #board, the board alone, with the page's title out of band)."""
-    context = _parsed(queries.board_context, request.args, back_url=request.full_path.rstrip("?"))
+    context = _parsed(cards.board_context, request.args, back_url=request.full_path.rstrip("?"))
     block = block_for(PAGE_BLOCKS)
     return render(TEMPLATE, block, oob=["board_title"] if block else None, title_oob=bool(block),
                   **context)
@@ -46,19 +46,19 @@ def column(stage_id: int):
     stage = db.get_or_404(Stage, stage_id)
     if not targets(f"more-{stage.id}"):
         return render(COLUMN_TEMPLATE, None, **_parsed(
-            queries.column_context, stage, request.args, back_url=request.full_path.rstrip("?")))
-    return fragment(TEMPLATE, "more_cards", **_parsed(queries.more_cards_context, stage, request.args))
+            cards.column_context, stage, request.args, back_url=request.full_path.rstrip("?")))
+    return fragment(TEMPLATE, "more_cards", **_parsed(cards.more_cards_context, stage, request.args))
 
 
 @bp.route("/pipeline/cards/<int:opportunity_id>")
 def card(opportunity_id: int):
     """One card as the board shows it (Cancel on the lost-reason form puts it back)."""
-    opportunity = services.card(opportunity_id)
+    opportunity = queries.card(opportunity_id)
     if opportunity is None:
         abort(404)
     if not can_see_opportunity(current_user, opportunity):
         abort(403)
     if not targets(f"card-{opportunity.id}"):
         filters = BoardFilters.from_url(current_url())
-        return redirect(queries.board_url(opportunity.pipeline_id, filters), 303)
-    return fragment(TEMPLATE, "card", **queries.card_context(opportunity, current_url()))
+        return redirect(cards.board_url(opportunity.pipeline_id, filters), 303)
+    return fragment(TEMPLATE, "card", **cards.card_context(opportunity, current_url()))

@@ -18,9 +18,9 @@ from crm.extensions import db
 from crm.models import Contact, Customer, Opportunity, Segment, Tag, TagGroup, User, customer_tags
 from crm.notes.forms import NoteForm
 from crm.notes.queries import timeline
-from crm.permissions import (can_edit_customer, can_see_customer, can_set_owner, current_viewer,
-                             own_segments_clause, sees_everything, visible_customers_clause,
-                             visible_ids, visible_opportunities_clause)
+from crm.permissions import (can_edit_customer, can_see_customer, can_set_owner, checked,
+                             current_viewer, own_segments_clause, sees_everything,
+                             visible_customers_clause, visible_ids, visible_opportunities_clause)
 from crm.search import customer_terms_condition, like_escape, normalise, query_terms
 from crm.sharing.queries import RecordUsers
 from crm.tasks.queries import open_and_done_tasks
@@ -491,13 +491,7 @@ def customer_or_404(customer_id: int, *, edit: bool = False) -> Customer:
             joinedload(Customer.owner), joinedload(Customer.created_by),
             joinedload(Customer.contacts))
     ).unique().scalar_one_or_none()
-    if customer is None:
-        abort(404)
-    if not can_see_customer(current_user, customer):
-        abort(403)
-    if edit and not can_edit_customer(current_user, customer):
-        abort(403)
-    return customer
+    return checked(customer, can_see_customer, can_edit_customer, edit=edit)
 
 
 def contact_or_404(customer: Customer, contact_id: int) -> Contact:

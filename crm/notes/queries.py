@@ -3,13 +3,11 @@ new note is for, and the timelines that show notes beside stage changes and done
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import abort
-from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from crm.extensions import db
 from crm.models import Contact, Customer, Note, Opportunity, StageChange, Task
-from crm.permissions import (can_edit_note, can_see_note, current_viewer, sees_everything,
+from crm.permissions import (can_edit_note, can_see_note, checked, current_viewer, sees_everything,
                              visible_customers_clause, visible_notes_clause,
                              visible_opportunities_clause, visible_record)
 from crm.tasks.queries import of_customer
@@ -18,12 +16,7 @@ from crm.tasks.queries import of_customer
 def note_or_404(note_id: int, *, edit: bool = False) -> Note:
     """The note, after the permission check: 404 when it does not exist, 403 when I may not
     see it (or, `edit`, not edit or delete it)."""
-    note = db.get_or_404(Note, note_id)
-    if not can_see_note(current_user, note):
-        abort(403)
-    if edit and not can_edit_note(current_user, note):
-        abort(403)
-    return note
+    return checked(db.session.get(Note, note_id), can_see_note, can_edit_note, edit=edit)
 
 
 def note_targets(viewer, *, customer_id: int | None = None, contact_id: int | None = None,

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload, with_expression
 
-from crm.board.services import CurrencyTotal, opportunity_sums, table_sums
+from crm.board.queries import CurrencyTotal, opportunity_sums, table_sums
 from crm.extensions import db
 from crm.models import (Customer, LostReason, Opportunity, Pipeline, Stage, StageChange, StageTotal,
                         TagGroup, User, customer_tags, utcnow)
@@ -160,7 +160,7 @@ def is_filtered(f: dict) -> bool:
 def list_totals(f: dict, stage_probabilities: dict[int, int]) -> list[dict]:
     """Count, amount and weighted amount of the whole filter, one row per currency (one query,
     over the index on (currency, stage_id, amount, probability_override) when unfiltered),
-    added up as the board adds up its columns (crm.board.services.opportunity_sums)."""
+    added up as the board adds up its columns (crm.board.queries.opportunity_sums)."""
     query = filtered(db.select(Opportunity.currency, *opportunity_sums(stage_probabilities)), f
                      ).group_by(Opportunity.currency).order_by(Opportunity.currency)
     return [asdict(CurrencyTotal.of(currency, count, cents, units))
@@ -173,7 +173,7 @@ _TABLE_FILTERS = ("sort", "totals", "pipeline", "stage")
 
 def table_totals(f: dict, pipelines: list[Pipeline]) -> list[dict] | None:
     """Count, amount and weighted amount per currency from stage_totals (kept by triggers,
-    crm/stage_totals.py; crm.board.services.table_sums): for a list filtered at most by
+    crm/stage_totals.py; crm.board.queries.table_sums): for a list filtered at most by
     pipeline or stage, seen by someone who sees everything. None when other filters apply
     (list_totals adds those up)."""
     if any(v for k, v in f.items() if k not in _TABLE_FILTERS) or not sees_everything(current_user):

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crm.board import queries as board_queries
+from crm.board import cards as board_cards
 from crm.concurrency import (Conflict, claim, conflict_for, form_fields, parse_version,
                              stale_move_message, submitted_token)
 from crm.extensions import commit_keeping_loaded, db
@@ -19,7 +19,8 @@ from crm.opportunities.forms import (CompetitorAddForm, FilterForm, LostForm, Op
 from crm.opportunities.services import (StageMoveError, add_competitor, create_opportunity,
                                         delete_competitor, link_related, move_to_stage,
                                         unlink_related, update_opportunity)
-from crm.permissions import can_edit_opportunity, can_see_customer, can_see_opportunity, visible_record
+from crm.permissions import (can_edit_opportunity, can_see_customer, can_see_opportunity, checked,
+                             visible_record)
 from crm.responses import confirm_move, remember_undo
 from crm.search import query_terms
 from crm.tasks.queries import open_tasks_for
@@ -40,13 +41,7 @@ PAGE_BLOCKS = {"stage-widget": "stage_widget", "opp-details": "details", "stage-
 
 def _checked(opportunity: Opportunity | None, *, edit: bool = False) -> Opportunity:
     """404 when missing, 403 when not visible (or, with `edit`, not editable)."""
-    if opportunity is None:
-        abort(404)
-    if not can_see_opportunity(current_user, opportunity):
-        abort(403)
-    if edit and not can_edit_opportunity(current_user, opportunity):
-        abort(403)
-    return opportunity
+    return checked(opportunity, can_see_opportunity, can_edit_opportunity, edit=edit)
 
 
 def _load(opportunity_id: int, *, for_stage_move: bool = False, edit: bool = False) -> Opportunity:
@@ -370,9 +365,9 @@ def _board_move(opportunity: Opportunity, from_stage_id: int | None, *, every_he
                 status: int = 200):
     """The board's answer to a move of its card: the card, and out of band the heads of the
     columns it changed and the board's totals (crm.board.queries.moved_card_context)."""
-    context = board_queries.moved_card_context(opportunity, from_stage_id, current_url(),
+    context = board_cards.moved_card_context(opportunity, from_stage_id, current_url(),
                                                every_head=every_head)
-    return fragment(board_queries.TEMPLATE, "card", "moved_heads", "board_totals", status=status,
+    return fragment(board_cards.TEMPLATE, "card", "moved_heads", "board_totals", status=status,
                     **context)
 
 
@@ -383,7 +378,7 @@ def _board_page_with_error(opportunity: Opportunity, message: str, *, status: in
     else the Referer) again with `status`, the message on that card and its select on the
     stage asked for. None when there is no such page or it does not show the card."""
     origin = local_path(request.form.get("next")) or local_path(request.referrer)
-    page = board_queries.page_with_card_error(origin, opportunity, message, chosen_stage_id) \
+    page = board_cards.page_with_card_error(origin, opportunity, message, chosen_stage_id) \
         if origin is not None else None
     if page is None:
         return None
@@ -424,8 +419,8 @@ def _refused_move(opportunity_id: int, stage: Stage | None, error: StageMoveErro
     if is_htmx() and board:
         if needs_reason:  # the card becomes a small form asking why it was lost
             submitted = "lost_reason_id" in request.form
-            return fragment(board_queries.TEMPLATE, "lost_form", status=422,
-                            **board_queries.lost_form_context(opportunity, stage, current_url()),
+            return fragment(board_cards.TEMPLATE, "lost_form", status=422,
+                            **board_cards.lost_form_context(opportunity, stage, current_url()),
                             reasons=queries.lost_reasons(),
                             error_message=message if (message and submitted) else None,
                             selected_reason=request.form.get("lost_reason_id", ""),

@@ -1,12 +1,13 @@
 """Reads for the sharing panel: the record (after its permission check), the users a record's
 page needs, and what the panel shows."""
-from flask import abort, url_for
+from flask import url_for
 from flask_login import current_user
 from sqlalchemy import exists, or_
 
 from crm.extensions import db
 from crm.models import Customer, Opportunity, User, customer_shares, opportunity_shares
-from crm.permissions import can_reassign, can_see_customer, can_see_opportunity, can_share, can_take
+from crm.permissions import (can_reassign, can_see_customer, can_see_opportunity, can_share, can_take,
+                             checked)
 
 KINDS = {
     "customer": {"model": Customer, "page": "customers.show", "arg": "customer_id",
@@ -20,12 +21,10 @@ def record_or_404(kind: str, record_id: int):
     """The customer or opportunity after the visibility check (404 missing or in the trash,
     403 not visible)."""
     spec = KINDS[kind]
-    record = db.get_or_404(spec["model"], record_id)
-    if getattr(record, "deleted_at", None) is not None:
-        abort(404)
-    if not spec["can_see"](current_user, record):
-        abort(403)
-    return record
+    record = db.session.get(spec["model"], record_id)
+    if record is not None and record.deleted_at is not None:
+        record = None
+    return checked(record, spec["can_see"])
 
 
 class RecordUsers:

@@ -33,7 +33,8 @@ from crm.htmx import (
 )
 from crm.l10n import dt_input
 from crm.models import Customer, Opportunity, User, utcnow
-from crm.permissions import can_edit_task, can_see_customer, can_see_opportunity, visible_record
+from crm.permissions import (can_edit_task, can_see_customer, can_see_opportunity, checked,
+                             visible_record)
 from crm.responses import remember_undo, with_undo_toast
 from crm.tasks.forms import TaskForm
 from crm.tasks.queries import (
@@ -277,12 +278,7 @@ def _panel_of_form(**kwargs):
 
 
 def _task_or_403(task_id: int):
-    task = load_task(task_id)
-    if task is None:
-        abort(404)
-    if not can_edit_task(current_user, task):
-        abort(403)
-    return task
+    return checked(load_task(task_id), can_edit_task)
 
 
 # --- views ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from flask_login import current_user
 from crm.extensions import db
 from crm.htmx import block_for, fragment, is_htmx, push_url, redirect_to, render, targets
 from crm.models import utcnow
-from crm.permissions import can_purge, can_restore, can_see_batch
+from crm.permissions import can_purge, can_restore, can_see_batch, checked
 from crm.responses import KIND_NAMES, UNDO, counts_phrase
 from crm.trash.queries import KINDS, RETENTION_DAYS, batches, expired_count, get_batch
 from crm.trash.services import TrashError, purge, purge_expired, restore
@@ -101,12 +101,7 @@ def index():
 
 
 def _batch_or_404(batch: str):
-    item = get_batch(batch)
-    if item is None:
-        abort(404)
-    if not can_see_batch(current_user, item):
-        abort(403)
-    return item
+    return checked(get_batch(batch), can_see_batch)
 
 
 def _back_from_form() -> tuple[str, int]:
