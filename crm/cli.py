@@ -1,5 +1,6 @@
 """Command-line tools: `flask --app app crm ...` (create-user, demo, backup, restore; the
 trash's purge is added by create_app), and `python app.py` (migrate, then serve)."""
+import logging
 from pathlib import Path
 
 import click
@@ -44,15 +45,25 @@ def create_user_command(email, name, password, role, language, tz):
 
 
 @cli_group.command("demo")
+@click.option("--verbose", is_flag=True,
+              help="Also list every demo login and how the data set was read.")
 @with_appcontext
-def demo_command():
+def demo_command(verbose):
     """Fill an empty database with a believable demo workspace (migrating it first, as
     `python app.py` does, so it also works on a database nothing has run against yet)."""
     tables = set(inspect(db.engine).get_table_names())
     if not tables or "alembic_version" in tables:  # not a schema made by create_all (tests)
-        upgrade_database(current_app._get_current_object())
+        # Each migration's name is a diagnostic: shown with --verbose only.
+        migration_log = logging.getLogger("alembic")
+        level = migration_log.level
+        if not verbose:
+            migration_log.setLevel(logging.WARNING)
+        try:
+            upgrade_database(current_app._get_current_object())
+        finally:
+            migration_log.setLevel(level)
     try:
-        summary = load_demo()
+        summary = load_demo(verbose=verbose)
     except DemoError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(summary)

@@ -1,4 +1,6 @@
 """Accounts: first-run setup, logging in and out, own settings, user administration."""
+import re
+
 import pytest
 
 from crm.extensions import db
@@ -12,6 +14,14 @@ def test_first_run_leads_every_page_to_setup(client):
         assert response.status_code in (302, 303)
         assert response.headers["Location"].endswith("/setup")
     assert client.get("/healthz").status_code == 200
+
+
+def test_setup_preselects_the_language_the_page_is_shown_in(client):
+    english = client.get("/setup").get_data(as_text=True)  # no Accept-Language: English
+    assert 'lang="en"' in english
+    assert re.search(r'<option selected value="en">|<option value="en" selected>', english)
+    chinese = client.get("/setup", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).get_data(as_text=True)
+    assert re.search(r'<option selected value="zh_CN">|<option value="zh_CN" selected>', chinese)
 
 
 def test_setup_creates_admin_and_defaults_then_is_gone(client, app):

@@ -290,3 +290,19 @@ def test_demo_migrates_a_database_nothing_has_run_against(tmp_path):
         assert db.session.execute(select(func.count()).select_from(Customer)).scalar() > 0
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_command_prints_one_line_and_diagnostics_only_when_verbose(app):
+    result, _seconds = _run_demo(app)
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Demo loaded:") and "admin@demo.local" in lines[0]
+    assert "data set" not in result.output and "read as" not in result.output
+
+
+def test_verbose_lists_every_login(app):
+    result = app.test_cli_runner().invoke(args=["crm", "demo", "--verbose"])
+    assert result.exit_code == 0, result.output
+    assert "Log in as:" in result.output
+    assert all(user.email in result.output for user in demo.DEMO_USERS)

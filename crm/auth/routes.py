@@ -11,6 +11,7 @@ from crm.auth.forms import AccountForm, LoginForm, PasswordForm, SetupForm
 from crm.auth.queries import has_users
 from crm.auth.throttle import login_throttle
 from crm.extensions import db
+from crm.l10n import current_locale
 from crm.models import User
 from crm.pipelines.services import ensure_defaults
 from crm.rules import RuleError, apply_rule_error
@@ -32,7 +33,7 @@ def setup():
         abort(404)
     form = SetupForm()
     if request.method == "GET":
-        form.language.data = request.accept_languages.best_match(["zh_CN", "en"], default="zh_CN")
+        form.language.data = current_locale()  # the language this page is shown in
     if form.validate_on_submit():
         user = services.create_user(email=form.email.data, name=form.name.data, password=form.password.data,
                            role="admin", language=form.language.data, timezone=form.timezone.data)

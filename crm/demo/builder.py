@@ -398,7 +398,22 @@ class Builder:
         self.tasks()
         db.session.add_all(self.objects)
 
+    def short_summary(self) -> str:
+        """One line for the user: what was loaded and how to log in (every demo user has the
+        same password; one who existed before keeps theirs)."""
+        c = self.counts
+        passwords = {password for _user, password in self.logins if password}
+        people = ", ".join(
+            f"{user.email} ({user.role}" + ("" if password else "; existing user, password unchanged")
+            + ")" for user, password in self.logins)
+        login = f"Log in as {people}"
+        if passwords:
+            login += f" with the password {sorted(passwords)[0]}"
+        return (f"Demo loaded: {c['customers']} customers, {c['opportunities']} opportunities, "
+                f"{c['notes']} notes, {c['open_tasks'] + c['done_tasks']} tasks. {login}.")
+
     def summary(self, seconds: float) -> str:
+        """Everything: counts, how the data set was read, and every login."""
         c = self.counts
         won = sum(1 for o, _i in self.opps if o.status == "won")
         lost = sum(1 for o, _i in self.opps if o.status == "lost")

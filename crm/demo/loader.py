@@ -23,8 +23,10 @@ class DemoError(RuleError):
 
 
 def load_demo(seed: int = DEFAULT_SEED, accounts_csv: Path | None = None,
-              now: datetime | None = None) -> str:
-    """Fill an empty database with the demo workspace; return a summary to print.
+              now: datetime | None = None, *, verbose: bool = True) -> str:
+    """Fill an empty database with the demo workspace; return a summary to print: one line
+    (what was loaded, how to log in), or with `verbose` every count, every login and how
+    the data set was read.
 
     Refuses (DemoError) when customers or opportunities exist. Users who already exist
     are kept and given customers too; the demo users are added beside them."""
@@ -39,4 +41,6 @@ def load_demo(seed: int = DEFAULT_SEED, accounts_csv: Path | None = None,
     with paused():  # made-up records have no history: no audit entries for them
         builder.build()
         db.session.commit()
+    if not verbose:
+        return builder.short_summary()
     return builder.summary(time.perf_counter() - started)
