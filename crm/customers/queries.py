@@ -13,6 +13,7 @@ from sqlalchemy import func, literal, or_
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from werkzeug.datastructures import MultiDict
 
+from crm.customers.duplicates import HiddenMatch, hidden_matches, share_token
 from crm.customers.forms import ContactForm, SegmentForm
 from crm.extensions import db
 from crm.models import Contact, Customer, Opportunity, Segment, Tag, TagGroup, User, customer_tags
@@ -356,10 +357,14 @@ def results_context(filters: CustomerFilter, **extra) -> dict:
     pagination = customer_page(filters)
     segment_form = extra.pop("segment_form", None) or SegmentForm(
         formdata=None, query=filters.segment_query)
+    # Nothing I may see matches my search: does a customer I may not see? (查重)
+    hidden = (hidden_matches(search_condition(filters.q))
+              if filters.q and not pagination.items and pagination.page == 1 else [])
     return {
         "filters": filters,
         "pagination": pagination,
         "customers": pagination.items,
+        "hidden_matches": hidden,
         "tag_groups": tag_groups_with_tags(),
         "segment_form": segment_form,
         "page_url": lambda page: list_url(filters.query_string(page=page)),
@@ -434,8 +439,8 @@ def find_duplicates(*, name: str | None = None, phone: str | None = None,
 
 
 def visible_duplicates(*, name=None, phone=None, email=None, exclude_id=None):
-    """The possible duplicates I may see, and for those I may not, only what they share with
-    the input (never their name or a link): (customers, messages)."""
+    """The possible duplicates I may see, and for those I may not a HiddenMatch each: what
+    it shares with the input and who owns it (never its name or a link): (customers, hidden)."""
     found = find_duplicates(name=name, phone=phone, email=email, exclude_id=exclude_id)
     visible = visible_ids(current_user, Customer, [c.id for c in found])
     hidden = []
@@ -451,8 +456,8 @@ def visible_duplicates(*, name=None, phone=None, email=None, exclude_id=None):
         else:
             message = _("A customer you cannot see has a similar name, or a contact with this "
                         "phone number or email.")
-        if message not in hidden:
-            hidden.append(message)
+        hidden.append(HiddenMatch(owner_name=other.owner.name if other.owner else None,
+                                  token=share_token(other.id), message=message))
     return [c for c in found if c.id in visible], hidden
 
 

@@ -8,16 +8,18 @@ from flask_login import current_user
 
 from crm.concurrency import Conflict, claim, conflict_for, submitted_token
 from crm.customers import queries, services
+from crm.customers.duplicates import customer_of_token
 from crm.customers.forms import ContactForm, CustomerForm, SegmentForm
 from crm.customers.queries import CustomerFilter, list_url
 from crm.customers.services import CONTACT_FIELDS, CUSTOMER_FIELDS
 from crm.extensions import db
 from crm.htmx import fragment, is_htmx, push_url, redirect_to, render, retarget, targets
 from crm.models import Contact, Customer, Segment, Tag
-from crm.permissions import can_change_segment
+from crm.permissions import can_change_segment, can_see_customer
 from crm.responses import remember_undo, with_undo_toast
 from crm.rules import RuleError
 from crm.trash.services import trash
+from crm.urls import local_path
 from crm.validators import int_or_none, unique_field_ids
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
@@ -26,6 +28,7 @@ LIST = "customers/index.html"
 SHOW = "customers/show.html"
 FORM = "customers/form.html"
 CONTACT_PAGE = "customers/contact_form.html"
+SHARE_REQUEST = "customers/_share_request.html"
 
 
 def _form_values(form, names) -> dict:
@@ -326,3 +329,33 @@ def delete_contact_view(customer_id: int, contact_id: int):
         remember_undo(result)
         return _contacts_response(customer)
     return with_undo_toast(_contacts_response(customer), result)
+
+
+# --- Asking for a customer I may not see (查重) ----------------------------------------------
+
+@bp.route("/share-requests", methods=["POST"])
+def request_share():
+    """Ask the owner of a customer I may not see, found by my search or the duplicate check,
+    to share it with me (a task for them). The form names the customer by a signed token."""
+    customer = customer_of_token(request.form.get("share_token"))
+    if customer is None:
+        abort(404)
+    if can_see_customer(current_user, customer):
+        return redirect_to(url_for("customers.show", customer_id=customer.id))
+    try:
+        asked, added = services.request_share(
+            current_user, customer, request.form.get("q") or request.form.get("name", ""))
+    except RuleError as error:
+        message, category = str(error), "error"
+    else:
+        db.session.commit()
+        message, category = (
+            _("Asked %(name)s to share it with you.", name=asked.name) if added
+            else _("You already asked %(name)s to share it.", name=asked.name)), "success"
+    if is_htmx():
+        return fragment(SHARE_REQUEST, "answer", message=message, category=category)
+    flash(message, category)
+    # From the customer form (its fields came along): back to it with the name typed.
+    back = local_path(request.form.get("next")) or url_for(
+        "customers.create", name=request.form.get("name") or None)
+    return redirect_to(back)

@@ -3,14 +3,20 @@ tags (alone and in bulk), its contacts (one primary), saved segments. Nothing he
 the route ends the unit of work; a refusal is a crm.rules.RuleError naming its form field."""
 from __future__ import annotations
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from crm.customers.queries import CustomerFilter, customers_for_bulk
 from crm.extensions import db
-from crm.models import Contact, Customer, Segment, Tag, utcnow
+from crm.models import Contact, Customer, Segment, Tag, Task, User, utcnow
 from crm.permissions import can_edit_customer, can_set_owner
 from crm.rules import RuleError
 from crm.tags.services import apply_tag
+from crm.tasks.services import create_task
+
+# The start of a share request's task title, whatever the language (how a repeat is found).
+SHARE_REQUEST_PREFIX = "⇄ "
 
 # What the customer form sets, and the contact form.
 CUSTOMER_FIELDS = ("kind", "name", "industry", "region", "city", "size", "source", "phone",
@@ -153,3 +159,37 @@ def save_segment(user, name: str, query: str) -> Segment:
 def delete_segment(segment: Segment) -> None:
     """Delete a segment (its owner's: crm.permissions.can_change_segment)."""
     db.session.delete(segment)
+
+
+# --- Asking for a customer one may not see (查重) --------------------------------------------
+
+def request_share(requester, customer: Customer, searched: str = "") -> tuple[User, bool]:
+    """Ask the owner of `customer` (which `requester` may not see) to share it: an open task
+    for the owner (an unowned customer's request goes to the first active admin), related to
+    the customer, due now. Its title names the requester and what they searched for, never
+    the customer (the requester sees the tasks they created). One open request per requester
+    and customer: asking again changes nothing. Returns (who was asked, whether a task was
+    added)."""
+    assignee = customer.owner if customer.owner is not None and customer.owner.active else None
+    if assignee is None:
+        assignee = db.session.execute(
+            db.select(User).where(User.role == "admin", User.active.is_(True)).order_by(User.id)
+        ).scalars().first()
+    if assignee is None:
+        raise RuleError(_l("Nobody can share this customer with you."), field=None)
+    already = db.session.execute(db.select(Task.id).where(
+        Task.customer_id == customer.id, Task.created_by_id == requester.id,
+        Task.assignee_id == assignee.id, Task.done.is_(False),
+        Task.title.like(f"{SHARE_REQUEST_PREFIX}%"))).first()
+    if already is not None:
+        return assignee, False
+    searched = " ".join((searched or "").split())[:80]
+    with force_locale(assignee.language or "en"):  # the owner reads it
+        title = (_("%(prefix)s%(name)s asks you to share a customer (searched for “%(searched)s”)",
+                   prefix=SHARE_REQUEST_PREFIX, name=requester.name, searched=searched)
+                 if searched else
+                 _("%(prefix)s%(name)s asks you to share a customer",
+                   prefix=SHARE_REQUEST_PREFIX, name=requester.name))
+    create_task(title=title[:200], due_at=utcnow(), assignee=assignee, created_by=requester,
+                customer_id=customer.id)
+    return assignee, True
