@@ -532,8 +532,9 @@ def tags_by_group(tags: list[Tag]) -> list[tuple[TagGroup, list[Tag]]]:
     return sorted(groups.values(), key=lambda item: (item[0].position, item[0].name))
 
 
-def tags_context(customer: Customer, *, picker_open: bool = False) -> dict:
-    """The page's tags block: the customer's tags by group and the picker."""
+def tags_context(customer: Customer, *, picker_open: bool = False, saved: dict | None = None) -> dict:
+    """The page's tags block: the customer's tags by group and the picker; `saved`: what the
+    picker just changed (tag, action, the tags it replaced), shown with an Undo."""
     tag_groups, tags = tag_picker(customer)
     return {
         "customer": customer,
@@ -542,6 +543,7 @@ def tags_context(customer: Customer, *, picker_open: bool = False) -> dict:
         "customer_tag_ids": {tag.id for tag in tags},
         "tag_groups": tag_groups,
         "picker_open": picker_open,
+        "saved": saved,
     }
 
 

@@ -18,6 +18,7 @@ from crm.models import Contact, Customer, Segment, Tag
 from crm.permissions import can_change_segment, can_see_customer
 from crm.responses import remember_undo, with_undo_toast
 from crm.rules import RuleError
+from crm.tags.services import would_replace
 from crm.trash.services import trash
 from crm.urls import local_path
 from crm.validators import int_or_none, unique_field_ids
@@ -232,19 +233,31 @@ def show_page(customer_id: int, *, status: int = 200, **overrides):
 
 @bp.route("/<int:customer_id>/tags", methods=["POST"])
 def update_tags(customer_id: int):
-    """Add or remove a tag on this customer (a single-choice group keeps one tag)."""
+    """Add or remove a tag on this customer (a single-choice group keeps one tag). `restore`:
+    tags to put back as well (the Undo of an addition that replaced another tag). htmx gets
+    the tags block saying what was saved, with its Undo."""
     customer = queries.customer_or_404(customer_id, edit=True)
     tag = db.session.get(Tag, int_or_none(request.form.get("tag_id")) or -1)
     if tag is None:
         abort(400)
+    restore = [t for t in (db.session.get(Tag, int_or_none(value) or -1)
+                           for value in request.form.getlist("restore")) if t is not None]
+    replaced: list[Tag] = []
     if request.form.get("action") == "remove":
+        action = "remove"
         changed = services.remove_tag(customer, tag)
     else:
+        action = "add"
+        replaced = would_replace(customer, tag)
         changed = services.add_tag(customer, tag)
+    for other in restore:
+        changed = services.add_tag(customer, other) or changed
     if changed:
         db.session.commit()
     if is_htmx():
-        return fragment(SHOW, "tags", **queries.tags_context(customer, picker_open=True))
+        saved = {"tag": tag, "action": action, "replaced": replaced, "undo": bool(changed)}
+        return fragment(SHOW, "tags", **queries.tags_context(customer, picker_open=True,
+                                                             saved=saved))
     return redirect(url_for("customers.show", customer_id=customer.id) + "#tags", 303)
 
 

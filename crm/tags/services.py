@@ -154,6 +154,14 @@ def delete_tag(tag: Tag) -> int:
     return affected
 
 
+def would_replace(customer: Customer, tag: Tag) -> list[Tag]:
+    """The tags that putting `tag` on the customer takes off (apply_tag's rule): the other tag
+    of its group when the group is single-choice, else none."""
+    if tag.group.multiple:
+        return []
+    return [t for t in customer.tags if t.group_id == tag.group_id and t.id != tag.id]
+
+
 def apply_tag(customer: Customer, tag: Tag) -> list[Tag]:
     """Put `tag` on a customer. The single-choice rule: a customer carries at most one tag
     of a single-choice group, so putting one on replaces the group's other tag.
@@ -163,11 +171,9 @@ def apply_tag(customer: Customer, tag: Tag) -> list[Tag]:
     page's picker, the list's bulk tagging, set_tags). merge_tags applies the same rule to
     all the source's customers at once, in SQL. Returns the tags it replaced (empty for a
     multiple-choice group)."""
-    replaced = []
-    if not tag.group.multiple:
-        replaced = [t for t in customer.tags if t.group_id == tag.group_id and t.id != tag.id]
-        for other in replaced:
-            customer.tags.remove(other)
+    replaced = would_replace(customer, tag)
+    for other in replaced:
+        customer.tags.remove(other)
     if tag not in customer.tags:
         customer.tags.append(tag)
     return replaced

@@ -34,4 +34,16 @@
       form.reset();
     }
   });
+  // A "Done" link inside a <details> editor closes it in place (without JavaScript it is a
+  // plain link that reloads the page, the editor closed).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("[data-close-details]") : null;
+    if (!link) return;
+    var details = link.closest("details");
+    if (!details) return;
+    event.preventDefault();
+    details.open = false;
+    var summary = details.querySelector("summary");
+    if (summary) summary.focus();
+  });
 })();
