@@ -63,6 +63,41 @@ def test_task_sections_split_my_tasks_by_the_users_day(db, make_user):
     assert everyone.counts["overdue"] == 2
 
 
+def _section_of(task_id, sections) -> str:
+    return next(name for name in ("overdue", "today", "upcoming", "none", "done")
+                if task_id in [t.id for t in sections.rows(name)])
+
+
+@pytest.mark.parametrize("now, due, shanghai, utc", [
+    # 23:00 in Shanghai; due 01:00 tomorrow there, but 17:00 today in UTC.
+    (at(2025, 3, 1, 15), at(2025, 3, 1, 17), "upcoming", "today"),
+    # 01:00 in Shanghai (still 1 March in UTC); due 18:00 Shanghai = 10:00 UTC on 2 March.
+    (at(2025, 3, 1, 17), at(2025, 3, 2, 10), "today", "upcoming"),
+    # Exactly the user's midnight belongs to tomorrow; a minute before is today.
+    (at(2025, 3, 1, 10), at(2025, 3, 1, 16), "upcoming", "today"),
+    (at(2025, 3, 1, 10), at(2025, 3, 1, 15, 59), "today", "today"),
+    # Due this very moment is still today; a second ago is overdue, in every zone.
+    (at(2025, 3, 1, 10), at(2025, 3, 1, 10), "today", "today"),
+    (at(2025, 3, 1, 10), at(2025, 3, 1, 9, 59, 59), "overdue", "overdue"),
+    (at(2025, 3, 1, 10), at(2025, 2, 20), "overdue", "overdue"),
+])
+def test_section_boundaries_in_shanghai_and_utc(db, make_user, now, due, shanghai, utc):
+    """The edges of task_sections' rule (these were bucket_for's tests, the rule's old copy)."""
+    me = make_user("sales")
+    task_id = factories.task(me, "x", due=due).id
+    assert _section_of(task_id, task_sections(me.id, now=now, tz="Asia/Shanghai")) == shanghai
+    assert _section_of(task_id, task_sections(me.id, now=now, tz="UTC")) == utc
+
+
+def test_section_of_done_and_undated_tasks(db, make_user):
+    me = make_user("sales")
+    now = at(2025, 3, 1, 10)
+    done = factories.task(me, "x", due=at(2025, 2, 1), done=True, done_at=at(2025, 2, 28)).id
+    undated = factories.task(me, "y").id
+    sections = task_sections(me.id, now=now, tz="UTC")
+    assert _section_of(done, sections) == "done" and _section_of(undated, sections) == "none"
+
+
 def test_task_sections_cost_the_same_queries_for_few_and_many_tasks(db, make_user):
     me = make_user("sales")
     customer_id = factories.customer().id
