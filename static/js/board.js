@@ -1,5 +1,7 @@
 // The board: drag cards between columns (SortableJS) and keep cards in the right column
-// after a move by the select, a cancelled lost-reason form or a failed request.
+// after a move by the select, a cancelled lost-reason form or a failed request. While a card
+// is dragged, Won, Lost and To trash wait at the bottom of the screen. With a mouse the
+// card's stage select folds into a menu (the "⋯" button, or Enter on the focused card).
 // Everything works without this file: each card has a stage select in a plain form.
 (function () {
   "use strict";
@@ -72,26 +74,124 @@
         ghostClass: "is-ghost",
         chosenClass: "is-chosen",
         dragClass: "is-dragging",
+        onStart: dragStarted,
         onEnd: function (evt) {
+          dragEnded();
           var card = evt.item;
           if (evt.to === evt.from) return;
-          origins[card.dataset.opportunityId] = {from: evt.from, next: evt.from.children[evt.oldIndex] || null};
-          card.classList.add("is-saving");
-          htmx.ajax("POST", card.dataset.moveUrl, {
-            source: card,
-            target: card,
-            swap: "outerHTML",
-            // The version the card was shown with: a stale move is refused (409) and the
-            // answer puts the card in its real column.
-            values: {stage_id: evt.to.dataset.stageId, context: "board", version: card.dataset.version || ""}
-          });
+          var next = evt.from.children[evt.oldIndex] || null;
+          if (evt.to.hasAttribute("data-drop-trash")) {
+            // To the trash: the card goes back and the deal's own confirmation page asks.
+            putAt(card, evt.from, next);
+            window.location.assign(deleteUrl(card));
+            return;
+          }
+          var stageId = evt.to.dataset.dropStageId || evt.to.dataset.stageId;
+          if (evt.to.hasAttribute("data-drop-stage-id")) {
+            // A drop zone at the bottom: the same move as a drop on that stage's column.
+            var list = listFor(stageId);
+            if (!list || stageId === card.dataset.stageId) { putAt(card, evt.from, next); return; }
+            insertSorted(list, card);
+          }
+          moveTo(card, stageId, evt.from, next);
         }
       });
     });
+    initDrops(root);
   }
 
+  // The move a column drop makes: the stage route with the card's version; the answer is
+  // the card (or the lost-reason form) in its place.
+  function moveTo(card, stageId, from, next) {
+    origins[card.dataset.opportunityId] = {from: from, next: next};
+    card.classList.add("is-saving");
+    htmx.ajax("POST", card.dataset.moveUrl, {
+      source: card,
+      target: card,
+      swap: "outerHTML",
+      // The version the card was shown with: a stale move is refused (409) and the
+      // answer puts the card in its real column.
+      values: {stage_id: stageId, context: "board", version: card.dataset.version || ""}
+    });
+  }
+
+  function putAt(card, list, next) {
+    if (next && next.parentNode === list && next !== card) list.insertBefore(card, next);
+    else list.appendChild(card);
+  }
+
+  // POST /opportunities/<id>/stage and GET /opportunities/<id>/delete are stable URLs of
+  // crm.opportunities side by side; the GET is the move-to-trash confirmation.
+  function deleteUrl(card) {
+    return card.dataset.moveUrl.replace(/\/stage$/, "/delete");
+  }
+
+  // The drop zones (Won, Lost, To trash) show while a card is dragged.
+  function dragStarted() { document.documentElement.classList.add("board-dragging"); }
+  function dragEnded() { document.documentElement.classList.remove("board-dragging"); }
+
+  function initDrops(root) {
+    if (!root.querySelectorAll) return;
+    Array.prototype.forEach.call(root.querySelectorAll(".board-drop"), function (zone) {
+      if (zone.dataset.sortable === "on") return;
+      zone.dataset.sortable = "on";
+      Sortable.create(zone, {group: {name: "board", pull: false, put: true}, sort: false,
+                             draggable: ".board-card", ghostClass: "is-ghost"});
+    });
+  }
+
+  // The stage menu on a card (shown as a menu with a mouse; board.css): the button, Enter on
+  // the focused card, Escape to close.
+  function openMenu(card, open) {
+    var button = card.querySelector("[data-card-menu]");
+    if (!button) return;
+    if (open) {
+      Array.prototype.forEach.call(document.querySelectorAll(".board-card.menu-open"), function (other) {
+        if (other !== card) openMenu(other, false);
+      });
+    }
+    card.classList.toggle("menu-open", open);
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-card-menu]");
+    if (!button) return;
+    var card = button.closest(".board-card");
+    var open = !card.classList.contains("menu-open");
+    openMenu(card, open);
+    if (open) card.querySelector("select[name=stage_id]").focus();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (!target.closest) return;
+    if (event.key === "Enter" && target.matches(".board-card[data-movable]")) {
+      event.preventDefault();
+      openMenu(target, true);
+      var select = target.querySelector("select[name=stage_id]");
+      if (select) select.focus();
+      return;
+    }
+    if (event.key === "Escape") {
+      var card = target.closest(".board-card.menu-open");
+      if (!card) return;
+      openMenu(card, false);
+      card.focus();
+    }
+  });
+
+  // A card moved with its menu keeps the keyboard's focus in its new place.
+  var focusAfterMove = null;
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.matches && form.matches(".card-move") && form.contains(document.activeElement)) {
+      focusAfterMove = form.closest(".board-card").id;
+    }
+  });
+
+  document.documentElement.classList.add("board-js");
   document.addEventListener("DOMContentLoaded", function () {
-    document.documentElement.classList.add("board-js");
     initSortable(document);
   });
 
@@ -126,6 +226,10 @@
         }
       }
       delete origins[card.dataset.opportunityId];
+      if (focusAfterMove === card.id) {
+        focusAfterMove = null;
+        card.focus();
+      }
     });
   });
 

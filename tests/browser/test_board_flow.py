@@ -65,6 +65,13 @@ def drag(page, card, target_list):
     page.mouse.up()
 
 
+def open_menu(card):
+    """With a mouse the stage select sits behind the card's "⋯" menu; on a phone it shows."""
+    button = card.locator("[data-card-menu]")
+    if button.is_visible() and button.get_attribute("aria-expanded") != "true":
+        button.click()
+
+
 @pytest.fixture
 def seller(make_user):
     return make_user("sales", name="Li Lei", email="li@example.com", language="en")
@@ -173,6 +180,7 @@ def test_move_with_the_stage_select_and_give_a_lost_reason(app, page, seller, br
     card_id = f"#card-{ids['CRM pilot']}"
     card = page.locator(card_id)
     card.scroll_into_view_if_needed()
+    open_menu(card)
     card.locator("select[name=stage_id]").select_option(str(stages["proposal"]))
     card.get_by_role("button", name="Move").click()
     proposal = column(page, stages["proposal"])
@@ -183,6 +191,7 @@ def test_move_with_the_stage_select_and_give_a_lost_reason(app, page, seller, br
 
     # to the lost stage: the reason is asked for on the card; Cancel leaves it where it was
     card = page.locator(card_id)
+    open_menu(card)
     card.locator("select[name=stage_id]").select_option(str(stages["lost"]))
     card.get_by_role("button", name="Move").click()
     form = proposal.locator(f"{card_id}.lost-form")
@@ -193,6 +202,7 @@ def test_move_with_the_stage_select_and_give_a_lost_reason(app, page, seller, br
     expect(page.locator(card_id).locator("select[name=stage_id]")).to_have_value(str(stages["proposal"]))
 
     card = page.locator(card_id)
+    open_menu(card)
     card.locator("select[name=stage_id]").select_option(str(stages["lost"]))
     card.get_by_role("button", name="Move").click()
     form = page.locator(f"{card_id}.lost-form")
