@@ -343,7 +343,8 @@ def test_duplicate_check_says_a_hidden_customer_exists_without_details(world, as
                                 headers=hx("duplicates")).get_data(as_text=True)
     assert "A customer you cannot see already uses this phone number." in html
     assert "Alpha Trading" not in html and f"/customers/{world.A}" not in html
-    assert "Alice" not in html
+    # Who owns it is said (issue 17's 查重: the owner's name, no other field of the record).
+    assert "Owner: Alice" in html
     html = as_role("alice").get("/customers/duplicates?phone=13800138000").get_data(as_text=True)
     assert "Alpha Trading" in html and "cannot see" not in html
     # saving: the warning stops the first save, "Save anyway" goes through

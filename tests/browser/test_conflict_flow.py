@@ -7,6 +7,8 @@ from playwright.sync_api import expect
 
 from crm.extensions import db
 from crm.models import Customer, Opportunity, Stage
+from tests.browser.conftest import htmx_settled
+from tests.browser.test_board_flow import open_menu
 
 
 def test_second_save_shows_the_conflict_and_applies_mine(page, browser, live_server, viewport, app,
@@ -116,6 +118,9 @@ def test_a_stale_move_on_the_board_puts_the_card_in_its_real_column(page, app, m
         db.session.commit()
 
     # Ada, looking at the old board, moves it to Proposal: refused, the card goes where it is.
+    htmx_settled(page)
+    card.scroll_into_view_if_needed()
+    open_menu(card)  # with a mouse the select sits behind the card's menu
     card.locator("select[name=stage_id]").select_option(str(stage_ids["proposal"]))
     card.locator("button:has-text('Move')").click()
     real_column = page.locator(f'.board-cards[data-stage-id="{stage_ids["negotiation"]}"]')
@@ -127,6 +132,7 @@ def test_a_stale_move_on_the_board_puts_the_card_in_its_real_column(page, app, m
 
     # Moving it again, from what the card now shows, works.
     card = page.locator(f"#card-{opportunity_id}")
+    open_menu(card)
     card.locator("select[name=stage_id]").select_option(str(stage_ids["proposal"]))
     card.locator("button:has-text('Move')").click()
     expect(page.locator(f'.board-cards[data-stage-id="{stage_ids["proposal"]}"] #card-{opportunity_id}')).to_have_count(1)
