@@ -390,12 +390,14 @@ def digits(value: str | None) -> str:
 
 def find_duplicates(*, name: str | None = None, phone: str | None = None,
                     email: str | None = None, exclude_id: int | None = None,
+                    contact_phone: str | None = None, contact_email: str | None = None,
                     limit: int = 10) -> list[Customer]:
     """Customers that may be the one being entered: same name, phone or email.
 
     Names compare without case and spaces, and a name of four or more characters inside
     the other counts too; phones by their last eight digits (at least 5 typed);
-    emails without case. Contacts' phones and emails count too.
+    emails without case. Contacts' phones and emails count too, and so do those of the new
+    customer's first contact (`contact_phone`, `contact_email`), like its own.
     """
     conditions = []
     contact_conditions = []
@@ -408,17 +410,15 @@ def find_duplicates(*, name: str | None = None, phone: str | None = None,
             conditions.append(stored.like(f"%{like_escape(name_key)}%", escape="\\"))
             conditions.append(db.and_(func.length(stored) >= 4,
                                       literal(name_key).like("%" + stored + "%")))
-    phone_digits = digits(phone)
-    if len(phone_digits) >= 5:
+    for typed_phone in dict.fromkeys(_phone_keys(phone, contact_phone)):
         # The last eight digits: "+86 138-0013-8000" and "13800138000" are one number.
-        pattern = f"%{like_escape(phone_digits[-8:])}"
+        pattern = f"%{like_escape(typed_phone)}"
         for column, target in ((Customer.phone, conditions), (Contact.phone, contact_conditions)):
             stripped = column
             for ch in (" ", "-", "(", ")", "+", "."):
                 stripped = func.replace(stripped, ch, "")
             target.append(stripped.like(pattern, escape="\\"))
-    email_key = (email or "").strip().lower()
-    if email_key:
+    for email_key in dict.fromkeys(_email_keys(email, contact_email)):
         conditions.append(func.lower(Customer.email) == email_key)
         contact_conditions.append(func.lower(Contact.email) == email_key)
     if contact_conditions:
@@ -433,18 +433,32 @@ def find_duplicates(*, name: str | None = None, phone: str | None = None,
     return list(db.session.execute(stmt).scalars().unique())
 
 
-def visible_duplicates(*, name=None, phone=None, email=None, exclude_id=None):
+def _phone_keys(*phones) -> list[str]:
+    """What a typed phone is compared by: its last eight digits, when at least 5 were typed."""
+    return [digits(phone)[-8:] for phone in phones if len(digits(phone)) >= 5]
+
+
+def _email_keys(*emails) -> list[str]:
+    return [email.strip().lower() for email in emails if email and email.strip()]
+
+
+def visible_duplicates(*, name=None, phone=None, email=None, exclude_id=None,
+                       contact_phone=None, contact_email=None):
     """The possible duplicates I may see, and for those I may not, only what they share with
-    the input (never their name or a link): (customers, messages)."""
-    found = find_duplicates(name=name, phone=phone, email=email, exclude_id=exclude_id)
+    the input (never their name or a link): (customers, messages). `contact_phone` and
+    `contact_email`: a new customer's first contact's (find_duplicates)."""
+    found = find_duplicates(name=name, phone=phone, email=email, exclude_id=exclude_id,
+                            contact_phone=contact_phone, contact_email=contact_email)
     visible = visible_ids(current_user, Customer, [c.id for c in found])
+    phone_keys = _phone_keys(phone, contact_phone)
+    email_keys = _email_keys(email, contact_email)
     hidden = []
     for other in found:
         if other.id in visible:
             continue
-        if phone and len(digits(phone)) >= 5 and digits(other.phone).endswith(digits(phone)[-8:]):
+        if any(digits(other.phone).endswith(key) for key in phone_keys):
             message = _("A customer you cannot see already uses this phone number.")
-        elif email and (other.email or "").lower() == email.strip().lower():
+        elif (other.email or "").lower() in email_keys:
             message = _("A customer you cannot see already uses this email.")
         elif name and normalise(name) and normalise(name) in normalise(other.name or ""):
             message = _("A customer you cannot see already has this name.")
@@ -467,7 +481,8 @@ def allowed_owners(customer: Customer | None = None) -> list[User]:
 
 
 def form_context(form, customer=None, duplicates=None) -> dict:
-    """The customer form's page: the form and the values its fields suggest."""
+    """The customer form's page: the form and the values its fields suggest (a new
+    customer's form, NewCustomerForm, holds the tag groups it offers)."""
     return {
         "form": form,
         "customer": customer,
