@@ -153,6 +153,8 @@ CASES = [
     Case("customers search (htmx results)", path="/customers?q=company",
          headers=hx("customer-results")),
     Case("customer page", path="/customers/{w.customer_id}"),
+    # The new-customer form offers every tag group with its tags (read in one query).
+    Case("new customer", path="/customers/new"),
     Case("opportunities", path="/opportunities"),
     # The customer page's "All N opportunities" (more than a page of them at 60).
     Case("opportunities of a customer", path="/opportunities?customer={w.customer_id}"),
@@ -178,8 +180,8 @@ CASES = [
 
 # Measured a second time as a salesperson with whom the focus customer and opportunity are
 # shared (the team does not see everything): the visibility rules add their own work.
-SALES_CASES = ("customers", "customers tag filter", "customer page", "opportunities",
-               "opportunities of a customer", "opportunity page", "board", "tasks",
+SALES_CASES = ("customers", "customers tag filter", "customer page", "new customer",
+               "opportunities", "opportunities of a customer", "opportunity page", "board", "tasks",
                "tasks of a customer", "tasks of an opportunity", "stage change (htmx)",
                "note add (htmx)")
 SALES = " (sales)"

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
 from flask import abort, g, has_request_context, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, literal, or_
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from werkzeug.datastructures import MultiDict
 
-from crm.customers.duplicates import HiddenMatch, hidden_matches, share_token
+from crm.customers.duplicates import hidden_matches
 from crm.customers.forms import ContactForm, SegmentForm
 from crm.extensions import db
 from crm.models import Contact, Customer, Opportunity, Segment, Tag, TagGroup, User, customer_tags
@@ -21,8 +20,8 @@ from crm.notes.forms import NoteForm
 from crm.notes.queries import timeline
 from crm.permissions import (can_edit_customer, can_see_customer, can_set_owner, checked,
                              current_viewer, own_segments_clause, sees_everything,
-                             visible_customers_clause, visible_ids, visible_opportunities_clause)
-from crm.search import customer_terms_condition, like_escape, normalise, query_terms
+                             visible_customers_clause, visible_opportunities_clause)
+from crm.search import customer_terms_condition, query_terms
 from crm.sharing.queries import RecordUsers
 from crm.tasks.queries import open_and_done_tasks
 from crm.validators import int_or_none, unique_field_ids
@@ -385,82 +384,6 @@ def list_context(filters: CustomerFilter, **extra) -> dict:
     return context
 
 
-# --- Duplicates --------------------------------------------------------------------------
-
-
-def digits(value: str | None) -> str:
-    """The digits of a phone number."""
-    return "".join(ch for ch in (value or "") if ch.isdigit())
-
-
-def find_duplicates(*, name: str | None = None, phone: str | None = None,
-                    email: str | None = None, exclude_id: int | None = None,
-                    limit: int = 10) -> list[Customer]:
-    """Customers that may be the one being entered: same name, phone or email.
-
-    Names compare without case and spaces, and a name of four or more characters inside
-    the other counts too; phones by their last eight digits (at least 5 typed);
-    emails without case. Contacts' phones and emails count too.
-    """
-    conditions = []
-    contact_conditions = []
-    name_key = normalise(name or "")
-    if name_key:
-        stored = func.lower(func.replace(Customer.name, " ", ""))
-        conditions.append(stored == name_key)
-        if len(name_key) >= 4:
-            # "星辰科技" and "北京星辰科技有限公司" are probably one company, both ways round.
-            conditions.append(stored.like(f"%{like_escape(name_key)}%", escape="\\"))
-            conditions.append(db.and_(func.length(stored) >= 4,
-                                      literal(name_key).like("%" + stored + "%")))
-    phone_digits = digits(phone)
-    if len(phone_digits) >= 5:
-        # The last eight digits: "+86 138-0013-8000" and "13800138000" are one number.
-        pattern = f"%{like_escape(phone_digits[-8:])}"
-        for column, target in ((Customer.phone, conditions), (Contact.phone, contact_conditions)):
-            stripped = column
-            for ch in (" ", "-", "(", ")", "+", "."):
-                stripped = func.replace(stripped, ch, "")
-            target.append(stripped.like(pattern, escape="\\"))
-    email_key = (email or "").strip().lower()
-    if email_key:
-        conditions.append(func.lower(Customer.email) == email_key)
-        contact_conditions.append(func.lower(Contact.email) == email_key)
-    if contact_conditions:
-        conditions.append(Customer.id.in_(
-            db.select(Contact.customer_id).where(or_(*contact_conditions))))
-    if not conditions:
-        return []
-    stmt = (db.select(Customer).where(or_(*conditions)).options(joinedload(Customer.owner))
-            .order_by(Customer.name).limit(limit))
-    if exclude_id is not None:
-        stmt = stmt.where(Customer.id != exclude_id)
-    return list(db.session.execute(stmt).scalars().unique())
-
-
-def visible_duplicates(*, name=None, phone=None, email=None, exclude_id=None):
-    """The possible duplicates I may see, and for those I may not a HiddenMatch each: what
-    it shares with the input and who owns it (never its name or a link): (customers, hidden)."""
-    found = find_duplicates(name=name, phone=phone, email=email, exclude_id=exclude_id)
-    visible = visible_ids(current_user, Customer, [c.id for c in found])
-    hidden = []
-    for other in found:
-        if other.id in visible:
-            continue
-        if phone and len(digits(phone)) >= 5 and digits(other.phone).endswith(digits(phone)[-8:]):
-            message = _("A customer you cannot see already uses this phone number.")
-        elif email and (other.email or "").lower() == email.strip().lower():
-            message = _("A customer you cannot see already uses this email.")
-        elif name and normalise(name) and normalise(name) in normalise(other.name or ""):
-            message = _("A customer you cannot see already has this name.")
-        else:
-            message = _("A customer you cannot see has a similar name, or a contact with this "
-                        "phone number or email.")
-        hidden.append(HiddenMatch(owner_name=other.owner.name if other.owner else None,
-                                  token=share_token(other.id), message=message))
-    return [c for c in found if c.id in visible], hidden
-
-
 # --- The customer form ------------------------------------------------------------------
 
 
@@ -472,7 +395,8 @@ def allowed_owners(customer: Customer | None = None) -> list[User]:
 
 
 def form_context(form, customer=None, duplicates=None) -> dict:
-    """The customer form's page: the form and the values its fields suggest."""
+    """The customer form's page: the form and the values its fields suggest (a new
+    customer's form, NewCustomerForm, holds the tag groups it offers)."""
     return {
         "form": form,
         "customer": customer,

@@ -8,8 +8,8 @@ from flask_login import current_user
 
 from crm.concurrency import Conflict, claim, conflict_for, submitted_token
 from crm.customers import queries, services
-from crm.customers.duplicates import customer_of_token
-from crm.customers.forms import ContactForm, CustomerForm, SegmentForm
+from crm.customers.duplicates import customer_of_token, visible_duplicates
+from crm.customers.forms import ContactForm, CustomerForm, NewCustomerForm, SegmentForm
 from crm.customers.queries import CustomerFilter, list_url
 from crm.customers.services import CONTACT_FIELDS, CUSTOMER_FIELDS
 from crm.extensions import db
@@ -152,24 +152,59 @@ def _owner_allowed(form: CustomerForm, customer: Customer | None) -> bool:
     return True
 
 
+def _tags_allowed(form: NewCustomerForm) -> bool:
+    """Tags that may not go together (two of a single-choice group) are an error on the tags."""
+    try:
+        services.check_tags(form.chosen_tags)
+    except RuleError as error:
+        form.tag_ids.errors = list(form.tag_ids.errors) + [str(error)]
+        return False
+    return True
+
+
+def _refused(form, error: RuleError) -> None:
+    """A RuleError shown beside the field it names (else above the form)."""
+    target = form._fields.get(error.field) if error.field else None
+    if target is not None:
+        target.errors = list(target.errors) + [str(error)]
+    else:
+        form.form_errors.append(str(error))
+
+
 @bp.route("/new", methods=["GET", "POST"])
 def create():
-    """A new customer; possible duplicates are shown before it is saved."""
-    form = CustomerForm(owners=queries.allowed_owners())
+    """A new customer, with its first contact and its tags when they are given, saved in one
+    commit (any refusal: nothing is saved, 422 with everything typed); possible duplicates, of
+    the customer and of its contact, are shown before it is saved."""
+    form = NewCustomerForm(owners=queries.allowed_owners(),
+                           tag_groups=queries.tag_groups_with_tags())
     if request.method == "GET":
         form.owner_id.data = current_user.id
         if request.args.get("name"):
             form.name.data = request.args["name"].strip()[:200]
     duplicates, hidden_duplicates = [], []
-    if form.validate_on_submit() and _owner_allowed(form, None):
-        if request.form.get("confirm_duplicate") != "1":
-            duplicates, hidden_duplicates = queries.visible_duplicates(
-                name=form.name.data, phone=form.phone.data, email=form.email.data)
-        if not duplicates and not hidden_duplicates:
-            customer = services.save_customer(current_user, None, _customer_values(form, None))
-            db.session.commit()
-            flash(_("Customer %(name)s was created.", name=customer.name), "success")
-            return redirect_to(url_for("customers.show", customer_id=customer.id))
+    if form.is_submitted():
+        valid = form.validate()
+        valid = _tags_allowed(form) and valid
+        if valid and _owner_allowed(form, None):
+            contact = form.contact_fields
+            if request.form.get("confirm_duplicate") != "1":
+                duplicates, hidden_duplicates = visible_duplicates(
+                    name=form.name.data, phone=form.phone.data, email=form.email.data,
+                    contact_phone=contact and contact["phone"],
+                    contact_email=contact and contact["email"])
+            if not duplicates and not hidden_duplicates:
+                try:
+                    customer = services.create_customer(
+                        current_user, _customer_values(form, None), contact=contact,
+                        tags=form.chosen_tags)
+                except RuleError as error:
+                    db.session.rollback()
+                    _refused(form, error)
+                else:
+                    db.session.commit()
+                    flash(_("Customer %(name)s was created.", name=customer.name), "success")
+                    return redirect_to(url_for("customers.show", customer_id=customer.id))
     status = 422 if form.errors else 200
     return render(FORM, status=status, hidden_duplicates=hidden_duplicates,
                   **queries.form_context(form, duplicates=duplicates))
@@ -177,10 +212,13 @@ def create():
 
 @bp.route("/duplicates")
 def duplicates():
-    """Possible duplicates of what is being typed into the customer form (a fragment)."""
-    found, hidden = queries.visible_duplicates(
+    """Possible duplicates of what is being typed into the customer form (a fragment): the
+    customer's name, phone and email, and a new customer's first contact's phone and email."""
+    found, hidden = visible_duplicates(
         name=request.args.get("name"), phone=request.args.get("phone"),
-        email=request.args.get("email"), exclude_id=int_or_none(request.args.get("exclude")))
+        email=request.args.get("email"), exclude_id=int_or_none(request.args.get("exclude")),
+        contact_phone=request.args.get("contact-phone"),
+        contact_email=request.args.get("contact-email"))
     return fragment(FORM, "duplicates", duplicates=found, hidden_duplicates=hidden, live=True)
 
 

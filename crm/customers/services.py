@@ -54,6 +54,23 @@ def save_customer(user, customer: Customer | None, fields: dict) -> Customer:
     return customer
 
 
+def create_customer(user, fields: dict, *, contact: dict | None = None,
+                    tags: list[Tag] = ()) -> Customer:
+    """A new customer with, from the same form, its first contact (`contact`: CONTACT_FIELDS,
+    None for none) and its tags. The rules of each: save_customer's (the owner), set_tags's
+    (one tag per single-choice group: a RuleError on tag_ids), save_contact's (the first
+    contact is the primary one; the search keys include it). The customer is flushed before
+    its tags and contact go on, so that the audit trail records them as it does on the
+    customer page (the tags as an update of the customer, the contact's "create"). Not
+    committed: after a RuleError the route rolls back and nothing is saved."""
+    customer = save_customer(user, None, fields)
+    db.session.flush()
+    set_tags(customer, list(tags), refuse_several=True)
+    if contact is not None:
+        save_contact(customer, Contact(), primary=True, **contact)
+    return customer
+
+
 # --- Tags ---------------------------------------------------------------------------------
 
 
@@ -76,14 +93,28 @@ def remove_tag(customer: Customer, tag: Tag) -> bool:
     return True
 
 
-def set_tags(customer: Customer, tags: list[Tag]) -> None:
+def set_tags(customer: Customer, tags: list[Tag], *, refuse_several: bool = False) -> None:
     """Make the customer's tags exactly `tags`, keeping single-choice groups to one tag each
-    (when several of one such group are given, the last one wins)."""
+    (add_tag): when several of one such group are given, the last one wins, or with
+    `refuse_several` a RuleError on tag_ids names the group (nothing here decides which tags
+    may go together: it sees that one of those given did not stay on)."""
     for tag in list(customer.tags):
         if tag not in tags:
             customer.tags.remove(tag)
     for tag in tags:
         add_tag(customer, tag)
+    if refuse_several:
+        dropped = [tag for tag in tags if tag not in customer.tags]
+        if dropped:
+            raise RuleError(_l("%(group)s takes one tag only: choose one of its tags.",
+                               group=dropped[0].group.name), field="tag_ids")
+
+
+def check_tags(tags: list[Tag]) -> None:
+    """Whether `tags` may be one customer's tags together: set_tags's refusal (two tags of a
+    single-choice group), tried on a customer outside the session, so that nothing is written
+    (the new-customer form asks before it looks for duplicates)."""
+    set_tags(Customer(), tags, refuse_several=True)
 
 
 def bulk_tag(customers: list[Customer], tag: Tag, action: str) -> int:
