@@ -33,7 +33,7 @@ from crm.permissions import (
     visible_customers_clause,
     visible_opportunities_clause,
 )
-from crm.search import like_escape, query_terms
+from crm.search import customer_search_condition, query_terms
 from crm.urls import IdUrl
 
 DONE_DAYS = 30          # the Done section shows tasks completed in the last 30 days
@@ -533,12 +533,9 @@ def related_search(q: str, limit: int = 8) -> list[tuple[str, str]]:
                        .options(joinedload(Opportunity.customer))
                        .where(Opportunity.status == "open", visible_opportunities_clause(viewer))
                        .order_by(Opportunity.title, Opportunity.id).limit(limit))
-    for term in terms:
-        pattern = f"%{like_escape(term)}%"
-        customers_q = customers_q.where(Customer.search_index.like(pattern, escape="\\"))
-        opportunities_q = opportunities_q.where(db.or_(
-            db.func.lower(Opportunity.title).like(pattern, escape="\\"),
-            Customer.search_index.like(pattern, escape="\\")))
+    customers_q = customers_q.where(*customer_search_condition(terms))
+    opportunities_q = opportunities_q.where(
+        *customer_search_condition(terms, title=db.func.lower(Opportunity.title)))
     choices = [(f"opportunity:{o.id}", opportunity_label(o))
                for o in db.session.execute(opportunities_q).unique().scalars()]
     choices += [(f"customer:{c.id}", c.name) for c in db.session.execute(customers_q).scalars()]
