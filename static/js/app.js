@@ -46,4 +46,25 @@
     var summary = details.querySelector("summary");
     if (summary) summary.focus();
   });
+  // A record page's secondary sections (details.phone-section) start closed on a phone, so the
+  // timeline and the next task come first; one that holds an error, an open editor or the
+  // address's #anchor stays open. On a wider screen every section is open.
+  var phone = window.matchMedia("(max-width: 640px)");
+  function fitSections() {
+    document.querySelectorAll("details.phone-section").forEach(function (section) {
+      if (!phone.matches) { section.open = true; return; }
+      var anchored = false;
+      try { anchored = location.hash.length > 1 && !!section.querySelector(location.hash); } catch (e) { /* not a selector */ }
+      var busy = section.querySelector(".field-error, [aria-invalid=true], .flash, details[open]");
+      section.open = !!(anchored || busy);
+    });
+  }
+  fitSections();
+  if (phone.addEventListener) phone.addEventListener("change", fitSections);
+  // A section opened by a tap: what loads "when revealed" (the history) loads now.
+  document.addEventListener("toggle", function (event) {
+    if (event.target.matches && event.target.matches("details.phone-section") && event.target.open) {
+      window.dispatchEvent(new Event("scroll"));
+    }
+  }, true);
 })();
