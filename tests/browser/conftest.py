@@ -114,3 +114,13 @@ def htmx_settled(page):
     page's CSP (no unsafe-eval) does not refuse it."""
     page.wait_for_load_state("load")
     expect(page.locator(HTMX_BUSY)).to_have_count(0)
+
+
+def open_section(page, selector: str):
+    """Open the folded record-page section (details.phone-section) that holds `selector`, as
+    a phone user taps its title; a no-op where it is open already (every section is, on a
+    desktop)."""
+    section = page.locator("details.phone-section", has=page.locator(selector)).first
+    if section.count() and not section.evaluate("d => d.open"):
+        section.locator("> summary").click()
+    expect(page.locator(selector).first).to_be_visible()

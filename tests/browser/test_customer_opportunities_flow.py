@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from crm.extensions import db
 from crm.models import utcnow
 from tests import factories
-from tests.browser.conftest import htmx_settled
+from tests.browser.conftest import htmx_settled, open_section
 
 NAME = "上海大客户国际贸易有限公司 Big Account International Trading"
 
@@ -47,6 +47,7 @@ def test_all_opportunities_of_a_big_customer(page, app, make_user, browser_login
     expect(section.locator("tbody tr").first).to_contain_text("Big deal 22")  # the newest first
     _fits(page)
 
+    open_section(page, "#opportunities")
     section.get_by_role("link", name="All 23 opportunities").click()
     expect(page).to_have_url(re.compile(rf"/opportunities\?customer={customer_id}$"))
     results = page.locator("#results")

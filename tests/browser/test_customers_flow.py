@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from crm.extensions import db
 from tests import factories
-from tests.browser.conftest import htmx_settled
+from tests.browser.conftest import htmx_settled, open_section
 
 
 def _seed_tags(app):
@@ -46,6 +46,7 @@ def test_customer_flow(page, app, make_user, browser_login, screenshot):
 
     # Two contacts, added inline without a reload
     page.evaluate("window.__sameDocument = true")
+    open_section(page, "#contacts")
     for name, phone, title in (("王伟", "138 0013 8000", "总经理"), ("李娜", "139 1234 5678", "采购")):
         page.click("#contacts summary:has-text('Add contact')")
         page.fill("#new-contact-name", name)
@@ -58,6 +59,7 @@ def test_customer_flow(page, app, make_user, browser_login, screenshot):
     assert page.evaluate("window.__sameDocument === true")
 
     # Tag it inline; a single-choice group keeps one tag
+    open_section(page, "#tags")
     page.click("#tags summary:has-text('Edit tags')")
     page.click("#tags button.tag-toggle:has-text('重要 Important')")
     expect(page.locator("#tags .tag-groups")).to_contain_text("客户等级 Value tier")

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests import factories
-from tests.browser.conftest import htmx_settled
+from tests.browser.conftest import htmx_settled, open_section
 
 
 @pytest.mark.parametrize("language", ["en", "zh_CN"])
@@ -21,6 +21,7 @@ def test_tag_editing_shows_what_it_saved_with_undo_and_done(page, app, make_user
     browser_login(page, me)
     page.goto(f"/customers/{customer_id}")
     htmx_settled(page)
+    open_section(page, "#tags")
     tags = page.locator("#tags")
     tags.locator("summary").click()
     expect(tags.locator("legend")).to_contain_text(

@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 
 from crm.extensions import db
 from crm.models import Customer
+from tests.browser.conftest import open_section
 
 
 def test_sharing_makes_a_customer_visible(page, browser, live_server, app, make_user,
@@ -34,6 +35,7 @@ def test_sharing_makes_a_customer_visible(page, browser, live_server, app, make_
         admin_page = admin_context.new_page()
         browser_login(admin_page, admin)
         admin_page.goto(f"/customers/{customer_id}")
+        open_section(admin_page, "#sharing")
         panel = admin_page.locator("#sharing")
         expect(panel).to_contain_text("Not shared with anyone.")
         panel.locator("select[name=user_id]").select_option(label="Li Lei")
@@ -52,5 +54,6 @@ def test_sharing_makes_a_customer_visible(page, browser, live_server, app, make_
     expect(page).to_have_url(re.compile(rf"/customers/{customer_id}$"))
     expect(page.locator("h1")).to_contain_text("Hidden Harbour Ltd")
     expect(page.locator(f"a[href='/customers/{customer_id}/edit']")).to_be_visible()
+    open_section(page, "#sharing")
     expect(page.locator("#sharing")).to_contain_text("Wang Fang")
     expect(page.locator("#sharing select[name=user_id]")).to_have_count(0)
