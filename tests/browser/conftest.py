@@ -119,7 +119,8 @@ def htmx_settled(page):
 def open_section(page, selector: str):
     """Open the folded record-page section (details.phone-section) that holds `selector`, as
     a phone user taps its title; a no-op where it is open already (every section is, on a
-    desktop)."""
+    desktop). It waits for the page's scripts first: app.js folds the sections as it loads."""
+    page.wait_for_load_state("domcontentloaded")
     section = page.locator("details.phone-section", has=page.locator(selector)).first
     if section.count() and not section.evaluate("d => d.open"):
         section.locator("> summary").click()
