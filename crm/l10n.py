@@ -21,7 +21,7 @@ tests/test_l10n.py checks that the results equal Babel's.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -61,7 +61,7 @@ def init_l10n(app) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     install_jinja_gettext(app)
     app.jinja_env.filters.update(money=money, number=number, dt=dt, d=d, dt_input=dt_input,
-                                 nl2br=nl2br)
+                                 nl2br=nl2br, due_state=due_state)
 
     @app.context_processor
     def locale_context():
@@ -216,6 +216,17 @@ def d(value: date | None, fmt: str = "medium") -> str:
     if isinstance(value, datetime):  # the day it is in the user's zone
         return format_day(to_user_timezone(value).date(), fmt)
     return format_day(value, fmt)
+
+
+def due_state(value: datetime | None) -> str:
+    """"overdue" when the moment has passed, "today" when it falls later in the user's today
+    (their zone), else "" (none, or a later day): the mark a next contact or a task wears."""
+    if value is None:
+        return ""
+    now = datetime.now(timezone.utc)
+    if value <= now:
+        return "overdue"
+    return "today" if to_user_timezone(value).date() == to_user_timezone(now).date() else ""
 
 
 def dt_input(value: datetime | None) -> str:

@@ -507,6 +507,7 @@ def page_context(customer: Customer, **overrides) -> dict:
         **tags_context(customer),
         **contacts_context(customer),
         "timeline_items": timeline(customer_id=customer.id, done_tasks=done_tasks),
+        "next_contact": customer.next_contact_at,
         "note_form": NoteForm(formdata=None, customer_id=customer.id),
         "opportunities": opportunities,
         "opportunities_total": opportunities_total,

@@ -35,7 +35,11 @@ customer_tags = Table(
 class Customer(db.Model):
     __tablename__ = "customers"
     # The list's default sort (updated_at DESC, id DESC) reads the first page from this index.
-    __table_args__ = (db.Index("ix_customers_updated_at_id", "updated_at", "id"),)
+    __table_args__ = (
+        db.Index("ix_customers_updated_at_id", "updated_at", "id"),
+        # "To contact today" and the badge: an owner's next contacts in time order.
+        db.Index("ix_customers_owner_next_contact", "owner_id", "next_contact_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), default="company")
@@ -51,6 +55,9 @@ class Customer(db.Model):
     address: Mapped[str | None] = mapped_column(String(500))
     description: Mapped[str | None] = mapped_column(Text)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # 下次联系时间: when the owner means to contact the customer next (UTC), set from a
+    # follow-up note (crm.notes.services.add_note).
+    next_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Lower-cased name, pinyin, initials, contact names, phones and emails (see crm/search.py).
     search_index: Mapped[str] = mapped_column(Text, default="")

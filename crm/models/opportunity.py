@@ -43,6 +43,8 @@ class Opportunity(db.Model):
         # for the cards (SQLite, without statistics, took it and sorted every recent close).
         db.Index("ix_opportunities_closed_at", "closed_at", "stage_id"),
         db.Index("ix_opportunities_status_owner", "status", "owner_id"),
+        # "To contact today" and the badge: an owner's next contacts in time order.
+        db.Index("ix_opportunities_owner_next_contact", "owner_id", "next_contact_at"),
         # The board's column totals read only this index (every column they use, in the order
         # of their WHERE: stage, then the closed columns' date, then the trash).
         db.Index("ix_opportunities_board_totals", "stage_id", "currency", "amount",
@@ -74,6 +76,8 @@ class Opportunity(db.Model):
     lost_note: Mapped[str | None] = mapped_column(Text)
     stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # 下次联系时间: when the owner means to follow the deal up next (UTC), set from a note.
+    next_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

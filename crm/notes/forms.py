@@ -15,6 +15,9 @@ class NoteForm(FlaskForm):
     body = TextAreaField(_l("What happened"), validators=[
         DataRequired(message=_l("Write what was said or done.")), Length(max=10000)])
     happened_at = DateTimeLocalField(_l("When"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    # 下次联系时间, in the user's zone; only the add form shows it (crm.notes.services.add_note).
+    next_contact_at = DateTimeLocalField(_l("Next contact"), format="%Y-%m-%dT%H:%M",
+                                         validators=[Optional()])
     customer_id = HiddenField()
     contact_id = HiddenField()
     opportunity_id = HiddenField()

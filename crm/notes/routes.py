@@ -16,6 +16,7 @@ from crm.notes.queries import note_or_404, note_targets
 from crm.notes.services import add_note, update_note, user_time_to_utc
 from crm.permissions import can_edit_note
 from crm.responses import record_page, remember_undo, undo_placeholder
+from crm.rules import RuleError, apply_rule_error
 from crm.trash.services import trash
 from crm.validators import int_or_none, unique_field_ids
 
@@ -59,20 +60,29 @@ def create():
     when the note is refused, its page again with the form and its errors)."""
     form = NoteForm()
     customer, contact, opportunity = _resolve_targets(form)
-    if not form.validate_on_submit():
+    record = opportunity if opportunity is not None else customer
+    note = None
+    if form.validate_on_submit():
+        try:
+            note = add_note(author=current_user, kind=form.kind.data, body=form.body.data,
+                            happened_at=form.happened_at.data, customer=customer,
+                            contact=contact, opportunity=opportunity,
+                            next_contact_at=form.next_contact_at.data)
+        except RuleError as error:
+            db.session.rollback()
+            apply_rule_error(form, error)
+    if note is None:
         if is_htmx():
-            return retarget(fragment(TEMPLATE, "note_form", status=422, note_form=form),
-                            "#note-form")
+            return retarget(fragment(TEMPLATE, "note_form", status=422, note_form=form,
+                                     next_contact=record.next_contact_at), "#note-form")
         return _page_with_note_form(customer, opportunity, form)
-    note = add_note(author=current_user, kind=form.kind.data, body=form.body.data,
-                    happened_at=form.happened_at.data, customer=customer, contact=contact,
-                    opportunity=opportunity)
     db.session.commit()
     if is_htmx():
         fresh = NoteForm(formdata=None, customer_id=customer.id,
                          opportunity_id=opportunity.id if opportunity else "",
                          contact_id=contact.id if contact else "")
-        return fragment(TEMPLATE, "note_item", "note_form", note=note, note_form=fresh, oob=True)
+        return fragment(TEMPLATE, "note_item", "note_form", note=note, note_form=fresh, oob=True,
+                        next_contact=record.next_contact_at)
     flash(_("The note was added."), "success")
     return redirect(_back_url(customer, opportunity), 303)
 

@@ -5,8 +5,12 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import get_timezone
 
+from flask_babel import lazy_gettext as _l
+
 from crm.extensions import db
-from crm.models import Note, utcnow
+from crm.models import Note, Opportunity, utcnow
+from crm.permissions import can_edit_customer, can_edit_opportunity
+from crm.rules import RuleError
 
 
 def user_time_to_utc(value: datetime | None) -> datetime:
@@ -21,13 +25,19 @@ def user_time_to_utc(value: datetime | None) -> datetime:
 
 
 def add_note(*, author, kind: str, body: str, happened_at: datetime | None,
-             customer=None, contact=None, opportunity=None) -> Note:
+             customer=None, contact=None, opportunity=None,
+             next_contact_at: datetime | None = None, now: datetime | None = None) -> Note:
     """Record a note; one on a contact or opportunity also belongs to its customer. The time
-    is the user's (empty: now); a note on an opportunity is activity on it."""
+    is the user's (empty: now); a note on an opportunity is activity on it.
+
+    The next contact (下次联系时间) is the note's record's: the opportunity's when the note is
+    on one, else the customer's (see set_next_contact)."""
     if opportunity is not None and customer is None:
         customer = opportunity.customer
     if contact is not None and customer is None:
         customer = contact.customer
+    set_next_contact(author, opportunity if opportunity is not None else customer,
+                     next_contact_at, now=now)
     note = Note(kind=kind, body=body.strip(), happened_at=user_time_to_utc(happened_at),
                 author=author, customer=customer, contact=contact, opportunity=opportunity)
     db.session.add(note)
@@ -43,3 +53,27 @@ def update_note(note: Note, *, kind: str, body: str, happened_at: datetime | Non
     if happened_at:
         note.happened_at = user_time_to_utc(happened_at)
     return note
+
+
+def set_next_contact(user, record, when: datetime | None, *, now: datetime | None = None) -> None:
+    """A follow-up's "next contact" (下次联系时间) on its customer or opportunity.
+
+    - A time (typed in the user's zone) becomes the record's next contact; it must be later
+      than now, and only someone who may edit the record sets it (RuleError on
+      `next_contact_at` otherwise).
+    - No time: the follow-up was the contact that was due, so a next contact already due
+      (at or before now) is cleared; one still ahead stays.
+    """
+    now = now or utcnow()
+    if when is None:
+        if record.next_contact_at is not None and record.next_contact_at <= now:
+            record.next_contact_at = None
+        return
+    can_edit = can_edit_opportunity if isinstance(record, Opportunity) else can_edit_customer
+    if not can_edit(user, record):
+        raise RuleError(_l("Only someone who may edit this record can plan its next contact."),
+                        field="next_contact_at")
+    when = user_time_to_utc(when)
+    if when <= now:
+        raise RuleError(_l("The next contact must be later than now."), field="next_contact_at")
+    record.next_contact_at = when

@@ -404,6 +404,7 @@ def page_context(opportunity: Opportunity, *, lost_reasons: list[LostReason] | N
     context = _stage_context(opportunity, changes, periods, lost_reasons)
     context.update({
         "timeline_items": items,
+        "next_contact": opportunity.next_contact_at,
         "note_form": NoteForm(formdata=None, customer_id=opportunity.customer_id,
                               opportunity_id=opportunity.id),
         "competitor_form": CompetitorAddForm(formdata=None),
