@@ -20,6 +20,7 @@ from crm.config import BASE_DIR, INSTANCE_DIR, Config
 from crm.core import routes as core_routes
 from crm.customers import routes as customers_routes
 from crm.errors import routes as errors_routes
+from crm.fields import routes as fields_routes
 from crm.extensions import csrf, db, htmx_ext, login_manager, migrate
 from crm.htmx import add_vary, is_htmx_request, redirect_to
 from crm.l10n import init_l10n
@@ -42,7 +43,7 @@ from crm.urls import IdUrl
 BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
               customers_routes.bp, tags_routes.bp, notes_routes.bp, pipelines_routes.bp,
               opportunities_routes.bp, board_routes.bp, tasks_routes.bp, sharing_routes.bp,
-              audit_routes.bp, trash_routes.bp)
+              audit_routes.bp, trash_routes.bp, fields_routes.bp)
 
 _USER_STATEMENTS: dict = {}
 

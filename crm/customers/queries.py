@@ -15,6 +15,8 @@ from werkzeug.datastructures import MultiDict
 from crm.customers.duplicates import hidden_matches
 from crm.customers.forms import ContactForm, SegmentForm
 from crm.extensions import db
+from crm.fields.forms import prepare, with_custom_fields
+from crm.fields.queries import panel_context
 from crm.models import Contact, Customer, Opportunity, Segment, Tag, TagGroup, User, customer_tags
 from crm.notes.forms import NoteForm
 from crm.notes.queries import timeline
@@ -471,12 +473,19 @@ def tags_context(customer: Customer, *, picker_open: bool = False, saved: dict |
     }
 
 
+def _blank_contact_form():
+    """The add-contact form, with the contacts' custom inputs (crm.fields.forms)."""
+    form = with_custom_fields(ContactForm, "contact")(formdata=None)
+    prepare(form)
+    return form
+
+
 def contacts_context(customer: Customer, contact_form=None, **extra) -> dict:
     """The page's contacts block, with the add-contact form (`contact_form`: a refused one)."""
     return {
         "customer": customer,
         "can_edit": can_edit_customer(current_user, customer),
-        "contact_form": unique_field_ids(contact_form or ContactForm(formdata=None), "new-contact-"),
+        "contact_form": unique_field_ids(contact_form or _blank_contact_form(), "new-contact-"),
         **extra,
     }
 
@@ -515,6 +524,7 @@ def page_context(customer: Customer, **overrides) -> dict:
         "panel_tasks": panel_tasks,
         # One users query for the sharing panel and the task panel's assignees.
         "record_users": RecordUsers("customer", customer),
+        "custom_panel": panel_context("customer", customer, can_edit_customer(current_user, customer)),
     }
     context.update(overrides)
     return context
