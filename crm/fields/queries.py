@@ -296,7 +296,7 @@ def filter_widgets(record_type: str, pairs: list[tuple[str, str]], user=None) ->
         kind = type_of(field.type).sql
         widgets.append({
             "field": field, "name": name, "label": field.label(locale), "kind": kind,
-            "value": (given.get(name) or [""])[0], "values": given.get(name, []),
+            "value": (given.get(name) or [""])[0], "chosen": given.get(name, []),
             "min": (given.get(f"{name}_min") or [""])[0], "max": (given.get(f"{name}_max") or [""])[0],
             "match": (given.get(f"{name}_match") or ["any"])[0],
             "options": [(o.key, o.label(locale)) for o in field.options if not o.retired
@@ -367,7 +367,7 @@ def key_taken(record_type: str, key: str, exclude_id: int | None = None) -> bool
 def panel_context(record_type: str, record, can_edit: bool, user=None) -> dict:
     """The record page's panel of custom fields (templates/fields/_panel.html)."""
     return {"record_type": record_type, "record": record, "can_edit": can_edit,
-            "items": shown_values(record_type, record, user)}
+            "shown": shown_values(record_type, record, user)}
 
 
 ENTITIES = {"customers": "customer", "contacts": "contact", "opportunities": "opportunity"}

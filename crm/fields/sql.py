@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import String, bindparam, literal_column, text
+from sqlalchemy import REAL, Numeric, String, bindparam, cast, func, literal_column, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from crm.fields.types import TYPES
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 TABLES = {"customer": "customers", "contact": "contacts", "opportunity": "opportunities"}
+_DIALECTS = {"postgresql": postgresql.dialect, "sqlite": sqlite.dialect}
 
 
 def _safe(key: str) -> str:
@@ -30,28 +32,39 @@ def _safe(key: str) -> str:
     return key
 
 
-def value_sql(dialect: str, field_type: str, key: str, column: str = "custom") -> str:
-    """The SQL text of a field's comparable value (None when absent)."""
+def expression(dialect: str, table: str, field_type: str, key: str):
+    """A field's comparable value (None when absent) as a column expression on `table`'s
+    `custom` column: what filters, sorts and the expression index all use."""
     key = _safe(key)
+    column = _custom_column(table)
     kind = TYPES[field_type].sql
     if dialect == "postgresql":
         if kind == "money":
-            return f"CAST(({column} -> '{key}' ->> 'amount') AS NUMERIC)"
+            return cast(column.op("->")(literal_column(f"'{key}'")).op("->>")(
+                literal_column("'amount'")), Numeric)
         if kind in ("number", "decimal", "user"):
-            return f"CAST(({column} ->> '{key}') AS NUMERIC)"
+            return cast(column.op("->>")(literal_column(f"'{key}'")), Numeric)
         if kind == "multi":
-            return f"({column} -> '{key}')"
-        return f"({column} ->> '{key}')"
+            return column.op("->")(literal_column(f"'{key}'"))
+        return column.op("->>")(literal_column(f"'{key}'"))
     if kind == "money":
-        return f"CAST(json_extract({column}, '$.{key}.amount') AS REAL)"
+        return cast(func.json_extract(column, literal_column(f"'$.{key}.amount'")), REAL)
     if kind == "decimal":
-        return f"CAST(json_extract({column}, '$.{key}') AS REAL)"
-    return f"json_extract({column}, '$.{key}')"
+        return cast(func.json_extract(column, literal_column(f"'$.{key}'")), REAL)
+    return func.json_extract(column, literal_column(f"'$.{key}'"))
 
 
-def expression(dialect: str, table: str, field_type: str, key: str):
-    """The value as a column expression of a query on `table`."""
-    return literal_column(value_sql(dialect, field_type, key, f"{table}.custom"))
+def _custom_column(table: str):
+    # cycle-free: the models are a leaf of crm.fields
+    from crm.models import Contact, Customer, Opportunity
+    return {"customers": Customer, "contacts": Contact, "opportunities": Opportunity}[table].__table__.c.custom
+
+
+def value_sql(dialect: str, field_type: str, key: str, table: str) -> str:
+    """The SQL text of expression(), unqualified, as CREATE INDEX takes it."""
+    compiled = expression(dialect, table, field_type, key).compile(
+        dialect=_DIALECTS[dialect](), compile_kwargs={"literal_binds": True})
+    return str(compiled).replace(f"{table}.", "")
 
 
 def index_name(record_type: str, key: str) -> str:
@@ -61,13 +74,12 @@ def index_name(record_type: str, key: str) -> str:
 def create_index_sql(dialect: str, record_type: str, field_type: str, key: str) -> str:
     table = TABLES[record_type]
     name = index_name(record_type, key)
+    value = value_sql(dialect, field_type, key, table)
     if TYPES[field_type].sql == "multi":
         if dialect == "postgresql":
-            return f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING GIN (({value_sql(dialect, field_type, key)}))"
+            return f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING GIN (({value}))"
         return ""  # SQLite cannot index inside a JSON array: json_each reads the row
-    return f"CREATE INDEX IF NOT EXISTS {name} ON {table} (({value_sql(dialect, field_type, key)}))" \
-        if dialect == "postgresql" else \
-        f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({value_sql(dialect, field_type, key)})"
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {table} (({value}))"
 
 
 def drop_index_sql(record_type: str, key: str) -> str:

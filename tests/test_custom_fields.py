@@ -1,0 +1,224 @@
+"""Custom fields (issue 10) over HTTP: define, fill, show, edit in place, filter, sort, change
+type, delete and restore a field, and the restricted-field permission."""
+import re
+
+import pytest
+
+from crm.extensions import db
+from crm.models import AuditEntry, Customer, CustomField, CustomFieldOption
+from tests.conftest import hx
+
+
+def define(client, record_type="customer", **values):
+    data = {"label_zh": "", "label_en": "Field", "type": "text", "key": ""}
+    data.update(values)
+    options = data.pop("options", [])
+    for option in options:
+        zh, en = option if isinstance(option, tuple) else ("", option)
+        data.setdefault("opt_id", []).append("")
+        data.setdefault("opt_label_zh", []).append(zh)
+        data.setdefault("opt_label_en", []).append(en)
+        data.setdefault("opt_colour", []).append("#336699")
+        data.setdefault("opt_position", []).append(str(len(data["opt_id"])))
+    for flag in ("required", "show_in_list", "filterable", "restricted"):
+        if data.get(flag) is False:
+            data.pop(flag)
+        elif data.get(flag) is True:
+            data[flag] = "y"
+    return client.post(f"/admin/fields/new?type={record_type}", data=data)
+
+
+def field_of(app, key, record_type="customer"):
+    with app.app_context():
+        field = db.session.execute(db.select(CustomField).where(
+            CustomField.key == key, CustomField.record_type == record_type)).scalar_one()
+        db.session.expunge(field)
+        return field
+
+
+def custom_of(app, customer_id):
+    with app.app_context():
+        return db.session.get(Customer, customer_id).custom
+
+
+def test_an_admin_defines_a_field_with_a_key_from_its_label(admin_client, app):
+    response = define(admin_client, label_zh="客户来源渠道", label_en="", type="text")
+    assert response.status_code in (302, 303)
+    assert field_of(app, "ke_hu_lai_yuan_qu_dao").label("en") == "客户来源渠道"
+    page = admin_client.get("/admin/fields?type=customer").get_data(as_text=True)
+    assert "cf_ke_hu_lai_yuan_qu_dao" in page
+
+
+@pytest.mark.parametrize("key", ["name", "owner_id", "select", "order", "9lives", "Bad-Key"])
+def test_keys_that_clash_are_refused(admin_client, key):
+    response = define(admin_client, label_en="Anything", key=key)
+    assert response.status_code == 422
+    assert "field-error" in response.get_data(as_text=True)
+
+
+def test_a_salesperson_may_not_define_fields(client, login, seller):
+    login(seller)
+    assert client.get("/admin/fields").status_code == 403
+    assert define(client, label_en="Mine").status_code == 403
+
+
+def test_fill_show_and_audit_a_choice_field(admin_client, app, build, admin):
+    define(admin_client, label_en="Channel", label_zh="渠道", type="choice", key="channel",
+           options=[("网站", "Website"), ("展会", "Trade show")], show_in_list=True, filterable=True)
+    page = admin_client.get("/customers/new").get_data(as_text=True)
+    assert 'name="cf_channel"' in page
+    response = admin_client.post("/customers/new", data={
+        "kind": "company", "name": "星辰", "owner_id": str(admin.id), "cf_channel": "trade_show",
+        "confirm_duplicate": "1"})
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:3000]
+    customer_id = int(re.search(r"/customers/(\d+)", response.headers["Location"]).group(1))
+    assert custom_of(app, customer_id) == {"channel": "trade_show"}
+    show = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    assert "Trade show" in show
+    # edit in place
+    editor = admin_client.get(f"/fields/customer/{customer_id}/channel/edit", headers=hx())
+    assert editor.status_code == 200
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', editor.get_data(as_text=True)).group(1)
+    saved = admin_client.post(f"/fields/customer/{customer_id}/channel", headers=hx(),
+                              data={"version": version, "cf_channel": "website"})
+    assert saved.status_code == 200 and "Website" in saved.get_data(as_text=True)
+    assert custom_of(app, customer_id) == {"channel": "website"}
+    with app.app_context():
+        entry = db.session.execute(db.select(AuditEntry).where(
+            AuditEntry.entity == "customers", AuditEntry.action == "update")).scalars().all()
+        assert [(e.field, e.old_value, e.new_value) for e in entry] == [("Channel", "Trade show", "Website")]
+    # a stale second save: 409 with both values
+    stale = admin_client.post(f"/fields/customer/{customer_id}/channel", headers=hx(),
+                              data={"version": version, "cf_channel": "trade_show"})
+    assert stale.status_code == 409
+    body = stale.get_data(as_text=True)
+    assert "Website" in body and "Trade show" in body and "data-conflict" in body
+    assert custom_of(app, customer_id) == {"channel": "website"}
+
+
+@pytest.mark.parametrize("kind, raw", [
+    ("integer", "12abc"), ("date", "2026-02-30"), ("choice", "nope"), ("text", "x" * 1_000_000),
+    ("money", "1" + "0" * 40), ("decimal", "1e5"), ("email", "not-an-email"), ("url", "ht tp://x"),
+], ids=lambda value: str(value)[:12])
+def test_bad_input_is_refused_beside_the_field_and_nothing_is_saved(admin_client, app, admin, kind, raw):
+    define(admin_client, label_en="Value", type=kind, key="value", options=["One"])
+    response = admin_client.post("/customers/new", data={
+        "kind": "company", "name": "Bad input Ltd", "owner_id": str(admin.id), "cf_value": raw,
+        "confirm_duplicate": "1"})
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert re.search(r'id="cf_value-error"', body)
+    with app.app_context():
+        assert db.session.execute(db.select(Customer)).first() is None
+
+
+def test_filter_and_sort_the_list_on_a_custom_field(admin_client, app, admin, build):
+    define(admin_client, label_en="Fleet size", type="integer", key="fleet", show_in_list=True,
+           filterable=True)
+    ids = {}
+    for name, fleet in (("Small", 3), ("Big", 300), ("Mid", 40), ("None", None)):
+        ids[name] = build.customer(admin, name=name, custom={"fleet": fleet} if fleet else {})
+    page = admin_client.get("/customers?cf_fleet_min=10&sort=cf_fleet").get_data(as_text=True)
+    assert page.index(">Mid<") < page.index(">Big<")
+    assert ">Small<" not in page and ">None<" not in page
+    page = admin_client.get("/customers?sort=-cf_fleet").get_data(as_text=True)
+    assert page.index(">Big<") < page.index(">Mid<") < page.index(">Small<") < page.index(">None<")
+    page = admin_client.get("/customers?cf_fleet=__empty__").get_data(as_text=True)
+    assert ">None<" in page and ">Big<" not in page
+    # a segment keeps the filter
+    admin_client.post("/customers/segments", data={"name": "Fleets", "query": "cf_fleet_min=10"})
+    with app.app_context():
+        from crm.models import Segment
+        assert db.session.execute(db.select(Segment.query)).scalar_one() == "cf_fleet_min=10"
+
+
+def test_multi_choice_filter_any_and_all(admin_client, app, admin, build):
+    define(admin_client, label_en="Products", type="multi_choice", key="products", filterable=True,
+           options=["Alpha", "Beta", "Gamma"])
+    build.customer(admin, name="AB", custom={"products": ["alpha", "beta"]})
+    build.customer(admin, name="B only", custom={"products": ["beta"]})
+    build.customer(admin, name="G only", custom={"products": ["gamma"]})
+    page = admin_client.get("/customers?cf_products=alpha&cf_products=beta").get_data(as_text=True)
+    assert ">AB<" in page and ">B only<" in page and ">G only<" not in page
+    page = admin_client.get("/customers?cf_products=alpha&cf_products=beta&cf_products_match=all").get_data(as_text=True)
+    assert ">AB<" in page and ">B only<" not in page
+
+
+def test_change_type_only_when_every_value_converts(admin_client, app, admin, build):
+    define(admin_client, label_en="Count", type="text", key="count_text")
+    field = field_of(app, "count_text")
+    first = build.customer(admin, name="One", custom={"count_text": "12"})
+    build.customer(admin, name="Two", custom={"count_text": "many"})
+    response = admin_client.post(f"/admin/fields/{field.id}/edit", data={
+        "label_en": "Count", "type": "integer", "key": "count_text"})
+    assert response.status_code == 422
+    assert "1 stored values would not convert" in response.get_data(as_text=True)
+    assert field_of(app, "count_text").type == "text"
+    with app.app_context():
+        customer = db.session.execute(db.select(Customer).where(Customer.name == "Two")).scalar_one()
+        customer.custom = {}
+        db.session.commit()
+    response = admin_client.post(f"/admin/fields/{field.id}/edit", data={
+        "label_en": "Count", "type": "integer", "key": "count_text"})
+    assert response.status_code in (302, 303)
+    assert field_of(app, "count_text").type == "integer"
+    assert custom_of(app, first) == {"count_text": 12}
+
+
+def test_delete_asks_with_the_count_then_trash_and_restore_keep_values(admin_client, app, admin, build):
+    define(admin_client, label_en="Contract no", type="text", key="contract_no")
+    field = field_of(app, "contract_no")
+    customer_id = build.customer(admin, name="Holder", custom={"contract_no": "HT-1"})
+    confirm = admin_client.post(f"/admin/fields/{field.id}/delete")
+    assert confirm.status_code == 200 and "1 record holds a value" in confirm.get_data(as_text=True)
+    assert field_of(app, "contract_no").deleted_at is None
+    admin_client.post(f"/admin/fields/{field.id}/delete", data={"confirm": "1"})
+    assert field_of(app, "contract_no").deleted_at is not None
+    assert "HT-1" not in admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    admin_client.post(f"/admin/fields/{field.id}/restore")
+    assert "HT-1" in admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    admin_client.post(f"/admin/fields/{field.id}/delete", data={"confirm": "1"})
+    admin_client.post(f"/admin/fields/{field.id}/purge")
+    assert custom_of(app, customer_id) == {}
+
+
+def test_trash_and_restore_of_a_customer_keep_its_values(admin_client, app, admin, build):
+    define(admin_client, label_en="Contract no", type="text", key="contract_no")
+    customer_id = build.customer(admin, name="Holder", custom={"contract_no": "HT-9"})
+    admin_client.post(f"/customers/{customer_id}/delete")
+    with app.app_context():
+        from crm.trash.services import restore
+        from crm.trash.filters import INCLUDE_DELETED
+        customer = db.session.execute(db.select(Customer).execution_options(
+            **{INCLUDE_DELETED: True})).scalar_one()
+        restore(customer.deleted_batch, admin)
+        db.session.commit()
+    assert custom_of(app, customer_id) == {"contract_no": "HT-9"}
+
+
+def test_search_finds_text_custom_values(admin_client, app, admin):
+    define(admin_client, label_en="Contract no", type="text", key="contract_no")
+    admin_client.post("/customers/new", data={"kind": "company", "name": "星辰", "owner_id": str(admin.id),
+                                              "cf_contract_no": "HT-2026-0042", "confirm_duplicate": "1"})
+    page = admin_client.get("/customers?q=ht-2026-0042").get_data(as_text=True)
+    assert ">星辰<" in page
+
+
+def test_restricted_fields_are_hidden_from_salespeople(admin_client, client, login, app, admin, seller, build):
+    define(admin_client, label_en="Margin", type="decimal", key="margin", restricted=True,
+           show_in_list=True, filterable=True)
+    customer_id = build.customer(seller, name="Seller's", custom={"margin": "0.35"})
+    admin_client.get("/admin/fields")  # (the flash of the saved field)
+    login(seller)
+    assert "Margin" not in client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    assert "cf_margin" not in client.get(f"/customers/{customer_id}/edit").get_data(as_text=True)
+    listing = client.get("/customers?cf_margin_min=0.9").get_data(as_text=True)
+    assert ">Seller&#39;s<" in listing or "Seller's" in listing  # the filter is ignored
+    assert "Margin" not in listing
+    assert client.get(f"/fields/customer/{customer_id}/margin", headers=hx()).status_code == 404
+    assert client.post(f"/fields/customer/{customer_id}/margin", headers=hx(),
+                       data={"cf_margin": "0.1"}).status_code == 404
+    # saving the form leaves the hidden value alone
+    client.post(f"/customers/{customer_id}/edit", data={"kind": "company", "name": "Seller's",
+                                                        "owner_id": str(seller.id)})
+    assert custom_of(app, customer_id) == {"margin": "0.35"}
