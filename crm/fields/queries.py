@@ -5,16 +5,18 @@ list with how many records hold each field."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 from flask import current_app, g, has_app_context, has_request_context
 from flask_babel import get_timezone
 from sqlalchemy import func
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
 from crm.fields import sql
 from crm.fields.types import TEXT_TYPES, Context, type_of
 from crm.models import Contact, CustomField, Customer, Opportunity, User
+from crm.models.custom_field import Labelled
 from crm.permissions import current_viewer, visible_fields_of
 from crm.trash.filters import INCLUDE_DELETED
 
@@ -24,33 +26,110 @@ RANGE_SQL = ("number", "decimal", "money", "date", "datetime")
 EMPTY, NOT_EMPTY = "__empty__", "__any__"  # the value of cf_<key> that asks for (not) empty
 
 
-def _load() -> dict[str, list[CustomField]]:
+# The definitions as last read by this process, with the stamp they were read at: (the
+# database, the number of fields, their latest updated_at). Every request reads the stamp
+# with its user (stamp_columns, in crm/__init__.py's user statement), so the definitions cost
+# no statement of their own until an admin changes one (then one query, in the next request).
+_PROCESS_CACHE: dict = {}
+STAMP_KEY = "_crm_custom_fields_stamp"
+DIRTY_KEY = "_crm_custom_fields_dirty"
+
+
+def stamp_columns() -> list:
+    """Columns of the per-request user statement: what says whether the definitions changed."""
+    return [db.select(func.count(CustomField.id)).scalar_subquery(),
+            db.select(func.max(CustomField.updated_at)).scalar_subquery()]
+
+
+def remember_stamp(count, latest) -> None:
+    """The stamp read with this request's user (load_user)."""
+    if has_app_context():
+        setattr(g, STAMP_KEY, (str(db.engine.url), count, str(latest)))
+
+
+@dataclass
+class OptionDef(Labelled):
+    """An option as lists and forms read it (a copy: definitions are shared by requests)."""
+
+    id: int
+    key: str
+    label_zh: str
+    label_en: str
+    colour: str
+    position: int
+    retired: bool
+
+
+@dataclass
+class FieldDef(Labelled):
+    """A field's definition as lists, forms and pages read it (a copy of CustomField)."""
+
+    id: int
+    record_type: str
+    key: str
+    label_zh: str
+    label_en: str
+    type: str
+    required: bool
+    help_zh: str
+    help_en: str
+    position: int
+    show_in_list: bool
+    filterable: bool
+    restricted: bool
+    options: list = dc_field(default_factory=list)
+
+
+FIELD_COLUMNS = ("id", "record_type", "key", "label_zh", "label_en", "type", "required", "help_zh",
+                 "help_en", "position", "show_in_list", "filterable", "restricted")
+OPTION_COLUMNS = ("id", "key", "label_zh", "label_en", "colour", "position", "retired")
+
+
+def definition_of(field: CustomField) -> FieldDef:
+    return FieldDef(**{name: getattr(field, name) for name in FIELD_COLUMNS},
+                    options=[OptionDef(**{name: getattr(o, name) for name in OPTION_COLUMNS})
+                             for o in field.options])
+
+
+def _load() -> dict[str, list[FieldDef]]:
+    """One statement: the live fields with their options (a LEFT JOIN), in admin order."""
     rows = db.session.execute(
         db.select(CustomField).where(CustomField.deleted_at.is_(None))
-        .options(selectinload(CustomField.options))
+        .options(joinedload(CustomField.options))
         .order_by(CustomField.record_type, CustomField.position, CustomField.id)
-    ).scalars().all()
-    found: dict[str, list[CustomField]] = {kind: [] for kind in MODELS}
+    ).unique().scalars().all()
+    found: dict[str, list[FieldDef]] = {kind: [] for kind in MODELS}
     for field in rows:
-        found.setdefault(field.record_type, []).append(field)
+        found.setdefault(field.record_type, []).append(definition_of(field))
     return found
 
 
 def all_definitions() -> dict[str, list[CustomField]]:
-    """Every live field by record type, in admin order: read once per request (flask.g)."""
+    """Every live field by record type, in admin order: read at most once per request
+    (flask.g), and not at all while the stamp read with the user is the process cache's.
+    They are copies (FieldDef): a change is made on the CustomField rows (admin_fields)."""
     if not has_app_context():
-        return _load()
+        return {kind: [] for kind in MODELS}
     cached = g.get(CACHE_KEY)
-    if cached is None:
+    if cached is not None:
+        return cached
+    stamp = g.get(STAMP_KEY)
+    if stamp is not None and not g.get(DIRTY_KEY) and _PROCESS_CACHE.get("stamp") == stamp:
+        cached = _PROCESS_CACHE["definitions"]
+    else:
         cached = _load()
-        setattr(g, CACHE_KEY, cached)
+        if stamp is not None and not g.get(DIRTY_KEY):
+            _PROCESS_CACHE.update(stamp=stamp, definitions=cached)
+    setattr(g, CACHE_KEY, cached)
     return cached
 
 
 def forget_definitions() -> None:
-    """After a definition changed in this request."""
+    """After a definition changed in this request: read them again (from the database)."""
     if has_app_context():
         g.pop(CACHE_KEY, None)
+        setattr(g, DIRTY_KEY, True)
+    _PROCESS_CACHE.clear()
 
 
 def definitions(record_type: str, user=None, *, everyone: bool = False) -> list[CustomField]:
@@ -310,8 +389,13 @@ def filter_widgets(record_type: str, pairs: list[tuple[str, str]], user=None) ->
 # --- the admin's pages --------------------------------------------------------------------------
 
 def admin_fields(record_type: str) -> list[CustomField]:
-    """Every live field of the record type, for the admin (restricted ones included)."""
-    return definitions(record_type, everyone=True)
+    """Every live field of the record type, for the admin (restricted ones included), read
+    now and attached to the session (the admin's changes write them)."""
+    return list(db.session.execute(
+        db.select(CustomField).where(CustomField.deleted_at.is_(None),
+                                     CustomField.record_type == record_type)
+        .options(selectinload(CustomField.options))
+        .order_by(CustomField.position, CustomField.id)).scalars())
 
 
 def trashed_fields(record_type: str | None = None) -> list[CustomField]:

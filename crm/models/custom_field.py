@@ -17,7 +17,26 @@ FIELD_TYPES = ("text", "long_text", "integer", "decimal", "money", "date", "date
 CustomJSON = JSON().with_variant(JSONB(), "postgresql")
 
 
-class CustomField(db.Model):
+class Labelled:
+    """Labels and help in Chinese and English, each falling back to the other."""
+
+    def label(self, locale: str = "en") -> str:
+        """The label in `locale` ("zh..." or "en"), falling back to the other one."""
+        first, second = (self.label_zh, self.label_en) if str(locale).startswith("zh") else (
+            self.label_en, self.label_zh)
+        return first or second or self.key
+
+    def help(self, locale: str = "en") -> str:
+        first, second = (self.help_zh, self.help_en) if str(locale).startswith("zh") else (
+            self.help_en, self.help_zh)
+        return first or second or ""
+
+    @property
+    def input_name(self) -> str:
+        return f"cf_{self.key}"
+
+
+class CustomField(Labelled, db.Model):
     """One field an admin added to a record type: its key (the JSON key and the form input
     `cf_<key>`), labels, type and how lists use it."""
 
@@ -47,23 +66,9 @@ class CustomField(db.Model):
         back_populates="field", order_by="(CustomFieldOption.position, CustomFieldOption.id)",
         cascade="all, delete-orphan")
 
-    def label(self, locale: str = "en") -> str:
-        """The label in `locale` ("zh" or "en"), falling back to the other one."""
-        first, second = (self.label_zh, self.label_en) if locale.startswith("zh") else (
-            self.label_en, self.label_zh)
-        return first or second or self.key
-
-    def help(self, locale: str = "en") -> str:
-        first, second = (self.help_zh, self.help_en) if locale.startswith("zh") else (
-            self.help_en, self.help_zh)
-        return first or second or ""
-
-    @property
-    def input_name(self) -> str:
-        return f"cf_{self.key}"
 
 
-class CustomFieldOption(db.Model):
+class CustomFieldOption(Labelled, db.Model):
     """An option of a choice or multiple-choice field; stored values are option keys. An option
     in use is retired (no longer offered), never deleted."""
 
@@ -79,8 +84,3 @@ class CustomFieldOption(db.Model):
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
 
     field: Mapped[CustomField] = relationship(back_populates="options")
-
-    def label(self, locale: str = "en") -> str:
-        first, second = (self.label_zh, self.label_en) if locale.startswith("zh") else (
-            self.label_en, self.label_zh)
-        return first or second or self.key
