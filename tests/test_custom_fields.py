@@ -222,3 +222,46 @@ def test_restricted_fields_are_hidden_from_salespeople(admin_client, client, log
     client.post(f"/customers/{customer_id}/edit", data={"kind": "company", "name": "Seller's",
                                                         "owner_id": str(seller.id)})
     assert custom_of(app, customer_id) == {"margin": "0.35"}
+
+
+def test_opportunities_have_custom_fields_on_form_page_and_list(admin_client, app, admin, build):
+    define(admin_client, record_type="opportunity", label_en="Decision date", label_zh="决策日期",
+           type="date", key="decision", show_in_list=True, filterable=True)
+    customer_id = build.customer(admin, name="星辰")
+    form = admin_client.get(f"/opportunities/new?customer_id={customer_id}").get_data(as_text=True)
+    assert 'name="cf_decision"' in form
+    early = build.opportunity(customer_id, admin, title="Early deal", custom={"decision": "2026-01-10"})
+    late = build.opportunity(customer_id, admin, title="Late deal", custom={"decision": "2026-06-01"})
+    page = admin_client.get(f"/opportunities/{early}").get_data(as_text=True)
+    assert "Decision date" in page and "Jan 10, 2026" in page
+    listing = admin_client.get("/opportunities?cf_decision_min=2026-03-01").get_data(as_text=True)
+    assert "Late deal" in listing and "Early deal" not in listing
+    listing = admin_client.get("/opportunities?sort=-cf_decision").get_data(as_text=True)
+    assert listing.index("Late deal") < listing.index("Early deal")
+    editor = admin_client.get(f"/fields/opportunity/{late}/decision/edit", headers=hx())
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', editor.get_data(as_text=True)).group(1)
+    refused = admin_client.post(f"/fields/opportunity/{late}/decision", headers=hx(),
+                                data={"version": version, "cf_decision": "2026-02-30"})
+    assert refused.status_code == 422 and "field-error" in refused.get_data(as_text=True)
+    saved = admin_client.post(f"/fields/opportunity/{late}/decision", headers=hx(),
+                              data={"version": version, "cf_decision": "2026-07-01"})
+    assert saved.status_code == 200
+    with app.app_context():
+        from crm.models import Opportunity
+        assert db.session.get(Opportunity, late).custom == {"decision": "2026-07-01"}
+
+
+def test_contacts_have_custom_fields(admin_client, app, admin, build):
+    define(admin_client, record_type="contact", label_en="WeChat", type="text", key="wechat")
+    customer_id = build.customer(admin, name="星辰")
+    page = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    assert 'name="cf_wechat"' in page
+    response = admin_client.post(f"/customers/{customer_id}/contacts", data={
+        "name": "王芳", "cf_wechat": "wangfang88"})
+    assert response.status_code in (302, 303)
+    with app.app_context():
+        from crm.models import Contact
+        contact = db.session.execute(db.select(Contact)).scalar_one()
+        assert contact.custom == {"wechat": "wangfang88"}
+    # the customer's search finds its contact's text fields
+    assert ">星辰<" in admin_client.get("/customers?q=wangfang88").get_data(as_text=True)
