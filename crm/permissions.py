@@ -520,3 +520,14 @@ def visible_fields_of(user, fields) -> list:
     the rule above (definitions are loaded once per request, so there is no SQL clause: a
     hidden field's expression is never put into a query)."""
     return [field for field in fields if can_see_field(user, field)]
+
+
+def hidden_field_entries_clause(user, keys_by_entity: dict[str, list[str]]):
+    """WHERE on the audit trail: the entries of restricted custom fields (`keys_by_entity`:
+    audited table -> keys, crm.fields.queries.restricted_keys) left out for anyone but
+    managers and admins, as the fields themselves are (can_see_field)."""
+    if _is_manager(user) or not any(keys_by_entity.values()):
+        return true()
+    hidden = [and_(AuditEntry.entity == entity, AuditEntry.field.startswith(f"cf_{key}:", autoescape=True))
+              for entity, keys in keys_by_entity.items() for key in keys]
+    return or_(AuditEntry.field.is_(None), ~or_(*hidden))

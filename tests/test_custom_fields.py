@@ -86,7 +86,10 @@ def test_fill_show_and_audit_a_choice_field(admin_client, app, build, admin):
     with app.app_context():
         entry = db.session.execute(db.select(AuditEntry).where(
             AuditEntry.entity == "customers", AuditEntry.action == "update")).scalars().all()
-        assert [(e.field, e.old_value, e.new_value) for e in entry] == [("Channel", "Trade show", "Website")]
+        assert [(e.field, e.old_value, e.new_value) for e in entry] == [
+            ("cf_channel:Channel", "Trade show", "Website")]
+    history = admin_client.get(f"/audit/customers/{customer_id}").get_data(as_text=True)
+    assert "Channel" in history and "cf_channel" not in history
     # a stale second save: 409 with both values
     stale = admin_client.post(f"/fields/customer/{customer_id}/channel", headers=hx(),
                               data={"version": version, "cf_channel": "trade_show"})
@@ -265,3 +268,67 @@ def test_contacts_have_custom_fields(admin_client, app, admin, build):
         assert contact.custom == {"wechat": "wangfang88"}
     # the customer's search finds its contact's text fields
     assert ">星辰<" in admin_client.get("/customers?q=wangfang88").get_data(as_text=True)
+
+
+def test_purge_trash_deletes_fields_deleted_30_days_ago(admin_client, app, admin, build):
+    from datetime import timedelta
+
+    from crm.models import utcnow
+    from crm.trash.cli import purge_trash_command
+    define(admin_client, label_en="Old", type="text", key="old_field")
+    define(admin_client, label_en="Recent", type="text", key="recent_field")
+    customer_id = build.customer(admin, name="Holder", custom={"old_field": "a", "recent_field": "b"})
+    with app.app_context():
+        for key, days in (("old_field", 31), ("recent_field", 2)):
+            field = db.session.execute(db.select(CustomField).where(CustomField.key == key)).scalar_one()
+            field.deleted_at = utcnow() - timedelta(days=days)
+        db.session.commit()
+    result = app.test_cli_runner().invoke(purge_trash_command)
+    assert "and 1 custom field(s)" in result.output
+    assert custom_of(app, customer_id) == {"recent_field": "b"}
+    with app.app_context():
+        assert [f.key for f in db.session.execute(db.select(CustomField)).scalars()] == ["recent_field"]
+
+
+def test_options_in_use_are_retired_not_deleted_and_keys_lock_once_used(admin_client, app, admin, build):
+    define(admin_client, label_en="Size", type="choice", key="size_band", options=["Small", "Large"])
+    field = field_of(app, "size_band")
+    build.customer(admin, name="Holder", custom={"size_band": "small"})
+    with app.app_context():
+        options = db.session.execute(db.select(CustomFieldOption).order_by(CustomFieldOption.id)).scalars().all()
+        small_id = options[0].id
+    # the editor posts only "Large": "Small" is in use, so it stays, retired
+    response = admin_client.post(f"/admin/fields/{field.id}/edit", data={
+        "label_en": "Size", "type": "choice", "key": "size_band", "opt_id": [str(options[1].id)],
+        "opt_label_zh": [""], "opt_label_en": ["Large"], "opt_colour": ["#123456"], "opt_position": ["1"]})
+    assert response.status_code in (302, 303)
+    with app.app_context():
+        small = db.session.get(CustomFieldOption, small_id)
+        assert small is not None and small.retired
+        assert db.session.execute(db.select(CustomFieldOption).where(
+            CustomFieldOption.key == "large")).scalar_one().colour == "#123456"
+    assert "Small" not in admin_client.get("/customers/new").get_data(as_text=True).split('name="cf_size_band"')[1][:400]
+    refused = admin_client.post(f"/admin/fields/{field.id}/edit", data={
+        "label_en": "Size", "type": "choice", "key": "size"})
+    assert refused.status_code == 422
+    assert field_of(app, "size_band").key == "size_band"
+
+
+def test_moving_fields_changes_the_form_order(admin_client, app):
+    define(admin_client, label_en="First", key="first_one")
+    define(admin_client, label_en="Second", key="second_one")
+    second = field_of(app, "second_one")
+    admin_client.post(f"/admin/fields/{second.id}/move", data={"direction": "up"})
+    form = admin_client.get("/customers/new").get_data(as_text=True)
+    assert form.index('name="cf_second_one"') < form.index('name="cf_first_one"')
+
+
+def test_required_fields_and_kept_input(admin_client, app, admin):
+    define(admin_client, label_en="Contract no", key="contract_no", required=True)
+    define(admin_client, label_en="Fleet", key="fleet", type="integer")
+    response = admin_client.post("/customers/new", data={
+        "kind": "company", "name": "Kept Ltd", "owner_id": str(admin.id), "cf_fleet": "12x",
+        "confirm_duplicate": "1"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Contract no is required." in body and 'value="12x"' in body and 'value="Kept Ltd"' in body

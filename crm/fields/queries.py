@@ -458,8 +458,9 @@ ENTITIES = {"customers": "customer", "contacts": "contact", "opportunities": "op
 
 
 def audit_changes(entity: str, old: dict | None, new: dict | None) -> list[tuple[str, str | None, str | None]]:
-    """A `custom` column's change as the audit trail records it: one (label at the time,
-    old text, new text) per field whose value changed (crm/audit/listeners.py)."""
+    """A `custom` column's change as the audit trail records it: one (field, old text, new
+    text) per field whose value changed (crm/audit/listeners.py); the entry's field is
+    "cf_<key>:<label at the time>" (AUDIT_PREFIX), read back by audit_label."""
     record_type = ENTITIES.get(entity)
     old, new = old or {}, new or {}
     if record_type is None or old == new:
@@ -471,15 +472,30 @@ def audit_changes(entity: str, old: dict | None, new: dict | None) -> list[tuple
         if old.get(key) == new.get(key):
             continue
         field = fields.get(key)
+        name = f"cf_{key}:{field.label(locale) if field is not None else key}"[:64]
         if field is None:
-            changes.append((key[:64], _json_text(old.get(key)), _json_text(new.get(key))))
+            changes.append((name, _json_text(old.get(key)), _json_text(new.get(key))))
             continue
         ctx = context_for(field)
         kind = type_of(field.type)
-        changes.append((field.label(locale)[:64], kind.format(old.get(key), locale, ctx) or None,
+        changes.append((name, kind.format(old.get(key), locale, ctx) or None,
                         kind.format(new.get(key), locale, ctx) or None))
     return changes
 
 
 def _json_text(value) -> str | None:
     return None if value is None else str(value)
+
+
+def audit_label(field: str) -> str | None:
+    """The label at the time of an audit entry's custom field ("cf_<key>:<label>"), or None."""
+    if field.startswith("cf_") and ":" in field:
+        return field.split(":", 1)[1]
+    return None
+
+
+def restricted_keys(entity: str) -> list[str]:
+    """The keys of the restricted fields of an audited table's record type (for the history's
+    clause: crm.permissions.hidden_field_entries_clause)."""
+    record_type = ENTITIES.get(entity)
+    return [f.key for f in definitions(record_type, everyone=True) if f.restricted] if record_type else []
