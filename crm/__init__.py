@@ -21,6 +21,7 @@ from crm.core import routes as core_routes
 from crm.customers import routes as customers_routes
 from crm.errors import routes as errors_routes
 from crm.fields import routes as fields_routes
+from crm.fields.queries import filled_values as filled_custom_values
 from crm.fields.queries import remember_stamp as remember_definitions_stamp
 from crm.fields.queries import stamp_columns as definitions_stamp
 from crm.extensions import csrf, db, htmx_ext, login_manager, migrate
@@ -131,6 +132,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     # What every page's layout reads.
     app.jinja_env.globals["id_url"] = IdUrl
+    app.jinja_env.globals["custom_values_of"] = filled_custom_values
     init_overdue_badge(app)
     init_responses(app)
 

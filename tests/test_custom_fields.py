@@ -266,6 +266,8 @@ def test_contacts_have_custom_fields(admin_client, app, admin, build):
         from crm.models import Contact
         contact = db.session.execute(db.select(Contact)).scalar_one()
         assert contact.custom == {"wechat": "wangfang88"}
+    page = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    assert "cf-contact-values" in page and "wangfang88" in page
     # the customer's search finds its contact's text fields
     assert ">星辰<" in admin_client.get("/customers?q=wangfang88").get_data(as_text=True)
 
@@ -332,3 +334,18 @@ def test_required_fields_and_kept_input(admin_client, app, admin):
     body = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "Contract no is required." in body and 'value="12x"' in body and 'value="Kept Ltd"' in body
+
+
+def test_a_stale_customer_form_shows_both_values_of_a_custom_field(admin_client, app, admin, build):
+    define(admin_client, label_en="Contract no", key="contract_no")
+    customer_id = build.customer(admin, name="Holder", custom={"contract_no": "HT-1"})
+    form = admin_client.get(f"/customers/{customer_id}/edit").get_data(as_text=True)
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', form).group(1)
+    data = {"kind": "company", "name": "Holder", "owner_id": str(admin.id), "version": version}
+    first = admin_client.post(f"/customers/{customer_id}/edit", data={**data, "cf_contract_no": "HT-2"})
+    assert first.status_code in (302, 303)
+    second = admin_client.post(f"/customers/{customer_id}/edit", data={**data, "cf_contract_no": "HT-3"})
+    assert second.status_code == 409
+    body = second.get_data(as_text=True)
+    assert 'data-conflict-field="cf_contract_no"' in body and "HT-2" in body and "HT-3" in body
+    assert custom_of(app, customer_id) == {"contract_no": "HT-2"}

@@ -499,3 +499,11 @@ def restricted_keys(entity: str) -> list[str]:
     clause: crm.permissions.hidden_field_entries_clause)."""
     record_type = ENTITIES.get(entity)
     return [f.key for f in definitions(record_type, everyone=True) if f.restricted] if record_type else []
+
+
+def filled_values(record_type: str, record) -> list[Shown]:
+    """The record's custom fields the signed-in user may see that hold a value (a contact's
+    line in its customer's list: the Jinja global custom_values_of)."""
+    if not record.custom:
+        return []
+    return [item for item in shown_values(record_type, record) if item.text]
