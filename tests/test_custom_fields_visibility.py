@@ -7,14 +7,18 @@ from crm.extensions import db
 from crm.fields import services
 from crm.models import Contact, Customer, Opportunity
 from tests.conftest import hx
-from tests.test_visibility import as_role, world  # noqa: F401 (fixtures)
+from tests import test_visibility
+
+# The visibility matrix's world and its logins, as fixtures of this module too.
+world = test_visibility.world
+as_role = test_visibility.as_role
 
 SEES = {"admin": True, "manager": True, "alice": False}
 MARK = "0.4242"  # the restricted value, as stored and as shown
 
 
 @pytest.fixture
-def fields(app, world):  # noqa: F811
+def fields(app, world):
     with app.test_request_context():
         for record_type, key in (("customer", "margin"), ("opportunity", "deal_margin"),
                                  ("contact", "private_phone")):
@@ -47,13 +51,13 @@ ROUTES = [
 ]
 
 
-def _url(path, world):  # noqa: F811
+def _url(path, world):
     return path.format(A=world.A, A1=world.A1, contact_A=world.contact_A)
 
 
 @pytest.mark.parametrize("role", list(SEES))
 @pytest.mark.parametrize("name,path,target", ROUTES, ids=[r[0] for r in ROUTES])
-def test_restricted_fields_show_only_to_managers_and_admins(app, world, fields, as_role, role,  # noqa: F811
+def test_restricted_fields_show_only_to_managers_and_admins(app, world, fields, as_role, role,
                                                              name, path, target):
     client = as_role(role)
     if "history" in name:  # a change of the field, as a manager makes it
@@ -75,14 +79,14 @@ def test_restricted_fields_show_only_to_managers_and_admins(app, world, fields, 
 
 
 @pytest.mark.parametrize("role", list(SEES))
-def test_a_salespersons_filter_on_a_restricted_field_is_ignored(app, world, fields, as_role, role):  # noqa: F811
+def test_a_salespersons_filter_on_a_restricted_field_is_ignored(app, world, fields, as_role, role):
     body = as_role(role).get("/customers?cf_margin_min=0.9").get_data(as_text=True)
     # No customer has a margin of 0.9 or more: the filter applies for managers only.
     assert ("Alpha Trading" in body) == (not SEES[role])
 
 
 @pytest.mark.parametrize("role", list(SEES))
-def test_inline_edit_of_a_restricted_field(app, world, fields, as_role, role):  # noqa: F811
+def test_inline_edit_of_a_restricted_field(app, world, fields, as_role, role):
     client = as_role(role)
     expected = 200 if SEES[role] else 404
     assert client.get(f"/fields/customer/{world.A}/margin", headers=hx()).status_code == expected
@@ -93,7 +97,7 @@ def test_inline_edit_of_a_restricted_field(app, world, fields, as_role, role):  
         assert db.session.get(Customer, world.A).custom["margin"] == ("0.1" if SEES[role] else MARK)
 
 
-def test_inline_edit_follows_the_records_rules(app, world, fields, as_role):  # noqa: F811
+def test_inline_edit_follows_the_records_rules(app, world, fields, as_role):
     """bob may not see customer A; carol neither: 403 as on its page, before the field."""
     for role in ("bob", "carol"):
         client = as_role(role)
@@ -105,7 +109,7 @@ def test_inline_edit_follows_the_records_rules(app, world, fields, as_role):  # 
                                data={"cf_open_note": "x"}).status_code == 403
 
 
-def test_restricted_values_are_not_in_the_search_keys(app, world, fields, as_role):  # noqa: F811
+def test_restricted_values_are_not_in_the_search_keys(app, world, fields, as_role):
     with app.test_request_context():
         customer = db.session.get(Customer, world.A)
         customer.rebuild_search_index()
