@@ -93,6 +93,9 @@ def fill(app, seed: int) -> None:
                 if key in OPTIONS:
                     services.save_options(field, [{"label_zh": z, "label_en": e} for z, e in OPTIONS[key]])
             db.session.commit()
+        for field in db.session.execute(db.select(CustomField)).scalars():
+            services.sync_index(field)  # (again: indexes of an older tree are brought up to date)
+        db.session.commit()
         ids = list(db.session.execute(db.select(Customer.id).order_by(Customer.id)).scalars())
         rng = random.Random(seed)
         today = date.today()

@@ -349,3 +349,33 @@ def test_a_stale_customer_form_shows_both_values_of_a_custom_field(admin_client,
     body = second.get_data(as_text=True)
     assert 'data-conflict-field="cf_contract_no"' in body and "HT-2" in body and "HT-3" in body
     assert custom_of(app, customer_id) == {"contract_no": "HT-2"}
+
+
+def _indexes(app):
+    from sqlalchemy import text
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            sql = "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_cf_customers_fleet_ix%'"
+        else:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_cf_customers_fleet_ix%'"
+        return set(db.session.execute(text(sql)).scalars())
+
+
+def test_filterable_fields_get_an_expression_index_that_goes_with_them(admin_client, app):
+    """(The tests' cleanup deletes rows, not indexes: this test's key is its own.)"""
+    define(admin_client, label_en="Fleet", key="fleet_ix", type="integer", filterable=True)
+    define(admin_client, label_en="Note", key="note", type="text")
+    pg = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    assert _indexes(app) == {"ix_cf_customers_fleet_ix"}
+    field = field_of(app, "fleet_ix")
+    admin_client.post(f"/admin/fields/{field.id}/edit", data={
+        "label_en": "Fleet", "type": "integer", "key": "fleet_ix", "filterable": "y", "show_in_list": "y"})
+    assert _indexes(app) == ({"ix_cf_customers_fleet_ix", "ix_cf_customers_fleet_ix_d"} if pg
+                             else {"ix_cf_customers_fleet_ix"})
+    admin_client.post(f"/admin/fields/{field.id}/delete", data={"confirm": "1"})
+    assert _indexes(app) == set()
+    admin_client.post(f"/admin/fields/{field.id}/restore")
+    assert "ix_cf_customers_fleet_ix" in _indexes(app)
+    admin_client.post(f"/admin/fields/{field.id}/delete", data={"confirm": "1"})
+    admin_client.post(f"/admin/fields/{field.id}/purge")
+    assert _indexes(app) == set()

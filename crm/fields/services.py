@@ -136,7 +136,7 @@ def save_field(record_type: str, field: CustomField | None, values: dict) -> Cus
                                 field="key")
             check_key(record_type, key, exclude_id=field.id)
             old_key = field.key
-            db.session.execute(text(sql.drop_index_sql(record_type, old_key)))
+            drop_indexes(record_type, old_key)
             field.key = key
         if new_type != field.type:
             change_type(field, new_type)
@@ -180,7 +180,7 @@ def change_type(field: CustomField, new_type: str) -> int:
         else:
             custom[field.key] = value
         record.custom = custom
-    db.session.execute(text(sql.drop_index_sql(field.record_type, field.key)))
+    drop_indexes(field.record_type, field.key)
     field.type = new_type
     return len(converted)
 
@@ -242,11 +242,18 @@ def sync_index(field: CustomField) -> None:
     dialect = queries.dialect()
     wanted = (field.filterable or field.show_in_list) and field.deleted_at is None
     if wanted:
-        ddl = sql.create_index_sql(dialect, field.record_type, field.type, field.key)
-        if ddl:
+        if not field.show_in_list:  # no longer sorted on: its sort index goes
+            drop_indexes(field.record_type, field.key, sort_only=True)
+        for ddl in sql.create_index_sqls(dialect, field.record_type, field.type, field.key,
+                                         sorted_on=field.show_in_list):
             db.session.execute(text(ddl))
     else:
-        db.session.execute(text(sql.drop_index_sql(field.record_type, field.key)))
+        drop_indexes(field.record_type, field.key)
+
+
+def drop_indexes(record_type: str, key: str, *, sort_only: bool = False) -> None:
+    for ddl in sql.drop_index_sqls(record_type, key)[1 if sort_only else 0:]:
+        db.session.execute(text(ddl))
 
 
 # --- the trash ----------------------------------------------------------------------------------
@@ -289,7 +296,7 @@ def purge_field(field: CustomField) -> int:
         db.session.execute(update(model).where(model.id == record_id).values(custom=custom)
                            .execution_options(synchronize_session=False))
         changed += 1
-    db.session.execute(text(sql.drop_index_sql(field.record_type, field.key)))
+    drop_indexes(field.record_type, field.key)
     db.session.delete(field)
     queries.forget_definitions()
     return changed

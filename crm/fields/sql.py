@@ -68,22 +68,32 @@ def value_sql(dialect: str, field_type: str, key: str, table: str) -> str:
 
 
 def index_name(record_type: str, key: str) -> str:
-    return f"ix_cf_{TABLES[record_type]}_{_safe(key)}"[:63]
+    return f"ix_cf_{TABLES[record_type]}_{_safe(key)}"[:61]
 
 
-def create_index_sql(dialect: str, record_type: str, field_type: str, key: str) -> str:
+def create_index_sqls(dialect: str, record_type: str, field_type: str, key: str, *,
+                      sorted_on: bool = False) -> list[str]:
+    """The CREATE INDEX statements of a field lists filter on (and, `sorted_on`, sort by).
+
+    Sorts put empty values last both ways (crm.fields.queries.sort_clauses). SQLite serves
+    both from the one index; a PostgreSQL btree read backwards gives DESC NULLS FIRST, so a
+    field shown (and sorted) in a list has a second index, DESC NULLS LAST."""
     table = TABLES[record_type]
     name = index_name(record_type, key)
     value = value_sql(dialect, field_type, key, table)
     if TYPES[field_type].sql == "multi":
         if dialect == "postgresql":
-            return f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING GIN (({value}))"
-        return ""  # SQLite cannot index inside a JSON array: json_each reads the row
-    return f"CREATE INDEX IF NOT EXISTS {name} ON {table} (({value}))"
+            return [f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING GIN (({value}))"]
+        return []  # SQLite cannot index inside a JSON array: json_each reads the row
+    found = [f"CREATE INDEX IF NOT EXISTS {name} ON {table} (({value}))"]
+    if dialect == "postgresql" and sorted_on:
+        found.append(f"CREATE INDEX IF NOT EXISTS {name}_d ON {table} (({value}) DESC NULLS LAST)")
+    return found
 
 
-def drop_index_sql(record_type: str, key: str) -> str:
-    return f"DROP INDEX IF EXISTS {index_name(record_type, key)}"
+def drop_index_sqls(record_type: str, key: str) -> list[str]:
+    name = index_name(record_type, key)
+    return [f"DROP INDEX IF EXISTS {name}", f"DROP INDEX IF EXISTS {name}_d"]
 
 
 def is_custom_index(name: str | None) -> bool:
