@@ -379,3 +379,19 @@ def test_filterable_fields_get_an_expression_index_that_goes_with_them(admin_cli
     admin_client.post(f"/admin/fields/{field.id}/delete", data={"confirm": "1"})
     admin_client.post(f"/admin/fields/{field.id}/purge")
     assert _indexes(app) == set()
+
+
+def test_definitions_changed_by_another_process_are_read_again(admin_client, app):
+    """Each process keeps the definitions with their stamp; a change made elsewhere (another
+    gunicorn worker: here a bare UPDATE, which clears no cache) moves the stamp."""
+    from sqlalchemy import text
+
+    from crm.models import utcnow
+    define(admin_client, label_en="Before", key="renamed")
+    assert "Before" in admin_client.get("/customers/new").get_data(as_text=True)
+    with app.app_context():
+        db.session.execute(text("UPDATE custom_fields SET label_en = 'After', updated_at = :now"),
+                           {"now": utcnow()})
+        db.session.commit()
+    page = admin_client.get("/customers/new").get_data(as_text=True)
+    assert "After" in page and "Before" not in page

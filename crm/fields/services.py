@@ -220,6 +220,8 @@ def save_options(field: CustomField, rows: list[dict]) -> None:
             kept.append(option)
         else:
             field.options.remove(option)
+    # The definitions' stamp (crm.fields.queries.stamp_columns) moves: every process reads them again.
+    field.updated_at = utcnow()
     queries.forget_definitions()
 
 

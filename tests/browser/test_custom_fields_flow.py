@@ -21,7 +21,8 @@ def test_admin_adds_a_choice_field_a_salesperson_fills_filters_and_edits_it(
 
     # The admin defines 客户来源渠道 / Lead channel, a single choice with two options.
     browser_login(page, admin)
-    page.goto("/admin/fields?type=customer")
+    page.goto("/admin/settings")  # the way there: Settings, then Custom fields of customers
+    page.click("a[href$='/admin/fields?type=customer']")
     page.click("a[href*='/admin/fields/new']")
     page.fill("#label_zh", "客户来源渠道")
     page.fill("#label_en", "Lead channel")
