@@ -395,3 +395,53 @@ def test_definitions_changed_by_another_process_are_read_again(admin_client, app
         db.session.commit()
     page = admin_client.get("/customers/new").get_data(as_text=True)
     assert "After" in page and "Before" not in page
+
+
+@pytest.mark.parametrize("query", [
+    "cf_fleet_min=abc", "cf_fleet_max=1" + "0" * 40, "cf_day_min=2026-02-30", "cf_day_max=tomorrow",
+    "cf_stamp_min=2026-13-01", "cf_stamp_max=2026-01-01", "cf_band=nope", "cf_band=__any__",
+    "cf_tags=zzz&cf_tags_match=all", "cf_yes=maybe", "cf_who=999999", "cf_who=abc",
+    "cf_price_min=-5&cf_price_max=1e5", "cf_share_min=0.5", "cf_note=%25_%5C", "sort=cf_nope",
+    "sort=-cf_tags", "sort=cf_stamp", "sort=-cf_price", "cf_unknown=1",
+], ids=lambda q: q[:30])
+def test_odd_filter_values_are_ignored_never_a_500(admin_client, query):
+    for key, kind in (("fleet", "integer"), ("day", "date"), ("stamp", "datetime"), ("band", "choice"),
+                      ("tags", "multi_choice"), ("yes", "boolean"), ("who", "user"), ("price", "money"),
+                      ("share", "decimal"), ("note", "text")):
+        define(admin_client, label_en=key, key=key, type=kind, filterable=True, show_in_list=True,
+               options=["One", "Two"])
+    assert admin_client.get(f"/customers?{query}").status_code == 200
+    assert admin_client.get(f"/customers?{query}", headers=hx("customer-results")).status_code == 200
+
+
+def test_filters_of_every_kind_find_the_right_customers(admin_client, admin, build):
+    for key, kind in (("day", "date"), ("stamp", "datetime"), ("band", "choice"), ("yes", "boolean"),
+                      ("who", "user"), ("price", "money"), ("share", "decimal"), ("note", "text")):
+        define(admin_client, label_en=key, key=key, type=kind, filterable=True, show_in_list=True,
+               options=["One", "Two"])
+    build.customer(admin, name="Cust A", custom={
+        "day": "2026-03-01", "stamp": "2026-03-01T02:00:00Z", "band": "one", "yes": True,
+        "who": admin.id, "price": {"amount": "1500.5", "currency": "CNY"}, "share": "0.25",
+        "note": "Big Fleet owner"})
+    build.customer(admin, name="Cust B", custom={
+        "day": "2026-05-01", "stamp": "2026-05-01T02:00:00Z", "band": "two", "yes": False,
+        "price": {"amount": "99", "currency": "USD"}, "share": "0.75"})
+
+    def names(query):
+        page = admin_client.get(f"/customers?{query}").get_data(as_text=True)
+        return {name for name in ("Cust A", "Cust B") if f">{name}<" in page}
+
+    assert names("cf_day_min=2026-04-01") == {"Cust B"}
+    assert names("cf_day_max=2026-03-01") == {"Cust A"}
+    # a day of the user's zone (Shanghai): 2026-03-01 02:00 UTC is 10:00 there
+    assert names("cf_stamp_min=2026-03-01&cf_stamp_max=2026-03-01") == {"Cust A"}
+    assert names("cf_band=two") == {"Cust B"}
+    assert names("cf_yes=yes") == {"Cust A"} and names("cf_yes=no") == {"Cust B"}
+    assert names(f"cf_who={admin.id}") == {"Cust A"} and names("cf_who=__empty__") == {"Cust B"}
+    assert names("cf_price_min=1000") == {"Cust A"} and names("cf_price_max=100") == {"Cust B"}
+    assert names("cf_share_min=0.5") == {"Cust B"}
+    assert names("cf_note=fleet") == {"Cust A"} and names("cf_note=__any__") == {"Cust A"}
+    page = admin_client.get("/customers?sort=-cf_price").get_data(as_text=True)
+    assert page.index(">Cust A<") < page.index(">Cust B<")
+    page = admin_client.get("/customers?sort=cf_share").get_data(as_text=True)
+    assert page.index(">Cust A<") < page.index(">Cust B<")
