@@ -445,3 +445,25 @@ def test_filters_of_every_kind_find_the_right_customers(admin_client, admin, bui
     assert page.index(">Cust A<") < page.index(">Cust B<")
     page = admin_client.get("/customers?sort=cf_share").get_data(as_text=True)
     assert page.index(">Cust A<") < page.index(">Cust B<")
+
+
+def test_search_keys_follow_the_fields_restriction_and_life(admin_client, app, admin):
+    define(admin_client, label_en="Contract no", type="text", key="contract_no")
+    admin_client.post("/customers/new", data={"kind": "company", "name": "星辰", "owner_id": str(admin.id),
+                                              "cf_contract_no": "HT-77-Q", "confirm_duplicate": "1"})
+    field = field_of(app, "contract_no")
+
+    def found():
+        return ">星辰<" in admin_client.get("/customers?q=ht-77-q").get_data(as_text=True)
+
+    assert found()
+    admin_client.post(f"/admin/fields/{field.id}/edit", data={
+        "label_en": "Contract no", "type": "text", "key": "contract_no", "restricted": "y"})
+    assert not found()  # a restricted value is in nobody's search keys
+    admin_client.post(f"/admin/fields/{field.id}/edit", data={
+        "label_en": "Contract no", "type": "text", "key": "contract_no"})
+    assert found()
+    admin_client.post(f"/admin/fields/{field.id}/delete", data={"confirm": "1"})
+    assert not found()
+    admin_client.post(f"/admin/fields/{field.id}/restore")
+    assert found()

@@ -425,13 +425,18 @@ def value_count(field: CustomField) -> int:
         _present(field)).execution_options(**{INCLUDE_DELETED: True})).scalar_one()
 
 
-def stored_values(field: CustomField) -> list[tuple[int, object]]:
-    """(record id, value) of every record holding the field (type changes read them)."""
+def stored_customs(field: CustomField) -> list[tuple[int, dict]]:
+    """(record id, its custom dict) of every record holding the field, the trash included."""
     model = MODELS[field.record_type]
     rows = db.session.execute(db.select(model.id, model.custom).where(_present(field))
                               .execution_options(**{INCLUDE_DELETED: True})).all()
-    return [(record_id, custom[field.key]) for record_id, custom in rows
+    return [(record_id, custom) for record_id, custom in rows
             if custom and custom.get(field.key) is not None]
+
+
+def stored_values(field: CustomField) -> list[tuple[int, object]]:
+    """(record id, value) of every record holding the field (type changes read them)."""
+    return [(record_id, custom[field.key]) for record_id, custom in stored_customs(field)]
 
 
 def option_in_use(field: CustomField, key: str) -> bool:

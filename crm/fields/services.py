@@ -28,7 +28,8 @@ import re
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import inspect, text, update
+from sqlalchemy import bindparam, inspect, text, update
+from sqlalchemy.orm import selectinload
 from pypinyin import lazy_pinyin
 
 from crm.extensions import db
@@ -123,6 +124,7 @@ def save_field(record_type: str, field: CustomField | None, values: dict) -> Cus
     if new_type not in FIELD_TYPES:
         raise RuleError(_l("Choose a type from the list."), field="type")
     key = (values.get("key") or "").strip()
+    searched_before = None  # (type, restricted) of a field changed: its search keys may move
     if field is None:
         key = key or _free_key(record_type, key_from_label(values.get("label_en") or values.get("label_zh")))
         check_key(record_type, key)
@@ -130,6 +132,7 @@ def save_field(record_type: str, field: CustomField | None, values: dict) -> Cus
         field = CustomField(record_type=record_type, key=key, type=new_type, position=position)
         db.session.add(field)
     else:
+        searched_before = (field.type, field.restricted)
         if key and key != field.key:
             if queries.value_count(field):
                 raise RuleError(_l("The key cannot change: records hold values of this field."),
@@ -146,7 +149,34 @@ def save_field(record_type: str, field: CustomField | None, values: dict) -> Cus
     db.session.flush()
     sync_index(field)
     queries.forget_definitions()
+    if searched_before is not None and searched_before != (field.type, field.restricted):
+        refresh_search_keys(field)
     return field
+
+
+def refresh_search_keys(field: CustomField, record_ids: list[int] | None = None) -> int:
+    """Rebuild the search keys of the customers holding values of `field` (theirs or their
+    contacts'), after the field's type, restriction or life changed: a restricted, deleted
+    or no longer textual field's values leave the keys, a restored one's come back. How many
+    customers were rebuilt."""
+    # cycle-free: crm.models is a leaf of crm.fields
+    from crm.models import Contact, Customer
+    if field.record_type not in ("customer", "contact"):
+        return 0
+    ids = record_ids if record_ids is not None else [i for i, _v in queries.stored_values(field)]
+    if field.record_type == "contact" and ids:
+        ids = list(db.session.execute(db.select(Contact.customer_id).where(Contact.id.in_(ids))
+                                      .execution_options(**{INCLUDE_DELETED: True})).scalars())
+    rebuilt = 0
+    for start in range(0, len(ids), 1000):
+        customers = db.session.execute(
+            db.select(Customer).where(Customer.id.in_(ids[start:start + 1000]))
+            .options(selectinload(Customer.contacts))
+            .execution_options(**{INCLUDE_DELETED: True})).scalars().all()
+        for customer in customers:
+            customer.rebuild_search_index()
+            rebuilt += 1
+    return rebuilt
 
 
 def change_type(field: CustomField, new_type: str) -> int:
@@ -268,6 +298,7 @@ def trash_field(field: CustomField) -> int:
     db.session.flush()
     sync_index(field)
     queries.forget_definitions()
+    refresh_search_keys(field)
     return count
 
 
@@ -282,26 +313,27 @@ def restore_field(field: CustomField, now: datetime | None = None) -> None:
     db.session.flush()
     sync_index(field)
     queries.forget_definitions()
+    refresh_search_keys(field)
 
 
 def purge_field(field: CustomField) -> int:
     """Delete the field for good: its values leave every record (trash included), its index
     goes. How many records changed."""
     model = queries.MODELS[field.record_type]
-    changed = 0
-    for record_id, _value in queries.stored_values(field):
-        record = db.session.execute(db.select(model).where(model.id == record_id)
-                                    .execution_options(**{INCLUDE_DELETED: True})).scalar_one()
-        custom = dict(record.custom or {})
-        custom.pop(field.key, None)
-        # A bulk-like write: the values of a deleted field are no change of the record's own.
-        db.session.execute(update(model).where(model.id == record_id).values(custom=custom)
-                           .execution_options(synchronize_session=False))
-        changed += 1
+    rows = queries.stored_customs(field)
+    if rows:
+        # One executemany: the values of a deleted field are no change of the records' own
+        # (no audit entry, no version).
+        table = model.__table__
+        db.session.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(custom=bindparam("b_custom")),
+            [{"b_id": record_id, "b_custom": {k: v for k, v in custom.items() if k != field.key}}
+             for record_id, custom in rows])
+        db.session.expire_all()
     drop_indexes(field.record_type, field.key)
     db.session.delete(field)
     queries.forget_definitions()
-    return changed
+    return len(rows)
 
 
 def purge_expired_fields(now: datetime | None = None) -> int:
