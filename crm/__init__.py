@@ -20,6 +20,10 @@ from crm.config import BASE_DIR, INSTANCE_DIR, Config
 from crm.core import routes as core_routes
 from crm.customers import routes as customers_routes
 from crm.errors import routes as errors_routes
+from crm.fields import routes as fields_routes
+from crm.fields.queries import filled_values as filled_custom_values
+from crm.fields.queries import remember_stamp as remember_definitions_stamp
+from crm.fields.queries import stamp_columns as definitions_stamp
 from crm.extensions import csrf, db, htmx_ext, login_manager, migrate
 from crm.htmx import add_vary, is_htmx_request, redirect_to
 from crm.l10n import init_l10n
@@ -42,7 +46,7 @@ from crm.urls import IdUrl
 BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
               customers_routes.bp, tags_routes.bp, notes_routes.bp, pipelines_routes.bp,
               opportunities_routes.bp, board_routes.bp, tasks_routes.bp, sharing_routes.bp,
-              audit_routes.bp, trash_routes.bp)
+              audit_routes.bp, trash_routes.bp, fields_routes.bp)
 
 _USER_STATEMENTS: dict = {}
 
@@ -56,7 +60,7 @@ def _user_statement(dialect_name: str):
         # The cookie's login session must exist and not have expired (crm.auth.sessions).
         statement = _USER_STATEMENTS[dialect_name] = (
             db.select(models.User, models.LoginSession.id, overdue_count_of(models.User.id, now),
-                      *loaded_with_user(models.User.id, dialect_name))
+                      *loaded_with_user(models.User.id, dialect_name), *definitions_stamp())
             .join(models.LoginSession, models.LoginSession.user_id == models.User.id)
             .where(models.User.id == bindparam("user_id"),
                    models.LoginSession.token_hash == bindparam("token_hash"),
@@ -70,20 +74,22 @@ def load_user(cookie_id: str):
     if parsed is None:
         return None
     user_id, token = parsed
-    # The login session, the navigation's overdue badge, the team switch and the ids
-    # shared with the user come with the user: no statement of their own.
+    # The login session, the navigation's overdue badge, the team switch, the ids shared
+    # with the user and the custom fields' stamp come with the user: no statement of their own.
     statement = _user_statement(db.session.get_bind().dialect.name)
     row = db.session.execute(statement, {"user_id": user_id, "token_hash": hash_token(token),
                                          "now": models.utcnow()}).first()
     if row is None:
         return None
-    user, login_session_id, overdue_count, team_value, customer_ids, opportunity_ids = row
+    (user, login_session_id, overdue_count, team_value, customer_ids, opportunity_ids,
+     fields_count, fields_changed) = row
     user.login_token, user.login_session_id = token, login_session_id
     # A deactivated user's open sessions end at their next request.
     if not user.active:
         return None
     remember_overdue_count(user.id, overdue_count)
     remember_loaded(user.id, team_value, customer_ids, opportunity_ids)
+    remember_definitions_stamp(fields_count, fields_changed)
     return user
 
 
@@ -126,6 +132,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     # What every page's layout reads.
     app.jinja_env.globals["id_url"] = IdUrl
+    app.jinja_env.globals["custom_values_of"] = filled_custom_values
     init_overdue_badge(app)
     init_responses(app)
 

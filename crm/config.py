@@ -51,6 +51,9 @@ class Config:
     REMEMBER_COOKIE_DURATION = timedelta(days=30)
     LOGIN_SESSION_LIFETIME = timedelta(days=7)
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    # One form field up to 2 MB reaches the form's validation (a 1 MB paste into a short
+    # text gets its message beside the field, issue 10); a bigger one is a 413.
+    MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
     DEFAULT_CURRENCY = "CNY"
     # Wrong passwords (crm.auth.throttle): per account and address together, and a looser
     # ceiling per address (an office behind one NAT); in Redis when REDIS_URL is set.

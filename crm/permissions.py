@@ -497,3 +497,37 @@ def can_restore(user, item) -> bool:
 def can_purge(user) -> bool:
     """Only admins delete from the trash for good."""
     return bool(_authenticated(user) and user.is_admin)
+
+
+# --- custom fields ---------------------------------------------------------------------------
+
+def can_define_fields(user) -> bool:
+    """Only admins define custom fields (/admin/fields)."""
+    return bool(_authenticated(user) and user.is_admin)
+
+
+def can_see_field(user, field) -> bool:
+    """A custom field marked restricted ("visible to managers and admins only") is hidden from
+    everyone else: on pages, fragments, lists and filters (its filter is ignored), and in the
+    search keys. Other fields follow the record's own rules."""
+    if not getattr(field, "restricted", False):
+        return True
+    return _is_manager(user) or user is None
+
+
+def visible_fields_of(user, fields) -> list:
+    """The fields of a list (crm.fields.queries.definitions) `user` may see: the Python side of
+    the rule above (definitions are loaded once per request, so there is no SQL clause: a
+    hidden field's expression is never put into a query)."""
+    return [field for field in fields if can_see_field(user, field)]
+
+
+def hidden_field_entries_clause(user, keys_by_entity: dict[str, list[str]]):
+    """WHERE on the audit trail: the entries of restricted custom fields (`keys_by_entity`:
+    audited table -> keys, crm.fields.queries.restricted_keys) left out for anyone but
+    managers and admins, as the fields themselves are (can_see_field)."""
+    if _is_manager(user) or not any(keys_by_entity.values()):
+        return true()
+    hidden = [and_(AuditEntry.entity == entity, AuditEntry.field.startswith(f"cf_{key}:", autoescape=True))
+              for entity, keys in keys_by_entity.items() for key in keys]
+    return or_(AuditEntry.field.is_(None), ~or_(*hidden))

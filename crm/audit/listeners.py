@@ -18,6 +18,7 @@ from sqlalchemy import Numeric, event, inspect, select
 from sqlalchemy.orm import Session
 
 from crm.audit import services
+from crm.fields.queries import audit_changes
 from crm.models import Competitor, Contact, Customer, Opportunity
 
 # Every create, update and delete of these is recorded. Add Lead, Quote, Contract here.
@@ -27,6 +28,7 @@ AUDITED_MODELS: list[type] = [Customer, Contact, Opportunity]
 NOISE_COLUMNS = {"id", "updated_at", "search_index", "version", "last_activity_at",
                  "stage_entered_at", "created_at", "deleted_batch"}
 SOFT_DELETE_COLUMN = "deleted_at"
+CUSTOM_COLUMN = "custom"  # custom field values (crm/fields), recorded per field
 STATE_KEY = "_audit_pending"
 # Rows in the trash are hidden from ORM queries (crm.trash.filters); the audit reads them too.
 EVERY_ROW = {"include_deleted": True}
@@ -248,6 +250,11 @@ def before_flush(session: Session, flush_context, instances) -> None:
                 if (old is None) != (new is None):
                     rows.append(services.row(entity, entity_id, "delete" if new else "restore",
                                              label=label, user_id=user_id))
+                continue
+            if key == CUSTOM_COLUMN:  # custom fields: one entry per field, by its label
+                for label_then, old_text, new_text in audit_changes(entity, old, new):
+                    rows.append(services.row(entity, entity_id, "update", label_then, old_text,
+                                             new_text, label, user_id))
                 continue
             if model is not None:
                 old_text, new_text = labels.text(model, old), labels.text(model, new)

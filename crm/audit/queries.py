@@ -14,6 +14,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from crm.extensions import db
+from crm.fields.queries import audit_label, restricted_keys
+from crm.permissions import current_viewer, hidden_field_entries_clause
 from crm.models import AuditEntry, Contact
 from crm.search import like_escape
 
@@ -39,7 +41,10 @@ def history_condition(entity: str, entity_id: int):
 def history_page(entity: str, entity_id: int, page: int = 1, per_page: int = PER_PAGE):
     """One page of a record's history, newest first, with who made each change: one query for
     the entries (their users joined) and one count, whatever the history's length."""
-    stmt = (select(AuditEntry).where(history_condition(entity, entity_id))
+    # Restricted custom fields' entries: only for managers and admins (crm.permissions).
+    hidden = hidden_field_entries_clause(current_viewer(), {
+        name: restricted_keys(name) for name in ({entity, "contacts"} if entity == "customers" else {entity})})
+    stmt = (select(AuditEntry).where(history_condition(entity, entity_id), hidden)
             .options(joinedload(AuditEntry.user))
             .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()))
     return db.paginate(stmt, page=max(page, 1), per_page=per_page, error_out=False, count=True)
@@ -163,7 +168,7 @@ def entity_name(entity: str) -> str:
 def field_name(entity: str, field: str | None) -> str:
     if not field:
         return ""
-    label = ENTITY_FIELD_NAMES.get((entity, field)) or FIELD_NAMES.get(field)
+    label = ENTITY_FIELD_NAMES.get((entity, field)) or FIELD_NAMES.get(field) or audit_label(field)
     return str(label) if label is not None else field.replace("_", " ")
 
 

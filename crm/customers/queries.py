@@ -15,6 +15,11 @@ from werkzeug.datastructures import MultiDict
 from crm.customers.duplicates import hidden_matches
 from crm.customers.forms import ContactForm, SegmentForm
 from crm.extensions import db
+from crm.fields.forms import prepare, with_custom_fields
+from crm.fields.queries import conditions as custom_conditions
+from crm.fields.queries import locale_id
+from crm.fields.queries import (filter_pairs, filter_widgets, list_cells, list_columns,
+                                panel_context, sort_clauses, sort_field)
 from crm.models import Contact, Customer, Opportunity, Segment, Tag, TagGroup, User, customer_tags
 from crm.notes.forms import NoteForm
 from crm.notes.queries import timeline
@@ -54,6 +59,8 @@ class CustomerFilter:
     region: str = ""
     sort: str = DEFAULT_SORT
     page: int = 1
+    # Custom field filters (cf_<key>, cf_<key>_min, ...: crm.fields.queries.filter_pairs).
+    custom: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def from_args(cls, args) -> "CustomerFilter":
@@ -68,6 +75,8 @@ class CustomerFilter:
             owner = ""
         match = args.get("match", "any")
         sort = args.get("sort", DEFAULT_SORT)
+        if sort not in SORTS and sort_field("customer", sort) is None:
+            sort = DEFAULT_SORT
         page = int_or_none(args.get("page")) or 1
         return cls(
             q=(args.get("q") or "").strip()[:200],
@@ -76,8 +85,9 @@ class CustomerFilter:
             owner=owner,
             industry=(args.get("industry") or "").strip(),
             region=(args.get("region") or "").strip(),
-            sort=sort if sort in SORTS else DEFAULT_SORT,
+            sort=sort,
             page=max(page, 1),
+            custom=filter_pairs("customer", args),
         )
 
     @classmethod
@@ -95,6 +105,7 @@ class CustomerFilter:
         for name in ("owner", "industry", "region"):
             if getattr(self, name):
                 pairs.append((name, getattr(self, name)))
+        pairs += self.custom
         if self.sort != DEFAULT_SORT:
             pairs.append(("sort", self.sort))
         page = self.page if page is None else page
@@ -112,7 +123,8 @@ class CustomerFilter:
 
     @property
     def is_filtered(self) -> bool:
-        return bool(self.q or self.tag_ids or self.owner or self.industry or self.region)
+        return bool(self.q or self.tag_ids or self.owner or self.industry or self.region
+                    or self.custom)
 
 
 def list_url(query: str = "") -> str:
@@ -188,9 +200,14 @@ def filtered_select(filters: CustomerFilter, user=None, *, ids_only: bool = Fals
         stmt = stmt.where(Customer.industry == filters.industry)
     if filters.region:
         stmt = stmt.where(Customer.region == filters.region)
+    if filters.custom:
+        stmt = stmt.where(*custom_conditions("customer", filters.custom, user))
     if ids_only:
         return stmt
-    if filters.sort == "name":
+    custom_sort = sort_clauses("customer", filters.sort, user)
+    if custom_sort:
+        stmt = stmt.order_by(*custom_sort)
+    elif filters.sort == "name":
         stmt = stmt.order_by(func.lower(Customer.name), Customer.id)
     elif filters.sort == "newest":
         stmt = stmt.order_by(Customer.created_at.desc(), Customer.id.desc())
@@ -359,6 +376,12 @@ def results_context(filters: CustomerFilter, **extra) -> dict:
     # Nothing I may see matches my search: does a customer I may not see? (查重)
     hidden = (hidden_matches(search_condition(filters.q))
               if filters.q and not pagination.items and pagination.page == 1 else [])
+    # Custom fields shown as columns: their texts ride on the rows (no query).
+    columns = list_columns("customer")
+    cells = list_cells("customer", pagination.items, columns)
+    labels = [column.label(locale_id()) for column in columns]
+    for customer in pagination.items:
+        customer.cf_cells = list(zip(labels, cells.get(customer.id, [])))
     return {
         "filters": filters,
         "pagination": pagination,
@@ -367,6 +390,9 @@ def results_context(filters: CustomerFilter, **extra) -> dict:
         "tag_groups": tag_groups_with_tags(),
         "segment_form": segment_form,
         "page_url": lambda page: list_url(filters.query_string(page=page)),
+        "cf_columns": columns,
+        "cf_sort_url": lambda sort: list_url(urlencode(
+            [pair for pair in filters.pairs(with_page=False) if pair[0] != "sort"] + [("sort", sort)])),
         **extra,
     }
 
@@ -376,6 +402,7 @@ def list_context(filters: CustomerFilter, **extra) -> dict:
     context = results_context(filters, **extra)
     industries, regions = industries_and_regions()
     context.update(
+        cf_filters=filter_widgets("customer", filters.custom),
         owners=owner_choices(),
         industries=industries,
         regions=regions,
@@ -471,12 +498,19 @@ def tags_context(customer: Customer, *, picker_open: bool = False, saved: dict |
     }
 
 
+def _blank_contact_form():
+    """The add-contact form, with the contacts' custom inputs (crm.fields.forms)."""
+    form = with_custom_fields(ContactForm, "contact")(formdata=None)
+    prepare(form)
+    return form
+
+
 def contacts_context(customer: Customer, contact_form=None, **extra) -> dict:
     """The page's contacts block, with the add-contact form (`contact_form`: a refused one)."""
     return {
         "customer": customer,
         "can_edit": can_edit_customer(current_user, customer),
-        "contact_form": unique_field_ids(contact_form or ContactForm(formdata=None), "new-contact-"),
+        "contact_form": unique_field_ids(contact_form or _blank_contact_form(), "new-contact-"),
         **extra,
     }
 
@@ -516,6 +550,7 @@ def page_context(customer: Customer, **overrides) -> dict:
         "panel_tasks": panel_tasks,
         # One users query for the sharing panel and the task panel's assignees.
         "record_users": RecordUsers("customer", customer),
+        "custom_panel": panel_context("customer", customer, can_edit_customer(current_user, customer)),
     }
     context.update(overrides)
     return context

@@ -6,13 +6,14 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
-from crm.concurrency import Conflict, claim, conflict_for, submitted_token
+from crm.concurrency import Conflict, claim, conflict_for, form_fields, submitted_token
 from crm.customers import queries, services
 from crm.customers.duplicates import customer_of_token, visible_duplicates
 from crm.customers.forms import ContactForm, CustomerForm, NewCustomerForm, SegmentForm
 from crm.customers.queries import CustomerFilter, list_url
 from crm.customers.services import CONTACT_FIELDS, CUSTOMER_FIELDS
 from crm.extensions import db
+from crm.fields.forms import conflict_parts, custom_values, prepare, with_custom_fields
 from crm.htmx import fragment, is_htmx, push_url, redirect_to, render, retarget, targets
 from crm.models import Contact, Customer, Segment, Tag
 from crm.permissions import can_change_segment, can_see_customer
@@ -176,8 +177,9 @@ def create():
     """A new customer, with its first contact and its tags when they are given, saved in one
     commit (any refusal: nothing is saved, 422 with everything typed); possible duplicates, of
     the customer and of its contact, are shown before it is saved."""
-    form = NewCustomerForm(owners=queries.allowed_owners(),
-                           tag_groups=queries.tag_groups_with_tags())
+    form = with_custom_fields(NewCustomerForm, "customer")(
+        owners=queries.allowed_owners(), tag_groups=queries.tag_groups_with_tags())
+    prepare(form)
     if request.method == "GET":
         form.owner_id.data = current_user.id
         if request.args.get("name"):
@@ -197,7 +199,7 @@ def create():
                 try:
                     customer = services.create_customer(
                         current_user, _customer_values(form, None), contact=contact,
-                        tags=form.chosen_tags)
+                        tags=form.chosen_tags, custom=custom_values(form))
                 except RuleError as error:
                     db.session.rollback()
                     _refused(form, error)
@@ -226,22 +228,34 @@ def duplicates():
 def update(customer_id: int):
     """Change a customer's profile."""
     customer = queries.customer_or_404(customer_id, edit=True)
-    form = CustomerForm(obj=customer, owners=queries.allowed_owners(customer))
+    form = with_custom_fields(CustomerForm, "customer")(
+        obj=customer, owners=queries.allowed_owners(customer))
+    prepare(form, customer)
     if form.validate_on_submit() and _owner_allowed(form, customer):
         try:
             claim(customer, submitted_token())
         except Conflict:
             db.session.rollback()
             conflict = conflict_for(form, customer, discard_url=url_for(
-                "customers.update", customer_id=customer.id))
+                "customers.update", customer_id=customer.id), **_custom_conflict(form, customer))
             return render(FORM, status=409, conflict=conflict,
                           **queries.form_context(form, customer=customer))
-        services.save_customer(current_user, customer, _customer_values(form, customer))
+        services.save_customer(current_user, customer, _customer_values(form, customer),
+                               custom_values(form))
         db.session.commit()
         flash(_("Customer %(name)s was saved.", name=customer.name), "success")
         return redirect_to(url_for("customers.show", customer_id=customer.id))
     status = 422 if form.errors else 200
     return render(FORM, status=status, **queries.form_context(form, customer=customer))
+
+
+def _custom_conflict(form, record) -> dict:
+    """conflict_for's arguments for the custom inputs too (crm.fields.forms.conflict_parts)."""
+    parts = conflict_parts(form, record)
+    if not parts:
+        return {}
+    return {"fields": form_fields(form, record) + parts["names"], "submitted": parts["submitted"],
+            "stored": parts["stored"], "labels": parts["labels"]}
 
 
 @bp.route("/<int:customer_id>/delete", methods=["POST"])
@@ -331,11 +345,13 @@ def contacts(customer_id: int):
             return redirect(url_for("customers.show", customer_id=customer.id) + "#contacts")
         return fragment(SHOW, "contacts", **queries.contacts_context(customer))
     customer = queries.customer_or_404(customer_id, edit=True)
-    form = ContactForm()
+    form = with_custom_fields(ContactForm, "contact")()
+    prepare(form)
     if not form.validate_on_submit():
         return _contacts_response(customer, status=422, contact_form=form, adding=True)
     contact = services.save_contact(customer, Contact(), primary=form.is_primary.data,
-                           **_form_values(form, CONTACT_FIELDS))
+                                    custom=custom_values(form), user=current_user,
+                                    **_form_values(form, CONTACT_FIELDS))
     db.session.commit()
     if not is_htmx():
         flash(_("Contact %(name)s was added.", name=contact.name), "success")
@@ -347,7 +363,9 @@ def update_contact(customer_id: int, contact_id: int):
     """Edit a contact in place (or on its own page without JavaScript)."""
     customer = queries.customer_or_404(customer_id, edit=True)
     contact = queries.contact_or_404(customer, contact_id)
-    form = unique_field_ids(ContactForm(obj=contact), f"contact-{contact.id}-")
+    form = with_custom_fields(ContactForm, "contact")(obj=contact)
+    prepare(form, contact)
+    form = unique_field_ids(form, f"contact-{contact.id}-")
     if form.validate_on_submit():
         try:
             claim(contact, submitted_token())
@@ -358,10 +376,12 @@ def update_contact(customer_id: int, contact_id: int):
                 form, contact,
                 discard_url=url_for("customers.show", customer_id=customer.id) + "#contacts",
                 discard_hx={"hx-get": url_for("customers.contacts", customer_id=customer.id),
-                            "hx-target": "#contacts", "hx-swap": "outerHTML"})
+                            "hx-target": "#contacts", "hx-swap": "outerHTML"},
+                **_custom_conflict(form, contact))
             return _contact_form_response(customer, contact, form, status=409, conflict=conflict)
         services.save_contact(customer, contact, primary=form.is_primary.data,
-                     **_form_values(form, CONTACT_FIELDS))
+                              custom=custom_values(form), user=current_user,
+                              **_form_values(form, CONTACT_FIELDS))
         db.session.commit()
         if not is_htmx():
             flash(_("Contact %(name)s was saved.", name=contact.name), "success")

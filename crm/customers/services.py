@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from crm.customers.queries import CustomerFilter, customers_for_bulk
 from crm.extensions import db
+from crm.fields.services import apply_values
 from crm.models import Contact, Customer, Segment, Tag, Task, User, utcnow
 from crm.permissions import can_edit_customer, can_set_owner
 from crm.rules import RuleError
@@ -37,17 +38,21 @@ def check_owner(user, customer: Customer | None, owner_id: int | None) -> None:
                         field="owner_id")
 
 
-def save_customer(user, customer: Customer | None, fields: dict) -> Customer:
+def save_customer(user, customer: Customer | None, fields: dict, custom: dict | None = None) -> Customer:
     """Create a customer (`customer` None: `user` is its creator) or change one, from
-    `fields` (CUSTOMER_FIELDS). Rules: the owner is one `user` may set (check_owner); the
-    search keys follow the name, phone and email. Added to the session, not committed."""
+    `fields` (CUSTOMER_FIELDS) and `custom` (custom field values by key, parsed: the rules
+    of crm.fields.services.apply_values). Rules: the owner is one `user` may set
+    (check_owner); the search keys follow the name, phone, email and text custom fields.
+    Added to the session, not committed."""
     check_owner(user, customer, fields.get("owner_id"))
     new = customer is None
     if new:
-        customer = Customer(created_by_id=user.id)
+        customer = Customer(created_by_id=user.id, custom={})
     for name in CUSTOMER_FIELDS:
         if name in fields:
             setattr(customer, name, fields[name])
+    if custom:
+        apply_values(customer, "customer", custom, user)
     customer.rebuild_search_index()
     if new:
         db.session.add(customer)
@@ -55,7 +60,7 @@ def save_customer(user, customer: Customer | None, fields: dict) -> Customer:
 
 
 def create_customer(user, fields: dict, *, contact: dict | None = None,
-                    tags: list[Tag] = ()) -> Customer:
+                    tags: list[Tag] = (), custom: dict | None = None) -> Customer:
     """A new customer with, from the same form, its first contact (`contact`: CONTACT_FIELDS,
     None for none) and its tags. The rules of each: save_customer's (the owner), set_tags's
     (one tag per single-choice group: a RuleError on tag_ids), save_contact's (the first
@@ -63,7 +68,7 @@ def create_customer(user, fields: dict, *, contact: dict | None = None,
     its tags and contact go on, so that the audit trail records them as it does on the
     customer page (the tags as an update of the customer, the contact's "create"). Not
     committed: after a RuleError the route rolls back and nothing is saved."""
-    customer = save_customer(user, None, fields)
+    customer = save_customer(user, None, fields, custom)
     db.session.flush()
     set_tags(customer, list(tags), refuse_several=True)
     if contact is not None:
@@ -143,16 +148,22 @@ def tag_selected(user, customer_ids: list[int], tag: Tag | None, action: str | N
 # --- Contacts -----------------------------------------------------------------------------
 
 
-def save_contact(customer: Customer, contact: Contact, *, primary: bool, **fields) -> Contact:
+def save_contact(customer: Customer, contact: Contact, *, primary: bool, custom: dict | None = None,
+                 user=None, **fields) -> Contact:
     """Attach or update a contact (`fields`: CONTACT_FIELDS); at most one primary contact per
     customer.
 
     Marking a contact primary takes the flag off the others. A customer's first contact
-    is its primary one. The customer's search keys follow its contacts.
+    is its primary one. The customer's search keys follow its contacts. `custom`: the
+    contact's custom field values (crm.fields.services.apply_values, as `user` may set them).
     """
     for name in CONTACT_FIELDS:
         if name in fields:
             setattr(contact, name, fields[name])
+    if contact.custom is None:
+        contact.custom = {}
+    if custom:
+        apply_values(contact, "contact", custom, user)
     if contact not in customer.contacts:
         if not customer.contacts:
             primary = True

@@ -5,6 +5,8 @@ from crm.models.audit_entry import AuditEntry
 from crm.models.base import UTCDateTime, utcnow
 from crm.models.competitor import Competitor
 from crm.models.contact import Contact
+from crm.models.custom_field import (FIELD_TYPES, RECORD_TYPES, CustomField,
+                                      CustomFieldOption, CustomJSON)
 from crm.models.customer import CUSTOMER_KINDS, CUSTOMER_SIZES, Customer, customer_shares, customer_tags
 from crm.models.login_session import LoginSession
 from crm.models.lost_reason import DEFAULT_LOST_REASON_NAMES, LostReason
@@ -26,7 +28,8 @@ __all__ = [
     "STAGE_KINDS", "STATUSES", "Competitor", "LostReason", "Opportunity", "Pipeline", "Stage",
     "StageChange", "StageTotal", "ClosedTotal", "Task", "opportunity_links", "LANGUAGES",
     "ROLES", "LoginSession", "User", "UTCDateTime", "utcnow", "customer_shares",
-    "opportunity_shares", "AuditEntry", "Setting",
+    "opportunity_shares", "AuditEntry", "Setting", "CustomField", "CustomFieldOption",
+    "CustomJSON", "FIELD_TYPES", "RECORD_TYPES",
 ]
 
 # The triggers that keep stage_totals come with the schema (crm/stage_totals.py).

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm import search as search_index
 from crm.extensions import db
 from crm.models.base import UTCDateTime, utcnow
+from crm.models.custom_field import CustomJSON
 from crm.models.tag import Tag
 from crm.search import search_keys
 
@@ -61,6 +62,8 @@ class Customer(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Lower-cased name, pinyin, initials, contact names, phones and emails (see crm/search.py).
     search_index: Mapped[str] = mapped_column(Text, default="")
+    # Custom field values by key (crm/fields): {} when none; never mutated in place.
+    custom: Mapped[dict] = mapped_column(CustomJSON, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -79,10 +82,16 @@ class Customer(db.Model):
     shared_with = relationship("User", secondary=customer_shares)
 
     def rebuild_search_index(self) -> None:
-        """Refresh the search keys from the customer and its contacts."""
+        """Refresh the search keys from the customer and its contacts (custom text fields too)."""
         values = [self.name, self.phone, self.email]
         for contact in self.contacts:
             values += [contact.name, contact.phone, contact.email]
+        # cycle: crm.fields reads its definitions through crm.models. Text custom fields
+        # (not restricted ones) are found by search as you type too.
+        from crm.fields.queries import search_texts
+        values += search_texts("customer", self.custom)
+        for contact in self.contacts:
+            values += search_texts("contact", contact.custom)
         self.search_index = search_keys(*values)
 
     @property

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from crm.extensions import db
 from crm.models.base import UTCDateTime, utcnow
+from crm.models.custom_field import CustomJSON
 from crm.models.lost_reason import LostReason
 from crm.models.pipeline import Pipeline
 from crm.models.stage import STAGE_KINDS, Stage
@@ -70,6 +71,8 @@ class Opportunity(db.Model):
     needs: Mapped[str | None] = mapped_column(Text)
     budget: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     description: Mapped[str | None] = mapped_column(Text)
+    # Custom field values by key (crm/fields): {} when none; never mutated in place.
+    custom: Mapped[dict] = mapped_column(CustomJSON, default=dict, server_default="{}")
     status: Mapped[str] = mapped_column(String(10), default="open")
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lost_reason_id: Mapped[int | None] = mapped_column(ForeignKey("lost_reasons.id"))

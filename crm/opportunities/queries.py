@@ -14,6 +14,8 @@ from flask_login import current_user
 from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload, with_expression
 
 from crm.board.queries import CurrencyTotal, opportunity_sums, table_sums
+from crm.fields.queries import conditions as custom_conditions
+from crm.fields.queries import list_cells, list_columns, locale_id, panel_context, sort_clauses
 from crm.extensions import db
 from crm.models import (Customer, LostReason, Opportunity, Pipeline, Stage, StageChange, StageTotal,
                         TagGroup, User, customer_tags, utcnow)
@@ -138,6 +140,8 @@ def filtered(query, f: dict):
     if f["tag"]:
         tagged = db.select(customer_tags.c.customer_id).where(customer_tags.c.tag_id.in_(f["tag"]))
         query = query.where(Opportunity.customer_id.in_(tagged))
+    if f.get("custom"):
+        query = query.where(*custom_conditions("opportunity", f["custom"], current_user))
     terms = query_terms(f["q"] or "")
     if terms:
         query = (query.join(Customer, Opportunity.customer_id == Customer.id)
@@ -151,6 +155,11 @@ SORTS = {
     "newest": lambda: (Opportunity.created_at.desc(), Opportunity.id.desc()),
     "title": lambda: (Opportunity.title, Opportunity.id),
 }
+
+
+def _order(sort: str) -> tuple:
+    """ORDER BY of a built-in sort, or of a custom column (cf_<key>, -cf_<key>)."""
+    return tuple(sort_clauses("opportunity", sort) or ()) or SORTS.get(sort, SORTS["close"])()
 
 
 def is_filtered(f: dict) -> bool:
@@ -211,10 +220,16 @@ def list_page(f: dict, sort: str, pipelines: list[Pipeline], page_number: int, *
         db.select(Opportunity)
         .options(joinedload(Opportunity.customer), joinedload(Opportunity.stage),
                  joinedload(Opportunity.owner)), f
-    ).order_by(*SORTS[sort]())
+    ).order_by(*_order(sort))
     counted = table_totals(f, pipelines)
+    columns = list_columns("opportunity")
     page = db.paginate(query, page=page_number, per_page=PAGE_SIZE, error_out=False,
                        count=counted is None)
+    # Custom fields shown as columns: their texts ride on the rows (no query).
+    cells = list_cells("opportunity", page.items, columns)
+    labels = [column.label(locale_id()) for column in columns]
+    for opportunity in page.items:
+        opportunity.cf_cells = list(zip(labels, cells.get(opportunity.id, [])))
     if counted is not None:
         page.total = sum(row["count"] for row in counted)
         return page, counted
@@ -415,6 +430,8 @@ def page_context(opportunity: Opportunity, *, lost_reasons: list[LostReason] | N
         # One users query (when the page shows them) for the sharing panel and the task
         # panel's assignees.
         "record_users": RecordUsers("opportunity", opportunity),
+        "custom_panel": panel_context("opportunity", opportunity,
+                                      can_edit_opportunity(current_user, opportunity)),
     })
     context.update(extra)
     return context

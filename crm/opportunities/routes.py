@@ -10,6 +10,9 @@ from crm.board import cards as board_cards
 from crm.concurrency import (Conflict, claim, conflict_for, form_fields, parse_version,
                              stale_move_message, submitted_token)
 from crm.extensions import commit_keeping_loaded, db
+from crm.fields.forms import conflict_parts, custom_values, prepare, with_custom_fields
+from crm.fields.queries import filter_pairs, filter_widgets, list_columns, sort_field
+from crm.fields.services import apply_values
 from crm.htmx import (add_oob, block_for, current_url, fragment, is_htmx, oob_block, redirect_to,
                       render, reswap, targets, trigger)
 from crm.models import Customer, Opportunity, Stage
@@ -76,8 +79,10 @@ def index():
     groups = queries.tag_groups()
     form.set_choices(pipelines=pipelines, users=users, tag_groups=groups)
     f = form.values()
+    f["custom"] = filter_pairs("opportunity", request.args)  # cf_<key> filters (crm.fields)
     customer_invalid = bool(form.customer.errors)
-    sort = f["sort"] if f["sort"] in queries.SORTS else "close"
+    sort = f["sort"] if f["sort"] in queries.SORTS or sort_field("opportunity", f["sort"] or "") \
+        else "close"
     if targets("opp-totals"):
         if f["customer"] and visible_record(current_user, Customer, f["customer"]) is None:
             f["customer"] = None  # ignored, as the page that asks for these totals did
@@ -110,7 +115,13 @@ def index():
     # Removing the customer filter keeps the others (and goes back to the first page).
     unfiltered_url = url_for("opportunities.index",
                              **{k: v for k, v in args.items() if k != "customer"})
+    def cf_sort_url(value):
+        return url_for("opportunities.index", **{**{k: v for k, v in args.items() if k != "sort"},
+                                                 "sort": value})
+
     return render(INDEX, "results", form=form, page=page, totals=totals, page_url=page_url,
+                  cf_columns=list_columns("opportunity"), cf_sort_url=cf_sort_url,
+                  cf_filters=filter_widgets("opportunity", f["custom"]),
                   totals_url=totals_url, tag_groups=groups, sort=sort,
                   filtered=queries.is_filtered(f), filter_customer=customer,
                   customer_invalid=customer_invalid, unfiltered_url=unfiltered_url)
@@ -150,6 +161,13 @@ def competitor_row():
     return fragment(FORM, "competitor_row", entry=form.competitors.entries[index])
 
 
+def _opportunity_form(opportunity: Opportunity | None = None, **kwargs) -> OpportunityForm:
+    """The opportunity form with the opportunities' custom inputs (crm.fields.forms)."""
+    form = with_custom_fields(OpportunityForm, "opportunity")(**kwargs)
+    prepare(form, opportunity)
+    return form
+
+
 def _render_form(form, opportunity, customer, context, status=200, matches=None, searched=False):
     return render(FORM, None, status=status, form=form, opportunity=opportunity,
                   selected_customer=customer, customer_matches=matches or [],
@@ -160,7 +178,7 @@ def _posted_form(opportunity: Opportunity | None):
     """The posted form, its customer and context, and either the page to answer with (a
     no-JavaScript helper button: find a customer, add a competitor row; or 422 with the
     form's errors) or the stage chosen when everything holds."""
-    form = OpportunityForm()
+    form = _opportunity_form()
     customer = queries.chosen_customer(form, opportunity)
     context = queries.form_context(form, opportunity, customer)
     action = request.form.get("action")
@@ -189,7 +207,7 @@ def _refused_form(form: OpportunityForm, opportunity: Opportunity | None, custom
 def create():
     """A new opportunity; ?customer_id= preselects the customer (from the customer page)."""
     if request.method == "GET":
-        form = OpportunityForm(formdata=None)
+        form = _opportunity_form(formdata=None)
         customer = queries.seen_customer(int_or_none(request.args.get("customer_id")))
         if customer is not None:
             form.customer_id.data = str(customer.id)
@@ -212,7 +230,9 @@ def create():
         opportunity = create_opportunity(
             title=form.title.data, customer=customer, stage=stage, user=current_user,
             owner=form.owner_id.data, lost_reason=form.lost_reason_id.data,
-            lost_note=form.lost_note.data, competitors=form.competitor_rows(), **form.fields())
+            lost_note=form.lost_note.data, competitors=form.competitor_rows(),
+            custom={key: value for key, value in custom_values(form).items()
+                    if value not in (None, [], "")}, **form.fields())
     except StageMoveError as error:
         db.session.rollback()
         return _refused_form(form, None, queries.chosen_customer(form), error)
@@ -226,7 +246,7 @@ def update(opportunity_id: int):
     """Edit an opportunity; a changed stage is a stage move like any other (kept in history)."""
     opportunity = _editable(opportunity_id)
     if request.method == "GET":
-        form = OpportunityForm(formdata=None, obj=opportunity)
+        form = _opportunity_form(opportunity, formdata=None, obj=opportunity)
         form.competitors.entries = []
         form.competitors.last_index = -1
         for competitor in opportunity.competitors:
@@ -251,6 +271,7 @@ def update(opportunity_id: int):
                            stage=stage, owner_id=form.owner_id.data,
                            lost_reason=form.lost_reason_id.data, lost_note=form.lost_note.data,
                            competitors=form.competitor_rows(), **form.fields())
+        apply_values(opportunity, "opportunity", custom_values(form), current_user)
     except StageMoveError as error:
         db.session.rollback()
         return _refused_form(form, _editable(opportunity_id), customer, error)
@@ -265,11 +286,14 @@ def _edit_conflict(form: OpportunityForm, opportunity: Opportunity, stage: Stage
     fields = form_fields(form, opportunity)
     if stage.kind != "lost" and opportunity.status != "lost":
         fields = [name for name in fields if name not in ("lost_reason_id", "lost_note")]
+    custom = conflict_parts(form, opportunity) or {"names": [], "submitted": {}, "stored": {},
+                                                   "labels": {}}
     return conflict_for(
-        form, opportunity, fields,
-        submitted={"competitors": [name for name, _notes in form.competitor_rows()]},
-        stored={"competitors": lambda: [c.name for c in opportunity.competitors]},
-        labels={"competitors": _("Competitors")},
+        form, opportunity, fields + custom["names"],
+        submitted={"competitors": [name for name, _notes in form.competitor_rows()],
+                   **custom["submitted"]},
+        stored={"competitors": lambda: [c.name for c in opportunity.competitors], **custom["stored"]},
+        labels={"competitors": _("Competitors"), **custom["labels"]},
         discard_url=url_for("opportunities.update", opportunity_id=opportunity.id))
 
 

@@ -5,6 +5,7 @@ import click
 from flask.cli import with_appcontext
 
 from crm.extensions import db
+from crm.fields.services import purge_expired_fields
 from crm.trash.queries import RETENTION_DAYS
 from crm.trash.services import purge_expired
 
@@ -14,7 +15,8 @@ from crm.trash.services import purge_expired
               help="Pretend it is this UTC time (for testing a schedule); default: now.")
 @with_appcontext
 def purge_trash_command(now_text):
-    """Delete for good every batch moved to the trash more than 30 days ago (run daily)."""
+    """Delete for good every batch moved to the trash more than 30 days ago, and every custom
+    field deleted as long ago, its values and index with it (run daily)."""
     now = None
     if now_text:
         try:
@@ -24,5 +26,7 @@ def purge_trash_command(now_text):
         if now.tzinfo is None:
             now = now.replace(tzinfo=timezone.utc)
     batches, rows = purge_expired(now)
+    fields = purge_expired_fields(now)  # custom fields deleted as long ago (crm.fields)
     db.session.commit()
-    click.echo(f"Purged {batches} batch(es) older than {RETENTION_DAYS} days ({rows} rows).")
+    click.echo(f"Purged {batches} batch(es) older than {RETENTION_DAYS} days ({rows} rows)"
+               f" and {fields} custom field(s).")
