@@ -1,7 +1,7 @@
 """next contact time (下次联系时间) on customers and opportunities
 
 Revision ID: b5d1e7a9c3f2
-Revises: 3e1a55a44a9e
+Revises: b5c1f0a7d9e3
 Create Date: 2026-12-03 19:40:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b5d1e7a9c3f2'
-down_revision = '3e1a55a44a9e'
+down_revision = 'b5c1f0a7d9e3'
 branch_labels = None
 depends_on = None
 
