@@ -34,6 +34,7 @@ from crm.permissions import (
     visible_opportunities_clause,
 )
 from crm.search import customer_search_condition, query_terms
+from crm.tasks.next_contacts import overdue_contacts_of
 from crm.urls import IdUrl
 
 DONE_DAYS = 30          # the Done section shows tasks completed in the last 30 days
@@ -80,11 +81,9 @@ class LazyValue:
 
 
 def overdue_count(user_id: int, now: datetime | None = None) -> int:
-    """How many open tasks of `user_id` are past due (as of `now`): one indexed count."""
-    return db.session.execute(
-        db.select(db.func.count()).select_from(Task).where(
-            Task.assignee_id == user_id, Task.done.is_(False), Task.due_at < (now or utcnow()))
-    ).scalar_one()
+    """How many open tasks of `user_id` are past due (as of `now`), with the overdue next
+    contacts the user keeps (crm.tasks.next_contacts): one statement of indexed counts."""
+    return db.session.execute(db.select(overdue_count_of(user_id, now))).scalar_one()
 
 
 def overdue_task_count() -> int:
@@ -99,13 +98,15 @@ def overdue_task_count() -> int:
 
 
 def overdue_count_of(user_id_column, now=None):
-    """The overdue count of the user in `user_id_column`, as a scalar subquery (from the
-    (assignee_id, done, due_at) index of tasks; tasks in the trash are left out as everywhere).
+    """The overdue count of the user in `user_id_column`, as a scalar subquery: open tasks past
+    due (from the (assignee_id, done, due_at) index of tasks; tasks in the trash are left out
+    as everywhere) and the next contacts the user keeps that are due (overdue_contacts_of).
     `now`: the moment (a value or a bind parameter), by default the current one."""
-    return (db.select(db.func.count()).select_from(Task)
-            .where(Task.assignee_id == user_id_column, Task.done.is_(False),
-                   Task.due_at < (utcnow() if now is None else now))
-            .correlate_except(Task).scalar_subquery().label("overdue_count"))
+    now = utcnow() if now is None else now
+    tasks = (db.select(db.func.count()).select_from(Task)
+             .where(Task.assignee_id == user_id_column, Task.done.is_(False), Task.due_at < now)
+             .correlate_except(Task).scalar_subquery())
+    return (tasks + overdue_contacts_of(user_id_column, now)).label("overdue_count")
 
 
 def remember_overdue_count(user_id: int, count: int) -> None:

@@ -40,12 +40,14 @@ from crm.tasks.forms import TaskForm
 from crm.tasks.queries import (
     TaskList,
     active_users,
+    day_bounds,
     load_task,
     open_tasks_for,
     opportunity_label,
     related_search,
     task_sections,
 )
+from crm.tasks.next_contacts import contacts_due
 from crm.tasks.services import create_task, set_done, update_task, user_time_to_utc
 from crm.trash.services import trash
 from crm.urls import local_path
@@ -217,11 +219,15 @@ def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | No
     if assignee_id is not None and assignee_id != current_user.id:
         viewing = db.session.get(User, assignee_id)
     sections = task_sections(assignee_id, done_page=done_page, more=more, **record.ids)
+    # To contact today (下次联系): the next contacts due by the end of today, of the tasks'
+    # person (everyone's with "Everyone"); not on one record's tasks.
+    due_contacts = [] if record.args else contacts_due(assignee_id, day_bounds()[1])
     # Links (sections, "Show more", pages) keep the record and an assignee other than the
     # default; removing the record keeps only such an assignee (never "all" for sales).
     assignee_args = {} if selected == _default_assignee(record) else {"assignee": selected}
     return {
         "sections": sections,
+        "due_contacts": due_contacts,
         # The rows ready to print (the overdue marks as of now, the assignee shown on others' tasks).
         "task_list": TaskList(utcnow(), assignee_id != current_user.id,
                               current_user._get_current_object(), sections),
