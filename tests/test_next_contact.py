@@ -147,3 +147,16 @@ def test_next_contact_in_chinese(app, client, make_user, login, build):
                            headers=hx("note-form"))
     assert response.status_code == 422
     assert "下次联系时间必须晚于现在。" in response.get_data(as_text=True)
+
+
+def test_a_managers_switch_to_another_persons_tasks_redraws_their_contacts(app, client, seller,
+                                                                           login, make_user):
+    manager = make_user("manager", email="boss@example.com")
+    with app.app_context():
+        factories.customer(seller, name="Seller's call", next_contact_at=utcnow() - timedelta(hours=1))
+    login(manager)
+    assert "Seller's call" not in client.get("/tasks").get_data(as_text=True)
+    response = client.get(f"/tasks?assignee={seller.id}", headers=hx("task-sections"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html
+    assert 'id="contacts-due" hx-swap-oob="true"' in html and "Seller&#39;s call" in html

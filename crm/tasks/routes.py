@@ -219,15 +219,11 @@ def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | No
     if assignee_id is not None and assignee_id != current_user.id:
         viewing = db.session.get(User, assignee_id)
     sections = task_sections(assignee_id, done_page=done_page, more=more, **record.ids)
-    # To contact today (下次联系): the next contacts due by the end of today, of the tasks'
-    # person (everyone's with "Everyone"); not on one record's tasks.
-    due_contacts = [] if record.args else contacts_due(assignee_id, day_bounds()[1])
     # Links (sections, "Show more", pages) keep the record and an assignee other than the
     # default; removing the record keeps only such an assignee (never "all" for sales).
     assignee_args = {} if selected == _default_assignee(record) else {"assignee": selected}
     return {
         "sections": sections,
-        "due_contacts": due_contacts,
         # The rows ready to print (the overdue marks as of now, the assignee shown on others' tasks).
         "task_list": TaskList(utcnow(), assignee_id != current_user.id,
                               current_user._get_current_object(), sections),
@@ -294,10 +290,16 @@ def index():
     """My tasks: overdue, today, upcoming, no due date, and recently done; a manager's choice
     of whose; with `?customer=<id>` or `?opportunity=<id>` (see RecordFilter) the open and
     done tasks of that record."""
-    context = _page_context(**_listing(request.args),
-                            done_page=request.args.get("page", 1, type=int),
+    listing = _listing(request.args)
+    context = _page_context(**listing, done_page=request.args.get("page", 1, type=int),
                             more=_more(request.args))
-    return render(PAGE, block_for(PAGE_BLOCKS), **context)
+    # To contact today (下次联系): the next contacts due by the end of today, of the tasks'
+    # person (everyone's with "Everyone"); not on one record's tasks.
+    record = listing.get("record")
+    due = [] if record is not None and record.args else contacts_due(listing["assignee_id"],
+                                                                     day_bounds()[1])
+    return render(PAGE, block_for(PAGE_BLOCKS), oob=["contacts_due"], contacts_oob=is_htmx(),
+                  due_contacts=due, **context)
 
 
 @bp.route("/new", methods=["GET", "POST"])
