@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from crm.extensions import db
 from crm.models import Customer
-from tests.browser.conftest import htmx_settled
+from tests.browser.conftest import htmx_settled, open_section
 
 
 @pytest.mark.parametrize("language", ["en", "zh_CN"])
@@ -77,6 +77,7 @@ def test_admin_adds_a_choice_field_a_salesperson_fills_filters_and_edits_it(
     # And is edited in place on the customer's page.
     page.goto(f"/customers/{customer_id}")
     htmx_settled(page)
+    open_section(page, "#custom-fields")  # folded on a phone, as a user taps "More fields"
     item = page.locator("[data-cf=lead_channel]")
     item.locator(".cf-edit").click()
     editor = page.locator("form.cf-editor")
