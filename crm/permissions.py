@@ -497,3 +497,15 @@ def can_restore(user, item) -> bool:
 def can_purge(user) -> bool:
     """Only admins delete from the trash for good."""
     return bool(_authenticated(user) and user.is_admin)
+
+
+# --- background jobs -------------------------------------------------------------------------
+
+def can_see_job(user, job) -> bool:
+    """A job's page (its progress, result and error) is its owner's, and any admin's."""
+    return _authenticated(user) and job is not None and (user.is_admin or job.user_id == user.id)
+
+
+def can_download_job_file(user, job) -> bool:
+    """The file a job made (an export holds what its owner may see) goes to its owner only."""
+    return _authenticated(user) and job is not None and job.user_id == user.id

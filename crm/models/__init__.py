@@ -7,6 +7,7 @@ from crm.models.competitor import Competitor
 from crm.models.contact import Contact
 from crm.models.customer import CUSTOMER_KINDS, CUSTOMER_SIZES, Customer, customer_shares, customer_tags
 from crm.models.login_session import LoginSession
+from crm.models.job import JOB_STATUSES, Job
 from crm.models.lost_reason import DEFAULT_LOST_REASON_NAMES, LostReason
 from crm.models.note import NOTE_KINDS, Note
 from crm.models.opportunity import STATUSES, Opportunity, opportunity_links, opportunity_shares
@@ -28,6 +29,7 @@ __all__ = [
     "ROLES", "LoginSession", "User", "UTCDateTime", "utcnow", "customer_shares",
     "opportunity_shares", "AuditEntry", "Setting",
 ]
+__all__ += ["JOB_STATUSES", "Job"]  # background jobs (crm/jobs/)
 
 # The triggers that keep stage_totals come with the schema (crm/stage_totals.py).
 from crm import stage_totals as _stage_totals  # noqa: E402
