@@ -38,6 +38,8 @@ def export(list_name: str, fmt: str):
 
 
 @bp.app_template_global()
-def export_query(args) -> str:
-    """A list page's query string as its export links carry it (no page number)."""
-    return urlencode(list(services.list_args(args).items(multi=True)))
+def export_query(args, drop=()) -> str:
+    """A list page's query string as its export links carry it (no page number; without the
+    arguments in `drop`, a filter the list ignored)."""
+    return urlencode([(key, value) for key, value in services.list_args(args).items(multi=True)
+                      if key not in drop])
