@@ -65,7 +65,8 @@ class Config:
     JOB_WORKERS = 2
     JOB_HEARTBEAT_SECONDS = 10      # a running job says it is alive this often ...
     JOB_STALE_SECONDS = 60          # ... and is failed as "stopped unexpectedly" after this long
-    EXPORT_JOB_THRESHOLD = 5000     # exports of more rows run as a job (crm/exports/)
+    EXPORT_JOB_THRESHOLD = 5000     # exports of more rows run as a job (crm/exports/) ...
+    EXPORT_KEEP_DAYS = 7            # ... whose file is kept this long in instance/exports/
     CONTENT_SECURITY_POLICY = (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; "

@@ -264,3 +264,26 @@ def test_tasks_export_what_the_task_list_shows(client, login, seller, other_sell
 @pytest.fixture
 def manager_user(make_user):
     return make_user("manager", email="manager@example.com", name="Mona Manager")
+
+
+def test_old_export_files_are_deleted_and_the_job_page_says_so(
+        client, login, seller, build, app, low_threshold):
+    import os
+    import time
+    build.customers(4, seller)
+    login(seller)
+    job_url = client.get("/customers/export.csv").headers["Location"]
+    with app.app_context():
+        job = _db.session.execute(_db.select(Job)).scalar_one()
+        path = os.path.join(app.instance_path, job.file["path"])
+    assert client.get(f"{job_url}/download").status_code == 200
+    result = app.test_cli_runner().invoke(args=["crm", "run-schedules", "--only", "purge-exports"])
+    assert result.exit_code == 0 and "removed 0 export file(s)" in result.output
+    old = time.time() - (app.config["EXPORT_KEEP_DAYS"] + 1) * 86400
+    os.utime(path, (old, old))
+    result = app.test_cli_runner().invoke(args=["crm", "run-schedules", "--only", "purge-exports"])
+    assert result.exit_code == 0 and "removed 1 export file(s)" in result.output
+    assert not os.path.exists(path)
+    html = client.get(job_url).get_data(as_text=True)
+    assert "The file was deleted" in html and "/download" not in html
+    assert client.get(f"{job_url}/download").status_code == 404

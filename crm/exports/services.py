@@ -7,6 +7,7 @@ query) with yield_per, and loaded a chunk at a time (the source's `load`): the n
 statements grows with the chunks (CHUNK rows each), never with the rows."""
 import os
 import secrets
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
@@ -158,3 +159,17 @@ def export_job_title(job) -> str:
     label = str(source.label) if source is not None else params.get("list", "")
     return _("Export: %(list)s (%(format)s)", list=label,
              format="Excel" if params.get("format") == "xlsx" else "CSV")
+
+
+def purge_old_files() -> str:
+    """Delete the export files older than EXPORT_KEEP_DAYS (a periodic task): their jobs'
+    pages then say the file is gone."""
+    days = current_app.config["EXPORT_KEEP_DAYS"]
+    directory = Path(current_app.instance_path) / EXPORTS_DIR
+    cutoff = time.time() - days * 86400
+    removed = 0
+    for path in directory.glob("*") if directory.is_dir() else ():
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return f"removed {removed} export file(s) older than {days} days"

@@ -1,5 +1,6 @@
 """Reads of jobs: one job after its permission check, and what its page shows."""
 from datetime import timedelta
+from pathlib import Path
 
 from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
@@ -26,6 +27,22 @@ def job_or_404(job_id: int) -> Job:
     return job
 
 
+def job_file_path(job: Job) -> Path | None:
+    """Where the job's file is, inside the instance folder (None: no file, or a path that
+    would leave the instance folder)."""
+    info = job.file
+    if not info or not info.get("path"):
+        return None
+    instance = Path(current_app.instance_path).resolve()
+    path = (instance / info["path"]).resolve()
+    return path if instance in path.parents else None
+
+
+def _file_exists(job: Job) -> bool:
+    path = job_file_path(job)
+    return path is not None and path.is_file()
+
+
 def page_context(job: Job) -> dict:
     """The job page and its polled status block."""
     kind = current_app.extensions["crm_jobs"].kinds.get(job.kind)
@@ -42,8 +59,9 @@ def page_context(job: Job) -> dict:
         "stopped": job.status == "failed" and job.error == STOPPED,
         "waiting_long": job.status == "queued" and job.created_at is not None
         and utcnow() - job.created_at > WAITING_HINT_AFTER,
+        "file_gone": job.status == "done" and job.file is not None and not _file_exists(job),
         "download_url": (url_for("jobs.download", job_id=job.id)
-                         if job.status == "done" and job.file
+                         if job.status == "done" and job.file and _file_exists(job)
                          and can_download_job_file(current_user, job) else None),
         "back_url": (job.params or {}).get("back"),
     }

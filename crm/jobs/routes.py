@@ -1,12 +1,10 @@
 """A job's page (/jobs/<id>), its status block polled by htmx while the job is queued or
 running, and the file a job made (its owner only)."""
-from pathlib import Path
-
-from flask import Blueprint, abort, current_app, send_file
+from flask import Blueprint, abort, send_file
 from flask_login import current_user
 
 from crm.htmx import block_for, render
-from crm.jobs.queries import job_or_404, page_context
+from crm.jobs.queries import job_file_path, job_or_404, page_context
 from crm.permissions import can_download_job_file
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -29,11 +27,8 @@ def download(job_id: int):
     if not can_download_job_file(current_user, job):
         abort(403)
     info = job.file if job.status == "done" else None
-    if not info:
-        abort(404)
-    instance = Path(current_app.instance_path).resolve()
-    path = (instance / info["path"]).resolve()
-    if instance not in path.parents or not path.is_file():
-        abort(404)  # removed since, or a path that leaves the instance folder
+    path = job_file_path(job) if info else None
+    if path is None or not path.is_file():
+        abort(404)  # deleted since (EXPORT_KEEP_DAYS), or a path that leaves the instance folder
     return send_file(path, mimetype=info.get("mimetype"), as_attachment=True,
                      download_name=info.get("filename") or path.name)

@@ -91,7 +91,8 @@ def acting_as(app, user):
     """A request context of `app` in which `user` is the signed-in user: the list queries'
     visibility rules, the language and the time zone are theirs, as in their own request."""
     with app.test_request_context("/"):
-        g._login_user = user
+        # Flask-Login's current_user reads g._login_user first (no session, no cookie).
+        g._login_user = user if user is not None else app.login_manager.anonymous_user()
         yield
 
 

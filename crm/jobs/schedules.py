@@ -10,6 +10,7 @@ from typing import Callable
 
 from huey import crontab
 
+from crm.exports.services import purge_old_files
 from crm.jobs.services import reap_stale
 from crm.trash.queries import RETENTION_DAYS
 from crm.trash.services import purge_expired
@@ -37,6 +38,8 @@ def fail_stopped_jobs() -> str:
 SCHEDULES = (
     Schedule("purge-trash", crontab(minute="15", hour="3"), purge_trash,
              "Daily at 03:15 UTC: the trash purge (as `crm purge-trash`)."),
+    Schedule("purge-exports", crontab(minute="45", hour="3"), purge_old_files,
+             "Daily at 03:45 UTC: export files older than EXPORT_KEEP_DAYS (7) are deleted."),
     Schedule("fail-stopped-jobs", crontab(minute="*/5"), fail_stopped_jobs,
              "Every 5 minutes: running jobs without a heartbeat are failed."),
 )
