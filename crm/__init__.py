@@ -41,12 +41,28 @@ from crm.trash import routes as trash_routes
 from crm.trash.filters import install as install_trash_filter
 from crm.trash.cli import purge_trash_command
 from crm.urls import IdUrl
+# Background jobs and exports (issue 12).
+from crm.customers import exports as customers_exports
+from crm.exports import routes as exports_routes
+from crm.exports.services import export_job_title, init_exports, run_export_job
+from crm.jobs import routes as jobs_routes
+from crm.jobs.cli import run_schedules_command, worker_command
+from crm.jobs.runner import JobKind, init_jobs
+from crm.jobs.schedules import SCHEDULES
+from crm.opportunities import exports as opportunities_exports
+from crm.tasks import exports as tasks_exports
 
 # Every area's blueprint, in the order the navigation lists them.
 BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
               customers_routes.bp, tags_routes.bp, notes_routes.bp, pipelines_routes.bp,
               opportunities_routes.bp, board_routes.bp, tasks_routes.bp, sharing_routes.bp,
               audit_routes.bp, trash_routes.bp, fields_routes.bp)
+BLUEPRINTS += (jobs_routes.bp, exports_routes.bp)
+
+# The kinds of background job, by name (crm/jobs/runner.py), and the lists that export
+# (crm/exports/): each list's columns live beside its queries.
+JOB_KINDS = {"export": JobKind(work=run_export_job, title=export_job_title)}
+EXPORT_SOURCES = (customers_exports.SOURCE, opportunities_exports.SOURCE, tasks_exports.SOURCE)
 
 _USER_STATEMENTS: dict = {}
 
@@ -118,6 +134,8 @@ def create_app(config: dict | None = None) -> Flask:
     htmx_ext.init_app(app)
     init_throttle(app)
     init_l10n(app)
+    init_jobs(app, JOB_KINDS, SCHEDULES)
+    init_exports(app, EXPORT_SOURCES)
 
     # Session listeners, on every ORM session: the trash's filter hides trashed rows from
     # every query; the audit trail records each change of an audited record.
@@ -137,6 +155,8 @@ def create_app(config: dict | None = None) -> Flask:
     init_responses(app)
 
     cli_group.add_command(purge_trash_command)
+    cli_group.add_command(worker_command)
+    cli_group.add_command(run_schedules_command)
     app.cli.add_command(cli_group)
 
     _install_guards(app)

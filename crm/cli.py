@@ -1,5 +1,6 @@
 """Command-line tools: `flask --app app crm ...` (create-user, demo, backup, restore; the
-trash's purge is added by create_app), and `python app.py` (migrate, then serve)."""
+trash's purge, the job worker and run-schedules are added by create_app), and `python app.py`
+(migrate, then serve, with a background-job worker thread)."""
 import logging
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from crm.auth.services import create_user
 from crm.backup import BackupError, backup, default_backup_path, restore
 from crm.demo import DemoError, load_demo
 from crm.extensions import db
+from crm.jobs.runner import start_consumer_thread
 from crm.models import User
 from crm.pipelines.services import ensure_defaults
 
@@ -112,5 +114,8 @@ def serve(app) -> None:
     """`python app.py`: migrate, then serve on HOST:PORT."""
     upgrade_database(app)
     host, port = app.config["HOST"], app.config["PORT"]
+    # The background jobs' consumer, in a thread (SQLite queue; with REDIS_URL: `crm worker`).
+    if start_consumer_thread(app) is not None:
+        print(" * Background jobs: a worker runs in this process")
     print(f" * CRM on http://{host}:{port}/  (first visit: create the administrator)")
     app.run(host=host, port=port, debug=False, threaded=True)

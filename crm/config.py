@@ -61,6 +61,15 @@ class Config:
     LOGIN_ACCOUNT_LIMIT = "5 per 15 minutes"
     LOGIN_ADDRESS_LIMIT = "100 per 15 minutes"
     LOGIN_THROTTLE_STORAGE_URI = "memory://"
+    # Background jobs (crm/jobs/): huey in instance/huey.sqlite3, or in Redis when REDIS_URL
+    # is set; JOBS_IMMEDIATE runs each job inside the call that enqueues it (tests).
+    REDIS_URL = ""
+    JOBS_IMMEDIATE = False
+    JOB_WORKERS = 2
+    JOB_HEARTBEAT_SECONDS = 10      # a running job says it is alive this often ...
+    JOB_STALE_SECONDS = 60          # ... and is failed as "stopped unexpectedly" after this long
+    EXPORT_JOB_THRESHOLD = 5000     # exports of more rows run as a job (crm/exports/) ...
+    EXPORT_KEEP_DAYS = 7            # ... whose file is kept this long in instance/exports/
     CONTENT_SECURITY_POLICY = (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; "
@@ -81,6 +90,7 @@ class Config:
         settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]
         if os.environ.get("REDIS_URL"):
             settings["LOGIN_THROTTLE_STORAGE_URI"] = os.environ["REDIS_URL"]
+        settings["REDIS_URL"] = os.environ.get("REDIS_URL", "")
         # How many reverse proxies (nginx...) stand in front: their X-Forwarded-For/-Proto
         # headers are trusted for that many hops (client address for the login limit, HTTPS).
         settings["TRUSTED_PROXIES"] = int(os.environ.get("TRUSTED_PROXIES", "0"))

@@ -531,3 +531,15 @@ def hidden_field_entries_clause(user, keys_by_entity: dict[str, list[str]]):
     hidden = [and_(AuditEntry.entity == entity, AuditEntry.field.startswith(f"cf_{key}:", autoescape=True))
               for entity, keys in keys_by_entity.items() for key in keys]
     return or_(AuditEntry.field.is_(None), ~or_(*hidden))
+
+
+# --- background jobs -------------------------------------------------------------------------
+
+def can_see_job(user, job) -> bool:
+    """A job's page (its progress, result and error) is its owner's, and any admin's."""
+    return _authenticated(user) and job is not None and (user.is_admin or job.user_id == user.id)
+
+
+def can_download_job_file(user, job) -> bool:
+    """The file a job made (an export holds what its owner may see) goes to its owner only."""
+    return _authenticated(user) and job is not None and job.user_id == user.id

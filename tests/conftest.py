@@ -104,6 +104,7 @@ def app(database_url):
         "WTF_CSRF_ENABLED": True,
         "SERVER_NAME": None,
         "LOGIN_THROTTLE_ENABLED": False,
+        "JOBS_IMMEDIATE": True,  # a job runs inside the request that asks for it
     })
     with app.app_context():
         _db.create_all()

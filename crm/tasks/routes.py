@@ -1,12 +1,10 @@
 """My tasks (/tasks), and adding, editing, ticking off and deleting tasks, inline with htmx
 and with plain forms that work without JavaScript."""
-from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl, urlparse
 
 from flask import (
     Blueprint,
-    abort,
     flash,
     get_template_attribute,
     make_response,
@@ -32,11 +30,11 @@ from crm.htmx import (
     targets,
 )
 from crm.l10n import dt_input
-from crm.models import Customer, Opportunity, User, utcnow
-from crm.permissions import (can_edit_task, can_see_customer, can_see_opportunity, checked,
-                             visible_record)
+from crm.models import User, utcnow
+from crm.permissions import can_edit_task, can_see_customer, can_see_opportunity, checked
 from crm.responses import remember_undo, with_undo_toast
 from crm.tasks.forms import TaskForm
+from crm.tasks.listing import RecordFilter, default_assignee, listing
 from crm.tasks.queries import (
     TaskList,
     active_users,
@@ -70,104 +68,6 @@ def _back_url(*candidates: str | None) -> str:
         if path := local_path(url):
             return path
     return url_for("tasks.index")
-
-
-@dataclass
-class RecordFilter:
-    """`?customer=<id>` or `?opportunity=<id>` on /tasks (a task panel's "All N open tasks"):
-    the record whose tasks to list, when it exists and the user may see it. `refused`: a
-    value was given that is not such a record (not a number, unknown, in the trash, hidden),
-    ignored and said "not understood", the same for all of them."""
-    customer: Customer | None = None
-    opportunity: Opportunity | None = None
-    refused: bool = False
-
-    @property
-    def active(self) -> bool:
-        return self.customer is not None or self.opportunity is not None
-
-    @property
-    def args(self) -> dict:
-        """The filter as /tasks query arguments, for the links that keep it."""
-        if self.opportunity is not None:
-            return {"opportunity": self.opportunity.id}
-        if self.customer is not None:
-            return {"customer": self.customer.id}
-        return {}
-
-    @property
-    def ids(self) -> dict:
-        """The filter as task_sections' arguments (an opportunity's with its customer)."""
-        if self.opportunity is not None:
-            return {"opportunity_id": self.opportunity.id,
-                    "customer_id": self.opportunity.customer_id}
-        if self.customer is not None:
-            return {"customer_id": self.customer.id}
-        return {}
-
-
-def _record_id(raw: str) -> int | None:
-    """A positive id that fits the database's integer columns, else None."""
-    value = int_or_none(raw.strip())
-    return value if value is not None and 0 < value <= 2**31 - 1 else None
-
-
-def _record_filter(args) -> RecordFilter:
-    """The record filter of a /tasks query string (an opportunity's before a customer's)."""
-    refused = False
-    for name, model in (("opportunity", Opportunity), ("customer", Customer)):
-        raw = (args.get(name) or "").strip()
-        if not raw:
-            continue
-        record_id = _record_id(raw)
-        record = (visible_record(current_user, model, record_id)
-                  if record_id is not None else None)
-        if record is not None:
-            return RecordFilter(**{name: record}, refused=refused)
-        refused = True
-    return RecordFilter(refused=refused)
-
-
-def _view_filter(args, record: RecordFilter | None = None) -> tuple[int | None, str]:
-    """Whose tasks to show: (assignee id or None for everyone, the filter's value).
-
-    Sales see only their own: asking for someone else's (or everyone's) is a 403. The tasks
-    of a record the user may see (`record`, see RecordFilter) are everyone's by default, for
-    sales too: its page shows them all (crm.tasks.services._scope leaves out those of a
-    customer's opportunities they may not see).
-    """
-    record = record or RecordFilter()
-    raw = (args.get("assignee") or _default_assignee(record)).strip()
-    if raw == "me":
-        return current_user.id, "me"
-    if raw == "all":
-        if not current_user.is_manager and not record.active:
-            if record.refused:
-                return current_user.id, "me"  # only the refused record would have allowed it
-            abort(403)
-        return None, "all"
-    user_id = int_or_none(raw)
-    if user_id is None:
-        abort(404)
-    if user_id == current_user.id:
-        return user_id, "me"
-    if not current_user.is_manager:
-        abort(403)
-    if db.session.get(User, user_id) is None:
-        abort(404)
-    return user_id, str(user_id)
-
-
-def _default_assignee(record: RecordFilter) -> str:
-    return "all" if record.active else "me"
-
-
-def _listing(args) -> dict:
-    """What a /tasks query string asks for: whose tasks and of which record (_page_context's
-    arguments)."""
-    record = _record_filter(args)
-    assignee_id, selected = _view_filter(args, record)
-    return {"assignee_id": assignee_id, "selected": selected, "record": record}
 
 
 def _filter_args_from_page() -> MultiDict:
@@ -221,7 +121,7 @@ def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | No
     sections = task_sections(assignee_id, done_page=done_page, more=more, **record.ids)
     # Links (sections, "Show more", pages) keep the record and an assignee other than the
     # default; removing the record keeps only such an assignee (never "all" for sales).
-    assignee_args = {} if selected == _default_assignee(record) else {"assignee": selected}
+    assignee_args = {} if selected == default_assignee(record) else {"assignee": selected}
     return {
         "sections": sections,
         # The rows ready to print (the overdue marks as of now, the assignee shown on others' tasks).
@@ -245,7 +145,7 @@ def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | No
 def _context_of_calling_page() -> dict:
     """The /tasks sections as the page that sent an htmx request shows them (filter, page)."""
     args = _filter_args_from_page()
-    return _page_context(**_listing(args), done_page=args.get("page", 1, type=int),
+    return _page_context(**listing(args), done_page=args.get("page", 1, type=int),
                          more=_more(args))
 
 
@@ -290,13 +190,13 @@ def index():
     """My tasks: overdue, today, upcoming, no due date, and recently done; a manager's choice
     of whose; with `?customer=<id>` or `?opportunity=<id>` (see RecordFilter) the open and
     done tasks of that record."""
-    listing = _listing(request.args)
-    context = _page_context(**listing, done_page=request.args.get("page", 1, type=int),
+    wanted = listing(request.args)
+    context = _page_context(**wanted, done_page=request.args.get("page", 1, type=int),
                             more=_more(request.args))
     # To contact today (下次联系): the next contacts due by the end of today, of the tasks'
     # person (everyone's with "Everyone"); not on one record's tasks.
-    record = listing.get("record")
-    due = [] if record is not None and record.args else contacts_due(listing["assignee_id"],
+    record = wanted.get("record")
+    due = [] if record is not None and record.args else contacts_due(wanted["assignee_id"],
                                                                      day_bounds()[1])
     return render(PAGE, block_for(PAGE_BLOCKS), oob=["contacts_due"], contacts_oob=is_htmx(),
                   due_contacts=due, **context)
@@ -328,7 +228,7 @@ def create():
                                    int_or_none(form.opportunity_id.data))
         if on_page:
             return _with_badge(fragment(PAGE, "tasks_main", **_page_context(
-                **_listing(_filter_args_from_page()), assignees=assignees)))
+                **listing(_filter_args_from_page()), assignees=assignees)))
         flash(_("The task was added."), "success")
         return redirect(_back_url(form.next.data), 303)
 
@@ -338,7 +238,7 @@ def create():
         return _panel_response(int_or_none(form.customer_id.data),
                                int_or_none(form.opportunity_id.data), form=form, status=status)
     if on_page:
-        context = _page_context(**_listing(_filter_args_from_page()), form=form,
+        context = _page_context(**listing(_filter_args_from_page()), form=form,
                                 assignees=assignees)
         return fragment(PAGE, "tasks_main", status=status, **context)
     if not form.next.data:
