@@ -287,3 +287,30 @@ def test_old_export_files_are_deleted_and_the_job_page_says_so(
     html = client.get(job_url).get_data(as_text=True)
     assert "The file was deleted" in html and "/download" not in html
     assert client.get(f"{job_url}/download").status_code == 404
+
+
+# --- custom fields --------------------------------------------------------------------------
+
+def test_custom_fields_export_as_their_own_columns_and_restricted_ones_only_to_managers(
+        app, client, login, make_user, seller, build):
+    from tests.test_custom_fields import define
+    admin = make_user("admin", email="boss@example.com")
+    login(admin)
+    assert define(client, label_en="Fleet size", key="fleet", type="integer").status_code in (302, 303)
+    assert define(client, label_en="Margin", key="margin", type="decimal",
+                  restricted=True).status_code in (302, 303)
+    customer_id = build.customer(seller, name="Fleet Co")
+    with app.app_context():
+        customer = _db.session.get(Customer, customer_id)
+        customer.custom = {"fleet": 42, "margin": "0.35"}
+        _db.session.commit()
+    rows = _csv(client.get("/customers/export.csv?headers=keys"))
+    assert "cf_fleet" in rows[0] and "cf_margin" in rows[0]
+    row = dict(zip(rows[0], rows[1]))
+    assert row["cf_fleet"] == "42" and row["cf_margin"] == "0.35"
+    login(seller)
+    rows = _csv(client.get("/customers/export.csv?headers=keys"))
+    assert "cf_fleet" in rows[0] and "cf_margin" not in rows[0]
+    assert "0.35" not in ",".join(rows[1])
+    labelled = _csv(client.get("/customers/export.csv"))
+    assert "Fleet size" in labelled[0]

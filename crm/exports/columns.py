@@ -12,6 +12,9 @@ from typing import Any, Callable
 
 from flask_babel import gettext as _
 
+from crm.fields.queries import context_for, definitions, locale_id
+from crm.fields.types import type_of
+
 # A text cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice
 # and Google Sheets: it is written with a leading single quote (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -53,10 +56,22 @@ class ExportSource:
 
 
 def extra_columns(record_type: str) -> list[Column]:
-    """The columns other parts of the app add to a record type's export, after its own:
-    custom fields (one Column each, with a prefetch that loads a chunk's values in one
-    query) join here once they are merged. Nothing yet."""
-    return []
+    """The columns other parts of the app add to a record type's export, after its own: its
+    custom fields the signed-in user may see (crm.fields.queries.definitions: a restricted
+    field is left out for salespeople), in the admin's order, keyed `cf_<key>` as the forms
+    name them. A value is written as the field's plain text, the form its input takes back
+    (crm/fields/types.py `plain`); the values are in the rows, so no prefetch is needed."""
+    columns = []
+    for field in definitions(record_type):
+        kind = type_of(field.type)
+        ctx = context_for(field)
+
+        def value(record, key=field.key, kind=kind, ctx=ctx):
+            stored = (getattr(record, "custom", None) or {}).get(key)
+            return None if stored is None else kind.plain(stored, ctx)
+
+        columns.append(Column(f"cf_{field.key}", field.label(locale_id()), value))
+    return columns
 
 
 def columns_of(source: ExportSource) -> list[Column]:
