@@ -16,9 +16,9 @@ from sqlalchemy.orm import joinedload
 from crm.exports.columns import Column, ExportSource
 from crm.extensions import db
 from crm.models import Task, utcnow
-from crm.permissions import current_viewer, mark_hidden_related, sees_everything
+from crm.permissions import current_viewer
 from crm.tasks.listing import listing
-from crm.tasks.queries import DONE_DAYS, _scope
+from crm.tasks.queries import DONE_DAYS, _scope, hide_related
 
 
 def _opportunity(task):
@@ -82,15 +82,11 @@ def load(task_ids: list[int]) -> list[Task]:
     tasks = [by_id[i] for i in task_ids if i in by_id]
     record = g.get(_RECORD_KEY)
     viewer = current_viewer()
-    if record is not None and record.active and not sees_everything(viewer):
-        # As task_sections: the tasks of one record I may see show it; another customer (an
-        # opportunity moved since) is hidden.
-        customer_id = record.ids.get("customer_id")
-        for task in tasks:
-            task.hide_opportunity = False
-            task.hide_customer = task.customer_id is not None and task.customer_id != customer_id
-    else:
-        mark_hidden_related(viewer, tasks)
+    # As task_sections: the tasks of one record I may see show it; another customer (an
+    # opportunity moved since) is hidden.
+    of_record = record is not None and record.active
+    hide_related(viewer, tasks, record.ids.get("customer_id") if of_record else None,
+                 of_record=of_record)
     return tasks
 
 

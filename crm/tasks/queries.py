@@ -395,18 +395,24 @@ def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
                        "done": done}
     listed = [t for name in SECTIONS for t in sections.rows(name)]
     viewer = current_viewer()
+    hide_related(viewer, listed, customer_id if of_record else None, of_record=bool(of_record))
+    return sections
+
+
+def hide_related(viewer, tasks, customer_id: int | None, *, of_record: bool) -> None:
+    """Mark on each task whether its customer and opportunity links are hidden from `viewer`.
+
+    The tasks of one record the user may see (`of_record`), no query: their opportunity is
+    that one or one _scope let through; their customer is `customer_id` (the record, or the
+    opportunity's), visible; another one (an opportunity moved since) is hidden. Otherwise a
+    task stays its assignee's even when its customer or opportunity is not visible to them:
+    only the link to the record is hidden (mark_hidden_related)."""
     if of_record and not sees_everything(viewer):
-        # The tasks of one record the user may see, no query: their opportunity is that one
-        # or one _scope let through; their customer is `customer_id` (the record, or the
-        # opportunity's), visible; another one (an opportunity moved since) is hidden.
-        for task in listed:
+        for task in tasks:
             task.hide_opportunity = False
             task.hide_customer = task.customer_id is not None and task.customer_id != customer_id
     else:
-        # My task stays mine even when its customer or opportunity is not visible to me: only
-        # the link to the record is hidden.
-        mark_hidden_related(viewer, listed)
-    return sections
+        mark_hidden_related(viewer, tasks)
 
 
 # --- The rows of /tasks -----------------------------------------------------------------------
