@@ -128,6 +128,10 @@ def test_filter_and_sort_the_list_on_a_custom_field(admin_client, app, admin, bu
     assert page.index(">Big<") < page.index(">Mid<") < page.index(">Small<") < page.index(">None<")
     page = admin_client.get("/customers?cf_fleet=__empty__").get_data(as_text=True)
     assert ">None<" in page and ">Big<" not in page
+    # the "Filters and sort" badge counts a custom range once, with the sort beside it
+    page = admin_client.get("/customers?cf_fleet_min=10&cf_fleet_max=500&sort=cf_fleet").get_data(as_text=True)
+    badge = page.split('class="filters-toggle-label', 1)[1].split("</label>", 1)[0]
+    assert 'class="badge badge-primary">2<' in badge
     # a segment keeps the filter
     admin_client.post("/customers/segments", data={"name": "Fleets", "query": "cf_fleet_min=10"})
     with app.app_context():
@@ -183,6 +187,35 @@ def test_delete_asks_with_the_count_then_trash_and_restore_keep_values(admin_cli
     admin_client.post(f"/admin/fields/{field.id}/delete", data={"confirm": "1"})
     admin_client.post(f"/admin/fields/{field.id}/purge")
     assert custom_of(app, customer_id) == {}
+
+
+def test_a_deleted_field_waits_on_the_trash_page_for_admins_and_is_restored_there(
+        admin_client, client, login, seller, app, admin, build):
+    define(admin_client, label_en="Contract no", type="text", key="contract_no")
+    field = field_of(app, "contract_no")
+    customer_id = build.customer(admin, name="Holder", custom={"contract_no": "HT-7"})
+    admin_client.post(f"/admin/fields/{field.id}/delete", data={"confirm": "1"})
+    trash = admin_client.get("/trash").get_data(as_text=True)
+    section = trash.split('id="trash-fields"', 1)[1].split("</section>", 1)[0]
+    assert "Contract no" in section and "cf_contract_no" in section and "30 days" in section
+    assert 'id="trash-fields"' not in admin_client.get("/trash?kind=customer").get_data(as_text=True)
+    restored = admin_client.post(f"/admin/fields/{field.id}/restore", data={"next": "trash"})
+    assert restored.status_code == 303 and restored.headers["Location"].endswith("/trash")
+    assert field_of(app, "contract_no").deleted_at is None
+    assert "HT-7" in admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    admin_client.post(f"/admin/fields/{field.id}/delete", data={"confirm": "1"})
+    purged = admin_client.post(f"/admin/fields/{field.id}/purge", data={"next": "trash"},
+                               headers={"HX-Request": "true"})
+    assert purged.headers.get("HX-Redirect", "").endswith("/trash")
+    assert custom_of(app, customer_id) == {}
+    assert 'id="trash-fields"' not in admin_client.get("/trash").get_data(as_text=True)
+    define(admin_client, label_en="Second", type="text", key="second")
+    second = field_of(app, "second")
+    admin_client.post(f"/admin/fields/{second.id}/delete", data={"confirm": "1"})
+    login(seller)  # the same test client, now a salesperson: no section, no restore
+    assert 'id="trash-fields"' not in client.get("/trash").get_data(as_text=True)
+    assert client.post(f"/admin/fields/{second.id}/restore", data={"next": "trash"}).status_code == 403
+    assert field_of(app, "second").deleted_at is not None
 
 
 def test_trash_and_restore_of_a_customer_keep_its_values(admin_client, app, admin, build):
@@ -467,3 +500,23 @@ def test_search_keys_follow_the_fields_restriction_and_life(admin_client, app, a
     assert not found()
     admin_client.post(f"/admin/fields/{field.id}/restore")
     assert found()
+
+
+def test_fields_of_a_group_are_shown_together_under_its_heading(admin_client, app, admin, build):
+    define(admin_client, label_en="Contract no", key="contract_no", group_en="Contract", group_zh="合同信息")
+    define(admin_client, label_en="Fleet size", key="fleet", type="integer")
+    define(admin_client, label_en="Signed on", key="signed_on", type="date", group_en="Contract")
+    assert field_of(app, "contract_no").group("zh") == "合同信息"
+    assert field_of(app, "signed_on").group("zh") == "Contract"  # falls back to the English one
+    form = admin_client.get("/customers/new").get_data(as_text=True)
+    headings = re.findall(r'class="cf-group-title[^"]*">([^<]+)<', form)
+    assert headings == ["Contract", "Other fields"], headings
+    # the group's fields stand together, where its first field is in the admin's order
+    assert form.index('name="cf_contract_no"') < form.index('name="cf_signed_on"') < form.index('name="cf_fleet"')
+    customer_id = build.customer(admin, name="Grouped", custom={"contract_no": "HT-1", "fleet": 4})
+    page = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    assert page.index(">Contract<") < page.index('data-cf="contract_no"') < page.index(
+        'data-cf="signed_on"') < page.index(">Other fields<") < page.index('data-cf="fleet"')
+    # a group too long is refused beside its input, the rest kept
+    response = define(admin_client, label_en="Long", key="long_group", group_en="x" * 101)
+    assert response.status_code == 422 and 'value="Long"' in response.get_data(as_text=True)

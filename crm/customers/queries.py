@@ -122,6 +122,14 @@ class CustomerFilter:
         return self.query_string(with_page=False)
 
     @property
+    def custom_count(self) -> int:
+        """How many custom fields the list is filtered on (a range's two ends count once,
+        a multiple choice's any/all is not a filter of its own)."""
+        names = {name.removesuffix("_min").removesuffix("_max")
+                 for name, _value in self.custom if not name.endswith("_match")}
+        return len(names)
+
+    @property
     def is_filtered(self) -> bool:
         return bool(self.q or self.tag_ids or self.owner or self.industry or self.region
                     or self.custom)

@@ -30,6 +30,9 @@ class FieldForm(FlaskForm):
     required = BooleanField(_l("Required"))
     help_zh = StringField(_l("Help text (Chinese)"), filters=[_strip], validators=[Length(max=300)])
     help_en = StringField(_l("Help text (English)"), filters=[_strip], validators=[Length(max=300)])
+    group_zh = StringField(_l("Group (Chinese)"), filters=[_strip], validators=[Length(max=100)],
+                           description=_l("Fields with the same group are shown together under it."))
+    group_en = StringField(_l("Group (English)"), filters=[_strip], validators=[Length(max=100)])
     show_in_list = BooleanField(_l("Show as a column of the list"))
     filterable = BooleanField(_l("Can be filtered on"))
     restricted = BooleanField(_l("Visible to managers and admins only"))

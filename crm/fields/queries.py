@@ -4,7 +4,9 @@ query per request), what a record's panel shows, the list's columns, filters and
 list with how many records hold each field."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import timedelta
 from dataclasses import field as dc_field
 
 from flask import current_app, g, has_app_context, has_request_context
@@ -15,10 +17,12 @@ from sqlalchemy.orm import joinedload, selectinload
 from crm.extensions import db
 from crm.fields import sql
 from crm.fields.types import TEXT_TYPES, Context, type_of
+from crm.models import utcnow
 from crm.models import Contact, CustomField, Customer, Opportunity, User
 from crm.models.custom_field import Labelled
 from crm.permissions import current_viewer, visible_fields_of
 from crm.trash.filters import INCLUDE_DELETED
+from crm.trash.queries import RETENTION_DAYS
 
 MODELS = {"customer": Customer, "contact": Contact, "opportunity": Opportunity}
 CACHE_KEY = "_crm_custom_fields"
@@ -73,6 +77,8 @@ class FieldDef(Labelled):
     required: bool
     help_zh: str
     help_en: str
+    group_zh: str
+    group_en: str
     position: int
     show_in_list: bool
     filterable: bool
@@ -81,7 +87,7 @@ class FieldDef(Labelled):
 
 
 FIELD_COLUMNS = ("id", "record_type", "key", "label_zh", "label_en", "type", "required", "help_zh",
-                 "help_en", "position", "show_in_list", "filterable", "restricted")
+                 "help_en", "group_zh", "group_en", "position", "show_in_list", "filterable", "restricted")
 OPTION_COLUMNS = ("id", "key", "label_zh", "label_en", "colour", "position", "retired")
 
 
@@ -101,7 +107,17 @@ def _load() -> dict[str, list[FieldDef]]:
     found: dict[str, list[FieldDef]] = {kind: [] for kind in MODELS}
     for field in rows:
         found.setdefault(field.record_type, []).append(definition_of(field))
-    return found
+    return {kind: grouped(fields) for kind, fields in found.items()}
+
+
+def grouped(fields: list) -> list:
+    """The fields in admin order with each group's fields together, where the group's first
+    field is (a stable sort: the order inside a group is the admin's). Fields are one group
+    when their group_key is (Labelled.group_key); fields without one form a group too."""
+    first: dict[str, int] = {}
+    for index, field in enumerate(fields):
+        first.setdefault(field.group_key, index)
+    return sorted(fields, key=lambda field: first[field.group_key])
 
 
 def all_definitions() -> dict[str, list[CustomField]]:
@@ -404,6 +420,12 @@ def trashed_fields(record_type: str | None = None) -> list[CustomField]:
     if record_type:
         stmt = stmt.where(CustomField.record_type == record_type)
     return list(db.session.execute(stmt.execution_options(**{INCLUDE_DELETED: True})).scalars())
+
+
+def days_left(field: CustomField, now=None) -> int:
+    """Whole days a trashed field can still be restored (0 once its 30 days are over)."""
+    end = field.deleted_at + timedelta(days=RETENTION_DAYS)
+    return max(0, math.ceil((end - (now or utcnow())).total_seconds() / 86400))
 
 
 def field_or_none(field_id: int, *, deleted: bool = False) -> CustomField | None:

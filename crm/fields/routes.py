@@ -30,6 +30,9 @@ def _record_type(value: str | None) -> str:
 
 
 def _back(record_type: str):
+    """Back to the fields of this record type, or to the trash page when the form came from it."""
+    if request.form.get("next") == "trash":
+        return redirect_to(url_for("trash.index"))
     return redirect_to(url_for("fields.index", type=record_type))
 
 

@@ -39,8 +39,8 @@ from crm.models import CustomField, CustomFieldOption, FIELD_TYPES, RECORD_TYPES
 from crm.permissions import can_see_field
 from crm.rules import RuleError
 from crm.trash.filters import INCLUDE_DELETED
+from crm.trash.queries import RETENTION_DAYS
 
-RETENTION_DAYS = 30
 # Words no key may be: SQL's reserved words (SQLite's and PostgreSQL's) and words our URLs use.
 SQL_WORDS = frozenset("""
 abort action add all alter always analyze and as asc attach autoincrement before begin between
@@ -109,7 +109,7 @@ def _free_key(record_type: str, base: str) -> str:
 
 # --- definitions --------------------------------------------------------------------------------
 
-DEFINITION_FIELDS = ("label_zh", "label_en", "required", "help_zh", "help_en", "show_in_list",
+DEFINITION_FIELDS = ("label_zh", "label_en", "required", "help_zh", "help_en", "group_zh", "group_en", "show_in_list",
                      "filterable", "restricted")
 
 

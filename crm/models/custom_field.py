@@ -26,6 +26,17 @@ class Labelled:
             self.label_en, self.label_zh)
         return first or second or self.key
 
+    def group(self, locale: str = "en") -> str:
+        """The heading the field is shown under ("" for none), falling back like the label."""
+        first, second = (self.group_zh, self.group_en) if str(locale).startswith("zh") else (
+            self.group_en, self.group_zh)
+        return first or second or ""
+
+    @property
+    def group_key(self) -> str:
+        """What makes fields one group: the English heading (case aside), else the Chinese."""
+        return (self.group_en or "").strip().casefold() or (self.group_zh or "").strip()
+
     def help(self, locale: str = "en") -> str:
         first, second = (self.help_zh, self.help_en) if str(locale).startswith("zh") else (
             self.help_en, self.help_zh)
@@ -52,6 +63,10 @@ class CustomField(Labelled, db.Model):
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     help_zh: Mapped[str] = mapped_column(String(300), default="")
     help_en: Mapped[str] = mapped_column(String(300), default="")
+    # The heading forms and pages show the field under (fields of one group stay together,
+    # where the group's first field is in the admin's order); empty: no heading.
+    group_zh: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    group_en: Mapped[str] = mapped_column(String(100), default="", server_default="")
     position: Mapped[int] = mapped_column(Integer, default=0)
     show_in_list: Mapped[bool] = mapped_column(Boolean, default=False)
     filterable: Mapped[bool] = mapped_column(Boolean, default=False)

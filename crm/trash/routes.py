@@ -10,7 +10,9 @@ from flask_login import current_user
 from crm.extensions import db
 from crm.htmx import block_for, fragment, is_htmx, push_url, redirect_to, render, targets
 from crm.models import utcnow
-from crm.permissions import can_purge, can_restore, can_see_batch, checked
+from crm.fields.queries import days_left as field_days_left
+from crm.fields.queries import trashed_fields
+from crm.permissions import can_define_fields, can_purge, can_restore, can_see_batch, checked
 from crm.responses import KIND_NAMES, UNDO, counts_phrase
 from crm.trash.queries import KINDS, RETENTION_DAYS, batches, expired_count, get_batch
 from crm.trash.services import TrashError, purge, purge_expired, restore
@@ -82,6 +84,9 @@ def _context(kind: str, page: int, **extra) -> dict:
         "retention_days": RETENTION_DAYS,
         "page_url": lambda number: _page_url(kind, number),
         "back": _page_url(kind, pagination.page),
+        # Custom fields in the trash (crm.fields), restored and purged by an admin.
+        "deleted_fields": trashed_fields() if can_define_fields(current_user) else [],
+        "fields_days_left": lambda field: field_days_left(field, now),
         **extra,
     }
 
