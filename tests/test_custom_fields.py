@@ -472,6 +472,10 @@ def test_filters_of_every_kind_find_the_right_customers(admin_client, admin, bui
     assert names("cf_yes=yes") == {"Cust A"} and names("cf_yes=no") == {"Cust B"}
     assert names(f"cf_who={admin.id}") == {"Cust A"} and names("cf_who=__empty__") == {"Cust B"}
     assert names("cf_price_min=1000") == {"Cust A"} and names("cf_price_max=100") == {"Cust B"}
+    # amounts compare within one currency when the filter names it
+    assert names("cf_price_currency=USD") == {"Cust B"} and names("cf_price_min=50&cf_price_currency=CNY") == {"Cust A"}
+    assert names("cf_price_max=100&cf_price_currency=CNY") == set()
+    assert names("cf_price_currency=XXX") == {"Cust A", "Cust B"}  # not a currency: ignored
     assert names("cf_share_min=0.5") == {"Cust B"}
     assert names("cf_note=fleet") == {"Cust A"} and names("cf_note=__any__") == {"Cust A"}
     page = admin_client.get("/customers?sort=-cf_price").get_data(as_text=True)

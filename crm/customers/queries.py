@@ -125,7 +125,7 @@ class CustomerFilter:
     def custom_count(self) -> int:
         """How many custom fields the list is filtered on (a range's two ends count once,
         a multiple choice's any/all is not a filter of its own)."""
-        names = {name.removesuffix("_min").removesuffix("_max")
+        names = {name.removesuffix("_min").removesuffix("_max").removesuffix("_currency")
                  for name, _value in self.custom if not name.endswith("_match")}
         return len(names)
 

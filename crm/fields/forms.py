@@ -145,6 +145,7 @@ def prepare(form, record=None) -> None:
         elif definition.type == "money" and not form_field.currency:
             form_field.currency = ctx.currency
     form.currencies = CURRENCIES
+    form.custom_locale = locale  # the groups' headings (templates/fields/_inputs.html)
 
 
 def custom_values(form) -> dict:

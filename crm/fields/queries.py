@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
 from crm.fields import sql
-from crm.fields.types import TEXT_TYPES, Context, type_of
+from crm.fields.types import CURRENCIES, TEXT_TYPES, Context, type_of
 from crm.models import utcnow
 from crm.models import Contact, CustomField, Customer, Opportunity, User
 from crm.models.custom_field import Labelled
@@ -265,6 +265,8 @@ def filter_pairs(record_type: str, args, user=None) -> list[tuple[str, str]]:
                 bound = (args.get(f"{name}_{end}") or "").strip()[:40]
                 if bound:
                     pairs.append((f"{name}_{end}", bound))
+        if field.type == "money" and args.get(f"{name}_currency") in CURRENCIES:
+            pairs.append((f"{name}_currency", args[f"{name}_currency"]))
     return pairs
 
 
@@ -324,6 +326,10 @@ def conditions(record_type: str, pairs: list[tuple[str, str]], user=None) -> lis
                           if given.get(f"{name}_match") == ["all"]
                           else [sql.has_any(db_dialect, table, field.key, keys, param)])
             continue
+        if field.type == "money" and given.get(f"{name}_currency"):
+            # Amounts compare within one currency: the range applies to this one only.
+            found.append(sql.currency_expression(db_dialect, table, field.key)
+                         == given[f"{name}_currency"][0])
         if kind in RANGE_SQL:
             low = _bound(field, given.get(f"{name}_min", [""])[0], ctx)
             high = _bound(field, given.get(f"{name}_max", [""])[0], ctx)
@@ -394,6 +400,8 @@ def filter_widgets(record_type: str, pairs: list[tuple[str, str]], user=None) ->
             "value": (given.get(name) or [""])[0], "chosen": given.get(name, []),
             "min": (given.get(f"{name}_min") or [""])[0], "max": (given.get(f"{name}_max") or [""])[0],
             "match": (given.get(f"{name}_match") or ["any"])[0],
+            "currency": (given.get(f"{name}_currency") or [""])[0],
+            "currencies": CURRENCIES if field.type == "money" else (),
             "options": [(o.key, o.label(locale)) for o in field.options if not o.retired
                         or o.key in given.get(name, [])],
             "users": active_user_choices() if field.type == "user" else [],

@@ -54,6 +54,15 @@ def expression(dialect: str, table: str, field_type: str, key: str):
     return func.json_extract(column, literal_column(f"'$.{key}'"))
 
 
+def currency_expression(dialect: str, table: str, key: str):
+    """A money field's currency code (None when absent), for the list's currency filter."""
+    key = _safe(key)
+    column = _custom_column(table)
+    if dialect == "postgresql":
+        return column.op("->")(literal_column(f"'{key}'")).op("->>")(literal_column("'currency'"))
+    return func.json_extract(column, literal_column(f"'$.{key}.currency'"))
+
+
 def _custom_column(table: str):
     # cycle-free: the models are a leaf of crm.fields
     from crm.models import Contact, Customer, Opportunity

@@ -91,3 +91,48 @@ def test_admin_adds_a_choice_field_a_salesperson_fills_filters_and_edits_it(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     with app.app_context():
         assert db.session.get(Customer, customer_id).custom == {"lead_channel": "website"}
+
+
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_an_admin_drags_an_option_to_the_top_and_groups_a_field(page, app, make_user, browser_login, language):
+    """Options are reordered by dragging their handle (the numbers follow), and a field's group
+    is its heading on the customer form."""
+    from crm.models import CustomField, CustomFieldOption
+    admin = make_user("admin", name="Ada Admin", email="ada@example.com", language=language)
+    with app.app_context():
+        field = CustomField(record_type="customer", key="channel", label_en="Channel", label_zh="渠道",
+                            type="choice")
+        field.options = [CustomFieldOption(key=k, label_en=k.title(), label_zh=k, position=n)
+                         for n, k in enumerate(("trade", "website", "referral"), start=1)]
+        db.session.add(field)
+        db.session.commit()
+        field_id = field.id
+    browser_login(page, admin)
+    page.goto(f"/admin/fields/{field_id}/edit")
+    rows = page.locator(".cf-options-table tbody tr")
+    handle = rows.nth(2).locator(".cf-drag")
+    expect(handle).to_be_visible()
+    handle.scroll_into_view_if_needed()
+    source = handle.bounding_box()
+    target = rows.nth(0).bounding_box()
+    page.mouse.move(source["x"] + source["width"] / 2, source["y"] + source["height"] / 2)
+    page.mouse.down()
+    x = source["x"] + source["width"] / 2
+    page.mouse.move(x, source["y"] - 6, steps=5)
+    page.mouse.move(x, target["y"] + target["height"] / 2, steps=20)
+    page.mouse.move(x, target["y"] + 2, steps=10)
+    page.mouse.up()
+    expect(rows.nth(0).locator("input[name=opt_label_en]")).to_have_value("Referral")
+    expect(rows.nth(0).locator(".cf-position")).to_have_value("1")
+    page.fill("#group_en", "Contract")
+    page.fill("#group_zh", "合同信息")
+    page.click("form.cf-definition button[type=submit].primary")
+    expect(page).to_have_url(re.compile(r"/admin/fields\?type=customer"))
+    with app.app_context():
+        options = db.session.execute(db.select(CustomFieldOption).where(
+            CustomFieldOption.field_id == field_id).order_by(CustomFieldOption.position)).scalars()
+        assert [o.key for o in options] == ["referral", "trade", "website"]
+    page.goto("/customers/new")
+    expect(page.locator(".custom-fields .cf-group-title")).to_have_text(
+        "合同信息" if language == "zh_CN" else "Contract")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
