@@ -269,6 +269,16 @@ def editable_customers_clause(user):
     return _editable_customer(Customer, user)
 
 
+def can_see_contact(user, contact) -> bool:
+    """A contact is seen with its customer."""
+    return contact is not None and can_see_customer(user, contact.customer)
+
+
+def can_edit_contact(user, contact) -> bool:
+    """A contact is edited by whoever may edit its customer."""
+    return contact is not None and can_edit_customer(user, contact.customer)
+
+
 # --- opportunities: each check beside its clause ---------------------------------------------
 
 def can_see_opportunity(user, opportunity) -> bool:

@@ -11,9 +11,10 @@ from crm.extensions import db
 from crm.fields import queries, services
 from crm.fields.forms import FieldForm, InlineForm, conflict_parts, custom_values, prepare, with_custom_fields
 from crm.htmx import fragment, is_htmx, redirect_to, render
-from crm.models import RECORD_TYPES, Customer, Opportunity
-from crm.permissions import (admin_required, can_edit_customer, can_edit_opportunity,
-                             can_see_customer, can_see_field, can_see_opportunity, checked)
+from crm.models import RECORD_TYPES, Contact, Customer, Opportunity
+from crm.permissions import (admin_required, can_edit_contact, can_edit_customer, can_edit_opportunity,
+                             can_see_contact, can_see_customer, can_see_field, can_see_opportunity,
+                             checked)
 from crm.rules import RuleError, apply_rule_error
 from crm.validators import int_or_none
 
@@ -160,7 +161,19 @@ def purge(field_id: int):
 # --- one field of a record, in place ------------------------------------------------------------
 
 RECORDS = {"customer": (Customer, can_see_customer, can_edit_customer),
+           "contact": (Contact, can_see_contact, can_edit_contact),
            "opportunity": (Opportunity, can_see_opportunity, can_edit_opportunity)}
+
+
+def _record_url(record_type: str, record, *, edit: bool) -> str:
+    """Where a browser without htmx goes: the record's edit form, or its page after a save
+    (a contact's are its customer's)."""
+    if record_type == "contact":
+        if edit:
+            return url_for("customers.update_contact", customer_id=record.customer_id, contact_id=record.id)
+        return url_for("customers.show", customer_id=record.customer_id) + f"#contact-{record.id}"
+    area = "customers" if record_type == "customer" else "opportunities"
+    return url_for(f"{area}.{'update' if edit else 'show'}", **{f"{record_type}_id": record.id})
 
 
 def _record_and_field(record_type: str, record_id: int, key: str, *, edit: bool):
@@ -204,8 +217,7 @@ def edit(record_type: str, record_id: int, key: str):
     """The inline editor of one field, carrying the record's version as it is now."""
     record, field = _record_and_field(record_type, record_id, key, edit=True)
     if not is_htmx():
-        return redirect(url_for(f"{'customers' if record_type == 'customer' else 'opportunities'}.update",
-                                **{f"{record_type}_id": record.id}))
+        return redirect(_record_url(record_type, record, edit=True))
     return fragment(ITEM, "editor", **item_context(
         record_type, record, field, form=_inline_form(record_type, record, field, formdata=False)))
 
@@ -230,6 +242,5 @@ def save(record_type: str, record_id: int, key: str):
     services.apply_values(record, record_type, custom_values(form), current_user)
     db.session.commit()
     if not is_htmx():
-        return redirect(url_for(f"{'customers' if record_type == 'customer' else 'opportunities'}.show",
-                                **{f"{record_type}_id": record.id}), 303)
+        return redirect(_record_url(record_type, record, edit=False), 303)
     return fragment(ITEM, "item", **item_context(record_type, record, field, saved=True))

@@ -136,3 +136,34 @@ def test_an_admin_drags_an_option_to_the_top_and_groups_a_field(page, app, make_
     expect(page.locator(".custom-fields .cf-group-title")).to_have_text(
         "合同信息" if language == "zh_CN" else "Contract")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_a_salesperson_edits_a_contacts_field_in_place(page, app, make_user, browser_login, language):
+    from crm.models import Contact, CustomField
+    seller = make_user("sales", name="Sam Seller", email="sam@example.com", language=language)
+    with app.app_context():
+        db.session.add(CustomField(record_type="contact", key="wechat", label_en="WeChat", label_zh="微信",
+                                   type="text"))
+        customer = Customer(name="星辰物流", owner_id=seller.id)
+        customer.rebuild_search_index()
+        db.session.add(customer)
+        db.session.flush()
+        db.session.add(Contact(customer_id=customer.id, name="李雷", custom={"wechat": "lilei88"}))
+        db.session.commit()
+        customer_id = customer.id
+    browser_login(page, seller)
+    page.goto(f"/customers/{customer_id}")
+    htmx_settled(page)
+    open_section(page, "#contacts")
+    item = page.locator("#contacts .cf-item[data-cf=wechat]")
+    expect(item).to_contain_text("lilei88")
+    item.locator(".cf-edit").click()
+    editor = page.locator("#contacts form.cf-editor")
+    editor.locator("input[name=cf_wechat]").fill("lilei99")
+    editor.locator("button[type=submit]").click()
+    expect(page.locator("#contacts .cf-item[data-cf=wechat]")).to_contain_text("lilei99")
+    expect(page.locator("#contacts .saved-note")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    with app.app_context():
+        assert db.session.execute(db.select(Contact.custom)).scalar_one() == {"wechat": "lilei99"}
