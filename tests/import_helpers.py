@@ -1,12 +1,14 @@
 """Helpers of the import tests: files in memory, and the upload → map → preview → run flow
 through the HTTP routes."""
+import csv
 import io
 import re
 
 
 def csv_bytes(rows, encoding="utf-8", bom=False, delimiter=","):
-    text = "\r\n".join(delimiter.join(cells) for cells in rows) + "\r\n"
-    data = text.encode(encoding)
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter).writerows(rows)
+    data = buffer.getvalue().encode(encoding)
     return (b"\xef\xbb\xbf" + data) if bom else data
 
 

@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -81,6 +82,23 @@ def detect_encoding(sample: bytes) -> str:
     return {"big5": "big5", "latin-1": "latin-1", "latin_1": "latin-1"}.get(name, "gb18030")
 
 
+def _mixes_utf8(sample: bytes) -> bool:
+    """Whole lines of the sample that are UTF-8 with Chinese (or other non-ASCII) text beside
+    lines that are not UTF-8: a file pasted together from two encodings."""
+    utf8 = other = False
+    for line in sample.split(b"\n")[:-1]:
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            utf8 = True
+        except UnicodeDecodeError:
+            other = True
+        if utf8 and other:
+            return True
+    return False
+
+
 def codec_of(encoding: str) -> str:
     """The Python codec that reads `encoding` (UTF-8 drops a byte order mark)."""
     return "utf-8-sig" if encoding == "utf-8" else encoding
@@ -114,20 +132,25 @@ def _check_zip(path) -> list[str]:
                 raise FileRefused(_l("This zip file is not an Excel workbook (.xlsx)."))
     except zipfile.BadZipFile:
         raise FileRefused(_l("This file is named like a workbook but is not a readable one.")) from None
-    book = _open_book(path)
-    try:
+    with _open_book(path) as book:
         return list(book.sheetnames)
-    finally:
-        book.close()
 
 
+@contextmanager
 def _open_book(path):
-    # cycle-free, but openpyxl is slow to import: only the XLSX path pays for it.
+    """The workbook in read-only mode (read from a file object: openpyxl would refuse the
+    upload's file name, which has no .xlsx), closed after the block."""
+    # openpyxl is slow to import: only the XLSX path pays for it.
     from openpyxl import load_workbook
-    try:
-        return load_workbook(path, read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds on a damaged workbook
-        raise FileRefused(_l("This workbook cannot be read: it may be damaged.")) from None
+    with open(path, "rb") as handle:
+        try:
+            book = load_workbook(handle, read_only=True, data_only=True)
+        except Exception:  # openpyxl raises many kinds on a damaged workbook
+            raise FileRefused(_l("This workbook cannot be read: it may be damaged.")) from None
+        try:
+            yield book
+        finally:
+            book.close()
 
 
 def inspect_file(path, filename: str) -> Layout:
@@ -141,6 +164,9 @@ def inspect_file(path, filename: str) -> Layout:
     if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise FileRefused(_l("The file holds NUL bytes: it is not a text (CSV) file."))
     encoding = detect_encoding(head)
+    if encoding == "gb18030" and _mixes_utf8(head):
+        raise FileRefused(_l("The file mixes encodings (some lines UTF-8, others not): save it "
+                             "again in one encoding."))
     text = codecs.getincrementaldecoder(codec_of(encoding))(errors="replace").decode(head)
     return Layout("csv", encoding=encoding, delimiter=detect_delimiter(text))
 
@@ -208,8 +234,7 @@ def iter_rows(path, layout: Layout):
 
 
 def _xlsx_rows(path, sheet: str | None):
-    book = _open_book(path)
-    try:
+    with _open_book(path) as book:
         if sheet not in book.sheetnames:
             sheet = book.sheetnames[0] if book.sheetnames else None
         if sheet is None:
@@ -227,8 +252,14 @@ def _xlsx_rows(path, sheet: str | None):
             raise
         except Exception:
             raise FileRefused(_l("Row %(row)s of the workbook cannot be read.", row=number + 1)) from None
-    finally:
-        book.close()
+
+
+def check_start(path, layout: Layout, rows: int = 20) -> None:
+    """Read the first `rows` data rows, so that a file whose first lines cannot be read is
+    refused at the upload (the preview reads the rest)."""
+    for number, _cells in data_rows(path, layout):
+        if number >= rows:
+            return
 
 
 def read_header(path, layout: Layout) -> list[str]:

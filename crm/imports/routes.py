@@ -14,7 +14,8 @@ from crm.htmx import block_for, redirect_to, render
 from crm.imports import queries, services
 from crm.imports.forms import MappingForm, UploadForm, column_choices
 from crm.imports.kinds import KINDS, suggest
-from crm.imports.readers import ENCODING_LABELS, MAX_UPLOAD, FileRefused, inspect_file, read_header
+from crm.imports.readers import (ENCODING_LABELS, MAX_UPLOAD, FileRefused, check_start,
+                                 inspect_file, read_header)
 from crm.jobs.runner import enqueue
 from crm.jobs.services import create_job
 from crm.models import ImportBatch
@@ -81,6 +82,7 @@ def index():
     try:
         layout = inspect_file(path, filename)
         header = read_header(path, layout)
+        check_start(path, layout)
     except FileRefused as refused:
         path.unlink(missing_ok=True)
         return _index(form, 422, str(refused))

@@ -490,8 +490,8 @@ class Writer:
                 if _same(current, value):
                     continue
                 changed[key], plan.old[key] = value, current
-            owner = plan.extras.get("owner")
-            if "owner" in self.p.mapped and owner is not None and owner != record.owner_id:
+            owner = plan.values.get("owner")  # an empty owner cell changes nothing
+            if owner is not None and owner != record.owner_id:
                 changed["owner_id"], plan.old["owner_id"] = owner, record.owner_id
             custom = dict(record.custom or {})
             for key, value in (plan.extras.get("custom") or {}).items():
@@ -871,6 +871,9 @@ def run_import(job, report) -> dict:
     writer = Writer(planner, imp, user)
     start = imp.last_row if imp.mode == "valid" else 0
     done = start
+    # SQLite has one writer: while the all-or-nothing transaction holds it, the job's progress
+    # (written on a connection of its own) would wait for it; PostgreSQL shows it as it goes.
+    shows_progress_inside = db.session.get_bind().dialect.name != "sqlite"
     try:
         for chunk in _chunks(imp, start_after=start):
             plans = [planner.plan(number, cells) for number, cells in chunk]
@@ -881,9 +884,11 @@ def run_import(job, report) -> dict:
             if imp.mode == "valid":
                 _set_import(imp_id, last_row=done, counts=dict(counts))
                 db.session.commit()  # the chunk and the row it reached, together
+                report(done, total)
             else:
                 db.session.flush()
-            report(done, total)
+                if shows_progress_inside:
+                    report(done, total)
     except FileRefused as refused:
         db.session.rollback()
         _set_import(imp_id, status="failed", counts=dict(counts))
@@ -973,7 +978,8 @@ def undo(imp: ImportBatch, user) -> int:
                         user=user)
     imp.undone_at = now
     imp.status = "undone"
-    db.session.expire_all()
+    db.session.flush()
+    db.session.expire_all()  # the session's records still hold the old values
     return moved
 
 
