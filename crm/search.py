@@ -27,7 +27,7 @@ import re
 import weakref
 
 from flask import g, has_request_context
-from pypinyin import Style, lazy_pinyin
+from pypinyin import lazy_pinyin
 from sqlalchemy import column, event, table
 
 from crm.extensions import db
@@ -47,7 +47,9 @@ def pinyin_keys(text: str) -> list[str]:
     if not text or not _HAS_HAN.search(text):
         return []
     syllables = lazy_pinyin(text, errors="ignore")
-    initials = lazy_pinyin(text, style=Style.FIRST_LETTER, errors="ignore")
+    # The initials are the syllables' first letters (what Style.FIRST_LETTER gives), without
+    # converting the text a second time.
+    initials = [syllable[0] for syllable in syllables if syllable]
     return [normalise("".join(syllables)), normalise("".join(initials))]
 
 

@@ -173,6 +173,9 @@ class Planner:
         self.columns = {int(i): self.targets[k] for i, k in (imp.mapping or {}).items()
                         if k in self.targets}
         self.mapped = {t.key for t in self.columns.values()}
+        # The labels in the user's language, once (a lazy string costs a lookup each time).
+        self.labels = {key: str(t.label) for key, t in self.targets.items()}
+        self.required = [t for t in self.targets.values() if t.required and t.key in self.mapped]
         self.on_match = imp.on_match
         self.manager = user is None or bool(getattr(user, "is_manager", False))
         users = db.session.execute(select(User.id, User.name, User.email)).all()
@@ -227,11 +230,10 @@ class Planner:
     # --- values
 
     def _parse(self, target: Target, raw: str, plan: Plan):
-        label = str(target.label)
         try:
             return self._value(target, raw)
         except ValueError as error:
-            plan.problems.append(f"{label}: {error}")
+            plan.problems.append(f"{self.labels[target.key]}: {error}")
             return None
 
     def _value(self, target: Target, raw: str):
@@ -303,13 +305,14 @@ class Planner:
         for index, target in self.columns.items():
             raw = cells[index] if index < len(cells) else ""
             if len(raw) > 10_000 and target.parse != "long":
-                plan.problems.append(_("%(field)s: the cell is too long.", field=str(target.label)))
+                plan.problems.append(_("%(field)s: the cell is too long.", field=self.labels[target.key]))
                 continue
-            plan.values[target.key] = self._parse(target, raw, plan)
-        for target in self.targets.values():
-            if target.required and target.key in self.mapped and not plan.values.get(target.key) \
+            plan.values[target.key] = self._parse(target, raw, plan) if raw else (
+                [] if target.parse == "tags" else None)
+        for target in self.required:
+            if not plan.values.get(target.key) \
                     and not (target.key == "customer" and plan.values.get("customer_external_id")):
-                plan.problems.append(_("%(field)s is required.", field=str(target.label)))
+                plan.problems.append(_("%(field)s is required.", field=self.labels[target.key]))
         getattr(self, f"_build_{self.kind.name}")(plan)
         if plan.problems:
             plan.action = "reject"
@@ -536,8 +539,7 @@ class Writer:
             self._ensure_tags([p for p in creates + updates if p.extras.get("tags")])
         if creates:
             rows = [getattr(self, f"_new_{self.entity}")(p, now) for p in creates]
-            ids = db.session.execute(insert(self.model).returning(self.model.id, sort_by_parameter_order=True),
-                                     rows).scalars().all()
+            ids = insert_ids(self.model, rows)
             for plan, new_id in zip(creates, ids):
                 plan.record_id = new_id
                 self.p.index.add(new_id, **plan.keys)
@@ -603,9 +605,8 @@ class Writer:
             group_id = db.session.execute(insert(TagGroup).returning(TagGroup.id),
                                           [{"name": IMPORTED_TAG_GROUP, "multiple": True,
                                             "position": 999}]).scalar_one()
-        ids = db.session.execute(insert(Tag).returning(Tag.id, sort_by_parameter_order=True),
-                                 [{"group_id": group_id, "name": name, "color": "#64748b"}
-                                  for name in missing]).scalars().all()
+        ids = insert_ids(Tag, [{"group_id": group_id, "name": name, "color": "#64748b"}
+                               for name in missing])
         for name, tag_id in zip(missing, ids):
             self.p.tags[name.lower()] = tag_id
 
@@ -773,6 +774,22 @@ class Writer:
                                 "new": as_text(new), "label": label})
         if changes:
             record_many(self.entity, changes, user=self.user)
+
+
+def insert_ids(model, rows: list[dict]) -> list[int]:
+    """INSERT the rows in one executemany and answer their ids in the rows' order.
+
+    PostgreSQL: INSERT ... RETURNING in batches, sorted by parameter order. SQLite would run
+    such a RETURNING a row at a time; there the rows get the next rowids in order (one writer:
+    the transaction holds the database's write lock from its first write), so the new ids are
+    the last len(rows) ones."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return list(db.session.execute(insert(model).returning(model.id, sort_by_parameter_order=True),
+                                       rows).scalars())
+    db.session.execute(insert(model), rows)
+    ids = db.session.execute(select(model.id).order_by(model.id.desc()).limit(len(rows))
+                             .execution_options(**{INCLUDE_DELETED: True})).scalars().all()
+    return ids[::-1]
 
 
 def _same(current, value) -> bool:
