@@ -1,10 +1,11 @@
 """/import: upload a file, map its columns, preview, run as a job, and the import's page
 (progress, counts, rejected rows to download, resume, undo)."""
 import secrets
+import tempfile
 from pathlib import Path
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, request,
-                   stream_with_context, url_for)
+from flask import (Blueprint, abort, current_app, flash, redirect, request, send_file,
+                   url_for)
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -208,9 +209,12 @@ def show(import_id: int):
 def rejects(import_id: int):
     """The rejected rows in the file's own layout, with the reason last."""
     imp = queries.import_or_404(import_id)
-    response = Response(stream_with_context(queries.rejects_csv(imp)), mimetype="text/csv")
-    response.headers.set("Content-Disposition", "attachment", filename=queries.reject_filename(imp))
-    return response
+    spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # to disk past a megabyte
+    for piece in queries.rejects_csv(imp):
+        spool.write(piece)
+    spool.seek(0)
+    return send_file(spool, mimetype="text/csv", as_attachment=True,
+                     download_name=queries.reject_filename(imp))
 
 
 @bp.route("/<int:import_id>/undo", methods=["POST"])
