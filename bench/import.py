@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import os
 import random
@@ -161,8 +160,7 @@ def bench_csv(app, client, path: Path) -> dict:
         figures["counts"] = imp.counts
         figures["status"] = imp.status
         figures["customers"] = db.session.execute(db.select(db.func.count(Customer.id))).scalar_one()
-    figures["mapping"] = {HEADER[int(i)]: k for i, k in form.items() if i.startswith("col_") and k} \
-        if False else sorted(k for key, k in form.items() if key.startswith("col_") and k)
+    figures["mapping"] = sorted(k for key, k in form.items() if key.startswith("col_") and k)
     return figures
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from crm.extensions import db as _db
 from crm.imports import matching, services, transforms
 from crm.imports.kinds import CUSTOMERS, suggest
-from crm.imports.readers import (FileRefused, Layout, data_rows, detect_delimiter, detect_encoding,
+from crm.imports.readers import (Layout, data_rows, detect_delimiter, detect_encoding,
                                  inspect_file, read_header)
 from crm.models import (AuditEntry, Contact, Customer, CustomField, ImportBatch, Job, Opportunity,
                         StageChange, Tag)

@@ -228,7 +228,7 @@ def import_maven(directory, user=None) -> list[str]:
     report.append(f"sales_pipeline: {len(deals)} deals in the pipeline {pipeline.name!r}: {_counts(counts)}")
     report += [f"  fixed: {fix} ({n} rows)" for fix, n in fixes.items()]
     report.append(f"  {no_account} deals without an account went to the customer {NO_ACCOUNT!r}")
-    report.append(f"  open deals have no close date or value: amount = the product's list price")
+    report.append("  open deals have no close date or value: amount = the product's list price")
     report.append(f"done in {time.perf_counter() - started:.1f} s")
     return report
 

@@ -9,7 +9,6 @@ else one that decodes as GB18030 (a superset of GBK and GB2312, what Chinese Exc
 GB18030; else charset-normalizer's best guess among the encodings offered."""
 import codecs
 import csv
-import io
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
