@@ -51,17 +51,22 @@ from crm.jobs.runner import JobKind, init_jobs
 from crm.jobs.schedules import SCHEDULES
 from crm.opportunities import exports as opportunities_exports
 from crm.tasks import exports as tasks_exports
+# Import (issue 12).
+from crm.imports import routes as imports_routes
+from crm.imports.cli import import_maven_command
+from crm.imports.services import import_job_title, run_import
 
 # Every area's blueprint, in the order the navigation lists them.
 BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
               customers_routes.bp, tags_routes.bp, notes_routes.bp, pipelines_routes.bp,
               opportunities_routes.bp, board_routes.bp, tasks_routes.bp, sharing_routes.bp,
               audit_routes.bp, trash_routes.bp, fields_routes.bp)
-BLUEPRINTS += (jobs_routes.bp, exports_routes.bp)
+BLUEPRINTS += (jobs_routes.bp, exports_routes.bp, imports_routes.bp)
 
 # The kinds of background job, by name (crm/jobs/runner.py), and the lists that export
 # (crm/exports/): each list's columns live beside its queries.
-JOB_KINDS = {"export": JobKind(work=run_export_job, title=export_job_title)}
+JOB_KINDS = {"export": JobKind(work=run_export_job, title=export_job_title),
+             "import": JobKind(work=run_import, title=import_job_title)}
 EXPORT_SOURCES = (customers_exports.SOURCE, opportunities_exports.SOURCE, tasks_exports.SOURCE)
 
 _USER_STATEMENTS: dict = {}
@@ -157,6 +162,7 @@ def create_app(config: dict | None = None) -> Flask:
     cli_group.add_command(purge_trash_command)
     cli_group.add_command(worker_command)
     cli_group.add_command(run_schedules_command)
+    cli_group.add_command(import_maven_command)
     app.cli.add_command(cli_group)
 
     _install_guards(app)

@@ -553,3 +553,30 @@ def can_see_job(user, job) -> bool:
 def can_download_job_file(user, job) -> bool:
     """The file a job made (an export holds what its owner may see) goes to its owner only."""
     return _authenticated(user) and job is not None and job.user_id == user.id
+
+
+# --- imports (crm/imports) -------------------------------------------------------------------
+
+def can_import(user) -> bool:
+    """Everyone signed in may import (/import): a salesperson's imported records are their own
+    (can_import_owner), and they update only records they may edit; managers and admins
+    import for anyone."""
+    return _authenticated(user)
+
+
+def can_import_owner(user, owner_id: int | None) -> bool:
+    """An imported record's owner: anyone for managers and admins (the owner column); a
+    salesperson only themselves (or nobody: then themselves)."""
+    if user is None:  # the CLI (crm import-maven)
+        return True
+    return _is_manager(user) or owner_id in (None, user.id)
+
+
+def can_see_import(user, imp) -> bool:
+    """An import (its page, preview, rejects) is its owner's, and any admin's."""
+    return _authenticated(user) and imp is not None and (user.is_admin or imp.user_id == user.id)
+
+
+def can_undo_import(user, imp) -> bool:
+    """Undoing an import moves what it created to the trash: its owner, or an admin."""
+    return can_see_import(user, imp)

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 import weakref
 
 from flask import g, has_request_context
-from pypinyin import Style, lazy_pinyin
+from pypinyin import lazy_pinyin
 from sqlalchemy import column, event, table
 
 from crm.extensions import db
@@ -46,9 +47,16 @@ def pinyin_keys(text: str) -> list[str]:
     """Full pinyin and initials of the Chinese in `text` (empty when there is none)."""
     if not text or not _HAS_HAN.search(text):
         return []
+    return list(_pinyin_keys(text))
+
+
+@lru_cache(maxsize=20_000)  # names repeat (contacts' above all): an import converts each once
+def _pinyin_keys(text: str) -> tuple[str, str]:
     syllables = lazy_pinyin(text, errors="ignore")
-    initials = lazy_pinyin(text, style=Style.FIRST_LETTER, errors="ignore")
-    return [normalise("".join(syllables)), normalise("".join(initials))]
+    # The initials are the syllables' first letters (what Style.FIRST_LETTER gives), without
+    # converting the text a second time.
+    initials = [syllable[0] for syllable in syllables if syllable]
+    return normalise("".join(syllables)), normalise("".join(initials))
 
 
 def search_keys(*values: str) -> str:

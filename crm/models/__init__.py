@@ -9,6 +9,8 @@ from crm.models.custom_field import (FIELD_TYPES, RECORD_TYPES, CustomField,
                                       CustomFieldOption, CustomJSON)
 from crm.models.customer import CUSTOMER_KINDS, CUSTOMER_SIZES, Customer, customer_shares, customer_tags
 from crm.models.login_session import LoginSession
+from crm.models.import_batch import (IMPORT_STATUSES, ExternalKey, ImportBatch, ImportMapping,
+                                      ImportRecord, ImportReject)
 from crm.models.job import JOB_STATUSES, Job
 from crm.models.lost_reason import DEFAULT_LOST_REASON_NAMES, LostReason
 from crm.models.note import NOTE_KINDS, Note
@@ -33,6 +35,8 @@ __all__ = [
     "CustomJSON", "FIELD_TYPES", "RECORD_TYPES",
 ]
 __all__ += ["JOB_STATUSES", "Job"]  # background jobs (crm/jobs/)
+__all__ += ["IMPORT_STATUSES", "ExternalKey", "ImportBatch", "ImportMapping", "ImportRecord",
+            "ImportReject"]  # imports (crm/imports/)
 
 # The triggers that keep stage_totals come with the schema (crm/stage_totals.py).
 from crm import stage_totals as _stage_totals  # noqa: E402
