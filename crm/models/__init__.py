@@ -33,6 +33,12 @@ __all__ = [
     "CustomJSON", "FIELD_TYPES", "RECORD_TYPES",
 ]
 __all__ += ["JOB_STATUSES", "Job"]  # background jobs (crm/jobs/)
+from crm.models.lead import (BANT_ANSWERS, BANT_KEYS, DEFAULT_DISQUALIFY_REASONS,  # noqa: E402
+                             DEFAULT_LEAD_SOURCES, LEAD_STATUSES, OPEN_STATUSES, RULE_KINDS,
+                             DisqualifyReason, Lead, LeadSource, ScoringRule, lead_tags)
+__all__ += ["BANT_ANSWERS", "BANT_KEYS", "DEFAULT_DISQUALIFY_REASONS", "DEFAULT_LEAD_SOURCES",
+            "LEAD_STATUSES", "OPEN_STATUSES", "RULE_KINDS", "DisqualifyReason", "Lead",
+            "LeadSource", "ScoringRule", "lead_tags"]  # leads (issue 11)
 
 # The triggers that keep stage_totals come with the schema (crm/stage_totals.py).
 from crm import stage_totals as _stage_totals  # noqa: E402
