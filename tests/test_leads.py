@@ -164,3 +164,77 @@ def test_visibility_like_customers(db, rules):
 def test_existing_tag_groups_are_profile(db):
     group = factories.tag_group("行业")
     assert db.session.get(TagGroup, group.id).kind == "profile"
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+def _post(client, url, data, **kwargs):
+    from tests.conftest import csrf_token_from
+    page = client.get(kwargs.pop("form_url", url))
+    return client.post(url, data={"csrf_token": csrf_token_from(page.get_data(as_text=True)),
+                                  **data}, **kwargs)
+
+
+def test_http_create_nurture_and_convert(client, login, make_user, app):
+    seller = make_user("sales")
+    manager = make_user("manager")
+    login(seller)
+    response = _post(client, "/leads/new", {"name": "", "company": "x"})
+    assert response.status_code == 422 and "Enter the person" in response.get_data(as_text=True)
+    response = _post(client, "/leads/new", {"name": "王芳", "company": "北京星辰科技有限公司",
+                                            "phone": "13800138000", "email": "wf@example.com"})
+    assert response.status_code == 303
+    lead_url = response.headers["Location"]
+    lead_id = int(lead_url.rstrip("/").split("/")[-1])
+    assert "王芳" in client.get("/leads").get_data(as_text=True)
+    assert "王芳" in client.get("/leads?q=wf").get_data(as_text=True)  # pinyin initials
+    assert "王芳" not in client.get("/leads?status=qualified").get_data(as_text=True)
+    response = _post(client, f"/leads/{lead_id}/notes", {"kind": "visit", "body": "拜访了"},
+                     form_url=f"/leads/{lead_id}")
+    assert response.status_code == 303
+    page = client.get(f"/leads/{lead_id}").get_data(as_text=True)
+    assert "拜访了" in page and "Contacted" in page
+    # a salesperson may not convert without BANT all yes
+    assert _post(client, f"/leads/{lead_id}/convert", {},
+                 form_url=f"/leads/{lead_id}/convert").status_code == 422
+    other = make_user("sales")
+    login(other)
+    assert client.get(f"/leads/{lead_id}").status_code == 404
+    assert client.get(f"/leads/{lead_id}", headers={"HX-Request": "true",
+                                                    "HX-Target": "lead-score"}).status_code == 404
+    assert "王芳" not in client.get("/leads").get_data(as_text=True)
+    login(manager)
+    page = client.get(f"/leads/{lead_id}/convert").get_data(as_text=True)
+    from tests.conftest import csrf_token_from
+    token = csrf_token_from(page)
+    with app.app_context():
+        from crm.models import Stage, Pipeline
+        from crm.extensions import db as _db
+        stage_id = _db.session.execute(_db.select(Stage.id).join(Pipeline).where(
+            Pipeline.key == "default", Stage.kind == "open").order_by(Stage.position)).scalars().first()
+    response = client.post(f"/leads/{lead_id}/convert", data={
+        "csrf_token": token, "version": "", "customer_id": "", "stage_id": stage_id,
+        "title": "星辰 ERP"})
+    assert response.status_code == 303 and "/opportunities/" in response.headers["Location"]
+    # the same form again (stale): a conflict, nothing created twice
+    again = client.post(f"/leads/{lead_id}/convert", data={
+        "csrf_token": token, "version": "1", "customer_id": "", "stage_id": stage_id})
+    assert again.status_code == 409
+    with app.app_context():
+        from crm.extensions import db as _db
+        assert _db.session.execute(_db.select(_db.func.count(Customer.id))).scalar() == 1
+        assert _db.session.execute(_db.select(_db.func.count(Opportunity.id))).scalar() == 1
+
+
+def test_http_scoring_admin_only_and_rescores(client, login, make_user, app):
+    admin = make_user("admin")
+    seller = make_user("sales")
+    login(seller)
+    assert client.get("/admin/scoring").status_code == 403
+    login(admin)
+    assert _post(client, "/leads/new", {"name": "李雷"}, form_url="/leads/new").status_code == 303
+    assert _post(client, "/admin/scoring", {"kind": "silence", "points": "10"}).status_code == 422
+    assert _post(client, "/admin/scoring", {"kind": "base", "points": "30"}).status_code == 303
+    with app.app_context():
+        from crm.extensions import db as _db
+        assert _db.session.execute(_db.select(Lead.score)).scalar_one() == 30
