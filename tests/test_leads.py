@@ -234,7 +234,13 @@ def test_http_scoring_admin_only_and_rescores(client, login, make_user, app):
     login(admin)
     assert _post(client, "/leads/new", {"name": "李雷"}, form_url="/leads/new").status_code == 303
     assert _post(client, "/admin/scoring", {"kind": "silence", "points": "10"}).status_code == 422
-    assert _post(client, "/admin/scoring", {"kind": "base", "points": "30"}).status_code == 303
+    response = _post(client, "/admin/scoring", {"kind": "base", "points": "30"})
+    assert response.status_code == 303 and response.headers["Location"].startswith("/jobs/")
     with app.app_context():
         from crm.extensions import db as _db
         assert _db.session.execute(_db.select(Lead.score)).scalar_one() == 30
+
+
+def test_silence_schedule_is_registered(app):
+    from crm.jobs.schedules import SCHEDULES
+    assert "rescore-silent-leads" in {s.name for s in SCHEDULES}

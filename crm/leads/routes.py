@@ -8,7 +8,9 @@ from flask_login import current_user
 
 from crm.concurrency import Conflict, claim, submitted_token
 from crm.extensions import db
-from crm.htmx import fragment, is_htmx, render, targets
+from crm.htmx import fragment, is_htmx, redirect_to, render, targets
+from crm.jobs.runner import enqueue
+from crm.jobs.services import create_job
 from crm.leads import convert as lead_convert
 from crm.leads import queries, scoring, services
 from crm.leads.forms import DisqualifyForm, LeadForm, NoteForm, ScoringRuleForm
@@ -343,11 +345,7 @@ def scoring_rules():
                                            tag_id=form.tag_id.data if kind == "tag" else None,
                                            note_kind=form.note_kind.data if kind == "note_kind" else None,
                                            days=form.days.data if kind == "silence" else None))
-                db.session.flush()
-                scoring.recompute()
-                db.session.commit()
-                flash(_("The rule was saved and every lead rescored."), "success")
-                return redirect(url_for("leads.scoring_rules"), 303)
+                return _rescore_in_background()
     return render(SCORING, status=status, form=form, rules=queries.scoring_rules())
 
 
@@ -357,8 +355,13 @@ def delete_rule(rule_id: int):
         abort(403)
     rule = db.get_or_404(ScoringRule, rule_id)
     db.session.delete(rule)
-    db.session.flush()
-    scoring.recompute()
+    return _rescore_in_background()
+
+
+def _rescore_in_background():
+    """The rule change is committed; every lead is rescored by a job whose page shows its
+    progress (crm/jobs)."""
+    job = create_job("rescore-leads", current_user)
     db.session.commit()
-    flash(_("The rule was deleted and every lead rescored."), "success")
-    return redirect(url_for("leads.scoring_rules"), 303)
+    enqueue(job)
+    return redirect_to(url_for("jobs.show", job_id=job.id))

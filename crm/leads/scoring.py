@@ -86,3 +86,25 @@ def recompute(lead_ids: list[int] | None = None, now: datetime | None = None,
             progress(done, len(rows))
     db.session.expire_all()
     return done
+
+
+def run_rescore_job(job, report) -> dict:
+    """The background job after a rule change: every open lead rescored, by chunks, with its
+    progress (crm/jobs); committed chunk by chunk so the page shows the progress."""
+    def progress(done, total):
+        db.session.commit()
+        report(done, total)
+    count = recompute(progress=progress)
+    db.session.commit()
+    return {"leads": count}
+
+
+def rescore_job_title(job) -> str:
+    from flask_babel import gettext as _
+    return _("Rescoring every lead")
+
+
+def rescore_silent_leads() -> str:
+    """The scheduled job: silence lowers scores as days pass (once per period, see above)."""
+    count = recompute()
+    return f"rescored {count} lead(s)"
