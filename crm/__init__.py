@@ -48,6 +48,7 @@ from crm.exports.services import export_job_title, init_exports, run_export_job
 from crm.jobs import routes as jobs_routes
 from crm.leads import routes as leads_routes
 from crm.leads import scoring as leads_scoring
+from crm.leads import exports as leads_exports
 from crm.jobs.cli import run_schedules_command, worker_command
 from crm.jobs.runner import JobKind, init_jobs
 from crm.jobs.schedules import SCHEDULES
@@ -67,7 +68,8 @@ BLUEPRINTS += (leads_routes.bp,)  # leads (issue 11)
 JOB_KINDS = {"export": JobKind(work=run_export_job, title=export_job_title)}
 JOB_KINDS["rescore-leads"] = JobKind(work=leads_scoring.run_rescore_job,
                                      title=leads_scoring.rescore_job_title)
-EXPORT_SOURCES = (customers_exports.SOURCE, opportunities_exports.SOURCE, tasks_exports.SOURCE)
+EXPORT_SOURCES = (customers_exports.SOURCE, opportunities_exports.SOURCE, tasks_exports.SOURCE,
+                  leads_exports.SOURCE)
 
 _USER_STATEMENTS: dict = {}
 

@@ -244,3 +244,58 @@ def test_http_scoring_admin_only_and_rescores(client, login, make_user, app):
 def test_silence_schedule_is_registered(app):
     from crm.jobs.schedules import SCHEDULES
     assert "rescore-silent-leads" in {s.name for s in SCHEDULES}
+
+
+def test_export_csv_only_visible_leads(client, login, make_user, app):
+    alice, bob = make_user("sales"), make_user("sales")
+    with app.app_context():
+        from crm.extensions import db as _db
+        services.save_lead(_db.session.get(type(alice), alice.id), None, {"name": "王芳"})
+        services.save_lead(_db.session.get(type(bob), bob.id), None, {"name": "李雷"})
+        _db.session.commit()
+    login(alice)
+    response = client.get("/leads/export.csv")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "王芳" in body and "李雷" not in body
+
+
+@pytest.mark.parametrize("url", ["/leads", "/leads/{id}"])
+def test_statement_budget_same_at_10_and_many(client, login, make_user, app, url):
+    from tests.conftest import count_queries
+    seller = make_user("sales")
+    login(seller)
+
+    def grow(n):
+        with app.app_context():
+            from crm.extensions import db as _db
+            user = _db.session.get(type(seller), seller.id)
+            group = _db.session.execute(db_select_group()).scalar_one_or_none()
+            if group is None:
+                group = TagGroup(name="行为", kind="behaviour")
+                _db.session.add(group)
+            tag = factories.tag(group, f"t{n}", commit=False)
+            last = None
+            for i in range(n):
+                last = services.save_lead(user, None, {"name": f"线索 {n}-{i}"})
+                last.tags.append(tag)
+                services.add_note(user, last, kind="call", body="hi")
+            _db.session.commit()
+            return last.id
+
+    def statements(lead_id):
+        client.get(url.format(id=lead_id))  # warm caches
+        with app.app_context():
+            from crm.extensions import db as _db
+            engine = _db.engine
+        with count_queries(engine) as seen:
+            assert client.get(url.format(id=lead_id)).status_code == 200
+        return len(seen)
+
+    first = statements(grow(10))
+    second = statements(grow(60))
+    assert first == second and first <= 8, (first, second)
+
+
+def db_select_group():
+    from crm.extensions import db as _db
+    return _db.select(TagGroup).where(TagGroup.kind == "behaviour")

@@ -105,14 +105,19 @@ class LeadFilter:
         return where
 
 
+def filtered_select(user, filters: LeadFilter):
+    """The list's SELECT of leads, in its order (highest score first): the page and the export."""
+    return (db.select(Lead).where(*filters.conditions(user))
+            .order_by(Lead.score.desc(), Lead.id.desc()))
+
+
 def list_page(user, filters: LeadFilter) -> tuple[list[Lead], int]:
     """One page of leads, highest score first, with owners, sources and tags; and the total."""
     where = filters.conditions(user)
     total = db.session.execute(db.select(func.count(Lead.id)).where(*where)).scalar_one()
     leads = list(db.session.execute(
-        db.select(Lead).where(*where)
+        filtered_select(user, filters)
         .options(joinedload(Lead.owner), joinedload(Lead.source), selectinload(Lead.tags))
-        .order_by(Lead.score.desc(), Lead.id.desc())
         .limit(PAGE_SIZE).offset((filters.page - 1) * PAGE_SIZE)).scalars().unique())
     return leads, total
 
