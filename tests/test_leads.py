@@ -299,3 +299,23 @@ def test_statement_budget_same_at_10_and_many(client, login, make_user, app, url
 def db_select_group():
     from crm.extensions import db as _db
     return _db.select(TagGroup).where(TagGroup.kind == "behaviour")
+
+
+def test_trash_and_restore_a_lead_with_its_notes(db, rules):
+    from crm.trash import services as trash_services
+    from crm.trash.queries import batch_heads, including_deleted
+    seller = factories.user("sales")
+    lead = _lead(seller)
+    services.add_note(seller, lead, kind="call", body="hi", now=NOW)
+    db.session.commit()
+    result = trash_services.trash(lead, seller)
+    db.session.commit()
+    assert db.session.execute(db.select(Lead)).scalars().all() == []
+    assert db.session.execute(db.select(Note)).scalars().all() == []
+    heads = batch_heads()
+    kinds = db.session.execute(including_deleted(db.select(heads.c.kind))).scalars().all()
+    assert kinds == ["lead"]  # the note goes with its lead, one batch
+    trash_services.restore(result.batch, seller)
+    db.session.commit()
+    assert db.session.execute(db.select(Lead.id)).scalars().all() == [lead.id]
+    assert len(db.session.execute(db.select(Note)).scalars().all()) == 1

@@ -18,6 +18,7 @@ from crm.models import BANT_KEYS, NOTE_KINDS, OPEN_STATUSES, DisqualifyReason, L
 from crm.permissions import (can_convert_lead, can_edit_lead, can_manage_scoring, can_see_customer,
                              can_see_lead)
 from crm.rules import RuleError, apply_rule_error
+from crm.trash.services import trash
 from crm.validators import int_or_none
 
 bp = Blueprint("leads", __name__)
@@ -269,6 +270,17 @@ def reopen(lead_id: int):
         return _after_change(lead, 422)
     db.session.commit()
     return _after_change(lead)
+
+
+@bp.route("/leads/<int:lead_id>/delete", methods=["POST"])
+def delete(lead_id: int):
+    """Move the lead, its notes and tasks to the trash (restorable from /trash for 30 days)."""
+    lead = _lead_or_404(lead_id, edit=True)
+    name = lead.name
+    trash(lead, current_user)
+    db.session.commit()
+    flash(_("Lead %(name)s was moved to the trash.", name=name), "success")
+    return redirect_to(url_for("leads.index"))
 
 
 # --- Conversion ---------------------------------------------------------------------------
