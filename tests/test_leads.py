@@ -319,3 +319,16 @@ def test_trash_and_restore_a_lead_with_its_notes(db, rules):
     db.session.commit()
     assert db.session.execute(db.select(Lead.id)).scalars().all() == [lead.id]
     assert len(db.session.execute(db.select(Note)).scalars().all()) == 1
+
+
+def test_admin_renames_and_adds_sources(client, login, make_user, app):
+    admin = make_user("admin")
+    seller = make_user("sales")
+    login(seller)
+    assert client.get("/admin/lead-lists").status_code == 403
+    login(admin)
+    page = client.get("/admin/lead-lists").get_data(as_text=True)
+    assert "Trade show" in page
+    assert _post(client, "/admin/lead-lists", {"list": "source", "name": ""}).status_code == 422
+    assert _post(client, "/admin/lead-lists", {"list": "source", "name": "抖音"}).status_code == 303
+    assert "抖音" in client.get("/leads/new").get_data(as_text=True)

@@ -14,7 +14,7 @@ from crm.jobs.services import create_job
 from crm.leads import convert as lead_convert
 from crm.leads import queries, scoring, services
 from crm.leads.forms import DisqualifyForm, LeadForm, NoteForm, ScoringRuleForm
-from crm.models import BANT_KEYS, NOTE_KINDS, OPEN_STATUSES, DisqualifyReason, Lead, Pipeline, ScoringRule, Stage, Tag, User, Customer
+from crm.models import BANT_KEYS, NOTE_KINDS, OPEN_STATUSES, DisqualifyReason, Lead, LeadSource, Pipeline, ScoringRule, Stage, Tag, User, Customer
 from crm.permissions import (can_convert_lead, can_edit_lead, can_manage_scoring, can_see_customer,
                              can_see_lead)
 from crm.rules import RuleError, apply_rule_error
@@ -377,3 +377,40 @@ def _rescore_in_background():
     db.session.commit()
     enqueue(job)
     return redirect_to(url_for("jobs.show", job_id=job.id))
+
+
+# --- Lead sources and disqualify reasons (admin lists) -------------------------------------
+
+LISTS = "leads/lists.html"
+LIST_MODELS = {"source": (LeadSource, queries.SOURCE_NAMES),
+               "reason": (DisqualifyReason, queries.REASON_NAMES)}
+
+
+@bp.route("/admin/lead-lists", methods=["GET", "POST"])
+def lead_lists():
+    """Admins rename and add lead sources and disqualify reasons (a built-in row keeps its key,
+    so a renamed one still means the same)."""
+    if not can_manage_scoring(current_user):
+        abort(403)
+    errors = {}
+    if request.method == "POST":
+        which = request.form.get("list")
+        if which not in LIST_MODELS:
+            abort(400)
+        model, _names = LIST_MODELS[which]
+        name = (request.form.get("name") or "").strip()
+        row_id = int_or_none(request.form.get("id"))
+        if not name or len(name) > 80:
+            errors[which] = _("Enter a name of at most 80 characters.")
+        else:
+            if row_id:
+                row = db.get_or_404(model, row_id)
+                row.name = name
+            else:
+                last = db.session.execute(db.select(db.func.max(model.position))).scalar() or 0
+                db.session.add(model(name=name, position=last + 1))
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("leads.lead_lists"), 303)
+    return render(LISTS, status=422 if errors else 200, errors=errors,
+                  sources=queries.sources(), reasons=queries.reasons())
