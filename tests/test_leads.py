@@ -332,3 +332,24 @@ def test_admin_renames_and_adds_sources(client, login, make_user, app):
     assert _post(client, "/admin/lead-lists", {"list": "source", "name": ""}).status_code == 422
     assert _post(client, "/admin/lead-lists", {"list": "source", "name": "抖音"}).status_code == 303
     assert "抖音" in client.get("/leads/new").get_data(as_text=True)
+
+
+def test_lead_custom_field_saved_shown_and_travels(client, login, make_user, app):
+    from crm.fields import services as field_services
+    with app.app_context():
+        from crm.extensions import db as _db
+        field_services.save_field("lead", None, {"label_en": "Fleet", "key": "fleet", "type": "text"})
+        field_services.save_field("customer", None, {"label_en": "Fleet", "key": "fleet", "type": "text"})
+        _db.session.commit()
+    manager = make_user("manager")
+    login(manager)
+    response = _post(client, "/leads/new", {"name": "张伟", "company": "Acme 科技", "cf_fleet": "120 trucks"})
+    assert response.status_code == 303
+    lead_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    assert "120 trucks" in client.get(f"/leads/{lead_id}").get_data(as_text=True)
+    response = _post(client, f"/leads/{lead_id}/convert", {"customer_id": "", "stage_id": ""})
+    assert response.status_code == 303 and "/customers/" in response.headers["Location"]
+    with app.app_context():
+        from crm.extensions import db as _db
+        lead = _db.session.get(Lead, lead_id)
+        assert lead.customer.custom.get("fleet") == "120 trucks"

@@ -8,6 +8,9 @@ from flask_login import current_user
 
 from crm.concurrency import Conflict, claim, submitted_token
 from crm.extensions import db
+from crm.fields.forms import custom_values, prepare, with_custom_fields
+from crm.fields.queries import shown_values
+from crm.fields.services import apply_values
 from crm.htmx import fragment, is_htmx, redirect_to, render, targets
 from crm.jobs.runner import enqueue
 from crm.jobs.services import create_job
@@ -97,7 +100,11 @@ def bulk():
 
 
 def _lead_form(lead=None, **kwargs):
-    return LeadForm(sources=queries.sources(), owners=queries.owners(), obj=lead, **kwargs)
+    """The lead form with a cf_<key> input per lead custom field I may see (crm/fields)."""
+    form = with_custom_fields(LeadForm, "lead")(sources=queries.sources(), owners=queries.owners(),
+                                                obj=lead, **kwargs)
+    prepare(form, lead)
+    return form
 
 
 @bp.route("/leads/new", methods=["GET", "POST"])
@@ -110,6 +117,7 @@ def create():
         values = {k: form[k].data for k in services.LEAD_FIELDS}
         try:
             lead = services.save_lead(current_user, None, values)
+            apply_values(lead, "lead", custom_values(form), current_user)
         except RuleError as error:
             db.session.rollback()
             apply_rule_error(form, error)
@@ -135,6 +143,7 @@ def update(lead_id: int):
         try:
             claim(lead, submitted_token())
             services.save_lead(current_user, lead, values)
+            apply_values(lead, "lead", custom_values(form), current_user)
         except Conflict:
             db.session.rollback()
             lead = _lead_or_404(lead_id, edit=True)
@@ -157,6 +166,7 @@ def _show_context(lead, **extra):
     disqualify = extra.pop("disqualify_form", None) or DisqualifyForm(formdata=None)
     disqualify.reason_id.choices = [(None, "—")] + [(r.id, r.label) for r in reasons]
     return {"lead": lead, "notes": queries.timeline(lead),
+            "custom_shown": [v for v in shown_values("lead", lead, current_user) if v.value not in (None, "", [])],
             "note_form": extra.pop("note_form", None) or NoteForm(formdata=None),
             "disqualify_form": disqualify, "tags": queries.behaviour_tags(),
             "statuses": queries.STATUS_NAMES, "open_statuses": OPEN_STATUSES,
