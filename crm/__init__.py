@@ -46,6 +46,9 @@ from crm.customers import exports as customers_exports
 from crm.exports import routes as exports_routes
 from crm.exports.services import export_job_title, init_exports, run_export_job
 from crm.jobs import routes as jobs_routes
+from crm.leads import routes as leads_routes
+from crm.leads import scoring as leads_scoring
+from crm.leads import exports as leads_exports
 from crm.jobs.cli import run_schedules_command, worker_command
 from crm.jobs.runner import JobKind, init_jobs
 from crm.jobs.schedules import SCHEDULES
@@ -62,12 +65,16 @@ BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
               opportunities_routes.bp, board_routes.bp, tasks_routes.bp, sharing_routes.bp,
               audit_routes.bp, trash_routes.bp, fields_routes.bp)
 BLUEPRINTS += (jobs_routes.bp, exports_routes.bp, imports_routes.bp)
+BLUEPRINTS += (leads_routes.bp,)  # leads (issue 11)
 
 # The kinds of background job, by name (crm/jobs/runner.py), and the lists that export
 # (crm/exports/): each list's columns live beside its queries.
 JOB_KINDS = {"export": JobKind(work=run_export_job, title=export_job_title),
              "import": JobKind(work=run_import, title=import_job_title)}
-EXPORT_SOURCES = (customers_exports.SOURCE, opportunities_exports.SOURCE, tasks_exports.SOURCE)
+JOB_KINDS["rescore-leads"] = JobKind(work=leads_scoring.run_rescore_job,
+                                     title=leads_scoring.rescore_job_title)
+EXPORT_SOURCES = (customers_exports.SOURCE, opportunities_exports.SOURCE, tasks_exports.SOURCE,
+                  leads_exports.SOURCE)
 
 _USER_STATEMENTS: dict = {}
 

@@ -19,6 +19,7 @@ from crm.extensions import db
 from crm.jobs.runner import start_consumer_thread
 from crm.models import User
 from crm.pipelines.services import ensure_defaults
+from crm.leads.services import ensure_defaults as ensure_lead_defaults
 
 cli_group = AppGroup("crm", help="CRM administration commands.")
 
@@ -42,6 +43,7 @@ def create_user_command(email, name, password, role, language, tz):
     user = create_user(email=email, name=name, password=password, role=role, language=language,
                        timezone=tz)
     ensure_defaults()
+    ensure_lead_defaults()
     db.session.commit()
     click.echo(f"Created {role} {user.email}.")
 
@@ -107,6 +109,7 @@ def upgrade_database(app) -> None:
     with app.app_context():
         upgrade()
         ensure_defaults()
+        ensure_lead_defaults()
         db.session.commit()
 
 

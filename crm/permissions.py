@@ -40,7 +40,7 @@ from sqlalchemy.orm import aliased
 
 from crm.extensions import db
 from crm.models import (
-    AuditEntry, Customer, Note, Opportunity, Segment, Setting, customer_shares,
+    AuditEntry, Customer, Lead, Note, Opportunity, Segment, Setting, customer_shares,
     opportunity_shares,
 )
 
@@ -418,6 +418,8 @@ def can_see_note(user, note) -> bool:
     visible_notes_clause)."""
     if note.opportunity is not None:
         return can_see_opportunity(user, note.opportunity)
+    if note.customer is None and note.lead_id is not None:
+        return can_see_lead(user, note.lead)
     return note.customer is None or can_see_customer(user, note.customer)
 
 
@@ -580,3 +582,52 @@ def can_see_import(user, imp) -> bool:
 def can_undo_import(user, imp) -> bool:
     """Undoing an import moves what it created to the trash: its owner, or an admin."""
     return can_see_import(user, imp)
+
+
+# --- leads (issue 11): the customers' rules, without shares -----------------------------------
+
+def can_edit_lead(user, lead) -> bool:
+    """Managers and admins; a salesperson their own leads (owned, or created and unowned)."""
+    if not _authenticated(user) or lead is None:
+        return False
+    return _is_manager(user) or owns(user, lead)
+
+
+def can_see_lead(user, lead) -> bool:
+    """Whoever may edit it; every user when the team sees everything."""
+    if not _authenticated(user) or lead is None:
+        return False
+    return can_edit_lead(user, lead) or team_sees_everything()
+
+
+def visible_leads_clause(user):
+    """WHERE condition on Lead: the leads `user` may see (see can_see_lead)."""
+    if user is None:
+        return true()
+    if not _authenticated(user):
+        return false()
+    if _is_manager(user) or team_sees_everything():
+        return true()
+    return _own_clause(Lead, user)
+
+
+def editable_leads_clause(user):
+    """WHERE condition on Lead: the leads `user` may edit."""
+    if not _authenticated(user):
+        return false()
+    if _is_manager(user):
+        return true()
+    return _own_clause(Lead, user)
+
+
+def can_convert_lead(user, lead) -> bool:
+    """Who may edit it, when its BANT is all yes; a manager or admin decides otherwise."""
+    from crm.models import BANT_KEYS
+    if not can_edit_lead(user, lead) or lead.status in ("converted", "disqualified"):
+        return False
+    bant = lead.bant or {}
+    return _is_manager(user) or all(bant.get(key) == "yes" for key in BANT_KEYS)
+
+
+def can_manage_scoring(user) -> bool:
+    return _authenticated(user) and user.is_admin

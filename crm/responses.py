@@ -17,7 +17,8 @@ UNDO = "trash/_undo.html"
 UNDO_KEY = "trash_undo"
 
 KIND_NAMES = {"customer": _l("Customer"), "contact": _l("Contact"),
-              "opportunity": _l("Opportunity"), "note": _l("Note"), "task": _l("Task")}
+              "opportunity": _l("Opportunity"), "note": _l("Note"), "task": _l("Task"),
+              "lead": _l("Lead")}
 
 
 def count_phrase(kind: str, num: int) -> str:

@@ -178,6 +178,7 @@ def client(app):
 def make_user(app):
     """Create a user and commit it: make_user(role="sales", email=..., name=...), with the
     password TEST_PASSWORD; the default pipeline and lost reasons come with the first one."""
+    from crm.leads.services import ensure_defaults as ensure_lead_defaults
     from crm.pipelines.services import ensure_defaults
     from tests import factories
 
@@ -188,6 +189,7 @@ def make_user(app):
                                   language=language, timezone=timezone, active=active,
                                   commit=False)
             ensure_defaults()
+            ensure_lead_defaults()
             _db.session.commit()
             user_id = user.id
             _db.session.remove()

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from crm.audit import services
 from crm.fields.queries import audit_changes
-from crm.models import Competitor, Contact, Customer, Opportunity
+from crm.models import Competitor, Contact, Customer, Lead, Opportunity
 
 # Every create, update and delete of these is recorded. Add Lead, Quote, Contract here.
-AUDITED_MODELS: list[type] = [Customer, Contact, Opportunity]
+AUDITED_MODELS: list[type] = [Customer, Contact, Opportunity, Lead]
 
 # Columns whose changes say nothing to a reader: bookkeeping, caches, derived timestamps.
 NOISE_COLUMNS = {"id", "updated_at", "search_index", "version", "last_activity_at",

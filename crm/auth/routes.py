@@ -14,6 +14,7 @@ from crm.extensions import db
 from crm.l10n import current_locale
 from crm.models import User
 from crm.pipelines.services import ensure_defaults
+from crm.leads.services import ensure_defaults as ensure_lead_defaults
 from crm.rules import RuleError, apply_rule_error
 from crm.urls import local_path
 
@@ -38,6 +39,7 @@ def setup():
         user = services.create_user(email=form.email.data, name=form.name.data, password=form.password.data,
                            role="admin", language=form.language.data, timezone=form.timezone.data)
         ensure_defaults()
+        ensure_lead_defaults()
         db.session.flush()
         sessions.start(user)
         db.session.commit()

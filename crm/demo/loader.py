@@ -13,6 +13,7 @@ from crm.demo.dataset import ACCOUNTS_CSV
 from crm.extensions import db
 from crm.models import Customer, Opportunity, utcnow
 from crm.pipelines.services import ensure_defaults
+from crm.leads.services import ensure_defaults as ensure_lead_defaults
 from crm.rules import RuleError
 
 DEFAULT_SEED = 20240601
@@ -37,6 +38,7 @@ def load_demo(seed: int = DEFAULT_SEED, accounts_csv: Path | None = None,
         raise DemoError("The database already holds customers or opportunities: the demo only fills "
                         "an empty database. Point DATABASE_URL at a new database and run it again.")
     ensure_defaults()
+    ensure_lead_defaults()
     builder = Builder(Random(seed), now or utcnow(), accounts_csv or ACCOUNTS_CSV)
     with paused():  # made-up records have no history: no audit entries for them
         builder.build()

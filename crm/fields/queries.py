@@ -17,14 +17,13 @@ from sqlalchemy.orm import joinedload, selectinload
 from crm.extensions import db
 from crm.fields import sql
 from crm.fields.types import CURRENCIES, TEXT_TYPES, Context, type_of
-from crm.models import utcnow
-from crm.models import Contact, CustomField, Customer, Opportunity, User
+from crm.models import Contact, CustomField, Customer, Lead, Opportunity, User, utcnow
 from crm.models.custom_field import Labelled
 from crm.permissions import current_viewer, visible_fields_of
 from crm.trash.filters import INCLUDE_DELETED
 from crm.trash.queries import RETENTION_DAYS
 
-MODELS = {"customer": Customer, "contact": Contact, "opportunity": Opportunity}
+MODELS = {"customer": Customer, "contact": Contact, "opportunity": Opportunity, "lead": Lead}
 CACHE_KEY = "_crm_custom_fields"
 RANGE_SQL = ("number", "decimal", "money", "date", "datetime")
 EMPTY, NOT_EMPTY = "__empty__", "__any__"  # the value of cf_<key> that asks for (not) empty

@@ -22,7 +22,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from crm.fields.types import TYPES
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-TABLES = {"customer": "customers", "contact": "contacts", "opportunity": "opportunities"}
+TABLES = {"customer": "customers", "contact": "contacts", "opportunity": "opportunities",
+          "lead": "leads"}
 _DIALECTS = {"postgresql": postgresql.dialect, "sqlite": sqlite.dialect}
 
 

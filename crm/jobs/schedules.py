@@ -12,6 +12,7 @@ from huey import crontab
 
 from crm.exports.services import purge_old_files
 from crm.jobs.services import reap_stale
+from crm.leads.scoring import rescore_silent_leads
 from crm.trash.queries import RETENTION_DAYS
 from crm.trash.services import purge_expired
 
@@ -42,4 +43,6 @@ SCHEDULES = (
              "Daily at 03:45 UTC: export files older than EXPORT_KEEP_DAYS (7) are deleted."),
     Schedule("fail-stopped-jobs", crontab(minute="*/5"), fail_stopped_jobs,
              "Every 5 minutes: running jobs without a heartbeat are failed."),
+    Schedule("rescore-silent-leads", crontab(minute="30", hour="2"), rescore_silent_leads,
+             "Daily at 02:30 UTC: intent scores lose points for silence (once per period)."),
 )

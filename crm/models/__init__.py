@@ -37,6 +37,12 @@ __all__ = [
 __all__ += ["JOB_STATUSES", "Job"]  # background jobs (crm/jobs/)
 __all__ += ["IMPORT_STATUSES", "ExternalKey", "ImportBatch", "ImportMapping", "ImportRecord",
             "ImportReject"]  # imports (crm/imports/)
+from crm.models.lead import (BANT_ANSWERS, BANT_KEYS, DEFAULT_DISQUALIFY_REASONS,  # noqa: E402
+                             DEFAULT_LEAD_SOURCES, LEAD_STATUSES, OPEN_STATUSES, RULE_KINDS,
+                             DisqualifyReason, Lead, LeadSource, ScoringRule, lead_tags)
+__all__ += ["BANT_ANSWERS", "BANT_KEYS", "DEFAULT_DISQUALIFY_REASONS", "DEFAULT_LEAD_SOURCES",
+            "LEAD_STATUSES", "OPEN_STATUSES", "RULE_KINDS", "DisqualifyReason", "Lead",
+            "LeadSource", "ScoringRule", "lead_tags"]  # leads (issue 11)
 
 # The triggers that keep stage_totals come with the schema (crm/stage_totals.py).
 from crm import stage_totals as _stage_totals  # noqa: E402

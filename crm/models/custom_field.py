@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.extensions import db
 from crm.models.base import UTCDateTime, utcnow
 
-RECORD_TYPES = ("customer", "contact", "opportunity")
+RECORD_TYPES = ("customer", "contact", "opportunity", "lead")
 FIELD_TYPES = ("text", "long_text", "integer", "decimal", "money", "date", "datetime", "boolean",
                "choice", "multi_choice", "url", "email", "phone", "user")
 

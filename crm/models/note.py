@@ -34,6 +34,10 @@ class Note(db.Model):
     opportunity_id: Mapped[int | None] = mapped_column(
         ForeignKey("opportunities.id", ondelete="CASCADE"), index=True
     )
+    # A note on a lead (issue 11) carries no customer until the lead is converted.
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
@@ -43,3 +47,4 @@ class Note(db.Model):
     customer = relationship("Customer")
     contact = relationship("Contact")
     opportunity = relationship("Opportunity")
+    lead = relationship("Lead")

@@ -14,6 +14,8 @@ class TagGroup(db.Model):
     name: Mapped[str] = mapped_column(String(80), unique=True)
     multiple: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # "profile" groups tag customers; "behaviour" groups tag leads (issue 11).
+    kind: Mapped[str] = mapped_column(String(20), default="profile", server_default="profile")
 
     tags: Mapped[list["Tag"]] = relationship(
         back_populates="group", order_by="Tag.name", cascade="all, delete-orphan"

@@ -31,6 +31,10 @@ class Task(db.Model):
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
+    # A task on a lead (issue 11); it moves to the customer when the lead is converted.
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
     # Set when the task came from a stage's playbook.
     stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="SET NULL"))
     done: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -44,6 +48,7 @@ class Task(db.Model):
     created_by = relationship("User", foreign_keys=[created_by_id])
     opportunity = relationship("Opportunity")
     customer = relationship("Customer")
+    lead = relationship("Lead")
 
     def is_overdue(self, now: datetime | None = None) -> bool:
         return bool(not self.done and self.due_at and self.due_at < (now or utcnow()))

@@ -12,9 +12,9 @@ column) is not filtered: the trash page needs to read the rows it has just moved
 from sqlalchemy import event
 from sqlalchemy.orm import Session, with_loader_criteria
 
-from crm.models import Contact, Customer, Note, Opportunity, Task
+from crm.models import Contact, Customer, Lead, Note, Opportunity, Task
 
-TRASHABLE = (Customer, Contact, Opportunity, Note, Task)
+TRASHABLE = (Customer, Contact, Opportunity, Note, Task, Lead)
 INCLUDE_DELETED = "include_deleted"
 
 

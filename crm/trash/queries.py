@@ -17,7 +17,7 @@ from sqlalchemy import (Integer, String, and_, case, cast, func, literal_column,
 from sqlalchemy.orm import aliased
 
 from crm.extensions import db
-from crm.models import AuditEntry, Contact, Customer, Note, Opportunity, Task, User, utcnow
+from crm.models import AuditEntry, Contact, Customer, Lead, Note, Opportunity, Task, User, utcnow
 from crm.permissions import visible_batches_clause
 from crm.trash.filters import INCLUDE_DELETED
 
@@ -25,7 +25,7 @@ RETENTION_DAYS = 30
 BATCH_FIELD = "deleted_batch"  # the audit entries of a batch: this field, the batch as value
 
 MODELS = {"customer": Customer, "contact": Contact, "opportunity": Opportunity, "note": Note,
-          "task": Task}
+          "task": Task, "lead": Lead}
 KINDS = tuple(MODELS)
 KIND_OF_MODEL = {model: kind for kind, model in MODELS.items()}
 
@@ -39,7 +39,7 @@ def kind_of(obj) -> str:
 
 def label_of(obj) -> str:
     """A readable name of a record, as the trash and the audit log show it."""
-    if isinstance(obj, (Customer, Contact)):
+    if isinstance(obj, (Customer, Contact, Lead)):
         return obj.name or ""
     if isinstance(obj, (Opportunity, Task)):
         return obj.title or ""
@@ -80,6 +80,8 @@ def dependants(obj) -> list[tuple[type, object]]:
         ]
     elif kind == "opportunity":
         rows += [(Note, Note.opportunity_id == obj.id), (Task, Task.opportunity_id == obj.id)]
+    elif kind == "lead":
+        rows += [(Note, Note.lead_id == obj.id), (Task, Task.lead_id == obj.id)]
     return rows
 
 
@@ -121,6 +123,7 @@ def batch_heads(kinds=KINDS, batch: str | None = None):
     branches = []
     parent = aliased(Customer, name="parent_customer")
     parent_opp = aliased(Opportunity, name="parent_opportunity")
+    parent_lead = aliased(Lead, name="parent_lead")
 
     def with_batch(stmt, model):
         stmt = stmt.where(model.deleted_batch.is_not(None))
@@ -154,11 +157,18 @@ def batch_heads(kinds=KINDS, batch: str | None = None):
         branches.append(with_batch(_head_select(
             _kind(kind), model.id, label, model.deleted_at, model.deleted_batch,
             model.customer_id, model.opportunity_id, owner,
-            func.coalesce(parent_opp.title, parent.name))
+            func.coalesce(parent_opp.title, parent.name, parent_lead.name))
             .outerjoin(parent, parent.id == model.customer_id)
             .outerjoin(parent_opp, parent_opp.id == model.opportunity_id)
+            .outerjoin(parent_lead, parent_lead.id == model.lead_id)
             .where(_distinct_batch(parent.deleted_batch, model.deleted_batch),
-                   _distinct_batch(parent_opp.deleted_batch, model.deleted_batch)), model))
+                   _distinct_batch(parent_opp.deleted_batch, model.deleted_batch),
+                   _distinct_batch(parent_lead.deleted_batch, model.deleted_batch)), model))
+    if "lead" in kinds:
+        branches.append(with_batch(_head_select(
+            _kind("lead"), Lead.id, Lead.name, Lead.deleted_at, Lead.deleted_batch,
+            cast(null(), Integer), cast(null(), Integer),
+            func.coalesce(Lead.owner_id, Lead.created_by_id), cast(null(), String)), Lead))
     if not branches:
         return None
     return (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("heads")

@@ -46,6 +46,8 @@ def restored_message(kind: str, label: str, count: int) -> str:
         return _("The contact %(name)s is back.", name=label)
     if kind == "task":
         return _("The task %(name)s is back.", name=label)
+    if kind == "lead":
+        return _("The lead %(name)s is back.", name=label)
     return _("The note is back.")
 
 

@@ -1,0 +1,1 @@
+"""Leads (线索): capture, nurture, score, qualify and convert (issue 11)."""

@@ -1,0 +1,133 @@
+"""Reads of leads: the list with its filters (one statement for the page, one for the count),
+the lead page, the admin lists."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_
+from sqlalchemy.orm import joinedload, selectinload
+
+from crm.extensions import db
+from crm.models import (DisqualifyReason, Lead, LeadSource, Note, ScoringRule, Tag, TagGroup,
+                        User, lead_tags, utcnow)
+from crm.permissions import visible_leads_clause
+from crm.search import like_escape, query_terms
+from crm.validators import int_or_none
+
+PAGE_SIZE = 50
+SOURCE_NAMES = {"web_form": _l("Web form"), "search_ad": _l("Search ad"), "email": _l("Email"),
+                "phone": _l("Phone"), "trade_show": _l("Trade show"), "referral": _l("Referral"),
+                "import": _l("Import"), "other": _l("Other")}
+REASON_NAMES = {"no_budget": _l("No budget"), "no_need": _l("No need"),
+                "unreachable": _l("Unreachable"), "competitor": _l("Chose a competitor"),
+                "other": _l("Other")}
+STATUS_NAMES = {"new": _l("New"), "contacted": _l("Contacted"), "nurturing": _l("Nurturing"),
+                "qualified": _l("Qualified"), "disqualified": _l("Disqualified"),
+                "converted": _l("Converted")}
+
+
+def label(row, names) -> str:
+    return row.name or str(names.get(row.key or "", row.key or ""))
+
+
+def sources() -> list[LeadSource]:
+    rows = list(db.session.execute(db.select(LeadSource).order_by(LeadSource.position,
+                                                                  LeadSource.id)).scalars())
+    for row in rows:
+        row.label = label(row, SOURCE_NAMES)
+    return rows
+
+
+def reasons() -> list[DisqualifyReason]:
+    rows = list(db.session.execute(db.select(DisqualifyReason).order_by(
+        DisqualifyReason.position, DisqualifyReason.id)).scalars())
+    for row in rows:
+        row.label = label(row, REASON_NAMES)
+    return rows
+
+
+def owners() -> list[User]:
+    return list(db.session.execute(db.select(User).where(User.active.is_(True))
+                                   .order_by(User.name)).scalars())
+
+
+def behaviour_tags() -> list[Tag]:
+    return list(db.session.execute(db.select(Tag).join(TagGroup).where(
+        TagGroup.kind == "behaviour").order_by(TagGroup.position, Tag.name)).scalars())
+
+
+@dataclass
+class LeadFilter:
+    q: str = ""
+    status: str = ""
+    source_id: int | None = None
+    owner_id: int | None = None
+    min_score: int | None = None
+    max_score: int | None = None
+    tag_id: int | None = None
+    silent_days: int | None = None
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args) -> "LeadFilter":
+        return cls(q=(args.get("q") or "").strip()[:100], status=args.get("status") or "",
+                   source_id=int_or_none(args.get("source_id")),
+                   owner_id=int_or_none(args.get("owner_id")),
+                   min_score=int_or_none(args.get("min_score")),
+                   max_score=int_or_none(args.get("max_score")),
+                   tag_id=int_or_none(args.get("tag_id")),
+                   silent_days=int_or_none(args.get("silent_days")),
+                   page=max(1, int_or_none(args.get("page")) or 1))
+
+    def conditions(self, user, now=None) -> list:
+        where = [visible_leads_clause(user), Lead.deleted_at.is_(None)]
+        for term in query_terms(self.q):
+            where.append(Lead.search_index.like(f"%{like_escape(term)}%", escape="\\"))
+        if self.status:
+            where.append(Lead.status == self.status)
+        if self.source_id:
+            where.append(Lead.source_id == self.source_id)
+        if self.owner_id:
+            where.append(Lead.owner_id == self.owner_id)
+        if self.min_score is not None:
+            where.append(Lead.score >= self.min_score)
+        if self.max_score is not None:
+            where.append(Lead.score <= self.max_score)
+        if self.tag_id:
+            where.append(Lead.id.in_(db.select(lead_tags.c.lead_id)
+                                     .where(lead_tags.c.tag_id == self.tag_id)))
+        if self.silent_days:
+            cutoff = (now or utcnow()) - timedelta(days=self.silent_days)
+            where.append(or_(Lead.last_contact_at < cutoff,
+                             (Lead.last_contact_at.is_(None)) & (Lead.created_at < cutoff)))
+        return where
+
+
+def filtered_select(user, filters: LeadFilter):
+    """The list's SELECT of leads, in its order (highest score first): the page and the export."""
+    return (db.select(Lead).where(*filters.conditions(user))
+            .order_by(Lead.score.desc(), Lead.id.desc()))
+
+
+def list_page(user, filters: LeadFilter) -> tuple[list[Lead], int]:
+    """One page of leads, highest score first, with owners, sources and tags; and the total."""
+    where = filters.conditions(user)
+    total = db.session.execute(db.select(func.count(Lead.id)).where(*where)).scalar_one()
+    leads = list(db.session.execute(
+        filtered_select(user, filters)
+        .options(joinedload(Lead.owner), joinedload(Lead.source), selectinload(Lead.tags))
+        .limit(PAGE_SIZE).offset((filters.page - 1) * PAGE_SIZE)).scalars().unique())
+    return leads, total
+
+
+def timeline(lead: Lead) -> list[Note]:
+    return list(db.session.execute(
+        db.select(Note).where(Note.lead_id == lead.id).options(joinedload(Note.author))
+        .order_by(Note.happened_at.desc(), Note.id.desc())).scalars())
+
+
+def scoring_rules() -> list[ScoringRule]:
+    return list(db.session.execute(db.select(ScoringRule).options(joinedload(ScoringRule.tag))
+                                   .order_by(ScoringRule.kind, ScoringRule.id)).scalars())

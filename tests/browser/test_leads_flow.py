@@ -1,0 +1,69 @@
+"""A lead's life in the browser, at 1280 and 390 px, in English and Chinese: created from the
+menu, nurtured (a behaviour tag, a visit) while the score and its breakdown follow, converted,
+landing on the new opportunity."""
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from crm.models import ScoringRule
+from tests import factories
+from tests.browser.conftest import open_section
+
+TEXT = {"en": {"leads": "Leads", "new": "New lead", "save": "Save", "save_tags": "Save tags",
+               "add_note": "Add note", "convert": "Convert"},
+        "zh": {"leads": "线索", "new": "新建线索", "save": "保存", "save_tags": "保存标签",
+               "add_note": "添加跟进", "convert": "转化"}}
+
+
+def _seed(app):
+    with app.app_context():
+        from crm.extensions import db
+        group = factories.tag_group("行为 Behaviour", commit=False)
+        group.kind = "behaviour"
+        demo = factories.tag(group, "参加演示 demo", commit=False)
+        db.session.add_all([ScoringRule(kind="base", points=20),
+                            ScoringRule(kind="tag", tag=demo, points=20),
+                            ScoringRule(kind="note_kind", note_kind="visit", points=10)])
+        db.session.commit()
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_create_nurture_and_convert_a_lead(app, page, make_user, browser_login, language):
+    text = TEXT[language]
+    _seed(app)
+    manager = make_user("manager", name="Mia", language=language)
+    browser_login(page, manager)
+    if page.viewport_size["width"] < 900:
+        page.click("label.nav-toggle-label")
+    page.locator("nav.mainnav").get_by_role("link", name=text["leads"], exact=True).click()
+    expect(page).to_have_url(re.compile(r"/leads$"))
+    page.get_by_role("link", name=text["new"]).click()
+    page.fill("input[name=name]", "王芳")
+    page.fill("input[name=company]", "北京星辰科技有限公司")
+    page.fill("input[name=phone]", "13800138000")
+    page.fill("input[name=email]", "wangfang@example.com")
+    page.locator("form.lead-form button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/leads/\d+$"))
+    score = page.locator("#lead-score .score-badge")
+    expect(score).to_have_text("20")
+
+    open_section(page, "input[name=tag_id]")
+    page.locator("label.check", has_text="参加演示").locator("input").check()
+    page.get_by_role("button", name=text["save_tags"]).click()
+    expect(score).to_have_text("40")
+    expect(page.locator("#lead-score .score-breakdown")).to_contain_text("参加演示 demo")
+
+    page.select_option("select[name=kind]", "visit")
+    page.fill("textarea[name=body]", "拜访了王总")
+    page.locator("form.note-form button[type=submit]").click()
+    expect(score).to_have_text("50")
+    expect(page.locator("#lead-score .score-breakdown a[href*='#note-']")).to_have_count(1)
+    expect(page.locator(".timeline")).to_contain_text("拜访了王总")
+
+    page.locator(".page-head").get_by_role("link", name=text["convert"]).click()
+    expect(page).to_have_url(re.compile(r"/leads/\d+/convert$"))
+    page.locator("form.convert-form button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/opportunities/\d+$"))
+    expect(page.locator("body")).to_contain_text("北京星辰科技有限公司")
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
