@@ -19,6 +19,7 @@ from crm.cli import cli_group
 from crm.config import BASE_DIR, INSTANCE_DIR, Config
 from crm.core import routes as core_routes
 from crm.customers import routes as customers_routes
+from crm.duplicates import routes as duplicates_routes
 from crm.errors import routes as errors_routes
 from crm.fields import routes as fields_routes
 from crm.fields.queries import filled_values as filled_custom_values
@@ -57,6 +58,7 @@ BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
               customers_routes.bp, tags_routes.bp, notes_routes.bp, pipelines_routes.bp,
               opportunities_routes.bp, board_routes.bp, tasks_routes.bp, sharing_routes.bp,
               audit_routes.bp, trash_routes.bp, fields_routes.bp)
+BLUEPRINTS += (duplicates_routes.bp,)
 BLUEPRINTS += (jobs_routes.bp, exports_routes.bp)
 
 # The kinds of background job, by name (crm/jobs/runner.py), and the lists that export
