@@ -20,6 +20,7 @@ from crm.config import BASE_DIR, INSTANCE_DIR, Config
 from crm.core import routes as core_routes
 from crm.customers import routes as customers_routes
 from crm.duplicates import routes as duplicates_routes
+from crm.duplicates.refresh import refresh_job_title, run_refresh_job
 from crm.errors import routes as errors_routes
 from crm.fields import routes as fields_routes
 from crm.fields.queries import filled_values as filled_custom_values
@@ -63,7 +64,8 @@ BLUEPRINTS += (jobs_routes.bp, exports_routes.bp)
 
 # The kinds of background job, by name (crm/jobs/runner.py), and the lists that export
 # (crm/exports/): each list's columns live beside its queries.
-JOB_KINDS = {"export": JobKind(work=run_export_job, title=export_job_title)}
+JOB_KINDS = {"export": JobKind(work=run_export_job, title=export_job_title),
+             "duplicates": JobKind(work=run_refresh_job, title=refresh_job_title)}
 EXPORT_SOURCES = (customers_exports.SOURCE, opportunities_exports.SOURCE, tasks_exports.SOURCE)
 
 _USER_STATEMENTS: dict = {}

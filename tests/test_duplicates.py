@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from crm.duplicates import blocking, services
+from crm.duplicates.refresh import refresh
 from crm.duplicates.normalise import email_key, name_key, name_pinyin, phone_key
 from crm.extensions import db as _db
 from crm.models import (AuditEntry, Contact, Customer, Merge, Note, Opportunity, Task,
@@ -174,13 +175,17 @@ def test_merge_contacts_moves_their_notes(db, seller):
 
 # --- HTTP -----------------------------------------------------------------------------------
 
-def test_duplicates_page_lists_pairs_i_may_see(client, login, seller, make_user, build):
+def test_duplicates_page_lists_pairs_i_may_see(client, login, seller, make_user, build, app):
     other = make_user("sales", email="x@example.com", name="Xu")
     build.customer(seller, name="北京星辰科技有限公司")
     build.customer(seller, name="北京星辰科技")
     build.customer(other, name="上海海洋有限公司")
     build.customer(other, name="上海海洋")
     login(seller)
+    assert "Not searched yet" in client.get("/duplicates/customer").get_data(as_text=True)
+    with app.app_context():
+        assert refresh("customer") == 2
+        _db.session.commit()
     html = client.get("/duplicates/customer").get_data(as_text=True)
     assert "北京星辰科技有限公司" in html and "上海海洋" not in html
     assert client.get("/duplicates/lead-nope").status_code == 404
@@ -246,3 +251,52 @@ def test_merge_view_and_undo_permissions(client, login, seller, make_user, build
         if "csrf" in client.get("/customers").get_data(as_text=True) else ""
     assert client.post(f"/duplicates/merges/{merge_id}/undo", data={"csrf_token": token}).status_code == 403
     assert client.post("/duplicates/merges/999999/undo", data={"csrf_token": token}).status_code == 404
+
+
+def test_refresh_button_runs_a_job(client, login, seller, build, app):
+    build.customer(seller, name="北京星辰科技有限公司")
+    build.customer(seller, name="北京星辰科技")
+    login(seller)
+    token = csrf_token_from(client.get("/duplicates/customer").get_data(as_text=True))
+    response = client.post("/duplicates/customer/refresh", data={"csrf_token": token})
+    assert response.status_code in (302, 303) and "/jobs/" in response.headers["Location"]
+    job_page = client.get(response.headers["Location"])
+    assert job_page.status_code == 200 and "Find duplicate customers" in job_page.get_data(as_text=True)
+    html = client.get("/duplicates/customer").get_data(as_text=True)
+    assert "北京星辰科技有限公司" in html and "Not searched yet" not in html
+    assert client.post("/duplicates/nope/refresh", data={"csrf_token": token}).status_code == 404
+
+
+def test_merged_records_leave_the_page_and_come_back_on_undo(db, seller):
+    from crm.duplicates.queries import pairs_context
+    keep, gone, *_ = _world(seller)
+    refresh("customer")
+    _db.session.commit()
+    assert len(pairs_context("customer", seller)["pairs"]) == 1
+    record = services.merge(services.KINDS["customer"], keep, [gone], {},
+                            {keep.id: keep.version, gone.id: gone.version}, seller)
+    _db.session.commit()
+    assert pairs_context("customer", seller)["pairs"] == []
+    services.undo(record, seller)
+    _db.session.commit()
+    assert len(pairs_context("customer", seller)["pairs"]) == 1
+
+
+def test_page_statements_do_not_grow(client, login, seller, build, app):
+    from tests.conftest import count_queries
+    login(seller)
+
+    def statements():
+        with app.app_context():
+            refresh("customer")
+            _db.session.commit()
+            with count_queries(_db.engine) as seen:
+                assert client.get("/duplicates/customer").status_code == 200
+        return len(seen)
+    for n in range(3):
+        build.customer(seller, name=f"星辰科技{n}号有限公司")
+    statements()  # warm the caches of a first request
+    few = statements()
+    for n in range(30):
+        build.customer(seller, name=f"海洋贸易{n}号", phone=f"1380013{n:04d}")
+    assert statements() == few

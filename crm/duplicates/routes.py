@@ -6,7 +6,9 @@ from flask_login import current_user
 
 from crm.duplicates import queries, services
 from crm.extensions import db
-from crm.htmx import render
+from crm.htmx import redirect_to, render
+from crm.jobs.runner import enqueue
+from crm.jobs.services import create_job
 from crm.models import Contact, Merge
 from crm.permissions import can_see_customer
 from crm.rules import RuleError
@@ -51,6 +53,16 @@ def _merge_page(kind, records, *, error=None, status=200, choices=None):
                   fields=kind.fields, labels=services.LABELS, shown=services.shown, error=error, choices=choices or {},
                   custom_keys=sorted({k for r in records for k in (r.custom or {})}),
                   status=status)
+
+
+@bp.route("/<type_name>/refresh", methods=["POST"])
+def refresh(type_name):
+    """Refresh the likely pairs now, as a background job: its page shows the progress."""
+    kind = _kind(type_name)
+    job = create_job("duplicates", current_user, {"entity": kind.name})
+    db.session.commit()
+    enqueue(job)
+    return redirect_to(url_for("jobs.show", job_id=job.id))
 
 
 @bp.route("/<type_name>/merge", methods=["GET", "POST"])

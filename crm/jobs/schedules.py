@@ -10,6 +10,7 @@ from typing import Callable
 
 from huey import crontab
 
+from crm.duplicates.refresh import refresh_all
 from crm.exports.services import purge_old_files
 from crm.jobs.services import reap_stale
 from crm.trash.queries import RETENTION_DAYS
@@ -42,4 +43,6 @@ SCHEDULES = (
              "Daily at 03:45 UTC: export files older than EXPORT_KEEP_DAYS (7) are deleted."),
     Schedule("fail-stopped-jobs", crontab(minute="*/5"), fail_stopped_jobs,
              "Every 5 minutes: running jobs without a heartbeat are failed."),
+    Schedule("refresh-duplicates", crontab(minute="30", hour="2"), refresh_all,
+             "Daily at 02:30 UTC: the likely duplicate pairs of customers and contacts."),
 )

@@ -10,7 +10,7 @@ from crm.models.custom_field import (FIELD_TYPES, RECORD_TYPES, CustomField,
 from crm.models.customer import CUSTOMER_KINDS, CUSTOMER_SIZES, Customer, customer_shares, customer_tags
 from crm.models.login_session import LoginSession
 from crm.models.job import JOB_STATUSES, Job
-from crm.models.merge import Merge
+from crm.models.merge import DuplicatePair, Merge
 from crm.models.lost_reason import DEFAULT_LOST_REASON_NAMES, LostReason
 from crm.models.note import NOTE_KINDS, Note
 from crm.models.opportunity import STATUSES, Opportunity, opportunity_links, opportunity_shares
@@ -34,7 +34,7 @@ __all__ = [
     "CustomJSON", "FIELD_TYPES", "RECORD_TYPES",
 ]
 __all__ += ["JOB_STATUSES", "Job"]  # background jobs (crm/jobs/)
-__all__ += ["Merge"]  # merges of duplicates (crm/duplicates/)
+__all__ += ["DuplicatePair", "Merge"]  # merges of duplicates (crm/duplicates/)
 
 # The triggers that keep stage_totals come with the schema (crm/stage_totals.py).
 from crm import stage_totals as _stage_totals  # noqa: E402

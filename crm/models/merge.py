@@ -25,3 +25,18 @@ class Merge(db.Model):
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user = relationship("User")
+
+
+class DuplicatePair(db.Model):
+    """A likely duplicate pair, precomputed by the refresh job (crm.duplicates.services.refresh):
+    the duplicates page reads these instead of comparing records on each request."""
+    __tablename__ = "duplicate_pairs"
+    __table_args__ = (db.Index("ix_duplicate_pairs_entity_score", "entity", "score"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(20))
+    low_id: Mapped[int] = mapped_column(Integer)
+    high_id: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int] = mapped_column(Integer)
+    reasons: Mapped[str] = mapped_column(String(40), default="")   # "email,name,phone"
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,4 +1,4 @@
-"""merges: records merged into one, and what moved, for undo
+"""merges and duplicate_pairs: records merged into one (what moved, for undo), and the precomputed likely pairs
 
 Revision ID: e4c1d2b3a5f6
 Revises: a98bbe223ebb
@@ -33,9 +33,24 @@ def upgrade():
     )
     with op.batch_alter_table('merges', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_merges_survivor_id'), ['survivor_id'], unique=False)
+    op.create_table('duplicate_pairs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('entity', sa.String(length=20), nullable=False),
+    sa.Column('low_id', sa.Integer(), nullable=False),
+    sa.Column('high_id', sa.Integer(), nullable=False),
+    sa.Column('score', sa.Integer(), nullable=False),
+    sa.Column('reasons', sa.String(length=40), nullable=False),
+    sa.Column('computed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_duplicate_pairs'))
+    )
+    with op.batch_alter_table('duplicate_pairs', schema=None) as batch_op:
+        batch_op.create_index('ix_duplicate_pairs_entity_score', ['entity', 'score'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('duplicate_pairs', schema=None) as batch_op:
+        batch_op.drop_index('ix_duplicate_pairs_entity_score')
+    op.drop_table('duplicate_pairs')
     with op.batch_alter_table('merges', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_merges_survivor_id'))
     op.drop_table('merges')
