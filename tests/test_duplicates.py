@@ -300,3 +300,16 @@ def test_page_statements_do_not_grow(client, login, seller, build, app):
     for n in range(30):
         build.customer(seller, name=f"海洋贸易{n}号", phone=f"1380013{n:04d}")
     assert statements() == few
+
+
+def test_trash_says_merged_into(client, login, seller, build, app):
+    a = build.customer(seller, name="北京星辰科技有限公司")
+    b = build.customer(seller, name="北京星辰科技")
+    with app.app_context():
+        user = _db.session.get(type(seller), seller.id)
+        services.merge(services.KINDS["customer"], _db.session.get(Customer, a),
+                       [_db.session.get(Customer, b)], {}, {a: 1, b: 1}, user)
+        _db.session.commit()
+    login(seller)
+    html = client.get("/trash").get_data(as_text=True)
+    assert "merged into 北京星辰科技有限公司" in html
