@@ -313,3 +313,24 @@ def test_trash_says_merged_into(client, login, seller, build, app):
     login(seller)
     html = client.get("/trash").get_data(as_text=True)
     assert "merged into 北京星辰科技有限公司" in html
+
+
+def test_merge_view_shows_custom_fields_the_user_may_see(client, login, seller, build, app):
+    from crm.fields.queries import forget_definitions
+    from crm.models import CustomField
+    with app.app_context():
+        _db.session.add_all([
+            CustomField(record_type="customer", key="vip", label_zh="重点", label_en="Key account",
+                        type="text"),
+            CustomField(record_type="customer", key="margin", label_zh="毛利", label_en="Secret margin",
+                        type="text", restricted=True)])
+        _db.session.commit()
+        forget_definitions()
+    a = build.customer(seller, name="甲", custom={"vip": "yes", "margin": "40%"})
+    b = build.customer(seller, name="甲乙", custom={"vip": "no"})
+    login(seller)
+    html = client.get(f"/duplicates/customer/merge?ids={a}&ids={b}").get_data(as_text=True)
+    assert "Key account" in html and 'name="custom_vip"' in html
+    assert "Secret margin" not in html and "40%" not in html
+    with app.app_context():
+        forget_definitions()

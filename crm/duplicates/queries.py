@@ -45,12 +45,3 @@ def pairs_context(entity: str, user) -> dict:
                              .order_by(Job.created_at.desc(), Job.id.desc()).limit(1)).first()
     return {"pairs": [(pair, a, b) for pair, a, b in rows], "merges": merges, "kind": entity,
             "computed_at": computed_at, "last_job": job}
-
-
-def likely_duplicate_count(entity: str, record_id: int, user) -> int:
-    """How many likely duplicates of one record the user may see (the customer page's hint)."""
-    pairs = DuplicatePair
-    return db.session.scalar(
-        select(func.count()).select_from(pairs)
-        .where(pairs.entity == entity, (pairs.low_id == record_id) | (pairs.high_id == record_id),
-               _visible(entity, pairs.low_id, user), _visible(entity, pairs.high_id, user))) or 0

@@ -1,11 +1,13 @@
 """Duplicates (查重) and merge (合并) over HTTP: the likely pairs of a record type, the
 side-by-side merge view, the merge, and undoing it. Rules in crm.duplicates.services."""
 from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.duplicates import queries, services
 from crm.extensions import db
+from crm.fields.queries import definitions
 from crm.htmx import redirect_to, render
 from crm.jobs.runner import enqueue
 from crm.jobs.services import create_job
@@ -48,11 +50,18 @@ def index(type_name):
     return render("duplicates/index.html", **queries.pairs_context(type_name, current_user))
 
 
+def _custom_fields(kind) -> list:
+    """The custom fields of the kind the user may see (restricted ones only for managers)."""
+    return definitions(kind.custom_entity, current_user)
+
+
 def _merge_page(kind, records, *, error=None, status=200, choices=None):
+    locale = str(get_locale() or "en")
+    custom = [(f.key, f.label(locale)) for f in _custom_fields(kind)
+              if any((r.custom or {}).get(f.key) not in (None, "", []) for r in records)]
     return render("duplicates/merge.html", kind=kind.name, records=records,
-                  fields=kind.fields, labels=services.LABELS, shown=services.shown, error=error, choices=choices or {},
-                  custom_keys=sorted({k for r in records for k in (r.custom or {})}),
-                  status=status)
+                  fields=kind.fields, labels=services.LABELS, shown=services.shown,
+                  error=error, choices=choices or {}, custom_fields=custom, status=status)
 
 
 @bp.route("/<type_name>/refresh", methods=["POST"])
@@ -81,8 +90,7 @@ def merge(type_name):
                            choices=request.form)
     versions = {r.id: int_or_none(request.form.get(f"version_{r.id}")) for r in records}
     choices = {f: request.form.get(f"field_{f}") for f in kind.fields}
-    custom = {k: request.form.get(f"custom_{k}")
-              for k in {k for r in records for k in (r.custom or {})}}
+    custom = {f.key: request.form.get(f"custom_{f.key}") for f in _custom_fields(kind)}
     try:
         done = services.merge(kind, survivor, [r for r in records if r is not survivor],
                               choices, versions, current_user, custom_choices=custom)
