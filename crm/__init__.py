@@ -19,6 +19,8 @@ from crm.cli import cli_group
 from crm.config import BASE_DIR, INSTANCE_DIR, Config
 from crm.core import routes as core_routes
 from crm.customers import routes as customers_routes
+from crm.duplicates import routes as duplicates_routes
+from crm.duplicates.refresh import refresh_job_title, run_refresh_job
 from crm.errors import routes as errors_routes
 from crm.fields import routes as fields_routes
 from crm.fields.queries import filled_values as filled_custom_values
@@ -66,11 +68,13 @@ BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
               audit_routes.bp, trash_routes.bp, fields_routes.bp)
 BLUEPRINTS += (jobs_routes.bp, exports_routes.bp, imports_routes.bp)
 BLUEPRINTS += (leads_routes.bp,)  # leads (issue 11)
+BLUEPRINTS += (duplicates_routes.bp,)  # duplicates and merge (issue 12)
 
 # The kinds of background job, by name (crm/jobs/runner.py), and the lists that export
 # (crm/exports/): each list's columns live beside its queries.
 JOB_KINDS = {"export": JobKind(work=run_export_job, title=export_job_title),
-             "import": JobKind(work=run_import, title=import_job_title)}
+             "import": JobKind(work=run_import, title=import_job_title),
+             "duplicates": JobKind(work=run_refresh_job, title=refresh_job_title)}
 JOB_KINDS["rescore-leads"] = JobKind(work=leads_scoring.run_rescore_job,
                                      title=leads_scoring.rescore_job_title)
 EXPORT_SOURCES = (customers_exports.SOURCE, opportunities_exports.SOURCE, tasks_exports.SOURCE,

@@ -171,6 +171,21 @@ MATRIX = [
     ("opportunity list", "get", "/opportunities", None, None, _expect(200, 200, 200, 200, 200)),
     ("board", "get", "/pipeline", None, None, _expect(200, 200, 200, 200, 200)),
     ("my tasks", "get", "/tasks", None, None, _expect(200, 200, 200, 200, 200)),
+    # Duplicates and merge (crm/duplicates): the page for all; merging needs edit rights on
+    # every record named (a shared customer is editable by whom it is shared with).
+    ("duplicates page", "get", "/duplicates/customer", None, None, _expect(200, 200, 200, 200, 200)),
+    ("duplicates refresh", "post", "/duplicates/customer/refresh", {}, None,
+     _expect(303, 303, 303, 303, 303)),
+    ("merge view", "get", "/duplicates/customer/merge?ids={A}&ids={S}", None, None,
+     _expect(200, 200, 200, 403, 403)),
+    ("merge view of another's and a shared customer", "get",
+     "/duplicates/customer/merge?ids={S}&ids={B}", None, None, _expect(200, 200, 403, 200, 403)),
+    ("merge view with a read-only customer", "get", "/duplicates/customer/merge?ids={A}&ids={P}",
+     None, None, _expect(200, 200, 200, 403, 403)),
+    ("merge post (no survivor chosen)", "post", "/duplicates/customer/merge",
+     {"ids": ["{A}", "{S}"]}, None, _expect(422, 422, 422, 403, 403)),
+    ("merge post of an invisible customer", "post", "/duplicates/customer/merge",
+     {"ids": ["{A}", "{B}"], "survivor": "{A}"}, None, _expect(409, 409, 403, 403, 403)),
 ]
 
 
@@ -178,6 +193,8 @@ def _fill(value, world: World):
     ids = {**world.users, **world.stages, **{k: v for k, v in vars(world).items() if isinstance(v, int)}}
     if isinstance(value, dict):
         return {k: _fill(v, world) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, world) for v in value]
     return value.format(**ids) if isinstance(value, str) else value
 
 

@@ -10,6 +10,7 @@ from typing import Callable
 
 from huey import crontab
 
+from crm.duplicates.refresh import refresh_all
 from crm.exports.services import purge_old_files
 from crm.jobs.services import reap_stale
 from crm.leads.scoring import rescore_silent_leads
@@ -45,4 +46,6 @@ SCHEDULES = (
              "Every 5 minutes: running jobs without a heartbeat are failed."),
     Schedule("rescore-silent-leads", crontab(minute="30", hour="2"), rescore_silent_leads,
              "Daily at 02:30 UTC: intent scores lose points for silence (once per period)."),
+    Schedule("refresh-duplicates", crontab(minute="0", hour="3"), refresh_all,
+             "Daily at 03:00 UTC: the likely duplicate pairs of customers and contacts."),
 )

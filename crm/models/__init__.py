@@ -12,6 +12,7 @@ from crm.models.login_session import LoginSession
 from crm.models.import_batch import (IMPORT_STATUSES, ExternalKey, ImportBatch, ImportMapping,
                                       ImportRecord, ImportReject)
 from crm.models.job import JOB_STATUSES, Job
+from crm.models.merge import DuplicatePair, Merge
 from crm.models.lost_reason import DEFAULT_LOST_REASON_NAMES, LostReason
 from crm.models.note import NOTE_KINDS, Note
 from crm.models.opportunity import STATUSES, Opportunity, opportunity_links, opportunity_shares
@@ -43,6 +44,7 @@ from crm.models.lead import (BANT_ANSWERS, BANT_KEYS, DEFAULT_DISQUALIFY_REASONS
 __all__ += ["BANT_ANSWERS", "BANT_KEYS", "DEFAULT_DISQUALIFY_REASONS", "DEFAULT_LEAD_SOURCES",
             "LEAD_STATUSES", "OPEN_STATUSES", "RULE_KINDS", "DisqualifyReason", "Lead",
             "LeadSource", "ScoringRule", "lead_tags"]  # leads (issue 11)
+__all__ += ["DuplicatePair", "Merge"]  # merges of duplicates (crm/duplicates/)
 
 # The triggers that keep stage_totals come with the schema (crm/stage_totals.py).
 from crm import stage_totals as _stage_totals  # noqa: E402

@@ -190,6 +190,7 @@ class Batch:
     deleted_by_id: int | None = None
     deleted_by_name: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    merged_into: str | None = None  # the record it was merged into (crm/duplicates)
 
     @property
     def total(self) -> int:
@@ -268,6 +269,7 @@ def batches(user, *, kind: str | None = None, page: int = 1, per_page: int = 25)
         .limit(per_page).offset((page - 1) * per_page))).all()
     items = [_batch_of(row) for row in rows]
     _fill_counts(items)
+    _fill_merged_into(items)
     return BatchPage(items, page, per_page, total)
 
 
@@ -290,6 +292,34 @@ def _aware(value):
     if value is not None and value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value
+
+
+def _fill_merged_into(items: list[Batch]) -> None:
+    """"Merged into …": the name of the record each merged customer or contact went into
+    (the audit entry crm.duplicates.services.merge writes as it trashes it): one query, and
+    one per kind that has merged records on the page."""
+    heads = [item for item in items if item.kind in ("customer", "contact")]
+    if not items:  # the same statements whatever kinds the page shows
+        return
+    entries = db.session.execute(select(AuditEntry.entity, AuditEntry.entity_id, AuditEntry.at,
+                                        AuditEntry.new_value).where(
+        AuditEntry.action == "merge", AuditEntry.field == "merged_into",
+        AuditEntry.entity_id.in_([item.record_id for item in heads]))).all()
+    found = {}
+    for entity, entity_id, at, survivor in entries:
+        found.setdefault((entity, entity_id), []).append((_aware(at), survivor))
+    names = {}
+    for kind in ("customer", "contact"):
+        model = MODELS[kind]
+        ids = {int(survivor) for (entity, _id), rows in found.items()
+               if entity == model.__tablename__ for _at, survivor in rows if str(survivor).isdigit()}
+        if ids:
+            names[kind] = dict(db.session.execute(including_deleted(
+                select(model.id, model.name).where(model.id.in_(ids)))).all())
+    for item in heads:
+        for at, survivor in found.get((MODELS[item.kind].__tablename__, item.record_id), []):
+            if abs((at - item.deleted_at).total_seconds()) < 60 and str(survivor).isdigit():
+                item.merged_into = names.get(item.kind, {}).get(int(survivor))
 
 
 def _fill_counts(items: list[Batch]) -> None:
