@@ -46,7 +46,7 @@ from crm.fields.types import type_of
 from crm.imports import matching, transforms
 from crm.imports.kinds import KINDS, RowKind, Target
 from crm.imports.readers import FileRefused, Layout, data_rows, read_header
-from crm.models import (Contact, Customer, ExternalKey, ImportBatch, ImportMapping, ImportRecord,
+from crm.models import (AuditEntry, Contact, Customer, ExternalKey, ImportBatch, ImportMapping, ImportRecord,
                         ImportReject, LostReason, Opportunity, Pipeline, Stage, StageChange, Tag,
                         TagGroup, User, customer_tags, utcnow)
 from crm.permissions import (can_import_owner, editable_customers_clause,
@@ -773,7 +773,8 @@ class Writer:
                 changes.append({"entity_id": plan.record_id, "field": key, "old": as_text(old),
                                 "new": as_text(new), "label": label})
         if changes:
-            record_many(self.entity, changes, user=self.user)
+            record_many(self.entity, changes, user=self.user,
+                        insert=lambda rows: insert_rows(AuditEntry.__table__, rows))
 
 
 def insert_ids(model, rows: list[dict]) -> list[int]:
