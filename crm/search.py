@@ -29,6 +29,8 @@ import weakref
 
 from flask import g, has_request_context
 from pypinyin import lazy_pinyin
+from pypinyin.constants import RE_HANS
+from pypinyin.seg.simpleseg import simple_seg
 from sqlalchemy import column, event, table
 
 from crm.extensions import db
@@ -52,11 +54,20 @@ def pinyin_keys(text: str) -> list[str]:
 
 @lru_cache(maxsize=20_000)  # names repeat (contacts' above all): an import converts each once
 def _pinyin_keys(text: str) -> tuple[str, str]:
-    syllables = lazy_pinyin(text, errors="ignore")
+    # pypinyin cuts a text into runs of Chinese and the rest, then converts each Chinese run
+    # on its own (phrases never span a run) and, errors="ignore", drops the rest: converting
+    # the runs one by one gives the same syllables, and the runs repeat where whole names do
+    # not (北京星辰000123有限公司: 有限公司).
+    syllables = [s for part in simple_seg(text) if RE_HANS.match(part) for s in _run_pinyin(part)]
     # The initials are the syllables' first letters (what Style.FIRST_LETTER gives), without
     # converting the text a second time.
     initials = [syllable[0] for syllable in syllables if syllable]
     return normalise("".join(syllables)), normalise("".join(initials))
+
+
+@lru_cache(maxsize=20_000)
+def _run_pinyin(run: str) -> tuple[str, ...]:
+    return tuple(lazy_pinyin(run, errors="ignore"))
 
 
 def search_keys(*values: str) -> str:

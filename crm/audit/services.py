@@ -160,9 +160,10 @@ def record(entity: str, entity_id: int, action: str, field: str | None = None, o
 
 
 def record_many(entity: str, changes: Iterable, action: str = "update", field: str | None = None,
-                user=None) -> int:
+                user=None, insert=None) -> int:
     """Record many changes in one statement. Each change is a dict with entity_id and any of
-    field, old, new, label (or a tuple (entity_id, label, old, new)). Returns how many."""
+    field, old, new, label (or a tuple (entity_id, label, old, new)). Returns how many.
+    `insert`: what writes the rows (default `insert_rows`; the import passes its COPY)."""
     if is_paused():
         return 0
     user_id = _resolve_user(user)
@@ -175,7 +176,8 @@ def record_many(entity: str, changes: Iterable, action: str = "update", field: s
         rows.append(row(entity, change["entity_id"], change.get("action", action),
                         change.get("field", field), change.get("old"), change.get("new"),
                         change.get("label"), user_id, now))
-    insert_rows(rows)
+    if rows:
+        (insert or insert_rows)(rows)
     return len(rows)
 
 
