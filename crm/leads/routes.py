@@ -15,7 +15,7 @@ from crm.htmx import fragment, is_htmx, redirect_to, render, targets
 from crm.jobs.runner import enqueue
 from crm.jobs.services import create_job
 from crm.leads import convert as lead_convert
-from crm.leads import queries, scoring, services
+from crm.leads import queries, services
 from crm.leads.forms import DisqualifyForm, LeadForm, NoteForm, ScoringRuleForm
 from crm.models import BANT_KEYS, NOTE_KINDS, OPEN_STATUSES, DisqualifyReason, Lead, LeadSource, Pipeline, ScoringRule, Stage, Tag, User, Customer
 from crm.permissions import (can_convert_lead, can_edit_lead, can_manage_scoring, can_see_customer,
@@ -185,6 +185,19 @@ def show(lead_id: int):
     return render(SHOW, **_show_context(lead))
 
 
+def _changed(lead, change):
+    """Run one service change of the lead: committed and the page again, or the rule's
+    message flashed, nothing kept, and the page with 422."""
+    try:
+        change()
+    except RuleError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return _after_change(lead, 422)
+    db.session.commit()
+    return _after_change(lead)
+
+
 def _after_change(lead, status=200, **extra):
     if is_htmx():
         return render(SHOW, "main", status=status, **_show_context(lead, **extra))
@@ -216,40 +229,19 @@ def set_tags(lead_id: int):
     lead = _lead_or_404(lead_id, edit=True)
     ids = [i for i in map(int_or_none, request.form.getlist("tag_id")) if i is not None]
     tags = list(db.session.execute(db.select(Tag).where(Tag.id.in_(ids))).scalars()) if ids else []
-    try:
-        services.set_tags(current_user, lead, tags)
-    except RuleError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        return _after_change(lead, 422)
-    db.session.commit()
-    return _after_change(lead)
+    return _changed(lead, lambda: services.set_tags(current_user, lead, tags))
 
 
 @bp.route("/leads/<int:lead_id>/bant", methods=["POST"])
 def set_bant(lead_id: int):
     lead = _lead_or_404(lead_id, edit=True)
-    try:
-        services.set_bant(current_user, lead, request.form)
-    except RuleError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        return _after_change(lead, 422)
-    db.session.commit()
-    return _after_change(lead)
+    return _changed(lead, lambda: services.set_bant(current_user, lead, request.form))
 
 
 @bp.route("/leads/<int:lead_id>/status", methods=["POST"])
 def set_status(lead_id: int):
     lead = _lead_or_404(lead_id, edit=True)
-    try:
-        services.set_status(current_user, lead, request.form.get("status") or "")
-    except RuleError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        return _after_change(lead, 422)
-    db.session.commit()
-    return _after_change(lead)
+    return _changed(lead, lambda: services.set_status(current_user, lead, request.form.get("status") or ""))
 
 
 @bp.route("/leads/<int:lead_id>/disqualify", methods=["POST"])
