@@ -378,7 +378,7 @@ def test_move_from_the_board_returns_the_card_and_both_column_headers(
     html = response.get_data(as_text=True)
     assert "<html" not in html
     # the card first (the main swap target), in its new stage
-    assert html.lstrip().startswith(f'<article class="board-card')
+    assert html.lstrip().startswith('<article class="board-card')
     assert f'id="card-{moving}"' in html and f'data-stage-id="{stages["proposal"]}"' in html
     # both headers out of band, counted with the board's filters (owner=me)
     discover, proposal = head_html(html, stages["discover"]), head_html(html, stages["proposal"])

@@ -431,7 +431,7 @@ def test_edit_stage_inline_fragment_and_save(admin_client, app):
 ])
 def test_edit_stage_bad_input_is_422_with_message_and_input_kept(admin_client, app, field, value, message):
     with app.app_context():
-        pid = factories.default_pipeline().id
+        factories.default_pipeline()
         if field == "kind":
             # make signed the only won stage, then try to make it open
             services.remove_stage(factories.stage("delivered"))

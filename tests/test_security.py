@@ -1,6 +1,5 @@
 """Security: headers, CSP without inline script, injection strings (the login throttle and
 login sessions: tests/test_login_security.py)."""
-import secrets
 
 import pytest
 

@@ -669,7 +669,7 @@ def test_no_database_write_on_any_get(app, make_user, admin):
              if "GET" in rule.methods and rule.endpoint not in ("static",)]
     paths += ["/customers?q=acme&tag=1&sort=name", "/opportunities?q=deal&status=open",
               f"/pipeline?pipeline={ids['pipeline']}&owner=me", "/tasks?assignee=all",
-              f"/tasks/related?related_q=acme", "/opportunities/customer-search?customer_q=ac",
+              "/tasks/related?related_q=acme", "/opportunities/customer-search?customer_q=ac",
               "/customers/duplicates?name=Acme"]
     writes = []
     sales_client, sales_cookie_id = app.test_client(), session_user_id(app, sales.id)
