@@ -59,7 +59,7 @@ from crm.tasks import exports as tasks_exports
 # Import (issue 12).
 from crm.imports import routes as imports_routes
 from crm.imports.cli import import_maven_command
-from crm.imports.services import import_job_title, run_import
+from crm.imports.run import import_job_title, run_import
 
 # Every area's blueprint, in the order the navigation lists them.
 BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
