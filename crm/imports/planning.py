@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -25,8 +26,10 @@ from crm.fields.queries import context_for
 from crm.fields.types import type_of
 from crm.imports import matching, transforms
 from crm.imports.kinds import KINDS, RowKind, Target
-from crm.models import Customer, ImportBatch, LostReason, Opportunity, Pipeline, Stage, Tag, User
-from crm.permissions import (can_import_owner, editable_customers_clause,
+from crm.leads.queries import SOURCE_NAMES
+from crm.models import (Customer, ImportBatch, Lead, LeadSource, LostReason, Opportunity, Pipeline,
+                        Stage, Tag, User)
+from crm.permissions import (can_import_owner, editable_customers_clause, editable_leads_clause,
                              editable_opportunities_clause, visible_customers_clause)
 
 
@@ -88,7 +91,8 @@ class Planner:
         if not self.manager and user is not None:
             model_clause = {"customers": (Customer, editable_customers_clause),
                             "contacts": (Customer, editable_customers_clause),
-                            "opportunities": (Opportunity, editable_opportunities_clause)}
+                            "opportunities": (Opportunity, editable_opportunities_clause),
+                            "leads": (Lead, editable_leads_clause)}
             model, clause = model_clause[self.kind.name]
             self.editable = set(db.session.execute(select(model.id).where(clause(user))).scalars())
             if self.kind.name == "opportunities":
@@ -96,6 +100,29 @@ class Planner:
                     select(Customer.id).where(visible_customers_clause(user))).scalars())
         if self.kind.name == "opportunities":
             self._load_pipelines()
+        if self.kind.name == "leads":
+            self._load_lead_sources()
+
+    def _load_lead_sources(self):
+        """Lead sources by name, key, and a built-in one's label in either language; the
+        source "import" for rows without one; converted leads (read-only: a match skips)."""
+        self.sources, self.source_names = {}, {}
+        self.import_source = None
+        for source in db.session.execute(select(LeadSource).order_by(LeadSource.position,
+                                                                     LeadSource.id)).scalars():
+            names = [source.name, source.key]
+            for locale in ("en", "zh_CN"):
+                with force_locale(locale):
+                    if source.key in SOURCE_NAMES:
+                        names.append(str(SOURCE_NAMES[source.key]))
+            for name in names:
+                if name:
+                    self.sources.setdefault(_lower(name), source.id)
+            self.source_names[source.id] = source.name or str(SOURCE_NAMES.get(source.key, source.key))
+            if source.key == "import":
+                self.import_source = source.id
+        self.read_only = set(db.session.execute(
+            select(Lead.id).where(Lead.status == "converted")).scalars())
 
     def _load_pipelines(self):
         self.pipelines, self.stages, self.first_stage = {}, {}, {}
@@ -306,6 +333,24 @@ class Planner:
                      "name": matching.scoped(customer_id, matching.name_key(title))
                      if "external_id" not in self.mapped else ""}
 
+    def _build_leads(self, plan: Plan) -> None:
+        v = plan.values
+        plan.columns = {key: v.get(key) for key in ("name", "company", "title", "phone", "mobile",
+                                                    "email", "wechat", "region", "address")
+                        if key in self.mapped}
+        if v.get("status"):
+            plan.columns["status"] = v["status"]
+        source_id = None
+        if v.get("source"):
+            source_id = self.sources.get(v["source"].lower())
+            if source_id is None:
+                plan.problems.append(_("No lead source is called %(name)s.", name=v["source"]))
+            plan.columns["source_id"] = source_id
+        plan.extras = {"custom": self._custom_values(plan), "owner": self._owner(plan)}
+        plan.keys = {"external": v.get("external_id"), "email": matching.email_key(v.get("email")),
+                     "phone": matching.phone_key(v.get("phone")) or matching.phone_key(v.get("mobile")),
+                     "name": matching.lead_name_key(v.get("name"), v.get("company"))}
+
     def _match(self, plan: Plan) -> None:
         keys = plan.keys
         if self.on_match == "create":
@@ -320,8 +365,8 @@ class Planner:
             plan.action, plan.matched_on = "duplicate", how
             return
         plan.record_id, plan.matched_on = found, how
-        if self.on_match == "skip":
-            plan.action = "skip"
+        if self.on_match == "skip" or found in getattr(self, "read_only", ()):
+            plan.action = "skip"  # a converted lead is read-only: a match on it skips
         elif self.editable is not None and found not in self.editable:
             plan.action = "reject"
             plan.problems.append(_("This record exists and belongs to someone else: you may not "

@@ -27,7 +27,8 @@ from crm.audit.services import record_many
 from crm.extensions import db
 from crm.imports.kinds import KINDS
 from crm.imports.readers import Layout, read_header
-from crm.models import Contact, Customer, ImportBatch, ImportMapping, ImportRecord, Opportunity, utcnow
+from crm.models import (Contact, Customer, ImportBatch, ImportMapping, ImportRecord, Lead, Opportunity,
+                        utcnow)
 from crm.rules import RuleError
 from crm.trash.filters import INCLUDE_DELETED
 
@@ -122,7 +123,7 @@ def undo(imp: ImportBatch, user) -> int:
         raise ImportError_(_("Wait for the import to finish."))
     now = utcnow()
     moved = 0
-    kinds = {"customers": Customer, "contacts": Contact, "opportunities": Opportunity}
+    kinds = {"customers": Customer, "contacts": Contact, "opportunities": Opportunity, "leads": Lead}
     created = {entity: select(ImportRecord.record_id).where(
         ImportRecord.import_id == imp.id, ImportRecord.entity == entity,
         ImportRecord.action == "create") for entity in kinds}
