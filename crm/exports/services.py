@@ -68,9 +68,9 @@ def row_chunks(source, args, columns, chunk: int = CHUNK):
         for prefetch in prefetches:
             prefetch(records)
         yield [[cell(column, record, zone) for column in columns] for record in records]
-        for record in records:  # the chunk is written: let it go
-            if record in db.session:
-                db.session.expunge(record)
+        # The chunk is written: the session's identity map holds its (unchanged) records
+        # weakly, so they go with `records`; expunging each one cascaded through its
+        # relationships and cost ~10 % of a big export.
 
 
 def header_of(columns, headers: str) -> list[str]:
