@@ -19,8 +19,11 @@ from crm.extensions import db
 from crm.models import Contact, Customer, Tag, User, customer_tags
 
 
-def _kind(customer) -> str:
-    return _("Individual") if customer.kind == "individual" else _("Company")
+def _kind_of():
+    """The type's label, translated once per export (not once per row)."""
+    names = {"individual": _("Individual")}
+    company = _("Company")
+    return lambda customer: names.get(customer.kind, company)
 
 
 def _contact(attribute):
@@ -33,7 +36,7 @@ def _contact(attribute):
 def columns() -> list[Column]:
     return [
         Column("name", _l("Name"), lambda c: c.name),
-        Column("kind", _l("Type"), _kind),
+        Column("kind", _l("Type"), _kind_of()),
         Column("industry", _l("Industry"), lambda c: c.industry),
         Column("region", _l("Region"), lambda c: c.region),
         Column("city", _l("City"), lambda c: c.city),
