@@ -145,8 +145,19 @@ def write_xlsx(target, header: list[str], chunks, title: str = "Export") -> None
                 parts = []
                 for row in rows:
                     number += 1
-                    cells = "".join(cell_xml(f"{letter}{number}", value)
-                                    for letter, value in zip(letters, row) if value is not None)
-                    parts.append(f'<row r="{number}">{cells}</row>')
+                    cells = [f'<row r="{number}">']
+                    for letter, value in zip(letters, row):
+                        if value is None:
+                            continue
+                        if value.__class__ is str:  # most cells: the short way
+                            text = escape(ILLEGAL.sub("", value))
+                            space = ' xml:space="preserve"' \
+                                if text[:1].isspace() or text[-1:].isspace() else ""
+                            cells.append(f'<c r="{letter}{number}" t="inlineStr"><is><t{space}>'
+                                         f'{text}</t></is></c>')
+                        else:
+                            cells.append(cell_xml(f"{letter}{number}", value))
+                    cells.append("</row>")
+                    parts.append("".join(cells))
                 sheet.write("".join(parts).encode())
             sheet.write(SHEET_END.encode())
