@@ -21,6 +21,7 @@ from crm.core import routes as core_routes
 from crm.customers import routes as customers_routes
 from crm.duplicates import routes as duplicates_routes
 from crm.duplicates.refresh import refresh_job_title, run_refresh_job
+from crm.duplicates.services import register as register_merge_kind
 from crm.errors import routes as errors_routes
 from crm.fields import routes as fields_routes
 from crm.fields.queries import filled_values as filled_custom_values
@@ -51,6 +52,7 @@ from crm.jobs import routes as jobs_routes
 from crm.leads import routes as leads_routes
 from crm.leads import scoring as leads_scoring
 from crm.leads import exports as leads_exports
+from crm.leads import merging as leads_merging
 from crm.jobs.cli import run_schedules_command, worker_command
 from crm.jobs.runner import JobKind, init_jobs
 from crm.jobs.schedules import SCHEDULES
@@ -59,7 +61,7 @@ from crm.tasks import exports as tasks_exports
 # Import (issue 12).
 from crm.imports import routes as imports_routes
 from crm.imports.cli import import_maven_command
-from crm.imports.services import import_job_title, run_import
+from crm.imports.run import import_job_title, run_import
 
 # Every area's blueprint, in the order the navigation lists them.
 BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
@@ -163,6 +165,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     register_record_page("customer", customers_routes.show_page)
     register_record_page("opportunity", opportunities_routes.show_page)
+    register_merge_kind(leads_merging.MERGE_KIND)  # leads join merging (docs/merge.md)
 
     # What every page's layout reads.
     app.jinja_env.globals["id_url"] = IdUrl

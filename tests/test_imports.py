@@ -16,7 +16,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from crm.extensions import db as _db
-from crm.imports import matching, services, transforms
+from crm.imports import matching, run, services, transforms, writing
 from crm.imports.kinds import CUSTOMERS, suggest
 from crm.imports.readers import (Layout, data_rows, detect_delimiter, detect_encoding,
                                  inspect_file, read_header)
@@ -372,7 +372,7 @@ def test_all_or_nothing_imports_a_valid_file_in_one_transaction(app, client, log
 def _crash_on_chunk(monkeypatch, crash_at: int):
     """The writer dies (as a killed worker would) when it reaches chunk `crash_at`."""
     seen = {"chunks": 0}
-    write = services.Writer.write
+    write = writing.Writer.write
 
     def dying(self, plans):
         if self.dry:  # the preview's scan
@@ -383,8 +383,8 @@ def _crash_on_chunk(monkeypatch, crash_at: int):
             raise SystemError("worker killed")
         return write(self, plans)
 
-    monkeypatch.setattr(services.Writer, "write", dying)
-    monkeypatch.setattr(services, "CHUNK", 2)
+    monkeypatch.setattr(writing.Writer, "write", dying)
+    monkeypatch.setattr(run, "CHUNK", 2)
 
 
 def test_a_crash_mid_way_keeps_whole_chunks_and_the_import_resumes(app, client, login, seller, monkeypatch):
@@ -399,7 +399,7 @@ def test_a_crash_mid_way_keeps_whole_chunks_and_the_import_resumes(app, client, 
     page = client.get(f"/import/{import_id}").get_data(as_text=True)
     assert "stopped after row 2" in page and "Resume from row 3" in page
     monkeypatch.undo()
-    monkeypatch.setattr(services, "CHUNK", 2)
+    monkeypatch.setattr(run, "CHUNK", 2)
     assert client.post(f"/import/{import_id}/run").status_code == 303
     imp = _imp(app, import_id)
     assert imp.status == "done" and imp.counts["created"] == 7 and _count(app, Customer) == 7

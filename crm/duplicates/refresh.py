@@ -8,28 +8,37 @@ from sqlalchemy import delete, insert, select
 
 from crm.duplicates.blocking import entry, find_pairs
 from crm.extensions import db
-from crm.models import Contact, Customer, DuplicatePair, utcnow
+from crm.models import Contact, Customer, DuplicatePair, Lead, utcnow
 
 CHUNK = 5000
 
 
-def _rows(entity: str):
-    if entity == "customer":
-        return db.session.execute(select(Customer.id, Customer.name, Customer.phone,
-                                         Customer.email)).all()
-    return db.session.execute(select(Contact.id, Contact.name, Contact.phone,
-                                     Contact.email)).all()
+ENTITIES = ("customer", "contact", "lead")
+
+
+def _entries(entity: str) -> list:
+    """What is compared of every record of `entity`. A lead: the person's name with their
+    company (two 王伟 at two companies are not alike), its phone and mobile, its email;
+    converted leads are left out (read-only, never merged)."""
+    if entity == "lead":
+        rows = db.session.execute(select(Lead.id, Lead.name, Lead.company, Lead.phone,
+                                         Lead.mobile, Lead.email)
+                                  .where(Lead.status != "converted")).all()
+        return [entry(i, f"{name or ''} {company or ''}", [phone, mobile], [email])
+                for i, name, company, phone, mobile, email in rows]
+    model = Customer if entity == "customer" else Contact
+    rows = db.session.execute(select(model.id, model.name, model.phone, model.email)).all()
+    return [entry(i, name, [phone], [email]) for i, name, phone, email in rows]
 
 
 def refresh(entity: str, report=None) -> int:
-    """Recompute the pairs of `entity` ("customer", "contact"): returns how many."""
-    rows = _rows(entity)
+    """Recompute the pairs of `entity` ("customer", "contact", "lead"): returns how many."""
+    entries = _entries(entity)
     if report:
-        report(0, len(rows))
-    entries = [entry(i, name, [phone], [email]) for i, name, phone, email in rows]
+        report(0, len(entries))
     pairs = find_pairs(entries)
     if report:  # before writing: on SQLite the progress is written on a connection of its own
-        report(len(rows), len(rows))
+        report(len(entries), len(entries))
     now = utcnow()
     db.session.execute(delete(DuplicatePair).where(DuplicatePair.entity == entity))
     for start in range(0, len(pairs), CHUNK):
@@ -51,13 +60,16 @@ def run_refresh_job(job, report) -> dict:
 def refresh_job_title(job) -> str:
     """The job page's title."""
     from flask_babel import gettext as _
-    if (job.params or {}).get("entity") == "contact":
+    entity = (job.params or {}).get("entity")
+    if entity == "contact":
         return _("Find duplicate contacts")
+    if entity == "lead":
+        return _("Find duplicate leads")
     return _("Find duplicate customers")
 
 
 def refresh_all() -> str:
     """The nightly periodic task: every record type's pairs."""
-    counts = {entity: refresh(entity) for entity in ("customer", "contact")}
+    counts = {entity: refresh(entity) for entity in ENTITIES}
     db.session.commit()
     return ", ".join(f"{n} {entity} pair(s)" for entity, n in counts.items())

@@ -1,5 +1,7 @@
-"""Duplicates (查重) and merge (合并) over HTTP: the likely pairs of a record type, the
-side-by-side merge view, the merge, and undoing it. Rules in crm.duplicates.services."""
+"""Duplicates (查重) and merge (合并) over HTTP: the likely pairs of a record type (for
+contacts, optionally of one customer, with its contacts to pick any two from), the likely
+duplicate hint on a customer's page, the side-by-side merge view, the merge, and undoing it.
+Rules in crm.duplicates.services."""
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -11,7 +13,7 @@ from crm.fields.queries import definitions
 from crm.htmx import redirect_to, render
 from crm.jobs.runner import enqueue
 from crm.jobs.services import create_job
-from crm.models import Contact, Merge
+from crm.models import Customer, Merge
 from crm.permissions import can_see_customer
 from crm.rules import RuleError
 from crm.validators import int_or_none
@@ -27,8 +29,17 @@ def _kind(type_name: str):
 
 
 def _can_see(kind, record) -> bool:
-    customer = record.customer if kind.model is Contact else record
-    return can_see_customer(current_user, customer)
+    return kind.can_see(current_user, record)
+
+
+def _customer(raw_id):
+    """The customer a URL names, or 404 (missing, in the trash, or not visible)."""
+    customer_id = int_or_none(raw_id)
+    customer = db.session.get(Customer, customer_id) if customer_id is not None else None
+    if customer is None or customer.deleted_at is not None \
+            or not can_see_customer(current_user, customer):
+        abort(404)
+    return customer
 
 
 def _records(kind, raw_ids) -> list:
@@ -45,9 +56,23 @@ def _records(kind, raw_ids) -> list:
 
 @bp.route("/<type_name>")
 def index(type_name):
-    """The likely duplicate pairs among the records I may see, highest score first."""
+    """The likely duplicate pairs among the records I may see, highest score first. Contacts
+    with ?customer=<id>: that customer's (and its contacts to merge any two of)."""
     _kind(type_name)
-    return render("duplicates/index.html", **queries.pairs_context(type_name, current_user))
+    customer = None
+    if type_name == "contact" and request.args.get("customer"):
+        customer = _customer(request.args.get("customer"))
+    return render("duplicates/index.html", kinds=services.KINDS,
+                  **queries.pairs_context(type_name, current_user, customer=customer))
+
+
+@bp.route("/customer/<int:customer_id>/hint")
+def customer_hint(customer_id):
+    """The customer page's "likely duplicate" hint (loaded by the page with htmx): the
+    customers the refresh paired with it that I may see, each with a link to merge them."""
+    customer = _customer(customer_id)
+    return render("duplicates/_hint.html", customer=customer,
+                  hints=queries.customer_hints(customer, current_user))
 
 
 def _custom_fields(kind) -> list:
@@ -80,6 +105,10 @@ def merge(type_name):
     kind = _kind(type_name)
     records = _records(kind, request.values.getlist("ids"))
     if len(records) < 2:
+        if request.values.get("customer") and kind.name == "contact":  # the contacts' chooser
+            flash(_("Choose two or more contacts to merge."), "error")
+            return redirect(url_for("duplicates.index", type_name="contact",
+                                    customer=request.values.get("customer")))
         abort(404)
     if request.method == "GET":
         return _merge_page(kind, records)

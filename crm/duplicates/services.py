@@ -2,7 +2,8 @@
 
 A record type joins by registering a `MergeKind` in KINDS: its model, the fields the user
 picks between, and its children (model, foreign key column) that move to the survivor.
-Customers and contacts are registered here; leads register theirs the same way.
+Customers and contacts are registered here; leads register theirs from create_app
+(crm/leads/merging.py), with their own see / edit rules and a rescore after each change.
 
 - `merge(kind, survivor, others, choices, versions, user)`: the rule in its docstring.
 - `undo(merge, user, now)`: within RETENTION_DAYS, once.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -21,7 +23,7 @@ from crm.customers.services import CONTACT_FIELDS, CUSTOMER_FIELDS
 from crm.extensions import db
 from crm.models import (AuditEntry, Contact, Customer, Merge, Note, Opportunity, Task,
                         customer_shares, customer_tags, utcnow)
-from crm.permissions import can_edit_customer
+from crm.permissions import can_edit_customer, can_see_customer
 from crm.rules import RuleError
 from crm.trash.filters import INCLUDE_DELETED
 from crm.trash.queries import RETENTION_DAYS
@@ -36,8 +38,18 @@ class MergeKind:
     children: tuple[tuple[str, type, str], ...]       # (label, model, foreign key attribute)
     links: tuple = ()                                 # (label, table, fk column, other column)
     custom_entity: str = ""                           # crm/fields record type
+    see: Callable | None = None                       # (user, record) -> bool; default below
+    edit: Callable | None = None                      # (user, record) -> bool; default below
+    after: Callable | None = None                     # (record ids) after a merge or an undo
+
+    def can_see(self, user, record) -> bool:
+        if self.see is not None:
+            return self.see(user, record)
+        return can_see_customer(user, record.customer if self.model is Contact else record)
 
     def can_edit(self, user, record) -> bool:
+        if self.edit is not None:
+            return self.edit(user, record)
         if self.model is Contact:
             return can_edit_customer(user, record.customer)
         return can_edit_customer(user, record)
@@ -65,13 +77,17 @@ LABELS = {"kind": _l("Type"), "name": _l("Name"), "industry": _l("Industry"),
           "region": _l("Region"), "city": _l("City"), "size": _l("Size (employees)"),
           "source": _l("Source"), "phone": _l("Phone"), "email": _l("Email"),
           "website": _l("Website"), "address": _l("Address"), "owner_id": _l("Owner"),
-          "description": _l("Description"), "title": _l("Title")}
+          "description": _l("Description"), "title": _l("Title"), "company": _l("Company"),
+          "mobile": _l("Mobile"), "wechat": _l("WeChat"), "source_id": _l("Source")}
 
 
 def shown(record, field):
     """A field's value as the merge view shows it."""
     if field == "owner_id":
         return record.owner.name if getattr(record, "owner", None) else None
+    if field == "source_id":
+        source = getattr(record, "source", None)
+        return (source.name or source.key) if source is not None else None
     return getattr(record, field)
 
 
@@ -169,8 +185,12 @@ def merge(kind: MergeKind, survivor, others: list, choices: dict, versions: dict
                str(survivor.id), kind.label(other), user)
         batches.append(trash(other, user).batch)
     survivor = db.session.get(kind.model, survivor.id)
-    if kind.model is Customer:
+    if hasattr(survivor, "rebuild_search_index"):
         survivor.rebuild_search_index()
+    if kind.after is not None:
+        db.session.flush()
+        kind.after([survivor.id])
+        survivor = db.session.get(kind.model, survivor.id)
     _audit("merge", kind.model.__tablename__, survivor.id, "merged",
            None, ",".join(map(str, other_ids)), kind.label(survivor), user)
     record = Merge(entity=kind.name, survivor_id=survivor.id, merged_ids=other_ids,
@@ -227,12 +247,15 @@ def undo(record: Merge, user, now=None) -> None:
         setattr(survivor, name, record.before.get(name))
     survivor.custom = dict(record.before.get("custom") or {})
     survivor.version = (survivor.version or 1) + 1
-    if kind.model is Customer:
+    if hasattr(survivor, "rebuild_search_index"):
         survivor.rebuild_search_index()
         for other_id in record.merged_ids:
-            other = db.session.get(Customer, other_id)
+            other = db.session.get(kind.model, other_id)
             if other is not None:
                 other.rebuild_search_index()
+    if kind.after is not None:
+        db.session.flush()
+        kind.after([record.survivor_id, *record.merged_ids])
     record.undone_at = now
     _audit("unmerge", kind.model.__tablename__, survivor.id, "merged",
            ",".join(map(str, record.merged_ids)), None, kind.label(survivor), user)

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from crm.exports.columns import cell, columns_of
+from crm.exports.columns import columns_of, converters
 from crm.exports.writers import MIMETYPES, csv_bytes, write_xlsx, xlsx_bytes
 from crm.extensions import db
 from crm.models import utcnow
@@ -63,14 +63,15 @@ def row_chunks(source, args, columns, chunk: int = CHUNK):
     zone = user_zone()
     result = db.session.execute(source.ids(args).execution_options(yield_per=chunk)).scalars()
     prefetches = list(dict.fromkeys(c.prefetch for c in columns if c.prefetch is not None))
+    convert_all = converters(columns, zone)
     for ids in result.partitions(chunk):
         records = source.load(list(ids))
         for prefetch in prefetches:
             prefetch(records)
-        yield [[cell(column, record, zone) for column in columns] for record in records]
-        for record in records:  # the chunk is written: let it go
-            if record in db.session:
-                db.session.expunge(record)
+        yield [[convert(record) for convert in convert_all] for record in records]
+        # The chunk is written: the session's identity map holds its (unchanged) records
+        # weakly, so they go with `records`; expunging each one cascaded through its
+        # relationships and cost ~10 % of a big export.
 
 
 def header_of(columns, headers: str) -> list[str]:

@@ -488,7 +488,8 @@ def panel_context(record_type: str, record, can_edit: bool, user=None) -> dict:
             "shown": shown_values(record_type, record, user)}
 
 
-ENTITIES = {"customers": "customer", "contacts": "contact", "opportunities": "opportunity"}
+ENTITIES = {"customers": "customer", "contacts": "contact", "opportunities": "opportunity",
+            "leads": "lead"}
 
 
 def audit_changes(entity: str, old: dict | None, new: dict | None) -> list[tuple[str, str | None, str | None]]:

@@ -1,12 +1,11 @@
-"""What the rows of a file can be (customers, contacts, opportunities; leads join with one
-more RowKind in KINDS): the fields a column can map to, with the header names that suggest
+"""What the rows of a file can be (customers, contacts, opportunities, leads): the fields a column can map to, with the header names that suggest
 each (Chinese and English, the export's own keys and labels in both languages, so that an
 export imports back), and how a row's values become a record's columns.
 
 A Target's `parse` names the transform (crm/imports/transforms.py) its cells go through:
 text, email, phone, url, day, amount, whole, tags, owner (a user's name or email), choice
 (a fixed list: `choices`, value -> labels), ref (a record named by another column: a customer,
-a pipeline, a stage, a lost reason, resolved by the engine), custom (a custom field:
+a pipeline, a stage, a lost reason, a lead source, resolved by the planner), custom (a custom field:
 crm/fields' own parse after the transform its type needs)."""
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,8 @@ from flask_babel import lazy_gettext as _l
 
 from crm.customers import exports as customer_exports
 from crm.fields.queries import definitions, locale_id
-from crm.models import CUSTOMER_SIZES, Contact, Customer, Opportunity
+from crm.leads import exports as lead_exports
+from crm.models import CUSTOMER_SIZES, OPEN_STATUSES, Contact, Customer, Lead, Opportunity
 from crm.opportunities import exports as opportunity_exports
 
 IGNORE = ""
@@ -144,14 +144,52 @@ OPPORTUNITY_TARGETS = (
                                                   "close_date", "closed date", "won date")),
 )
 
+# A lead's status on import: one of the open statuses (disqualified and converted have their
+# own steps, crm/leads/services.py), by key or by its label in either language.
+LEAD_STATUS_CHOICES = {key: labels for key, labels in {
+    "new": ("new", "New", "新建", "新线索"),
+    "contacted": ("contacted", "Contacted", "已联系"),
+    "nurturing": ("nurturing", "Nurturing", "培育中"),
+    "qualified": ("qualified", "Qualified", "已确认")}.items() if key in OPEN_STATUSES}
+
+LEAD_TARGETS = (
+    Target("external_id", _l("External id"), "text", ("external id", "外部编号", "线索编号", "编号",
+                                                    "lead id", "id"), length=200),
+    Target("name", _l("Name"), "text", ("姓名", "联系人", "联系人姓名", "名字", "name", "full name",
+                                        "contact", "contact name", "lead"), required=True, length=200),
+    Target("company", _l("Company"), "text", ("公司", "公司名称", "企业", "企业名称", "单位",
+                                              "客户名称", "company", "company name", "organization"),
+           length=200),
+    Target("title", _l("Job title"), "text", ("职位", "职务", "job title", "position"), length=100),
+    Target("phone", _l("Phone"), "phone", ("电话", "联系电话", "固话", "座机", "phone", "telephone",
+                                           "tel"), length=50),
+    Target("mobile", _l("Mobile"), "phone", ("手机", "手机号", "手机号码", "移动电话", "mobile",
+                                             "cell", "cellphone"), length=50),
+    Target("email", _l("Email"), "email", ("邮箱", "电子邮件", "邮件", "email", "e-mail", "mail"),
+           length=254),
+    Target("wechat", _l("WeChat"), "text", ("微信", "微信号", "wechat", "weixin"), length=100),
+    Target("region", _l("Region"), "text", ("地区", "区域", "省份", "城市", "region", "province",
+                                            "city"), length=100),
+    Target("address", _l("Address"), "text", ("地址", "详细地址", "address"), length=500),
+    Target("source", _l("Source"), "ref", ("来源", "线索来源", "渠道", "source", "lead source",
+                                           "channel"), length=80),
+    Target("owner", _l("Owner"), "owner", ("负责人", "所有人", "销售", "归属人", "owner", "sales rep",
+                                           "salesperson")),
+    Target("status", _l("Status"), "choice", ("状态", "线索状态", "status"),
+           choices=LEAD_STATUS_CHOICES),
+)
+
 CUSTOMERS = RowKind("customers", _l("Customers"), "customers", Customer, "customer",
                     CUSTOMER_TARGETS, customer_exports.columns)
 CONTACTS = RowKind("contacts", _l("Contacts"), "contacts", Contact, "contact", CONTACT_TARGETS)
 OPPORTUNITIES = RowKind("opportunities", _l("Opportunities"), "opportunities", Opportunity,
                         "opportunity", OPPORTUNITY_TARGETS, opportunity_exports.columns)
 
-# Leads (issue 11) join here: a RowKind of their own and its writer in crm.imports.services.
-KINDS = {kind.name: kind for kind in (CUSTOMERS, CONTACTS, OPPORTUNITIES)}
+LEADS = RowKind("leads", _l("Leads"), "leads", Lead, "lead", LEAD_TARGETS, lead_exports.columns)
+
+# A new kind of row: a RowKind here, its `_build_<name>` in crm/imports/planning.py and its
+# `_new_<entity>` in crm/imports/writing.py (docs/import.md).
+KINDS = {kind.name: kind for kind in (CUSTOMERS, CONTACTS, OPPORTUNITIES, LEADS)}
 
 
 def header_key(text: str) -> str:

@@ -2,7 +2,8 @@
 twice. A row matches on, in this order: its external id (crm.models.ExternalKey), else its
 email, else its phone, else its normalised name (full/half width, case, spaces and
 punctuation, and the legal suffixes 有限公司, 公司, Co., Ltd., Inc. ... dropped; contacts within
-their customer, opportunities by title within their customer).
+their customer, opportunities by title within their customer, leads by name within their
+company; a lead's phone is its phone or, without one, its mobile).
 
 The keys of the existing records are loaded once per import, a fixed number of streamed
 queries whatever the number of rows (`MatchIndex.load`), and rows the import plans are added
@@ -13,7 +14,7 @@ import unicodedata
 from sqlalchemy import func, select
 
 from crm.extensions import db
-from crm.models import Contact, Customer, ExternalKey, Opportunity
+from crm.models import Contact, Customer, ExternalKey, Lead, Opportunity
 
 _SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "集团公司", "公司", "colimited", "coltd",
              "limited", "ltd", "incorporated", "inc", "llc", "corporation", "corp", "gmbh", "co")
@@ -105,7 +106,21 @@ class MatchIndex:
                                              Opportunity.title).execution_options(yield_per=5000))
             for record_id, customer_id, title in rows:
                 index.add(record_id, name=scoped(customer_id, name_key(title)))
+        elif entity == "leads":
+            rows = db.session.execute(select(Lead.id, Lead.email, Lead.phone, Lead.mobile,
+                                             Lead.name, Lead.company).execution_options(yield_per=5000))
+            for record_id, email, phone, mobile, name, company in rows:
+                index.add(record_id, email=email_key(email), phone=phone_key(phone),
+                          name=lead_name_key(name, company))
+                index.add(record_id, phone=phone_key(mobile))
         return index
+
+
+def lead_name_key(name: str | None, company: str | None) -> str:
+    """A lead's name as compared: the person's name within their company (two 王伟 at two
+    companies are two leads)."""
+    key = name_key(name)
+    return f"{name_key(company)}:{key}" if key else ""
 
 
 def scoped(scope, key: str) -> str:

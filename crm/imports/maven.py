@@ -30,7 +30,7 @@ from crm.demo.dataset import COUNTRY_FIXES, SECTOR_FIXES
 from crm.extensions import db
 from crm.fields.queries import forget_definitions
 from crm.fields.services import save_field
-from crm.imports import services
+from crm.imports import run, services
 from crm.imports.readers import Layout
 from crm.jobs.runner import run_job
 from crm.jobs.services import create_job
@@ -131,12 +131,12 @@ def _import(path: Path, name: str, kind: str, user, mapping_by_name: dict, on_ma
     db.session.flush()
     mapping = {str(header.index(column)): key for column, key in mapping_by_name.items()}
     services.save_mapping(imp, mapping, on_match=on_match, mode="valid")
-    services.prepare_run(imp, user, None)
+    run.prepare_run(imp, user, None)
     job = create_job("import", user, params={"import_id": imp.id, "kind": kind})
     imp.job_id = job.id
     db.session.commit()
     job_id, imp_id = job.id, imp.id
-    run_job(current_app._get_current_object(), services.run_import, job_id)
+    run_job(current_app._get_current_object(), run.run_import, job_id)
     db.session.expire_all()  # the job ran in an application context (a session) of its own
     job = db.session.get(Job, job_id)
     if job.status != "done":
@@ -235,4 +235,4 @@ def import_maven(directory, user=None) -> list[str]:
 
 def _counts(counts: dict | None) -> str:
     counts = counts or {}
-    return ", ".join(f"{key} {counts.get(key, 0)}" for key in services.COUNT_KEYS)
+    return ", ".join(f"{key} {counts.get(key, 0)}" for key in run.COUNT_KEYS)

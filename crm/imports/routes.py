@@ -17,6 +17,7 @@ from crm.imports.forms import MappingForm, UploadForm, column_choices
 from crm.imports.kinds import KINDS, suggest
 from crm.imports.readers import (ENCODING_LABELS, MAX_UPLOAD, FileRefused, check_start,
                                  inspect_file, read_header)
+from crm.imports.run import prepare_run, scan
 from crm.jobs.runner import enqueue
 from crm.jobs.services import create_job
 from crm.models import ImportBatch
@@ -167,7 +168,7 @@ def preview(import_id: int):
     if not imp.mapping:
         return redirect_to(url_for("imports.mapping", import_id=imp.id))
     try:
-        scanned = services.scan(imp, current_user)
+        scanned = scan(imp, current_user)
     except FileRefused as refused:
         return _map_page(imp, _mapping_form(imp), imp.mapping, 422, str(refused))
     return render(PREVIEW, imp=imp, kind=KINDS[imp.kind], **scanned)
@@ -182,7 +183,7 @@ def run(import_id: int):
         return redirect_to(url_for("imports.show", import_id=imp.id))
     try:
         total = request.form.get("total", type=int)
-        services.prepare_run(imp, current_user, total if total is not None and total >= 0 else None)
+        prepare_run(imp, current_user, total if total is not None and total >= 0 else None)
     except RuleError as error:
         db.session.rollback()
         flash(str(error), "error")
