@@ -159,13 +159,23 @@ def _web_form_form(web_form=None, **kwargs):
                        rules=queries.rules(), sources=lead_queries.sources(), **kwargs)
 
 
-@bp.route("/admin/forms/new", methods=["GET", "POST"], defaults={"form_id": None})
-@bp.route("/admin/forms/<int:form_id>", methods=["GET", "POST"])
-def edit_form(form_id):
-    """Create or change a web form: its fields, language, thank-you text or redirect, rule,
-    source, campaign and the origins that may frame it."""
+@bp.route("/admin/forms/new", methods=["GET", "POST"])
+def new_form():
+    """A new web form (a new random key)."""
     _admin_only()
-    web_form = db.get_or_404(WebForm, form_id) if form_id is not None else None
+    return _form_page(None)
+
+
+@bp.route("/admin/forms/<int:form_id>", methods=["GET", "POST"])
+def edit_form(form_id: int):
+    """Change a web form."""
+    _admin_only()
+    return _form_page(db.get_or_404(WebForm, form_id))
+
+
+def _form_page(web_form):
+    """A web form's fields, language, thank-you text or redirect, rule, source, campaign and
+    the origins that may frame it."""
     form = _web_form_form(web_form)
     if request.method == "GET":
         if web_form is None:
@@ -200,12 +210,20 @@ def rules():
     return render(RULES, rules=queries.rules(), mode_names=queries.MODE_NAMES)
 
 
-@bp.route("/admin/assignment/new", methods=["GET", "POST"], defaults={"rule_id": None})
-@bp.route("/admin/assignment/<int:rule_id>", methods=["GET", "POST"])
-def edit_rule(rule_id):
-    """Create or change an assignment rule: a fixed owner, round-robin or the pool."""
+@bp.route("/admin/assignment/new", methods=["GET", "POST"])
+def new_rule():
     _admin_only()
-    rule = db.get_or_404(AssignmentRule, rule_id) if rule_id is not None else None
+    return _rule_page(None)
+
+
+@bp.route("/admin/assignment/<int:rule_id>", methods=["GET", "POST"])
+def edit_rule(rule_id: int):
+    _admin_only()
+    return _rule_page(db.get_or_404(AssignmentRule, rule_id))
+
+
+def _rule_page(rule):
+    """Create or change an assignment rule: a fixed owner, round-robin or the pool."""
     users = queries.users()
     form = RuleForm(obj=rule, users=users)
     if request.method == "GET" and rule is not None:
