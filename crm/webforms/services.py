@@ -121,8 +121,8 @@ def issue_token(web_form: WebForm, now: datetime | None = None) -> str:
 
 
 def check_token(web_form: WebForm, token: str | None, now: datetime | None = None) -> None:
-    """Raise TokenError unless `token` was issued for this form between MIN_FILL_SECONDS and
-    MAX_FILL_SECONDS before `now`."""
+    """Raise TokenError unless `token` was issued for this form between MIN_FILL_SECONDS
+    (config WEBFORM_MIN_FILL_SECONDS) and MAX_FILL_SECONDS before `now`."""
     now = now or utcnow()
     try:
         data = _serializer().loads(token or "")
@@ -133,7 +133,7 @@ def check_token(web_form: WebForm, token: str | None, now: datetime | None = Non
     age = now.timestamp() - data["t"]
     if age > MAX_FILL_SECONDS:
         raise TokenError("expired", _l("This page was open a long time. Please send it again."))
-    if age < MIN_FILL_SECONDS:
+    if age < current_app.config.get("WEBFORM_MIN_FILL_SECONDS", MIN_FILL_SECONDS):
         raise TokenError("too_fast", _l("That was very fast. Please check and send it again."))
 
 
