@@ -183,6 +183,9 @@ def _form_page(web_form):
             form.language.data = "zh_CN" if locale_id().startswith("zh") else "en"
         else:
             form.frame_origins.data = "\n".join(web_form.origins)
+            # A custom field deleted since is no longer offered.
+            offered = {value for value, _label in form.fields.choices}
+            form.fields.data = [name for name in web_form.fields if name in offered]
     if form.validate_on_submit():
         values = {name: form[name].data for name in (
             "name", "title", "language", "fields", "thank_you", "redirect_url", "rule_id",
