@@ -62,6 +62,9 @@ from crm.tasks import exports as tasks_exports
 from crm.imports import routes as imports_routes
 from crm.imports.cli import import_maven_command
 from crm.imports.run import import_job_title, run_import
+# Capture: public web forms and assignment rules (issue 11).
+from crm.webforms import routes as webforms_routes
+from crm.webforms.throttle import init_limiter
 
 # Every area's blueprint, in the order the navigation lists them.
 BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
@@ -71,6 +74,7 @@ BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
 BLUEPRINTS += (jobs_routes.bp, exports_routes.bp, imports_routes.bp)
 BLUEPRINTS += (leads_routes.bp,)  # leads (issue 11)
 BLUEPRINTS += (duplicates_routes.bp,)  # duplicates and merge (issue 12)
+BLUEPRINTS += (webforms_routes.bp, webforms_routes.public_bp)  # capture (issue 11)
 
 # The kinds of background job, by name (crm/jobs/runner.py), and the lists that export
 # (crm/exports/): each list's columns live beside its queries.
@@ -151,6 +155,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx_ext.init_app(app)
     init_throttle(app)
+    init_limiter(app)
     init_l10n(app)
     init_jobs(app, JOB_KINDS, SCHEDULES)
     init_exports(app, EXPORT_SOURCES)
@@ -192,6 +197,9 @@ class DatabaseIntConverter(IntegerConverter):
 
 
 OPEN_ENDPOINTS = {"auth.login", "auth.setup", "core.healthz", "static"}
+OPEN_ENDPOINTS |= {"webforms_public.show"}  # the public web forms (crm/webforms)
+# The only pages other sites may frame: they set their own CSP frame-ancestors.
+FRAMEABLE_ENDPOINTS = {"webforms_public.show"}
 
 
 def _install_guards(app: Flask) -> None:
@@ -231,7 +239,8 @@ def _install_guards(app: Flask) -> None:
         """No framing, no sniffing, no inline script (htmx is configured to need none)."""
         headers = response.headers
         headers.setdefault("Content-Security-Policy", app.config["CONTENT_SECURITY_POLICY"])
-        headers.setdefault("X-Frame-Options", "DENY")
+        if request.endpoint not in FRAMEABLE_ENDPOINTS:
+            headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")

@@ -631,3 +631,10 @@ def can_convert_lead(user, lead) -> bool:
 
 def can_manage_scoring(user) -> bool:
     return _authenticated(user) and user.is_admin
+
+
+# --- capture (issue 11): web forms and assignment rules ---------------------------------------
+
+def can_manage_capture(user) -> bool:
+    """The public web forms and the assignment rules of new leads: admins."""
+    return _authenticated(user) and user.is_admin

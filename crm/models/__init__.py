@@ -45,6 +45,10 @@ __all__ += ["BANT_ANSWERS", "BANT_KEYS", "DEFAULT_DISQUALIFY_REASONS", "DEFAULT_
             "LEAD_STATUSES", "OPEN_STATUSES", "RULE_KINDS", "DisqualifyReason", "Lead",
             "LeadSource", "ScoringRule", "lead_tags"]  # leads (issue 11)
 __all__ += ["DuplicatePair", "Merge"]  # merges of duplicates (crm/duplicates/)
+from crm.models.webform import (ASSIGNMENT_MODES, WEBFORM_FIELDS, AssignmentRule,  # noqa: E402
+                                WebForm, assignment_rule_members)
+__all__ += ["ASSIGNMENT_MODES", "WEBFORM_FIELDS", "AssignmentRule", "WebForm",
+            "assignment_rule_members"]  # capture: web forms and assignment (issue 11)
 
 # The triggers that keep stage_totals come with the schema (crm/stage_totals.py).
 from crm import stage_totals as _stage_totals  # noqa: E402

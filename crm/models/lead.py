@@ -86,6 +86,8 @@ class Lead(db.Model):
     address: Mapped[str | None] = mapped_column(String(500))
     source_id: Mapped[int | None] = mapped_column(
         ForeignKey("lead_sources.id", ondelete="SET NULL"), index=True)
+    # The campaign a lead answered (free text until campaigns exist; set by web forms).
+    campaign: Mapped[str | None] = mapped_column(String(200))
     # None: nobody's yet (the public pool, issue 11 part 4).
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
