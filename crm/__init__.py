@@ -163,6 +163,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     register_record_page("customer", customers_routes.show_page)
     register_record_page("opportunity", opportunities_routes.show_page)
+    register_record_page("lead", leads_routes.show_page)
 
     # What every page's layout reads.
     app.jinja_env.globals["id_url"] = IdUrl

@@ -36,12 +36,6 @@ class LeadForm(FlaskForm):
         self.owner_id.choices = [(None, _l("Nobody"))] + [(u.id, u.name) for u in owners]
 
 
-class NoteForm(FlaskForm):
-    kind = SelectField(_l("Kind"), choices=[(k, k) for k in NOTE_KINDS])
-    body = TextAreaField(_l("Note"), validators=[DataRequired(_l("Write what happened.")),
-                                                 Length(max=10000)])
-
-
 class DisqualifyForm(FlaskForm):
     reason_id = SelectField(_l("Reason"), coerce=_int_or_none, validate_choice=False)
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])

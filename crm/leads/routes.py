@@ -16,11 +16,14 @@ from crm.jobs.runner import enqueue
 from crm.jobs.services import create_job
 from crm.leads import convert as lead_convert
 from crm.leads import queries, services
-from crm.leads.forms import DisqualifyForm, LeadForm, NoteForm, ScoringRuleForm
+from crm.leads.forms import DisqualifyForm, LeadForm, ScoringRuleForm
 from crm.models import BANT_KEYS, NOTE_KINDS, OPEN_STATUSES, DisqualifyReason, Lead, LeadSource, Pipeline, ScoringRule, Stage, Tag, User, Customer
 from crm.permissions import (can_convert_lead, can_edit_lead, can_manage_scoring, can_see_customer,
                              can_see_lead)
 from crm.rules import RuleError, apply_rule_error
+from crm.notes.forms import NoteForm
+from crm.notes.queries import timeline
+from crm.tasks.queries import open_and_done_tasks
 from crm.trash.services import trash
 from crm.validators import int_or_none
 
@@ -165,12 +168,21 @@ def _show_context(lead, **extra):
     reasons = queries.reasons()
     disqualify = extra.pop("disqualify_form", None) or DisqualifyForm(formdata=None)
     disqualify.reason_id.choices = [(None, "—")] + [(r.id, r.label) for r in reasons]
-    return {"lead": lead, "notes": queries.timeline(lead),
+    can_edit = can_edit_lead(current_user, lead) and not lead.read_only
+    # The follow-ups and tasks as customers have them (notes/timeline.html, tasks/panel.html):
+    # the task panel's open tasks and the timeline's done ones in one query.
+    panel_tasks, done_tasks = open_and_done_tasks(lead_id=lead.id)
+    return {"lead": lead,
+            "timeline_items": timeline(lead_id=lead.id, done_tasks=done_tasks),
+            "next_contact": lead.next_contact_at,
+            "note_form": extra.pop("note_form", None) or NoteForm(formdata=None, lead_id=lead.id),
+            "notes_read_only": not can_edit, "panel_read_only": not can_edit,
+            "panel_tasks": panel_tasks, "panel_lead_id": lead.id,
+            "panel_customer_id": None, "panel_opportunity_id": None,
             "custom_shown": [v for v in shown_values("lead", lead, current_user) if v.value not in (None, "", [])],
-            "note_form": extra.pop("note_form", None) or NoteForm(formdata=None),
             "disqualify_form": disqualify, "tags": queries.behaviour_tags(),
             "statuses": queries.STATUS_NAMES, "open_statuses": OPEN_STATUSES,
-            "bant_keys": BANT_KEYS, "can_edit": can_edit_lead(current_user, lead) and not lead.read_only,
+            "bant_keys": BANT_KEYS, "can_edit": can_edit,
             "can_convert": can_convert_lead(current_user, lead),
             "reason_label": queries.label(lead.disqualify_reason, queries.REASON_NAMES)
             if lead.disqualify_reason else None, **extra}
@@ -178,11 +190,18 @@ def _show_context(lead, **extra):
 
 @bp.route("/leads/<int:lead_id>")
 def show(lead_id: int):
-    """The lead page: score and breakdown, timeline, BANT, tags, status."""
+    """The lead page: score and breakdown, timeline and tasks, BANT, tags, status."""
     lead = _lead_or_404(lead_id)
     if targets("lead-score"):
-        return fragment(SHOW, "score", **_show_context(lead))
+        return fragment(SHOW, "score", lead=lead)
     return render(SHOW, **_show_context(lead))
+
+
+def show_page(lead_id: int, *, status: int = 200, **overrides):
+    """The whole lead page after the permission check, `overrides` replacing parts of its
+    context (a follow-up refused without JavaScript: crm.responses.record_page)."""
+    lead = _lead_or_404(lead_id)
+    return render(SHOW, status=status, **_show_context(lead, **overrides))
 
 
 def _changed(lead, change):
@@ -204,23 +223,6 @@ def _after_change(lead, status=200, **extra):
     if status != 200:
         return render(SHOW, status=status, **_show_context(lead, **extra))
     return redirect(url_for("leads.show", lead_id=lead.id), 303)
-
-
-@bp.route("/leads/<int:lead_id>/notes", methods=["POST"])
-def add_note(lead_id: int):
-    """A follow-up note; the score follows."""
-    lead = _lead_or_404(lead_id, edit=True)
-    form = NoteForm()
-    if form.validate_on_submit():
-        try:
-            services.add_note(current_user, lead, kind=form.kind.data, body=form.body.data)
-        except RuleError as error:
-            db.session.rollback()
-            apply_rule_error(form, error)
-        else:
-            db.session.commit()
-            return _after_change(lead)
-    return _after_change(lead, 422, note_form=form)
 
 
 @bp.route("/leads/<int:lead_id>/tags", methods=["POST"])
