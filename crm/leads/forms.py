@@ -36,6 +36,19 @@ class LeadForm(FlaskForm):
         self.owner_id.choices = [(None, _l("Nobody"))] + [(u.id, u.name) for u in owners]
 
 
+# The lead page edits these in place, one at a time (crm.leads.routes.field_*).
+INLINE_FIELDS = ("company", "title", "phone", "mobile", "email", "wechat", "region", "address")
+
+
+def inline_form(name: str, **kwargs) -> FlaskForm:
+    """A form of one of LeadForm's INLINE_FIELDS (its validators) and the lead's version."""
+    form_class = type(f"Lead_{name}_Form", (FlaskForm,),
+                      {name: getattr(LeadForm, name), "version": HiddenField()})
+    form = form_class(**kwargs)
+    form[name].id = f"lead-inline-{name}"  # the page holds the full form's ids elsewhere
+    return form
+
+
 class DisqualifyForm(FlaskForm):
     reason_id = SelectField(_l("Reason"), coerce=_int_or_none, validate_choice=False)
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
