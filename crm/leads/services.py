@@ -111,21 +111,15 @@ def add_note(user, lead: Lead, *, kind: str, body: str, now: datetime | None = N
 def note_changed(lead: Lead, *, now: datetime | None = None) -> None:
     """A note of the lead was added, changed or moved to the trash: the last contact is its
     latest note's time (none left: none), a new lead becomes contacted when it has a note,
-    and the lead is rescored, all in this transaction."""
-    db.session.flush()
-    latest = db.session.execute(db.select(db.func.max(Note.happened_at))
-                                .where(Note.lead_id == lead.id)).scalar()
-    lead.last_contact_at = latest
-    if latest is not None and lead.status == "new":
+    and the lead is rescored, all in this transaction (scoring.score_lead)."""
+    scoring.score_lead(lead, now=now, notes_changed=True)
+    if lead.last_contact_at is not None and lead.status == "new":
         lead.status = "contacted"
-    db.session.flush()
-    rescore(lead, now=now)
 
 
 def rescore(lead: Lead, *, now: datetime | None = None) -> None:
     """The lead's score and its breakdown, recomputed (crm/leads/scoring.py)."""
-    scoring.recompute([lead.id], now=now)
-    db.session.refresh(lead)
+    scoring.score_lead(lead, now=now)
 
 
 def disqualify(user, lead: Lead, reason: DisqualifyReason | None, note: str | None = None) -> None:

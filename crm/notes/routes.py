@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.concurrency import Conflict, claim, conflict_for, submitted_token, token_of
-from crm.extensions import db
+from crm.extensions import commit_keeping_loaded, db
 from crm.htmx import add_oob, fragment, is_htmx, oob_block, render, retarget
 from crm.l10n import dt_input
 from crm.models import Note
@@ -110,7 +110,11 @@ def create():
             return retarget(fragment(TEMPLATE, "note_form", status=422, note_form=form,
                                      next_contact=record.next_contact_at), "#note-form")
         return _page_with_note_form(customer, opportunity, form, lead)
-    db.session.commit()
+    if lead is not None:
+        # The lead, its new score and the note render as saved: no reload after the commit.
+        commit_keeping_loaded()
+    else:
+        db.session.commit()
     if is_htmx():
         fresh = NoteForm(formdata=None, customer_id=customer.id if customer else "",
                          opportunity_id=opportunity.id if opportunity else "",
