@@ -7,6 +7,7 @@ else the lead's creation) the rule's points once; the score therefore depends on
 period's penalty is applied once however often the job runs."""
 from __future__ import annotations
 
+import json
 from collections import defaultdict, namedtuple
 from datetime import datetime
 
@@ -120,18 +121,27 @@ def recompute(lead_ids: list[int] | None = None, now: datetime | None = None,
         for row in part:
             score, parts = compute(row.created_at, row.last_contact_at, tags[row.id],
                                    notes[row.id], all_rules, tag_names, now)
-            values.append({"b_id": row.id, "score": score, "score_parts": parts})
+            values.append((score, json.dumps(parts, separators=(",", ":")), row.id))
         if values:
-            table = Lead.__table__
-            db.session.execute(
-                table.update().where(table.c.id == db.bindparam("b_id"))
-                .values(score=db.bindparam("score"), score_parts=db.bindparam("score_parts")),
-                values, execution_options={"synchronize_session": False})
+            _write_scores(values)
         done += len(part)
         if progress is not None:
             progress(done, len(rows))
     db.session.expire_all()
     return done
+
+
+def _write_scores(values: list[tuple[int, str, int]]) -> None:
+    """(score, parts as JSON text, lead id) rows, written by one executemany UPDATE through
+    the driver: SQLAlchemy's per-row parameter processing (type processors, JSON encoding,
+    the updated_at default) cost more than the UPDATE itself at 200,000 rows. A rescore is
+    not an edit: updated_at and version stay."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        sql = "UPDATE leads SET score = %s, score_parts = %s::jsonb WHERE id = %s"
+    else:
+        sql = "UPDATE leads SET score = ?, score_parts = ? WHERE id = ?"
+    connection.exec_driver_sql(sql, values)
 
 
 def run_rescore_job(job, report) -> dict:
