@@ -199,3 +199,22 @@ def test_field_in_place_without_javascript_and_unknown(client, login, make_user,
     login(make_user("sales"))
     assert client.get(f"/leads/{lead_id}/fields/region").status_code == 404
     assert client.post(f"/leads/{lead_id}/fields/region", data={"region": "上海"}).status_code == 404
+
+
+# --- The list counts up to a cap --------------------------------------------------------------
+
+def test_list_counts_up_to_the_cap_and_pages_on(client, login, seller, app, monkeypatch):
+    from crm.leads import queries
+    monkeypatch.setattr(queries, "COUNT_CAP", 3)
+    monkeypatch.setattr(queries, "PAGE_SIZE", 2)
+    with app.app_context():
+        user = _db.session.get(type(seller), seller.id)
+        for i in range(5):
+            services.save_lead(user, None, {"name": f"线索 {i}"})
+        _db.session.commit()
+    login(seller)
+    page = client.get("/leads").get_data(as_text=True)
+    assert "3+ leads" in page and "page=2" in page
+    last = client.get("/leads?page=3").get_data(as_text=True)
+    assert "5 leads" in last and "page=4" not in last
+    assert "0 leads" in client.get("/leads?q=nobody-like-this").get_data(as_text=True)

@@ -48,8 +48,9 @@ def _lead_or_404(lead_id: int, *, edit: bool = False) -> Lead:
 
 
 def _list_context(filters, **extra):
-    leads, total = queries.list_page(current_user, filters)
-    return {"leads": leads, "total": total, "filters": filters, "sources": queries.sources(),
+    page = queries.list_page(current_user, filters)
+    return {"leads": page.leads, "total": page.total, "capped": page.capped,
+            "has_next": page.has_next, "filters": filters, "sources": queries.sources(),
             "owners": queries.owners(), "tags": queries.behaviour_tags(),
             "statuses": queries.STATUS_NAMES, "open_statuses": OPEN_STATUSES,
             "page_size": queries.PAGE_SIZE, **extra}
