@@ -16,7 +16,7 @@ from crm.permissions import visible_leads_clause
 from crm.search import like_escape, query_terms
 from crm.validators import int_or_none
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25  # as the customer list
 COUNT_CAP = 1000  # the list counts its matches up to here, then says "1,000+"
 SOURCE_NAMES = {"web_form": _l("Web form"), "search_ad": _l("Search ad"), "email": _l("Email"),
                 "phone": _l("Phone"), "trade_show": _l("Trade show"), "referral": _l("Referral"),
