@@ -135,8 +135,9 @@ def list_page(user, filters: LeadFilter) -> LeadPage:
         db.select(Lead.id).where(*where).limit(COUNT_CAP + 1).subquery()).scalar_subquery()
     rows = db.session.execute(
         filtered_select(user, filters).add_columns(counted)
-        .options(joinedload(Lead.owner), joinedload(Lead.source), selectinload(Lead.tags))
-        .limit(PAGE_SIZE + 1).offset((filters.page - 1) * PAGE_SIZE)).unique().all()
+        .options(joinedload(Lead.owner).load_only(User.id, User.name),
+                 joinedload(Lead.source), selectinload(Lead.tags))
+        .limit(PAGE_SIZE + 1).offset((filters.page - 1) * PAGE_SIZE)).all()
     leads = [row[0] for row in rows[:PAGE_SIZE]]
     has_next = len(rows) > PAGE_SIZE
     if not rows:
