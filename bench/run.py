@@ -16,7 +16,7 @@ tuples in pg_stat_user_tables); any difference means a GET wrote to the database
 Targets (issue 4, one worker): list pages, pages and htmx swaps median within 3x the bare
 route's and p95 <= 25 ms; reports p95 <= 200 ms. Leads (issue 11, section 6): the lead list
 and the lead page median within 1.2x the customer list's, in the same run (printed under the
-table).
+table, from the table and from a turn-about measure of the three).
 """
 from __future__ import annotations
 
@@ -416,6 +416,35 @@ def print_table(results: list[Result], title: str, out=sys.stdout) -> None:
               f"{r.p50 / bare.p50:.1f}x | {verdict(r, bare.p50)}{errors} |", file=out)
 
 
+def interleaved(eps: list[Endpoint], port: int, cookies: dict, requests: int) -> dict[str, float]:
+    """The medians of `eps` measured turn about (one request of each, again and again) on one
+    connection: a machine whose load drifts during a run weighs on each alike, which the
+    one-endpoint-after-another table cannot promise. {name: median ms}."""
+    client = Client(port, cookies)
+    times: dict[str, list[float]] = {e.name: [] for e in eps}
+    for i in range(requests + 5):
+        for e in eps:
+            started = time.perf_counter()
+            status, _, _ = client.request("GET", e.paths[i % len(e.paths)], None, e.headers)
+            if i >= 5 and status in e.expect:  # the first five: warm-up
+                times[e.name].append((time.perf_counter() - started) * 1000)
+    client.close()
+    return {name: statistics.median(values) for name, values in times.items() if values}
+
+
+def print_interleaved(medians: dict[str, float], requests: int, out=sys.stdout) -> None:
+    base = medians.get("customer list")
+    if not base:
+        return
+    print(f"\nTurn about, {requests} rounds (customer list, lead list, lead page):", file=out)
+    for name in LEAD_PAGES:
+        if name in medians:
+            ratio = medians[name] / base
+            print(f"{name}: median {medians[name]:.1f} ms = {ratio:.2f}x the customer list's "
+                  f"{base:.1f} ms (target <= {LEAD_RATIO}x: {'ok' if ratio <= LEAD_RATIO else 'MISS'})",
+                  file=out)
+
+
 def print_lead_ratios(results: list[Result], out=sys.stdout) -> None:
     """Issue 11: the lead list's and the lead page's median against the customer list's."""
     by_name = {r.endpoint.name: r for r in results}
@@ -476,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {e.name}: p50 {r.p50:.1f} ms, p95 {r.pct(95):.1f} ms, {r.throughput:.0f} req/s"
                   + (f", {r.errors} unexpected statuses {r.statuses}" if r.errors else ""), flush=True)
             results.append(r)
+        compared = [e for e in gets if e.name in ("customer list", *LEAD_PAGES)]
+        turn_about = (interleaved(compared, ports["app"], cookies, args.requests)
+                      if len(compared) > 1 else {})
         after = counter.read()
         get_writes = after - before
         for e in posts:
@@ -492,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"throughput with {args.clients} clients")
         print_table(results, title)
         print_lead_ratios(results)
+        print_interleaved(turn_about, args.requests)
         if get_writes:
             print(f"\nWRITES ON GET: the database's write counter moved by {get_writes} during the GETs.")
         else:
