@@ -1,5 +1,6 @@
 """Fill a database with a benchmark workspace: 100,000 customers, 300,000 opportunities,
-1,000,000 notes, 200,000 tasks (times --scale), in Chinese and English.
+1,000,000 notes, 200,000 tasks, 200,000 leads with 400,000 follow-up notes (times --scale;
+--leads N sets the leads alone, --leads 0 leaves them out), in Chinese and English.
 
     DATABASE_URL=sqlite:////tmp/bench.sqlite3 python bench/generate.py
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench python bench/generate.py
@@ -41,7 +42,13 @@ BENCH_PASSWORD = "bench-pass-2024"
 DEFAULT_SEED = 4242
 BATCH = 10_000
 
-FULL = {"customers": 100_000, "opportunities": 300_000, "notes": 1_000_000, "tasks": 200_000}
+FULL = {"customers": 100_000, "opportunities": 300_000, "notes": 1_000_000, "tasks": 200_000,
+        "leads": 200_000}
+LEAD_NOTES_PER_LEAD = 2  # on average: 0 to 4
+# Behaviour tags (线索行为标签) and the intent score's rules of the benchmark workspace.
+BEHAVIOUR_TAGS = [("参加演示", "#0f766e", 20), ("询价", "#b45309", 15), ("下载白皮书", "#1d4ed8", 5),
+                  ("Visited pricing page", "#7c3aed", 10)]
+LEAD_STATUSES = ["new"] * 3 + ["contacted"] * 3 + ["nurturing"] * 3 + ["qualified", "disqualified"]
 USERS = 20
 
 
@@ -262,12 +269,15 @@ def _with_scalar_defaults(table, columns, rows):
 
 
 class Generator:
-    def __init__(self, pools: Pools, seed: int, scale: float, now: datetime, sqlite: bool):
+    def __init__(self, pools: Pools, seed: int, scale: float, now: datetime, sqlite: bool,
+                 leads: int | None = None):
         self.p = pools
         self.rng = random.Random(seed)
         self.now = now  # naive UTC, whole seconds
         self.today = now.date()
         self.n = {k: max(1, int(round(v * scale))) for k, v in FULL.items()}
+        if leads is not None:
+            self.n["leads"] = leads
         if sqlite:
             self.ts = lambda d: d.isoformat(" ") + ".000000"
             self.money = float
@@ -322,6 +332,27 @@ class Generator:
             session.add(group)
             session.flush()
             self.tag_groups.append((multiple, [t.id for t in group.tags]))
+
+    def lead_lists(self, session) -> None:
+        """Lead sources (the built-in list), a behaviour tag group and the scoring rules."""
+        from crm.extensions import db
+        from crm.leads.services import ensure_defaults
+        from crm.models import LeadSource, ScoringRule, Tag, TagGroup
+
+        ensure_defaults()
+        self.lead_sources = list(session.execute(db.select(LeadSource.id)).scalars())
+        group = TagGroup(name="线索行为 Behaviour", multiple=True, position=len(self.tag_groups),
+                         kind="behaviour")
+        group.tags = [Tag(name=name, color=color) for name, color, _points in BEHAVIOUR_TAGS]
+        session.add(group)
+        session.flush()
+        self.behaviour_tags = [t.id for t in group.tags]
+        session.add(ScoringRule(kind="base", points=20))
+        session.add_all(ScoringRule(kind="tag", tag_id=tag.id, points=points)
+                        for tag, (_n, _c, points) in zip(group.tags, BEHAVIOUR_TAGS))
+        session.add_all([ScoringRule(kind="note_kind", note_kind="visit", points=10),
+                         ScoringRule(kind="note_kind", note_kind="meeting", points=5),
+                         ScoringRule(kind="silence", days=30, points=10)])
 
     def stages(self, session) -> None:
         from crm.extensions import db
@@ -519,6 +550,74 @@ class Generator:
                    oid, cid, None, done, ts(min(due, now)) if done else None, assignee, ts(created))
 
 
+    LEAD_COLS = ("id", "name", "company", "title", "phone", "mobile", "email", "wechat", "region",
+                 "address", "source_id", "owner_id", "created_by_id", "status", "score",
+                 "score_parts", "bant", "last_contact_at", "search_index", "custom",
+                 "created_at", "updated_at")
+    LEAD_TAG_COLS = ("lead_id", "tag_id")
+    LEAD_NOTE_COLS = ("id", "kind", "body", "happened_at", "author_id", "lead_id", "created_at",
+                      "updated_at")
+
+    def leads(self):
+        """Yields ("leads", row), ("lead_tags", row), ("notes", row): each lead with its
+        behaviour tags and 0 to 4 follow-up notes (ids after the customers' notes). The
+        scores are left at 0: the real recompute (crm.leads.scoring) fills them after."""
+        from crm.search import normalise
+
+        p, now, ts = self.p, self.now, self.ts
+        rnd = self.rng.random
+        sales = self.sales_ids
+        span = 365 * 86400
+        note_id = self.n["notes"]
+        bodies, kinds = p.note_bodies, NOTE_KINDS
+        for lid in range(1, self.n["leads"] + 1):
+            zh = rnd() < 0.7
+            owner = _ch(rnd, sales) if rnd() < 0.85 else None
+            age = int(rnd() * span)
+            created = now - timedelta(seconds=age)
+            if zh:
+                person = _ch(rnd, p.zh_people)
+                prefix = _ch(rnd, p.zh_prefixes)
+                company = _join(_ch(rnd, p.zh_cities), prefix, _ch(rnd, p.zh_suffixes))
+                name = person.text
+                mobile = f"1{30 + int(rnd() * 59)}{10_000_000 + int(rnd() * 89_999_999)}"
+                email = f"{person.full}{lid % 1000}@{prefix.full}{lid % 97}.cn"
+                keys = [normalise(name), person.full, person.initials, normalise(company.text),
+                        company.full, company.initials]
+                company_name, title = company.text, _ch(rnd, p.zh_titles)
+                region, address = _ch(rnd, p.zh_provinces), _ch(rnd, p.zh_addresses)
+            else:
+                name = _ch(rnd, p.en_people)
+                company_name = _ch(rnd, p.en_companies)
+                mobile = f"+1 {200 + int(rnd() * 799)}-555-{1000 + int(rnd() * 8999)}"
+                email = f"{name.split()[0].lower()}{lid % 1000}@example.com"
+                keys = [normalise(name), normalise(company_name)]
+                title = _ch(rnd, p.en_titles)
+                region, address = _ch(rnd, p.en_states), _ch(rnd, p.en_addresses)
+            keys += [normalise(mobile), "".join(ch for ch in mobile if ch.isdigit()), email]
+            n_notes = int(rnd() * (2 * LEAD_NOTES_PER_LEAD + 1))
+            last = None
+            notes = []
+            for _ in range(n_notes):
+                note_id += 1
+                when = created + timedelta(seconds=int(rnd() * max(age, 1)))
+                last = when if last is None or when > last else last
+                notes.append((note_id, _ch(rnd, kinds), _ch(rnd, bodies), ts(when),
+                              owner or _ch(rnd, sales), lid, ts(when), ts(when)))
+            status = _ch(rnd, LEAD_STATUSES)
+            if status == "new" and notes:
+                status = "contacted"
+            yield "leads", (
+                lid, name, company_name, title, None, mobile, email, None, region, address,
+                _ch(rnd, self.lead_sources), owner, owner or _ch(rnd, sales), status, 0, "[]",
+                "{}", ts(last) if last else None, "|".join(k for k in keys if k), "{}",
+                ts(created), ts(last or created))
+            for tag_id in self.rng.sample(self.behaviour_tags, _ch(rnd, (0, 0, 0, 1, 1, 2))):
+                yield "lead_tags", (lid, tag_id)
+            for row in notes:
+                yield "notes", row
+
+
 def _ch(rnd, seq):
     """random.choice, without its overhead."""
     return seq[int(rnd() * len(seq))]
@@ -578,6 +677,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-copy", action="store_true",
                         help="PostgreSQL: Core executemany for every table, no COPY")
     parser.add_argument("--no-analyze", action="store_true", help="skip ANALYZE at the end")
+    parser.add_argument("--leads", type=int, default=None,
+                        help="how many leads (default 200,000 x --scale; 0: none)")
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("set DATABASE_URL or pass --database-url")
@@ -622,19 +723,20 @@ def main(argv: list[str] | None = None) -> int:
         step("schema", t)
 
         now = datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
-        gen = Generator(pools, args.seed, args.scale, now, sqlite=not postgres)
+        gen = Generator(pools, args.seed, args.scale, now, sqlite=not postgres, leads=args.leads)
         from crm.pipelines.services import ensure_defaults
         t = time.perf_counter()
         ensure_defaults()
         gen.users(db.session)
         gen.tags(db.session)
         gen.stages(db.session)
+        gen.lead_lists(db.session)
         db.session.commit()
         step("users, tags, stages", t)
 
         tables = db.metadata.tables
         copy_tables = set() if args.no_copy else {"customers", "notes", "opportunities", "stage_changes", "tasks",
-                                                  "contacts", "customer_tags"}
+                                                  "contacts", "customer_tags", "leads", "lead_tags"}
         with engine.begin() as conn:
             if not postgres:
                 for pragma in ("synchronous=OFF", "foreign_keys=OFF", "cache_size=-262144",
@@ -658,8 +760,15 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             loader.load(tables["tasks"], gen.TASK_COLS, gen.tasks())
             step("tasks (generate and insert)", t)
+            if gen.n["leads"]:
+                cols = {"leads": gen.LEAD_COLS, "lead_tags": gen.LEAD_TAG_COLS,
+                        "notes": gen.LEAD_NOTE_COLS}
+                t = time.perf_counter()
+                _route(gen.leads(), loader, tables, cols, timings)
+                step("leads+lead tags+lead notes (generate and insert)", t)
             if postgres:
-                for name in ("customers", "contacts", "opportunities", "stage_changes", "notes", "tasks"):
+                for name in ("customers", "contacts", "opportunities", "stage_changes", "notes", "tasks",
+                             "leads"):
                     conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                                       f"(SELECT COALESCE(MAX(id), 1) FROM {name}))"))
             if later:
@@ -679,6 +788,14 @@ def main(argv: list[str] | None = None) -> int:
                 with engine.begin() as conn:
                     conn.exec_driver_sql("ANALYZE")
             step("VACUUM ANALYZE" if postgres else "ANALYZE", t)
+        if gen.n["leads"]:
+            # The intent scores, by the application's own recompute (what the rescore-leads
+            # job runs after a rule change): timed, see bench/leads.py for the measure.
+            from crm.leads.scoring import recompute
+            t = time.perf_counter()
+            recompute(now=now.replace(tzinfo=timezone.utc))
+            db.session.commit()
+            step("lead scores (crm.leads.scoring.recompute)", t)
         if not postgres:
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

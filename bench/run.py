@@ -14,7 +14,9 @@ PRAGMA data_version on a connection held open; PostgreSQL: inserted + updated + 
 tuples in pg_stat_user_tables); any difference means a GET wrote to the database.
 
 Targets (issue 4, one worker): list pages, pages and htmx swaps median within 3x the bare
-route's and p95 <= 25 ms; reports p95 <= 200 ms.
+route's and p95 <= 25 ms; reports p95 <= 200 ms. Leads (issue 11, section 6): the lead list
+and the lead page median within 1.2x the customer list's, in the same run (printed under the
+table, from the table and from a turn-about measure of the three).
 """
 from __future__ import annotations
 
@@ -44,6 +46,9 @@ from bench.generate import BENCH_ADMIN, BENCH_PASSWORD  # noqa: E402
 LIST_P95_MS = 25.0
 REPORT_P95_MS = 200.0
 MAX_RATIO = 3.0
+# Issue 11: these pages' median against the customer list's, in the same run.
+LEAD_RATIO = 1.2
+LEAD_PAGES = ("lead list", "lead page")
 
 
 # --- servers -----------------------------------------------------------------------------
@@ -336,6 +341,26 @@ def endpoints(counter: WriteCounter, token: str, app_client: Client) -> tuple[li
         Endpoint("board /pipeline", "list", "GET", ["/pipeline"]),
         Endpoint("task list /tasks", "list", "GET", ["/tasks"]),
     ]
+    try:
+        n_leads = int(one("SELECT COUNT(*) FROM leads") or 0)
+    except Exception:  # a database generated before leads existed
+        counter.conn.rollback()
+        n_leads = 0
+    lead_ids = []
+    if n_leads:
+        lead_step = max(1, n_leads // 53)
+        lead_ids = [row for row in counter.conn.exec_driver_sql(
+            f"SELECT id FROM leads WHERE status != 'converted' AND id % {lead_step} = 0 "
+            "ORDER BY id LIMIT 50").scalars()]
+        counter.conn.rollback()
+        result += [
+            Endpoint("lead list", "list", "GET", ["/leads"]),
+            Endpoint("lead list, search q=wang (htmx)", "list", "GET", ["/leads?q=wang"],
+                     headers={"HX-Request": "true", "HX-Target": "lead-results"}),
+            Endpoint("lead page", "page", "GET", [f"/leads/{lid}" for lid in lead_ids]),
+        ]
+    else:
+        notes.append("No leads measured: the database has none (bench/generate.py --leads 0?).")
     # Reports: whatever /reports links to, if the area exists yet.
     status, html, _ = app_client.request("GET", "/reports")
     if status == 200:
@@ -352,6 +377,13 @@ def endpoints(counter: WriteCounter, token: str, app_client: Client) -> tuple[li
         Endpoint("note add (htmx POST /notes)", "swap", "POST", ["/notes"], body=note_body,
                  headers=dict(htmx, **{"HX-Target": "timeline-items"})),
     ]
+    if lead_ids:
+        def lead_note_body(c: int, i: int) -> dict:
+            return {"kind": "visit", "body": f"Benchmark visit {c}-{i}.",
+                    "lead_id": str(lead_ids[i % len(lead_ids)]), "csrf_token": token}
+        result.append(Endpoint("note add on a lead (htmx POST /notes, rescored)", "swap", "POST",
+                               ["/notes"], body=lead_note_body,
+                               headers=dict(htmx, **{"HX-Target": "timeline-items"})))
     return result, notes
 
 
@@ -382,6 +414,49 @@ def print_table(results: list[Result], title: str, out=sys.stdout) -> None:
         print(f"| {r.endpoint.name} | {r.endpoint.kind} | {len(r.latencies_ms)} | {r.p50:.1f} | "
               f"{r.pct(95):.1f} | {r.pct(99):.1f} | {r.throughput:.0f} | "
               f"{r.p50 / bare.p50:.1f}x | {verdict(r, bare.p50)}{errors} |", file=out)
+
+
+def interleaved(eps: list[Endpoint], port: int, cookies: dict, requests: int) -> dict[str, float]:
+    """The medians of `eps` measured turn about (one request of each, again and again) on one
+    connection: a machine whose load drifts during a run weighs on each alike, which the
+    one-endpoint-after-another table cannot promise. {name: median ms}."""
+    client = Client(port, cookies)
+    times: dict[str, list[float]] = {e.name: [] for e in eps}
+    for i in range(requests + 5):
+        for e in eps:
+            started = time.perf_counter()
+            status, _, _ = client.request("GET", e.paths[i % len(e.paths)], None, e.headers)
+            if i >= 5 and status in e.expect:  # the first five: warm-up
+                times[e.name].append((time.perf_counter() - started) * 1000)
+    client.close()
+    return {name: statistics.median(values) for name, values in times.items() if values}
+
+
+def print_interleaved(medians: dict[str, float], requests: int, out=sys.stdout) -> None:
+    base = medians.get("customer list")
+    if not base:
+        return
+    print(f"\nTurn about, {requests} rounds (customer list, lead list, lead page):", file=out)
+    for name in LEAD_PAGES:
+        if name in medians:
+            ratio = medians[name] / base
+            print(f"{name}: median {medians[name]:.1f} ms = {ratio:.2f}x the customer list's "
+                  f"{base:.1f} ms (target <= {LEAD_RATIO}x: {'ok' if ratio <= LEAD_RATIO else 'MISS'})",
+                  file=out)
+
+
+def print_lead_ratios(results: list[Result], out=sys.stdout) -> None:
+    """Issue 11: the lead list's and the lead page's median against the customer list's."""
+    by_name = {r.endpoint.name: r for r in results}
+    customers = by_name.get("customer list")
+    if customers is None:
+        return
+    for name in LEAD_PAGES:
+        if name in by_name:
+            ratio = by_name[name].p50 / customers.p50
+            print(f"{name}: median {by_name[name].p50:.1f} ms = {ratio:.2f}x the customer list's "
+                  f"{customers.p50:.1f} ms (target <= {LEAD_RATIO}x: "
+                  f"{'ok' if ratio <= LEAD_RATIO else 'MISS'})", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -416,7 +491,8 @@ def main(argv: list[str] | None = None) -> int:
         eps, notes = endpoints(counter, token, probe)
         probe.close()
         if args.only:
-            eps = [e for e in eps if e.kind == "bare" or args.only in e.name]
+            eps = [e for e in eps if e.kind == "bare" or args.only in e.name
+                   or (e.name == "customer list" and "lead" in args.only)]
         ports = {"app": app_server.port, "bare": bare_server.port}
         results: list[Result] = []
         gets = [e for e in eps if e.method == "GET"]
@@ -429,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {e.name}: p50 {r.p50:.1f} ms, p95 {r.pct(95):.1f} ms, {r.throughput:.0f} req/s"
                   + (f", {r.errors} unexpected statuses {r.statuses}" if r.errors else ""), flush=True)
             results.append(r)
+        compared = [e for e in gets if e.name in ("customer list", *LEAD_PAGES)]
+        turn_about = (interleaved(compared, ports["app"], cookies, args.requests)
+                      if len(compared) > 1 else {})
         after = counter.read()
         get_writes = after - before
         for e in posts:
@@ -444,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
                  f"{args.requests} sequential requests per endpoint after {args.warmup} warm-up, "
                  f"throughput with {args.clients} clients")
         print_table(results, title)
+        print_lead_ratios(results)
+        print_interleaved(turn_about, args.requests)
         if get_writes:
             print(f"\nWRITES ON GET: the database's write counter moved by {get_writes} during the GETs.")
         else:

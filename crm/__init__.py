@@ -170,6 +170,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     register_record_page("customer", customers_routes.show_page)
     register_record_page("opportunity", opportunities_routes.show_page)
+    register_record_page("lead", leads_routes.show_page)
     register_merge_kind(leads_merging.MERGE_KIND)  # leads join merging (docs/merge.md)
 
     # What every page's layout reads.

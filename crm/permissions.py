@@ -434,8 +434,14 @@ def visible_notes_clause(user):
 
 
 def can_edit_note(user, note) -> bool:
-    """Only its author or an admin edits or deletes a note (one they may see: can_see_note)."""
-    return _authenticated(user) and (user.is_admin or user.id == note.author_id)
+    """Only its author or an admin edits or deletes a note (one they may see: can_see_note);
+    a note on a lead (not yet a customer's) also needs the lead editable: can_edit_lead, and
+    not converted."""
+    if not (_authenticated(user) and (user.is_admin or user.id == note.author_id)):
+        return False
+    if note.customer_id is None and note.lead_id is not None:
+        return note.lead is not None and not note.lead.read_only and can_edit_lead(user, note.lead)
+    return True
 
 
 # --- tasks -----------------------------------------------------------------------------------

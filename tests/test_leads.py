@@ -189,7 +189,7 @@ def test_http_create_nurture_and_convert(client, login, make_user, app):
     assert "王芳" in client.get("/leads").get_data(as_text=True)
     assert "王芳" in client.get("/leads?q=wf").get_data(as_text=True)  # pinyin initials
     assert "王芳" not in client.get("/leads?status=qualified").get_data(as_text=True)
-    response = _post(client, f"/leads/{lead_id}/notes", {"kind": "visit", "body": "拜访了"},
+    response = _post(client, "/notes", {"kind": "visit", "body": "拜访了", "lead_id": lead_id},
                      form_url=f"/leads/{lead_id}")
     assert response.status_code == 303
     page = client.get(f"/leads/{lead_id}").get_data(as_text=True)

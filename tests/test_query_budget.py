@@ -14,9 +14,9 @@ import pytest
 
 from crm.extensions import db
 from crm.models import (
-    Competitor, Contact, LostReason, Note, Opportunity, Pipeline, Segment, Stage,
-    StageChange, Tag, TagGroup, Task, User, customer_shares, customer_tags, opportunity_links,
-    opportunity_shares, utcnow)
+    Competitor, Contact, Lead, LostReason, Note, Opportunity, Pipeline, Segment, Stage,
+    StageChange, Tag, TagGroup, Task, User, customer_shares, customer_tags, lead_tags,
+    opportunity_links, opportunity_shares, utcnow)
 from tests import factories
 from tests.conftest import count_queries, hx, session_user_id
 
@@ -30,8 +30,9 @@ WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE")
 
 class World:
     """A workspace that grows: n users, tag groups, tags, pipelines, customers, contacts,
-    opportunities, competitors, related deals, stage changes, notes, tasks and segments,
-    with one focus customer and one focus opportunity that carry n of everything."""
+    opportunities, competitors, related deals, stage changes, notes, tasks, segments and
+    leads, with one focus customer, one focus opportunity and one focus lead that carry n of
+    everything (the lead: n notes, n tasks, n tags, n lines of its score)."""
 
     def __init__(self, app, admin):
         self.app = app
@@ -53,6 +54,16 @@ class World:
             task = factories.task(self.admin_id, "Focus task", customer=self.customer_id,
                                   due=utcnow() + timedelta(hours=2))
             self.task_id = task.id
+            from crm.leads.services import ensure_defaults as ensure_lead_defaults
+            ensure_lead_defaults()
+            lead = Lead(name="王芳 Focus lead", company="星辰科技", owner_id=self.admin_id,
+                        created_by_id=self.admin_id, status="contacted", score=20,
+                        score_parts=[{"kind": "base", "points": 20, "label": "base", "ref": None}],
+                        bant={}, custom={})
+            lead.rebuild_search_index()
+            db.session.add(lead)
+            db.session.commit()
+            self.lead_id = lead.id
 
     def _customer(self, i: int, owner_id=None) -> int:
         """Customer i, with its contact."""
@@ -119,7 +130,20 @@ class World:
                          due_at=now + timedelta(hours=(i % 7 - 3) * 24), done=i % 5 == 0,
                          done_at=now if i % 5 == 0 else None, created_by_id=user.id),
                     Segment(name=f"Segment {i}", query=f"tag={self.tag_id}", user_id=self.admin_id),
+                    Lead(name=f"线索 {i}", company=f"Company {i}", owner_id=user.id,
+                         created_by_id=user.id, status="new", score=i % 100,
+                         score_parts=[{"kind": "base", "points": i % 100, "label": "base", "ref": None}],
+                         bant={}, custom={}, search_index=f"xiansuo {i}|company {i}"),
+                    Note(kind="visit", body=f"Lead note {i}", author_id=user.id, lead_id=self.lead_id,
+                         happened_at=now - timedelta(hours=i)),
+                    Task(title=f"Lead task {i}", assignee_id=self.admin_id if i % 2 else user.id,
+                         lead_id=self.lead_id, due_at=now + timedelta(hours=i), done=i % 5 == 0,
+                         done_at=now if i % 5 == 0 else None, created_by_id=user.id),
                 ])
+                db.session.execute(lead_tags.insert().values(lead_id=self.lead_id, tag_id=tag.id))
+                lead = db.session.get(Lead, self.lead_id)
+                lead.score_parts = [*lead.score_parts, {"kind": "tag", "points": 1,
+                                                        "label": tag.name, "ref": tag.id}]
             db.session.commit()
         self.n = size
 
@@ -176,6 +200,15 @@ CASES = [
          headers=hx("task-sections"), data={}),
     Case("task toggle in a task panel (htmx)", "POST", "/tasks/{w.task_id}/toggle",
          headers=hx("task-panel"), data={"panel_customer_id": lambda w, t: str(w.customer_id)}),
+    # Leads (issue 11, section 6): the list, its search, the lead page (score, timeline, task
+    # panel, tags, BANT, fields), its score fragment, and a note on it (rescored, score out
+    # of band).
+    Case("leads", path="/leads"),
+    Case("leads search (htmx results)", path="/leads?q=xiansuo", headers=hx("lead-results")),
+    Case("lead page", path="/leads/{w.lead_id}"),
+    Case("lead score (htmx)", path="/leads/{w.lead_id}", headers=hx("lead-score")),
+    Case("lead note add (htmx)", "POST", "/notes", headers=hx("timeline-items"),
+         data={"kind": "visit", "body": "Visited them", "lead_id": lambda w, t: str(w.lead_id)}),
 ]
 
 # Measured a second time as a salesperson with whom the focus customer and opportunity are
@@ -183,7 +216,7 @@ CASES = [
 SALES_CASES = ("customers", "customers tag filter", "customer page", "new customer",
                "opportunities", "opportunities of a customer", "opportunity page", "board", "tasks",
                "tasks of a customer", "tasks of an opportunity", "stage change (htmx)",
-               "note add (htmx)")
+               "note add (htmx)", "leads")
 SALES = " (sales)"
 
 # Pages over budget (none today): name -> its count and why. Fixing one makes its test XPASS,

@@ -6,7 +6,9 @@ The world (built once per test with direct inserts):
   and customer P whose opportunity P1 is shared with bob (P2, its other one, is not);
 - bob (sales) owns customer B with opportunity B1;
 - carol (sales) owns nothing; a task on A1 is assigned to her;
-- an admin and a manager.
+- an admin and a manager;
+- leads (issue 11): alice's lead L with her note and task on it, LU unowned and created by
+  alice, bob's lead LB.
 
 Answers: 403 for a record that exists but the user may not see (or may see and not change);
 404 only for what does not exist.
@@ -41,6 +43,11 @@ class World:
     contact_A: int
     task_carol: int
     note_A: int
+    L: int = 0
+    LU: int = 0
+    LB: int = 0
+    note_L: int = 0
+    task_L: int = 0
 
 
 @pytest.fixture
@@ -81,10 +88,20 @@ def world(app):
         task = factories.task(users["carol"], "Call Alpha back", opportunity=A1, customer=A,
                               created_by=users["manager"], commit=False)
         note = factories.note(alice, A, opportunity=A1, kind="call", body="Alpha wants a discount")
+        from crm.leads.services import ensure_defaults as ensure_lead_defaults, save_lead
+        ensure_lead_defaults()
+        L = save_lead(alice, None, {"name": "Wang Fang", "company": "Star Tech"})
+        LU = save_lead(alice, None, {"name": "Li Lei", "owner_id": None})
+        LB = save_lead(bob, None, {"name": "Han Meimei"})
+        note_L = factories.note(alice, None, lead_id=L.id, kind="visit", body="Visited Star",
+                                commit=False)
+        task_L = factories.task(alice, "Send Star the quote", lead_id=L.id, commit=False)
+        db.session.commit()
         return World(users={k: v.id for k, v in users.items()}, A=A.id, S=S.id, P=P.id, B=B.id,
                      U=U.id, A1=A1.id, P1=P1.id, P2=P2.id, B1=B1.id,
                      stages={k: s.id for k, s in stages.items()}, tag=tag.id,
-                     contact_A=contact.id, task_carol=task.id, note_A=note.id)
+                     contact_A=contact.id, task_carol=task.id, note_A=note.id,
+                     L=L.id, LU=LU.id, LB=LB.id, note_L=note_L.id, task_L=task_L.id)
 
 
 @pytest.fixture
@@ -186,6 +203,53 @@ MATRIX = [
      {"ids": ["{A}", "{S}"]}, None, _expect(422, 422, 422, 403, 403)),
     ("merge post of an invisible customer", "post", "/duplicates/customer/merge",
      {"ids": ["{A}", "{B}"], "survivor": "{A}"}, None, _expect(409, 409, 403, 403, 403)),
+    # Leads (issue 11): like customers without shares; a lead one may not see is one that does
+    # not exist (404), for its page, its fragments and every post. Its notes and tasks follow
+    # the lead (a note's edit stays its author's or an admin's; a task its people's).
+    ("lead list", "get", "/leads", None, None, _expect(200, 200, 200, 200, 200)),
+    ("lead list results", "get", "/leads?q=wang", None, "lead-results", _expect(200, 200, 200, 200, 200)),
+    ("lead export", "get", "/leads/export.csv", None, None, _expect(200, 200, 200, 200, 200)),
+    ("lead page", "get", "/leads/{L}", None, None, _expect(200, 200, 200, 404, 404)),
+    ("unowned lead page (its creator's)", "get", "/leads/{LU}", None, None,
+     _expect(200, 200, 200, 404, 404)),
+    ("another's lead page", "get", "/leads/{LB}", None, None, _expect(200, 200, 404, 200, 404)),
+    ("lead score fragment", "get", "/leads/{L}", None, "lead-score", _expect(200, 200, 200, 404, 404)),
+    ("lead field fragment", "get", "/leads/{L}/fields/company", None, "lead-field-company",
+     _expect(200, 200, 200, 404, 404)),
+    ("lead field editor", "get", "/leads/{L}/fields/company/edit", None, "lead-field-company",
+     _expect(200, 200, 200, 404, 404)),
+    ("lead field save", "post", "/leads/{L}/fields/company", {"company": "Star Tech Ltd"},
+     "lead-field-company", _expect(200, 200, 200, 404, 404)),
+    ("lead edit form", "get", "/leads/{L}/edit", None, None, _expect(200, 200, 200, 404, 404)),
+    ("lead edit post", "post", "/leads/{L}/edit", {"name": "Wang Fang", "owner_id": "{alice}"},
+     None, _expect(303, 303, 303, 404, 404)),
+    ("lead tags", "post", "/leads/{L}/tags", {}, None, _expect(303, 303, 303, 404, 404)),
+    ("lead status", "post", "/leads/{L}/status", {"status": "nurturing"}, "lead-main",
+     _expect(200, 200, 200, 404, 404)),
+    ("lead BANT", "post", "/leads/{L}/bant", {"budget": "yes"}, None, _expect(303, 303, 303, 404, 404)),
+    ("note on a lead", "post", "/notes", {"kind": "call", "body": "Hi", "lead_id": "{L}"}, None,
+     _expect(303, 303, 303, 404, 404)),
+    ("note on a lead, htmx", "post", "/notes", {"kind": "call", "body": "Hi", "lead_id": "{L}"},
+     "timeline-items", _expect(200, 200, 200, 404, 404)),
+    ("lead note fragment", "get", "/notes/{note_L}", None, "note-{note_L}",
+     _expect(200, 200, 200, 403, 403)),
+    ("lead note edit form", "get", "/notes/{note_L}/edit", None, None,
+     _expect(200, 403, 200, 403, 403)),
+    ("lead note edit", "post", "/notes/{note_L}/edit", {"kind": "call", "body": "Called"}, None,
+     _expect(303, 403, 303, 403, 403)),
+    ("lead note delete", "post", "/notes/{note_L}/delete", {}, None, _expect(303, 403, 303, 403, 403)),
+    ("task on a lead", "post", "/tasks/new", {"title": "Call", "lead_id": "{L}", "assignee_id": "{alice}"},
+     "task-panel", _expect(200, 200, 200, 422, 422)),
+    ("lead task done", "post", "/tasks/{task_L}/toggle", {"done": "1", "panel_lead_id": "{L}"},
+     "task-panel", _expect(200, 200, 200, 403, 403)),
+    ("lead convert page", "get", "/leads/{L}/convert", None, None, _expect(200, 200, 200, 404, 404)),
+    # A salesperson converts when BANT is all yes (it is not); managers and admins decide.
+    ("lead convert", "post", "/leads/{L}/convert", {"version": "", "customer_id": "", "stage_id": ""},
+     None, _expect(303, 303, 422, 404, 404)),
+    ("lead delete", "post", "/leads/{L}/delete", {}, None, _expect(303, 303, 303, 404, 404)),
+    ("another's lead delete", "post", "/leads/{LB}/delete", {}, None, _expect(303, 303, 404, 303, 404)),
+    ("scoring rules", "get", "/admin/scoring", None, None, _expect(200, 403, 403, 403, 403)),
+    ("lead lists admin", "get", "/admin/lead-lists", None, None, _expect(200, 403, 403, 403, 403)),
 ]
 
 

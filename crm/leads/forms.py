@@ -36,10 +36,17 @@ class LeadForm(FlaskForm):
         self.owner_id.choices = [(None, _l("Nobody"))] + [(u.id, u.name) for u in owners]
 
 
-class NoteForm(FlaskForm):
-    kind = SelectField(_l("Kind"), choices=[(k, k) for k in NOTE_KINDS])
-    body = TextAreaField(_l("Note"), validators=[DataRequired(_l("Write what happened.")),
-                                                 Length(max=10000)])
+# The lead page edits these in place, one at a time (crm.leads.routes.field_*).
+INLINE_FIELDS = ("company", "title", "phone", "mobile", "email", "wechat", "region", "address")
+
+
+def inline_form(name: str, **kwargs) -> FlaskForm:
+    """A form of one of LeadForm's INLINE_FIELDS (its validators) and the lead's version."""
+    form_class = type(f"Lead_{name}_Form", (FlaskForm,),
+                      {name: getattr(LeadForm, name), "version": HiddenField()})
+    form = form_class(**kwargs)
+    form[name].id = f"lead-inline-{name}"  # the page holds the full form's ids elsewhere
+    return form
 
 
 class DisqualifyForm(FlaskForm):

@@ -16,7 +16,8 @@ from crm.permissions import visible_leads_clause
 from crm.search import like_escape, query_terms
 from crm.validators import int_or_none
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25  # as the customer list
+COUNT_CAP = 1000  # the list counts its matches up to here, then says "1,000+"
 SOURCE_NAMES = {"web_form": _l("Web form"), "search_ad": _l("Search ad"), "email": _l("Email"),
                 "phone": _l("Phone"), "trade_show": _l("Trade show"), "referral": _l("Referral"),
                 "import": _l("Import"), "other": _l("Other")}
@@ -111,15 +112,40 @@ def filtered_select(user, filters: LeadFilter):
             .order_by(Lead.score.desc(), Lead.id.desc()))
 
 
-def list_page(user, filters: LeadFilter) -> tuple[list[Lead], int]:
-    """One page of leads, highest score first, with owners, sources and tags; and the total."""
+@dataclass
+class LeadPage:
+    """One page of the list; `total` counted up to COUNT_CAP (`capped` beyond). Unpacks as
+    (leads, total)."""
+    leads: list
+    total: int
+    capped: bool = False
+    has_next: bool = False
+
+    def __iter__(self):
+        return iter((self.leads, self.total))
+
+
+def list_page(user, filters: LeadFilter) -> LeadPage:
+    """One page of leads, highest score first, with owners, sources and tags; and how many
+    match, in the page's own statement: the count reads at most COUNT_CAP + 1 matches (a
+    LIMITed subquery, as the customer list's), so 200,000 leads are not counted on every
+    page (tags: one more statement)."""
     where = filters.conditions(user)
-    total = db.session.execute(db.select(func.count(Lead.id)).where(*where)).scalar_one()
-    leads = list(db.session.execute(
-        filtered_select(user, filters)
-        .options(joinedload(Lead.owner), joinedload(Lead.source), selectinload(Lead.tags))
-        .limit(PAGE_SIZE).offset((filters.page - 1) * PAGE_SIZE)).scalars().unique())
-    return leads, total
+    counted = db.select(func.count()).select_from(
+        db.select(Lead.id).where(*where).limit(COUNT_CAP + 1).subquery()).scalar_subquery()
+    rows = db.session.execute(
+        filtered_select(user, filters).add_columns(counted)
+        .options(joinedload(Lead.owner).load_only(User.id, User.name),
+                 joinedload(Lead.source), selectinload(Lead.tags))
+        .limit(PAGE_SIZE + 1).offset((filters.page - 1) * PAGE_SIZE)).all()
+    leads = [row[0] for row in rows[:PAGE_SIZE]]
+    has_next = len(rows) > PAGE_SIZE
+    if not rows:
+        return LeadPage([], 0)
+    if not has_next:  # the last page: the exact number is known
+        return LeadPage(leads, (filters.page - 1) * PAGE_SIZE + len(rows))
+    total = rows[0][1]
+    return LeadPage(leads, min(total, COUNT_CAP), capped=total > COUNT_CAP, has_next=True)
 
 
 def timeline(lead: Lead) -> list[Note]:

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crm.concurrency import Conflict, claim, submitted_token
+from crm.concurrency import Conflict, claim, conflict_for, submitted_token, token_of
 from crm.extensions import db
 from crm.fields.forms import custom_values, prepare, with_custom_fields
 from crm.fields.queries import shown_values
@@ -16,11 +16,14 @@ from crm.jobs.runner import enqueue
 from crm.jobs.services import create_job
 from crm.leads import convert as lead_convert
 from crm.leads import queries, services
-from crm.leads.forms import DisqualifyForm, LeadForm, NoteForm, ScoringRuleForm
+from crm.leads.forms import INLINE_FIELDS, DisqualifyForm, LeadForm, ScoringRuleForm, inline_form
 from crm.models import BANT_KEYS, NOTE_KINDS, OPEN_STATUSES, DisqualifyReason, Lead, LeadSource, Pipeline, ScoringRule, Stage, Tag, User, Customer
 from crm.permissions import (can_convert_lead, can_edit_lead, can_manage_scoring, can_see_customer,
                              can_see_lead)
 from crm.rules import RuleError, apply_rule_error
+from crm.notes.forms import NoteForm
+from crm.notes.queries import timeline
+from crm.tasks.queries import open_and_done_tasks
 from crm.trash.services import trash
 from crm.validators import int_or_none
 
@@ -45,8 +48,9 @@ def _lead_or_404(lead_id: int, *, edit: bool = False) -> Lead:
 
 
 def _list_context(filters, **extra):
-    leads, total = queries.list_page(current_user, filters)
-    return {"leads": leads, "total": total, "filters": filters, "sources": queries.sources(),
+    page = queries.list_page(current_user, filters)
+    return {"leads": page.leads, "total": page.total, "capped": page.capped,
+            "has_next": page.has_next, "filters": filters, "sources": queries.sources(),
             "owners": queries.owners(), "tags": queries.behaviour_tags(),
             "statuses": queries.STATUS_NAMES, "open_statuses": OPEN_STATUSES,
             "page_size": queries.PAGE_SIZE, **extra}
@@ -165,12 +169,21 @@ def _show_context(lead, **extra):
     reasons = queries.reasons()
     disqualify = extra.pop("disqualify_form", None) or DisqualifyForm(formdata=None)
     disqualify.reason_id.choices = [(None, "—")] + [(r.id, r.label) for r in reasons]
-    return {"lead": lead, "notes": queries.timeline(lead),
+    can_edit = can_edit_lead(current_user, lead) and not lead.read_only
+    # The follow-ups and tasks as customers have them (notes/timeline.html, tasks/panel.html):
+    # the task panel's open tasks and the timeline's done ones in one query.
+    panel_tasks, done_tasks = open_and_done_tasks(lead_id=lead.id)
+    return {"lead": lead,
+            "timeline_items": timeline(lead_id=lead.id, done_tasks=done_tasks),
+            "next_contact": lead.next_contact_at,
+            "note_form": extra.pop("note_form", None) or NoteForm(formdata=None, lead_id=lead.id),
+            "notes_read_only": not can_edit, "panel_read_only": not can_edit,
+            "panel_tasks": panel_tasks, "panel_lead_id": lead.id,
+            "panel_customer_id": None, "panel_opportunity_id": None,
             "custom_shown": [v for v in shown_values("lead", lead, current_user) if v.value not in (None, "", [])],
-            "note_form": extra.pop("note_form", None) or NoteForm(formdata=None),
             "disqualify_form": disqualify, "tags": queries.behaviour_tags(),
             "statuses": queries.STATUS_NAMES, "open_statuses": OPEN_STATUSES,
-            "bant_keys": BANT_KEYS, "can_edit": can_edit_lead(current_user, lead) and not lead.read_only,
+            "bant_keys": BANT_KEYS, "can_edit": can_edit, "inline_fields": _inline_fields(),
             "can_convert": can_convert_lead(current_user, lead),
             "reason_label": queries.label(lead.disqualify_reason, queries.REASON_NAMES)
             if lead.disqualify_reason else None, **extra}
@@ -178,11 +191,95 @@ def _show_context(lead, **extra):
 
 @bp.route("/leads/<int:lead_id>")
 def show(lead_id: int):
-    """The lead page: score and breakdown, timeline, BANT, tags, status."""
+    """The lead page: score and breakdown, timeline and tasks, BANT, tags, status."""
     lead = _lead_or_404(lead_id)
     if targets("lead-score"):
-        return fragment(SHOW, "score", **_show_context(lead))
+        return fragment(SHOW, "score", lead=lead)
     return render(SHOW, **_show_context(lead))
+
+
+def show_page(lead_id: int, *, status: int = 200, **overrides):
+    """The whole lead page after the permission check, `overrides` replacing parts of its
+    context (a follow-up refused without JavaScript: crm.responses.record_page)."""
+    lead = _lead_or_404(lead_id)
+    return render(SHOW, status=status, **_show_context(lead, **overrides))
+
+
+# --- One field in place (htmx; without JavaScript the full form, /leads/<id>/edit) -----------
+
+FIELD = "leads/_field.html"
+
+
+def _inline_fields():
+    """(name, label) of the fields the lead page edits in place, labelled as the full form."""
+    labels = LeadForm.__dict__
+    return [(name, labels[name].args[0]) for name in INLINE_FIELDS]
+
+
+def _field_or_404(name: str) -> str:
+    if name not in INLINE_FIELDS:
+        abort(404)
+    return name
+
+
+def _field_context(lead, name, **extra):
+    return {"lead": lead, "name": name, "label": dict(_inline_fields())[name],
+            "can_edit": can_edit_lead(current_user, lead) and not lead.read_only, **extra}
+
+
+@bp.route("/leads/<int:lead_id>/fields/<name>")
+def field_item(lead_id: int, name: str):
+    """One field as the page shows it (the editor's Cancel)."""
+    lead = _lead_or_404(lead_id)
+    return fragment(FIELD, "item", **_field_context(lead, _field_or_404(name)))
+
+
+@bp.route("/leads/<int:lead_id>/fields/<name>/edit")
+def field_edit(lead_id: int, name: str):
+    """The editor of one field, carrying the lead's version as it is now; without htmx the
+    full edit form."""
+    lead = _lead_or_404(lead_id, edit=True)
+    name = _field_or_404(name)
+    if lead.read_only:
+        abort(409)
+    if not is_htmx():
+        return redirect(url_for("leads.update", lead_id=lead.id))
+    form = inline_form(name, formdata=None, data={name: getattr(lead, name),
+                                                 "version": token_of(lead)})
+    return fragment(FIELD, "editor", **_field_context(lead, name, form=form))
+
+
+@bp.route("/leads/<int:lead_id>/fields/<name>", methods=["POST"])
+def field_save(lead_id: int, name: str):
+    """Save one field in place (audited, rescored, as any edit of the lead). Refused input:
+    the editor again, 422, with the message. Someone saved the lead since the editor opened:
+    409, both values side by side (the conflict panel), the typed value kept."""
+    lead = _lead_or_404(lead_id, edit=True)
+    name = _field_or_404(name)
+    if lead.read_only:
+        abort(409)
+    form = inline_form(name)
+    if not form.validate_on_submit():
+        return fragment(FIELD, "editor", status=422, **_field_context(lead, name, form=form))
+    try:
+        claim(lead, submitted_token())
+        services.save_lead(current_user, lead, {name: form[name].data or None})
+    except Conflict:
+        db.session.rollback()
+        conflict = conflict_for(
+            form, lead, [name], discard_url=url_for("leads.show", lead_id=lead.id),
+            discard_hx={"hx-get": url_for("leads.field_item", lead_id=lead.id, name=name),
+                        "hx-target": f"#lead-field-{name}", "hx-swap": "outerHTML"})
+        return fragment(FIELD, "editor", status=409,
+                        **_field_context(lead, name, form=form, conflict=conflict))
+    except RuleError as error:
+        db.session.rollback()
+        apply_rule_error(form, error)
+        return fragment(FIELD, "editor", status=422, **_field_context(lead, name, form=form))
+    db.session.commit()
+    if not is_htmx():
+        return redirect(url_for("leads.show", lead_id=lead.id), 303)
+    return fragment(FIELD, "item", **_field_context(lead, name, saved=True))
 
 
 def _changed(lead, change):
@@ -204,23 +301,6 @@ def _after_change(lead, status=200, **extra):
     if status != 200:
         return render(SHOW, status=status, **_show_context(lead, **extra))
     return redirect(url_for("leads.show", lead_id=lead.id), 303)
-
-
-@bp.route("/leads/<int:lead_id>/notes", methods=["POST"])
-def add_note(lead_id: int):
-    """A follow-up note; the score follows."""
-    lead = _lead_or_404(lead_id, edit=True)
-    form = NoteForm()
-    if form.validate_on_submit():
-        try:
-            services.add_note(current_user, lead, kind=form.kind.data, body=form.body.data)
-        except RuleError as error:
-            db.session.rollback()
-            apply_rule_error(form, error)
-        else:
-            db.session.commit()
-            return _after_change(lead)
-    return _after_change(lead, 422, note_form=form)
 
 
 @bp.route("/leads/<int:lead_id>/tags", methods=["POST"])

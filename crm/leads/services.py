@@ -28,7 +28,8 @@ def ensure_defaults() -> None:
     db.session.flush()
 
 
-def _check_editable(user, lead: Lead) -> None:
+def check_editable(user, lead: Lead) -> None:
+    """RuleError unless `user` may change the lead now (a converted lead is read-only)."""
     if lead.status == "converted":
         raise RuleError(_l("A converted lead is read-only."))
     if not can_edit_lead(user, lead):
@@ -45,7 +46,7 @@ def save_lead(user, lead: Lead | None, fields: dict, *, now: datetime | None = N
             fields = {**fields, "owner_id": user.id}
         db.session.add(lead)
     else:
-        _check_editable(user, lead)
+        check_editable(user, lead)
     if not (fields.get("name") or lead.name or "").strip():
         raise RuleError(_l("Enter the person's name."), field="name")
     for key in LEAD_FIELDS:
@@ -60,7 +61,7 @@ def save_lead(user, lead: Lead | None, fields: dict, *, now: datetime | None = N
 
 def set_status(user, lead: Lead, status: str) -> None:
     """Move an open lead between the open statuses (disqualify and convert have their own)."""
-    _check_editable(user, lead)
+    check_editable(user, lead)
     if status not in OPEN_STATUSES:
         raise RuleError(_l("Choose a status."), field="status")
     if lead.status == "disqualified":
@@ -70,7 +71,7 @@ def set_status(user, lead: Lead, status: str) -> None:
 
 def set_bant(user, lead: Lead, values: dict) -> None:
     """BANT: each of budget, authority, need, timeline yes / no / unknown with a note."""
-    _check_editable(user, lead)
+    check_editable(user, lead)
     bant = {}
     for key in BANT_KEYS:
         answer = values.get(key) or "unknown"
@@ -86,7 +87,7 @@ def set_bant(user, lead: Lead, values: dict) -> None:
 
 def set_tags(user, lead: Lead, tags: list[Tag], *, now: datetime | None = None) -> None:
     """The lead's behaviour tags (only tags of behaviour groups); rescored."""
-    _check_editable(user, lead)
+    check_editable(user, lead)
     if any(tag.group.kind != "behaviour" for tag in tags):
         raise RuleError(_l("Leads take behaviour tags only."), field="tag_ids")
     lead.tags = list(tags)
@@ -95,31 +96,35 @@ def set_tags(user, lead: Lead, tags: list[Tag], *, now: datetime | None = None) 
 
 
 def add_note(user, lead: Lead, *, kind: str, body: str, now: datetime | None = None) -> Note:
-    """A follow-up note on the lead: the lead is contacted (a new lead becomes contacted),
-    its silence starts again, and it is rescored."""
-    _check_editable(user, lead)
+    """A follow-up note on the lead, now (the lead page adds them through crm.notes.services,
+    with a time and a next contact; this is for code that records one, e.g. a web form)."""
+    check_editable(user, lead)
     if not (body or "").strip():
         raise RuleError(_l("Write what happened."), field="body")
     now = now or utcnow()
     note = Note(kind=kind, body=body.strip(), happened_at=now, author=user, lead=lead)
     db.session.add(note)
-    lead.last_contact_at = now
-    if lead.status == "new":
-        lead.status = "contacted"
-    db.session.flush()
-    rescore(lead, now=now)
+    note_changed(lead, now=now)
     return note
+
+
+def note_changed(lead: Lead, *, now: datetime | None = None) -> None:
+    """A note of the lead was added, changed or moved to the trash: the last contact is its
+    latest note's time (none left: none), a new lead becomes contacted when it has a note,
+    and the lead is rescored, all in this transaction (scoring.score_lead)."""
+    scoring.score_lead(lead, now=now, notes_changed=True)
+    if lead.last_contact_at is not None and lead.status == "new":
+        lead.status = "contacted"
 
 
 def rescore(lead: Lead, *, now: datetime | None = None) -> None:
     """The lead's score and its breakdown, recomputed (crm/leads/scoring.py)."""
-    scoring.recompute([lead.id], now=now)
-    db.session.refresh(lead)
+    scoring.score_lead(lead, now=now)
 
 
 def disqualify(user, lead: Lead, reason: DisqualifyReason | None, note: str | None = None) -> None:
     """Disqualify (无效): a reason is required; nothing is deleted."""
-    _check_editable(user, lead)
+    check_editable(user, lead)
     if reason is None:
         raise RuleError(_l("Choose why the lead is disqualified."), field="reason_id")
     lead.status = "disqualified"
@@ -129,7 +134,7 @@ def disqualify(user, lead: Lead, reason: DisqualifyReason | None, note: str | No
 
 def reopen(user, lead: Lead) -> None:
     """A disqualified lead goes back to nurturing; its reason is kept in the audit trail."""
-    _check_editable(user, lead)
+    check_editable(user, lead)
     if lead.status != "disqualified":
         raise RuleError(_l("Only a disqualified lead can be reopened."))
     lead.status = "nurturing"
@@ -139,5 +144,5 @@ def reopen(user, lead: Lead) -> None:
 
 def assign(user, lead: Lead, owner: User | None) -> None:
     """A manager (or the owner handing it on) gives the lead to `owner`."""
-    _check_editable(user, lead)
+    check_editable(user, lead)
     lead.owner = owner

@@ -72,6 +72,7 @@ class Lead(db.Model):
         # The list's default sort: intent score, highest first.
         db.Index("ix_leads_score_id", "score", "id"),
         db.Index("ix_leads_owner_status", "owner_id", "status"),
+        db.Index("ix_leads_owner_next_contact", "owner_id", "next_contact_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -99,6 +100,8 @@ class Lead(db.Model):
     # BANT: {"budget": "yes"|"no"|"unknown", "budget_note": "...", ...}
     bant: Mapped[dict] = mapped_column(CustomJSON, default=dict, server_default="{}")
     last_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # 下次联系时间, planned from the follow-up form (crm.notes.services.set_next_contact).
+    next_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disqualify_reason_id: Mapped[int | None] = mapped_column(
         ForeignKey("disqualify_reasons.id", ondelete="SET NULL"))
     disqualify_note: Mapped[str | None] = mapped_column(Text)

@@ -19,6 +19,12 @@ class Task(db.Model):
         # /tasks for everyone (managers): each section read in its order across all assignees.
         db.Index("ix_tasks_done_due", "done", "due_at", "id", "deleted_at"),
         db.Index("ix_tasks_done_done_at", "done", "done_at", "id", "deleted_at"),
+        # A lead's task panel and timeline (issue 11). Partial: most tasks have no lead, and
+        # SQLite's statistics of a full index on a mostly-NULL column make it look useless
+        # (it then read the tasks by done through ix_tasks_done_done_at: 300 ms at 200,000).
+        db.Index("ix_tasks_lead_done", "lead_id", "done", "due_at",
+                 sqlite_where=db.text("lead_id IS NOT NULL"),
+                 postgresql_where=db.text("lead_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -21,3 +21,4 @@ class NoteForm(FlaskForm):
     customer_id = HiddenField()
     contact_id = HiddenField()
     opportunity_id = HiddenField()
+    lead_id = HiddenField()

@@ -6,9 +6,9 @@ from datetime import datetime
 from sqlalchemy.orm import joinedload
 
 from crm.extensions import db
-from crm.models import Contact, Customer, Note, Opportunity, StageChange, Task
+from crm.models import Contact, Customer, Lead, Note, Opportunity, StageChange, Task
 from crm.permissions import (can_edit_note, can_see_note, checked, current_viewer, sees_everything,
-                             visible_customers_clause, visible_notes_clause,
+                             visible_customers_clause, visible_leads_clause, visible_notes_clause,
                              visible_opportunities_clause, visible_record)
 from crm.tasks.queries import of_customer
 
@@ -48,6 +48,15 @@ def note_targets(viewer, *, customer_id: int | None = None, contact_id: int | No
     return customer, contact, opportunity
 
 
+def lead_target(viewer, lead_id: int | None) -> Lead | None:
+    """The lead a new note is for, from its form's `lead_id`: None when it names none, or one
+    that does not exist, is in the trash, or `viewer` may not see (the same answer)."""
+    if lead_id is None:
+        return None
+    return db.session.execute(db.select(Lead).where(Lead.id == lead_id,
+                                                    visible_leads_clause(viewer))).scalar_one_or_none()
+
+
 @dataclass
 class TimelineItem:
     kind: str  # "note", "stage", "task"
@@ -56,12 +65,13 @@ class TimelineItem:
 
 
 def timeline(*, customer_id: int | None = None, opportunity_id: int | None = None,
-             contact_id: int | None = None, limit: int = 100,
+             contact_id: int | None = None, lead_id: int | None = None, limit: int = 100,
              stage_changes: list[StageChange] | None = None,
              done_tasks: list[Task] | None = None) -> list[TimelineItem]:
     """Notes, stage changes and completed tasks, newest first, in three queries, or fewer when
     the page has read the stage changes (an opportunity's whole history) or the done tasks
-    (crm.tasks.queries.open_and_done_tasks) already."""
+    (crm.tasks.queries.open_and_done_tasks) already. A lead's (`lead_id`): its notes and done
+    tasks (the page checked that the lead is visible; its notes are all the lead's)."""
     notes_q = db.select(Note).options(joinedload(Note.author), joinedload(Note.opportunity),
                                       joinedload(Note.contact))
     changes_q = db.select(StageChange).options(
@@ -73,6 +83,10 @@ def timeline(*, customer_id: int | None = None, opportunity_id: int | None = Non
         notes_q = notes_q.where(Note.opportunity_id == opportunity_id)
         changes_q = changes_q.where(StageChange.opportunity_id == opportunity_id)
         tasks_q = tasks_q.where(Task.opportunity_id == opportunity_id)
+    elif lead_id is not None:
+        notes_q = notes_q.where(Note.lead_id == lead_id)
+        changes_q = None
+        tasks_q = tasks_q.where(Task.lead_id == lead_id)
     elif contact_id is not None:
         notes_q = notes_q.where(Note.contact_id == contact_id)
         changes_q = None
@@ -83,7 +97,7 @@ def timeline(*, customer_id: int | None = None, opportunity_id: int | None = Non
             Opportunity.customer_id == customer_id)
         tasks_q = tasks_q.where(of_customer(customer_id))
     viewer = current_viewer()
-    if not sees_everything(viewer):
+    if not sees_everything(viewer) and lead_id is None:
         # A read-only customer profile does not show its opportunities I may not see, nor
         # their notes, stage changes and tasks.
         visible = (db.select(Opportunity.id).where(visible_opportunities_clause(viewer))

@@ -5,8 +5,8 @@ from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.extensions import db
-from crm.models import Customer, Opportunity, User
-from crm.permissions import current_viewer, visible_record
+from crm.models import Customer, Lead, Opportunity, User
+from crm.permissions import can_edit_lead, current_viewer, visible_leads_clause, visible_record
 from crm.validators import int_or_none
 
 
@@ -43,6 +43,8 @@ class TaskForm(FlaskForm):
     related_q = StringField(_l("Find a customer or opportunity"), validators=[Length(max=200)])
     customer_id = HiddenField()
     opportunity_id = HiddenField()
+    # The lead page's panel: a task on a lead (one the user may edit, not converted).
+    lead_id = HiddenField()
     next = HiddenField()
 
     def __init__(self, *args, assignees: list[User] | None = None, task=None, **kwargs):
@@ -55,6 +57,7 @@ class TaskForm(FlaskForm):
         self.task = task
         self.related_customer = None
         self.related_opportunity = None
+        self.related_lead = None
 
     def validate_assignee_id(self, field):
         if field.data is None:
@@ -78,7 +81,16 @@ class TaskForm(FlaskForm):
     def load_related(self) -> str | None:
         """Find the related customer / opportunity; the error message when one is missing
         (or hidden from the user: the same message, see _find)."""
-        self.related_customer = self.related_opportunity = None
+        self.related_customer = self.related_opportunity = self.related_lead = None
+        lead_id = int_or_none(self.lead_id.data)
+        if lead_id is not None and not self.uses_related_field():
+            viewer = current_viewer()
+            lead = db.session.execute(db.select(Lead).where(
+                Lead.id == lead_id, visible_leads_clause(viewer))).scalar_one_or_none()
+            if lead is None or lead.read_only or not can_edit_lead(viewer, lead):
+                return str(_l("That lead cannot take tasks."))
+            self.related_lead = lead
+            return None
         if self.uses_related_field():
             kind, record_id = parse_related(self.related.data)
             if self.related.data and kind is None:

@@ -24,13 +24,14 @@ from sqlalchemy.orm import Session, joinedload
 
 from crm.extensions import db
 from crm.l10n import dt
-from crm.models import Customer, Opportunity, Task, User, utcnow
+from crm.models import Customer, Lead, Opportunity, Task, User, utcnow
 from crm.permissions import (
     can_edit_task,
     current_viewer,
     mark_hidden_related,
     sees_everything,
     visible_customers_clause,
+    visible_leads_clause,
     visible_opportunities_clause,
 )
 from crm.search import customer_search_condition, query_terms
@@ -197,9 +198,11 @@ def of_customer(customer_id: int):
     return db.or_(Task.customer_id == customer_id, in_opportunities)
 
 
-def _scope(customer_id: int | None, opportunity_id: int | None) -> list:
-    """WHERE conditions: the tasks of an opportunity, or of a customer (its own and its
-    opportunities', without those of its opportunities the signed-in user may not see)."""
+def _scope(customer_id: int | None, opportunity_id: int | None, lead_id: int | None = None) -> list:
+    """WHERE conditions: the tasks of a lead, of an opportunity, or of a customer (its own and
+    its opportunities', without those of its opportunities the signed-in user may not see)."""
+    if lead_id is not None:
+        return [Task.lead_id == lead_id]
     if opportunity_id is not None:
         return [Task.opportunity_id == opportunity_id]
     conditions = [of_customer(customer_id)]
@@ -229,11 +232,15 @@ def _open_total(scope):
             .correlate(None).scalar_subquery())
 
 
-def _record_visible(customer_id: int | None, opportunity_id: int | None):
-    """WHERE condition: the record of a task panel (its opportunity, else its customer) is one
-    the signed-in user may see; None when they see everything. An uncorrelated EXISTS on the
-    record's primary key, run once for the statement."""
+def _record_visible(customer_id: int | None, opportunity_id: int | None,
+                    lead_id: int | None = None):
+    """WHERE condition: the record of a task panel (its lead, its opportunity, else its
+    customer) is one the signed-in user may see; None when they see everything. An
+    uncorrelated EXISTS on the record's primary key, run once for the statement."""
     viewer = current_viewer()
+    if lead_id is not None:
+        return (db.select(Lead.id).where(Lead.id == lead_id, visible_leads_clause(viewer))
+                .correlate(None).exists())
     if sees_everything(viewer):
         return None
     if opportunity_id is not None:
@@ -246,20 +253,20 @@ def _record_visible(customer_id: int | None, opportunity_id: int | None):
 
 
 def open_tasks_for(customer_id: int | None = None, opportunity_id: int | None = None,
-                   limit: int = PANEL_ROWS) -> OpenTasks:
+                   limit: int = PANEL_ROWS, lead_id: int | None = None) -> OpenTasks:
     """The first `limit` open tasks of an opportunity, or of a customer (its own and its
     opportunities'), by due date (overdue first, undated last), the assignee loaded with
     them, and their total (OpenTasks.total): one query, whatever their number.
 
     The record comes from a form (the task panel's) as often as from its page: one the
     signed-in user may not see has no tasks for them, as one that does not exist (checked in
-    the same statement)."""
-    if customer_id is None and opportunity_id is None:
+    the same statement). A lead's (`lead_id`): the tasks on the lead."""
+    if customer_id is None and opportunity_id is None and lead_id is None:
         return OpenTasks()
-    scope = _scope(customer_id, opportunity_id)
+    scope = _scope(customer_id, opportunity_id, lead_id)
     query = _with_relations(db.select(Task, _open_total(scope))).where(
         Task.done.is_(False), *scope)
-    visible = _record_visible(customer_id, opportunity_id)
+    visible = _record_visible(customer_id, opportunity_id, lead_id)
     if visible is not None:
         query = query.where(visible)
     rows = db.session.execute(query.order_by(*_due_order()).limit(limit)).all()
@@ -267,18 +274,18 @@ def open_tasks_for(customer_id: int | None = None, opportunity_id: int | None = 
 
 
 def open_and_done_tasks(customer_id: int | None = None, opportunity_id: int | None = None,
-                        done_limit: int = 100, open_limit: int = PANEL_ROWS
-                        ) -> tuple[OpenTasks, list[Task]]:
+                        done_limit: int = 100, open_limit: int = PANEL_ROWS,
+                        lead_id: int | None = None) -> tuple[OpenTasks, list[Task]]:
     """What a customer's or an opportunity's page shows of its tasks, in one query: the first
     `open_limit` open ones (the task panel, by due date, as open_tasks_for), their total on
     the list's `total` (an OpenTasks), and the latest `done_limit` done ones (the timeline,
     newest first). Each part selects its ids with its own order and LIMIT, from the indexes
     on customer_id / opportunity_id; a UNION ALL joins them. The total of open tasks rides
     in the same statement (an uncorrelated count, run once), so a big account's page costs
-    the same statements as a small one's."""
-    if customer_id is None and opportunity_id is None:
+    the same statements as a small one's. A lead's page passes `lead_id`."""
+    if customer_id is None and opportunity_id is None and lead_id is None:
         return OpenTasks(), []
-    scope = _scope(customer_id, opportunity_id)
+    scope = _scope(customer_id, opportunity_id, lead_id)
     open_ids = (db.select(Task.id).where(Task.done.is_(False), *scope)
                 .order_by(*_due_order()).limit(open_limit))
     done_ids = (db.select(Task.id).where(Task.done.is_(True), *scope)

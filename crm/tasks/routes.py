@@ -160,23 +160,26 @@ def _with_badge(response, *pieces: str):
 
 
 def _panel_response(customer_id, opportunity_id, *, form: TaskForm | None = None, status=200,
-                    oob=()):
-    """The task panel of a customer or an opportunity, with the badge (and `oob`) out of band."""
+                    oob=(), lead_id=None):
+    """The task panel of a customer, an opportunity or a lead, with the badge (and `oob`) out
+    of band."""
     # The panel's record comes from the form: one the user may not see lists nothing, as one
     # that does not exist (open_tasks_for checks it in its own statement).
     response = fragment(PANEL, "task_panel", status=status,
                         panel_tasks=open_tasks_for(customer_id=customer_id,
-                                                   opportunity_id=opportunity_id),
+                                                   opportunity_id=opportunity_id, lead_id=lead_id),
                         panel_customer_id=customer_id, panel_opportunity_id=opportunity_id,
+                        panel_lead_id=lead_id,
                         panel_form=_panel_ids(form) if form is not None else None)
     return _with_badge(response, *oob)
 
 
 def _panel_of_form(**kwargs):
     """The task panel whose record the toggle or delete form names (panel_customer_id,
-    panel_opportunity_id)."""
+    panel_opportunity_id, panel_lead_id)."""
     return _panel_response(int_or_none(request.form.get("panel_customer_id")),
-                           int_or_none(request.form.get("panel_opportunity_id")), **kwargs)
+                           int_or_none(request.form.get("panel_opportunity_id")),
+                           lead_id=int_or_none(request.form.get("panel_lead_id")), **kwargs)
 
 
 def _task_or_403(task_id: int):
@@ -221,11 +224,12 @@ def create():
         create_task(title=form.title.data, due_at=user_time_to_utc(form.due_at.data),
                     assignee=form.assignee, created_by=current_user,
                     customer_id=form.related_customer.id if form.related_customer else None,
-                    opportunity=form.related_opportunity)
+                    opportunity=form.related_opportunity, lead=form.related_lead)
         db.session.commit()
         if in_panel:
             return _panel_response(int_or_none(form.customer_id.data),
-                                   int_or_none(form.opportunity_id.data))
+                                   int_or_none(form.opportunity_id.data),
+                                   lead_id=int_or_none(form.lead_id.data))
         if on_page:
             return _with_badge(fragment(PAGE, "tasks_main", **_page_context(
                 **listing(_filter_args_from_page()), assignees=assignees)))
@@ -236,7 +240,8 @@ def create():
     status = 422 if form.errors else 200
     if in_panel:
         return _panel_response(int_or_none(form.customer_id.data),
-                               int_or_none(form.opportunity_id.data), form=form, status=status)
+                               int_or_none(form.opportunity_id.data), form=form, status=status,
+                               lead_id=int_or_none(form.lead_id.data))
     if on_page:
         context = _page_context(**listing(_filter_args_from_page()), form=form,
                                 assignees=assignees)
@@ -348,9 +353,10 @@ bp.add_app_template_global(can_edit_task, "can_edit_task")
 
 
 @bp.app_template_global()
-def task_panel_form(customer_id=None, opportunity_id=None, assignees=None) -> TaskForm:
-    """A fresh 'add task' form for the panel of a customer or opportunity page; `assignees`
-    (the active users, by name) when the page has read them already."""
+def task_panel_form(customer_id=None, opportunity_id=None, assignees=None, lead_id=None) -> TaskForm:
+    """A fresh 'add task' form for the panel of a customer, opportunity or lead page;
+    `assignees` (the active users, by name) when the page has read them already."""
     return _panel_ids(_new_form(assignees if assignees is not None else active_users(),
-                                customer_id=customer_id or "", opportunity_id=opportunity_id or ""))
+                                customer_id=customer_id or "", opportunity_id=opportunity_id or "",
+                                lead_id=lead_id or ""))
 

@@ -7,7 +7,7 @@ is crm.permissions.can_edit_task.
 from datetime import datetime, timezone
 
 from crm.extensions import db
-from crm.models import Opportunity, Task, User, utcnow
+from crm.models import Lead, Opportunity, Task, User, utcnow
 from crm.tasks.queries import user_zone
 
 def user_time_to_utc(value: datetime | None, tz=None) -> datetime | None:
@@ -30,16 +30,21 @@ def _relate(task: Task, customer_id: int | None, opportunity: Opportunity | None
 
 
 def create_task(*, title: str, due_at: datetime | None, assignee: User, created_by: User | None,
-                customer_id: int | None = None, opportunity: Opportunity | None = None) -> Task:
+                customer_id: int | None = None, opportunity: Opportunity | None = None,
+                lead: Lead | None = None) -> Task:
     """A new open task (the session holds it, nothing is flushed).
 
     Rules: the title is kept without its surrounding spaces; a task related to an
-    opportunity also records the opportunity's customer (so the customer's page lists it).
+    opportunity also records the opportunity's customer (so the customer's page lists it);
+    a task on a lead has no customer until the lead is converted (crm.leads.convert moves it).
     """
     task = Task(title=title.strip(), due_at=due_at, assignee=assignee,
                 assignee_id=assignee.id, created_by_id=created_by.id if created_by else None,
                 done=False)
-    _relate(task, customer_id, opportunity)
+    if lead is not None:
+        task.lead = lead
+    else:
+        _relate(task, customer_id, opportunity)
     db.session.add(task)
     return task
 
