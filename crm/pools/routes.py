@@ -24,6 +24,7 @@ bp = Blueprint("pools", __name__)
 LIST = "pools/index.html"
 RECORD = "pools/record.html"
 PANEL = "pools/_panel.html"
+LIST_ERROR = "pools/taken.html"
 KINDS = {"customer": Customer, "lead": Lead}
 PAGES = {"customer": ("customers.show", "customer_id"), "lead": ("leads.show", "lead_id")}
 
@@ -123,7 +124,15 @@ def record(kind: str, record_id: int):
 
 @bp.route("/pool/<kind>/<int:record_id>/claim", methods=["POST"])
 def claim(kind: str, record_id: int):
-    """领取: race-safe; a refusal says why (who has it, which limit) and changes nothing."""
+    """领取: race-safe; a refusal says why (who has it, which limit) and changes nothing. A
+    member who arrives a moment after someone else claimed it (it is no longer in the pool,
+    nor theirs to see) is told who has it (409), not that it does not exist."""
+    _kind_or_404(kind)
+    taken = queries.pool_record(kind, record_id)
+    if (taken is not None and taken.owner_id is not None and not _can_see(taken)
+            and can_use_pool(current_user, services.pool_of(taken))):
+        error = services.ClaimTaken(taken.owner.name if taken.owner else "?")
+        return render(LIST_ERROR, status=409, error=str(error), kind=kind)
     found = _record_or_404(kind, record_id)
     start, _end = day_bounds()
     try:
