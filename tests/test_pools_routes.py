@@ -179,3 +179,10 @@ def test_visibility_matrix(app, client, login, world, method, path, expected):
         assert response.status_code == status, (role, url, response.status_code)
     client.post("/logout")
     assert client.get(url).status_code in (302, 303)
+
+
+def test_bulk_transfer_on_the_lists_is_for_managers(app, client, login, world):
+    login(world["mia"])
+    assert 'id="bulk-transfer"' in client.get("/customers").get_data(as_text=True)
+    login(world["ada"])
+    assert 'id="bulk-transfer"' not in client.get("/customers").get_data(as_text=True)
