@@ -112,16 +112,19 @@ def _return(model, kind: str, pool: Pool, rule: str, days: int, where, now: date
     result.statements += 1
     if not inserted.rowcount:
         return
-    batch = and_(OwnerChange.record_kind == kind, OwnerChange.how == "returned",
-                 OwnerChange.pool_id == pool.id, OwnerChange.rule == rule,
-                 OwnerChange.days == days, OwnerChange.at == now,
-                 OwnerChange.record_id == model.id, OwnerChange.from_user_id == model.owner_id)
+    # The rows just written name this statement's records (the same now, rule, days, pool);
+    # those already returned by an earlier level's statement are nobody's by now.
+    batch = select(OwnerChange.record_id).where(
+        OwnerChange.record_kind == kind, OwnerChange.how == "returned",
+        OwnerChange.pool_id == pool.id, OwnerChange.rule == rule, OwnerChange.days == days,
+        OwnerChange.at == now)
+    still_owned = and_(model.id.in_(batch), model.owner_id.is_not(None))
     if not is_paused():
         text = f"{pool.name_en} / {pool.name_zh}: {rule} {days}d"
         audit = select(literal(now, UTCDateTime), literal(None, Integer), literal("update", String),
                        literal(ENTITIES[kind], String), model.id, literal("owner_id", String),
                        User.name, literal(text, Text), func.substr(model.name, 1, 200)) \
-            .join(User, User.id == model.owner_id).where(exists().where(batch))
+            .join(User, User.id == model.owner_id).where(still_owned)
         db.session.execute(AuditEntry.__table__.insert().from_select(
             ["at", "user_id", "action", "entity", "entity_id", "field", "old_value", "new_value",
              "label"], audit))
@@ -130,7 +133,7 @@ def _return(model, kind: str, pool: Pool, rule: str, days: int, where, now: date
               "version": model.version + 1}
     if model is Customer:
         values["locked_at"] = None
-    done = db.session.execute(update(model).where(exists().where(batch)).values(**values)
+    done = db.session.execute(update(model).where(still_owned).values(**values)
                               .execution_options(synchronize_session=False))
     result.statements += 1
     result.returned += done.rowcount
