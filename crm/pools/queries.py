@@ -12,9 +12,8 @@ from sqlalchemy.orm import aliased, selectinload
 from crm.extensions import db
 from crm.models import (Customer, CustomerLevel, Lead, Note, OwnerChange, Pool, User, utcnow)
 from crm.permissions import sees_everything, visible_customers_clause, visible_leads_clause
-from crm.pools.services import (MODELS, default_pool_id, in_pool_clause, is_member, is_won,
-                                lock_cap, own_cap)
-from crm.pools.sweep import soon_clause
+from crm.pools.services import MODELS, in_pool_clause, is_member, is_won, lock_cap
+from crm.pools.sweep import soon_ids
 from crm.search import like_escape, query_terms
 
 PAGE_SIZE = 30
@@ -189,29 +188,31 @@ def record_notes(kind: str, record_id: int, limit: int = 20) -> list[Note]:
 
 def soon_rows(user, *, everyone: bool = False, now=None) -> list:
     """"Returning to the pool soon": the user's records (a manager: everyone's) some rule
-    returns within the pool's warning days; customers then leads, soonest first."""
+    returns within the pool's warning days; customers then leads, longest held first."""
     now = now or utcnow()
     pools = [p for p in all_pools() if p.enabled]
     found = []
     for kind, model in MODELS.items():
-        clause = soon_clause(model, pools, defaults(), now)
-        where = [clause]
-        if not everyone:
-            where.append(model.owner_id == user.id)
+        ids = soon_ids(model, pools, defaults(), now, None if everyone else user.id)
+        if ids is None:
+            continue
         rows = db.session.execute(
             select(model.id, model.name, User.name, model.owner_since).join(User, User.id == model.owner_id)
-            .where(*where).order_by(model.owner_since, model.id).limit(100)).all()
+            .where(model.id.in_(ids)).order_by(model.owner_since, model.id).limit(100)).all()
         found += [(kind, *row) for row in rows]
     return found
 
 
 def soon_count(user, now=None) -> int:
+    """How many of the user's records return soon (the /pool tab's badge): one count per kind
+    whose pools warn."""
     now = now or utcnow()
     pools = [p for p in all_pools() if p.enabled]
     total = 0
     for model in MODELS.values():
-        total += db.session.execute(select(func.count()).select_from(model).where(
-            model.owner_id == user.id, soon_clause(model, pools, defaults(), now))).scalar_one()
+        ids = soon_ids(model, pools, defaults(), now, user.id)
+        if ids is not None:
+            total += db.session.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
     return total
 
 
@@ -256,16 +257,9 @@ def visible_records(user, kind: str, ids: list[int]) -> list:
     return list(db.session.execute(select(model).where(model.id.in_(ids), clause)).scalars())
 
 
-def my_caps(user, pool: Pool) -> dict:
-    return {"own_cap": own_cap(pool, user), "lock_cap": lock_cap(pool, user)}
-
-
 def pool_for_page(pool_id: int | None, kind: str, user) -> Pool | None:
     pools = member_pools(user, kind)
     if pool_id is not None:
         return next((p for p in pools if p.id == pool_id), None)
     return pools[0] if pools else None
 
-
-def default_pool(kind: str) -> int | None:
-    return default_pool_id(kind)

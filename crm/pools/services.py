@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 
 from crm.audit.services import record as audit_record
 from crm.extensions import db
@@ -564,6 +564,3 @@ def set_level(record, level_id: int | None) -> None:
     record.level_id = level_id
     db.session.flush()
 
-
-def owner_history_clause(kind: str, record_id: int):
-    return and_(OwnerChange.record_kind == kind, OwnerChange.record_id == record_id)

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import force_locale, gettext
 from sqlalchemy import (Boolean, Integer, String, Text, and_, case, exists, func, literal, or_,
-                        select, true, update)
+                        select, true, union, update)
 
 from crm.audit.services import is_paused
 from crm.extensions import db
@@ -192,15 +192,24 @@ def run_sweep() -> str:
     return sweep(utcnow()).summary()
 
 
-def soon_clause(model, pools: list[Pool], defaults: dict, now: datetime):
-    """WHERE: owned records some rule returns within their pool's warn_days (not yet due)."""
+def soon_ids(model, pools: list[Pool], defaults: dict, now: datetime, owner_id: int | None = None):
+    """The ids of owned records some rule returns within their pool's warn_days (not yet
+    due): a UNION of one SELECT per pool, rule and level, each of which the database plans
+    as its own anti-joins (an OR of them would run the subqueries row by row); None when no
+    pool warns."""
     parts = []
+    kind = "customer" if model is Customer else "lead"
     for pool in pools:
-        if pool.kind != ("customer" if model is Customer else "lead") or not pool.warn_days:
+        if pool.kind != kind or not pool.warn_days:
             continue
         ahead = now + timedelta(days=pool.warn_days)
         for rule in active_rules(pool):
             for level_where, days in level_parts(model, pool, rule):
-                parts.append(and_(candidates_clause(model, pool, defaults[pool.kind]), level_where,
-                                  rule_clause(model, rule, days, ahead)))
-    return or_(*parts) if parts else literal(False, Boolean)
+                where = [candidates_clause(model, pool, defaults[pool.kind]), level_where,
+                         rule_clause(model, rule, days, ahead)]
+                if owner_id is not None:
+                    where.append(model.owner_id == owner_id)
+                parts.append(select(model.id).where(*where))
+    if not parts:
+        return None
+    return union(*parts) if len(parts) > 1 else parts[0]
