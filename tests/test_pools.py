@@ -517,3 +517,19 @@ def test_masking_and_the_pool_page(pools, people):
     page = pool_page(ada, pools[0])
     assert page.total == 1 and page.rows[0].phone == "138****8000"
     assert mask_phone("13800138000") == "138****8000" and mask_email("wang@example.com") == "w***@example.com"
+
+
+def test_a_disabled_pools_owned_records_go_back_to_the_first_enabled_one(pools, people):
+    ada = people[0]
+    first = pools[0]
+    second = services.save_pool(None, _pool_values(kind="customer", name_en="Second"), member_users=[],
+                                member_roles=[], role_caps={}, level_days={})
+    db.session.commit()
+    customer = factories.customer(ada, pool_id=second.id)
+    services.save_pool(second, {**_keep(second), "enabled": False}, member_users=[], member_roles=[],
+                       role_caps={}, level_days={})
+    db.session.commit()
+    services.release(ada, customer, "不需要了")
+    db.session.commit()
+    assert customer.pool_id == first.id
+    assert pool_page(ada, first).total == 1

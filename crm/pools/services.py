@@ -125,15 +125,21 @@ def default_pool_id(kind: str) -> int | None:
 
 
 def pool_of(record) -> Pool | None:
-    """The pool a record is in (unowned) or goes back to (owned)."""
-    pool_id = record.pool_id or default_pool_id(kind_of(record))
+    """The pool a record is in (unowned) or goes back to (owned): its own, unless that one
+    is disabled (or gone), then the kind's first enabled pool."""
+    pool = db.session.get(Pool, record.pool_id) if record.pool_id else None
+    if pool is not None and pool.enabled:
+        return pool
+    pool_id = default_pool_id(kind_of(record))
     return db.session.get(Pool, pool_id) if pool_id else None
 
 
 def in_pool_clause(model, pool: Pool, default_id: int | None):
     """WHERE: the records of `model` that belong to `pool` (owned or not)."""
     if pool.id == default_id:
-        return or_(model.pool_id == pool.id, model.pool_id.is_(None))
+        # The first enabled pool also holds what names no pool, or a disabled one.
+        disabled = select(Pool.id).where(Pool.kind == pool.kind, Pool.enabled.is_(False))
+        return or_(model.pool_id == pool.id, model.pool_id.is_(None), model.pool_id.in_(disabled))
     return model.pool_id == pool.id
 
 
