@@ -131,3 +131,29 @@ def test_the_navigation_with_the_pool_fits_at_1024_px(app, browser, live_server,
         assert page.evaluate("document.documentElement.scrollWidth") <= width
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_admin_sets_a_rule_and_bad_days_change_nothing(app, page, make_user, browser_login, language):
+    admin = make_user("admin", name="Root", language=language)
+    with app.app_context():
+        services.ensure_defaults()
+        db.session.commit()
+        pool_id = db.session.execute(select(Pool.id).where(Pool.kind == "customer")).scalar_one()
+    browser_login(page, admin)
+    page.goto("/admin/pools")
+    page.locator(f"#admin-pool-{pool_id} a.pool-name").click()
+    expect(page).to_have_url(re.compile(rf"/admin/pools/{pool_id}$"))
+    page.locator("input[name=no_followup_on]").check()
+    page.fill("input[name=no_followup_days]", "-5")
+    page.locator("form.pool-form button[type=submit]").click()
+    expect(page.locator("#no_followup_days-error")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    with app.app_context():
+        assert db.session.get(Pool, pool_id).no_followup_on is False
+    page.fill("input[name=no_followup_days]", "20")
+    page.locator("form.pool-form button[type=submit]").click()
+    expect(page.locator(".flash-success")).to_be_visible()
+    with app.app_context():
+        pool = db.session.get(Pool, pool_id)
+        assert pool.no_followup_on is True and pool.no_followup_days == 20
