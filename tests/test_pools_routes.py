@@ -186,3 +186,36 @@ def test_bulk_transfer_on_the_lists_is_for_managers(app, client, login, world):
     assert 'id="bulk-transfer"' in client.get("/customers").get_data(as_text=True)
     login(world["ada"])
     assert 'id="bulk-transfer"' not in client.get("/customers").get_data(as_text=True)
+
+
+def test_pool_pages_cost_the_same_statements_at_few_and_many_rows(app, client, login, world):
+    """/pool, its soon tab and a record's panel: the same statements at 2 and 60 records
+    (the pool's, and the seller's own returning soon), within the budget of 8."""
+    from tests.conftest import count_queries
+    with app.app_context():
+        pool = db.session.get(Pool, world["pool"])
+        pool.no_followup_on, pool.not_won_on, pool.warn_days = True, True, 3
+        db.session.commit()
+    login(world["ada"])
+    paths = ["/pool", "/pool?tab=soon", f"/pool/customer/{world['owned']}/panel"]
+
+    def counts():
+        found = []
+        for path in paths:
+            client.get(path)
+            with app.app_context(), count_queries(db.engine) as statements:
+                assert client.get(path).status_code == 200
+            found.append(len(statements))
+        return found
+
+    few = counts()
+    with app.app_context():
+        from datetime import timedelta
+        from crm.models import utcnow
+        for n in range(30):
+            factories.customer(None, name=f"池{n}", commit=False)
+            mine = factories.customer(world["ada"].id, name=f"我的{n}", commit=False)
+            mine.owner_since = utcnow() - timedelta(days=28)
+        db.session.commit()
+    many = counts()
+    assert few == many and max(many) <= 8, (few, many)
