@@ -197,7 +197,7 @@ def test_pool_pages_cost_the_same_statements_at_few_and_many_rows(app, client, l
         pool.no_followup_on, pool.not_won_on, pool.warn_days = True, True, 3
         db.session.commit()
     login(world["ada"])
-    paths = ["/pool", "/pool?tab=soon", f"/pool/customer/{world['owned']}/panel"]
+    paths = ["/pool", "/pool/soon-count", "/pool?tab=soon", f"/pool/customer/{world['owned']}/panel"]
 
     def counts():
         found = []
@@ -219,3 +219,5 @@ def test_pool_pages_cost_the_same_statements_at_few_and_many_rows(app, client, l
         db.session.commit()
     many = counts()
     assert few == many and max(many) <= 8, (few, many)
+    badge = client.get("/pool/soon-count").get_data(as_text=True)
+    assert 'id="soon-badge"' in badge and ">30<" in badge

@@ -85,8 +85,7 @@ def index():
     q = (request.args.get("q") or "").strip()[:100]
     page = max(int_or_none(request.args.get("page")) or 1, 1)
     context = {"kind": kind, "tab": tab, "pool": pool, "q": q,
-               "pools": queries.member_pools(current_user, kind),
-               "soon_count": queries.soon_count(current_user)}
+               "pools": queries.member_pools(current_user, kind)}
     if tab == "soon":
         context["soon"] = queries.soon_rows(current_user, everyone=current_user.is_manager
                                             and request.args.get("everyone") == "1")
@@ -95,6 +94,13 @@ def index():
     if targets("pool-results"):
         return fragment(LIST, "results", **context)
     return render(LIST, **context)
+
+
+@bp.route("/pool/soon-count")
+def soon_badge():
+    """The "returning soon" tab's badge, which /pool loads after the list (htmx): counting
+    costs the rules' anti-joins over the user's records, which the list need not wait for."""
+    return fragment(LIST, "soon_badge", soon_count=queries.soon_count(current_user))
 
 
 def _record_context(kind: str, record, **extra) -> dict:
