@@ -65,6 +65,10 @@ from crm.imports.run import import_job_title, run_import
 # Capture: public web forms and assignment rules (issue 11).
 from crm.webforms import routes as webforms_routes
 from crm.webforms.throttle import init_limiter
+# The public pool (issue 11 part 4, issue 18).
+from crm.pools import admin as pool_admin_routes
+from crm.pools import routes as pools_routes
+from crm.pools.services import install_listener as install_owner_history_listener
 
 # Every area's blueprint, in the order the navigation lists them.
 BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
@@ -75,6 +79,7 @@ BLUEPRINTS += (jobs_routes.bp, exports_routes.bp, imports_routes.bp)
 BLUEPRINTS += (leads_routes.bp,)  # leads (issue 11)
 BLUEPRINTS += (duplicates_routes.bp,)  # duplicates and merge (issue 12)
 BLUEPRINTS += (webforms_routes.bp, webforms_routes.public_bp)  # capture (issue 11)
+BLUEPRINTS += (pools_routes.bp, pool_admin_routes.bp)  # the public pool (issues 11, 18)
 
 # The kinds of background job, by name (crm/jobs/runner.py), and the lists that export
 # (crm/exports/): each list's columns live beside its queries.
@@ -164,6 +169,7 @@ def create_app(config: dict | None = None) -> Flask:
     # every query; the audit trail records each change of an audited record.
     install_trash_filter()
     install_audit_listener()
+    install_owner_history_listener()
 
     # Areas.
     for blueprint in BLUEPRINTS:

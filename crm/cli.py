@@ -20,6 +20,7 @@ from crm.jobs.runner import start_consumer_thread
 from crm.models import User
 from crm.pipelines.services import ensure_defaults
 from crm.leads.services import ensure_defaults as ensure_lead_defaults
+from crm.pools.services import ensure_defaults as ensure_pool_defaults
 
 cli_group = AppGroup("crm", help="CRM administration commands.")
 
@@ -44,6 +45,7 @@ def create_user_command(email, name, password, role, language, tz):
                        timezone=tz)
     ensure_defaults()
     ensure_lead_defaults()
+    ensure_pool_defaults()
     db.session.commit()
     click.echo(f"Created {role} {user.email}.")
 
@@ -110,6 +112,7 @@ def upgrade_database(app) -> None:
         upgrade()
         ensure_defaults()
         ensure_lead_defaults()
+        ensure_pool_defaults()
         db.session.commit()
 
 

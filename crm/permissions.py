@@ -194,17 +194,20 @@ def remember_loaded(user_id: int, team_value, customer_ids, opportunity_ids) -> 
 # --- ownership, in Python and in SQL ---------------------------------------------------------
 
 def owns(user, record) -> bool:
-    """The user's own record: they own it, or they created it and nobody owns it."""
+    """The user's own record: they own it, or they created it and nobody owns it (and it was
+    not put in a pool: a record released or returned to a pool is nobody's, crm/pools)."""
     if not _authenticated(user) or record is None:
         return False
     if record.owner_id is not None:
         return record.owner_id == user.id
-    return record.created_by_id == user.id
+    return record.created_by_id == user.id and getattr(record, "pool_id", None) is None
 
 
 def _own_clause(model, user):
-    return or_(model.owner_id == user.id,
-               and_(model.owner_id.is_(None), model.created_by_id == user.id))
+    unowned_mine = and_(model.owner_id.is_(None), model.created_by_id == user.id)
+    if hasattr(model, "pool_id"):
+        unowned_mine = and_(unowned_mine, model.pool_id.is_(None))
+    return or_(model.owner_id == user.id, unowned_mine)
 
 
 def _editable_customer(model, user):
@@ -644,3 +647,41 @@ def can_manage_scoring(user) -> bool:
 def can_manage_capture(user) -> bool:
     """The public web forms and the assignment rules of new leads: admins."""
     return _authenticated(user) and user.is_admin
+# --- the public pool (crm/pools) ----------------------------------------------------------------
+
+def can_manage_pools(user) -> bool:
+    """Only admins define pools, their rules and the customer levels (/admin/pools)."""
+    return _authenticated(user) and user.is_admin
+
+
+def can_use_pool(user, pool) -> bool:
+    """Who lists and claims from a pool: managers and admins every pool; others when the pool
+    names them or their role, or names nobody (open to everyone). A disabled pool: nobody."""
+    if not _authenticated(user) or pool is None or not pool.enabled:
+        return False
+    if _is_manager(user) or not pool.members:
+        return True
+    return any(m.user_id == user.id or (m.role and m.role == user.role) for m in pool.members)
+
+
+def can_see_pool_record(user, record, pool) -> bool:
+    """A record in a pool (nobody's) is seen by the pool's members on its pool page (its
+    history and notes, contact details masked if the pool says so); else the record's own
+    rules apply."""
+    return record is not None and record.owner_id is None and can_use_pool(user, pool)
+
+
+def can_release(user, record) -> bool:
+    """Its owner releases a record to the pool (managers too)."""
+    return _authenticated(user) and record is not None and record.owner_id is not None and (
+        record.owner_id == user.id or _is_manager(user))
+
+
+def can_transfer(user) -> bool:
+    """转移 and assignment from the pool: managers and admins."""
+    return _is_manager(user)
+
+
+def can_lock(user, customer) -> bool:
+    """锁定: the customer's owner (managers may unlock)."""
+    return _authenticated(user) and customer is not None and customer.owner_id == user.id

@@ -15,6 +15,7 @@ from crm.l10n import current_locale
 from crm.models import User
 from crm.pipelines.services import ensure_defaults
 from crm.leads.services import ensure_defaults as ensure_lead_defaults
+from crm.pools.services import ensure_defaults as ensure_pool_defaults
 from crm.rules import RuleError, apply_rule_error
 from crm.urls import local_path
 
@@ -40,6 +41,7 @@ def setup():
                            role="admin", language=form.language.data, timezone=form.timezone.data)
         ensure_defaults()
         ensure_lead_defaults()
+        ensure_pool_defaults()
         db.session.flush()
         sessions.start(user)
         db.session.commit()

@@ -14,6 +14,7 @@ from crm.duplicates.refresh import refresh_all
 from crm.exports.services import purge_old_files
 from crm.jobs.services import reap_stale
 from crm.leads.scoring import rescore_silent_leads
+from crm.pools.sweep import run_sweep as sweep_pools
 from crm.trash.queries import RETENTION_DAYS
 from crm.trash.services import purge_expired
 
@@ -48,4 +49,7 @@ SCHEDULES = (
              "Daily at 02:30 UTC: intent scores lose points for silence (once per period)."),
     Schedule("refresh-duplicates", crontab(minute="0", hour="3"), refresh_all,
              "Daily at 03:00 UTC: the likely duplicate pairs of customers and contacts."),
+    Schedule("pool-sweep", crontab(minute="10", hour="2"), sweep_pools,
+             "Daily at 02:10 UTC: the pools' reclaim rules return records and warn owners "
+             "(crm/pools/sweep.py)."),
 )

@@ -44,6 +44,10 @@ from crm.models.lead import (BANT_ANSWERS, BANT_KEYS, DEFAULT_DISQUALIFY_REASONS
 __all__ += ["BANT_ANSWERS", "BANT_KEYS", "DEFAULT_DISQUALIFY_REASONS", "DEFAULT_LEAD_SOURCES",
             "LEAD_STATUSES", "OPEN_STATUSES", "RULE_KINDS", "DisqualifyReason", "Lead",
             "LeadSource", "ScoringRule", "lead_tags"]  # leads (issue 11)
+from crm.models.pool import (DEFAULT_LEVELS, HOWS, POOL_KINDS, RULES, CustomerLevel,  # noqa: E402
+                             OwnerChange, Pool, PoolLimit, PoolMember)
+__all__ += ["DEFAULT_LEVELS", "HOWS", "POOL_KINDS", "RULES", "CustomerLevel", "OwnerChange",
+            "Pool", "PoolLimit", "PoolMember"]  # the public pool (crm/pools)
 __all__ += ["DuplicatePair", "Merge"]  # merges of duplicates (crm/duplicates/)
 from crm.models.webform import (ASSIGNMENT_MODES, WEBFORM_FIELDS, AssignmentRule,  # noqa: E402
                                 WebForm, assignment_rule_members)

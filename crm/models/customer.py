@@ -60,6 +60,13 @@ class Customer(db.Model):
     # follow-up note (crm.notes.services.add_note).
     next_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The public pool (crm/pools): the pool the record is in when nobody owns it (None: the
+    # first enabled customer pool), since when its owner has it, its level, and the owner's
+    # lock that keeps the pool's rules off it.
+    pool_id: Mapped[int | None] = mapped_column(ForeignKey("pools.id", ondelete="SET NULL"), index=True)
+    owner_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    level_id: Mapped[int | None] = mapped_column(ForeignKey("customer_levels.id"), index=True)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Lower-cased name, pinyin, initials, contact names, phones and emails (see crm/search.py).
     search_index: Mapped[str] = mapped_column(Text, default="")
     # Custom field values by key (crm/fields): {} when none; never mutated in place.
@@ -73,6 +80,7 @@ class Customer(db.Model):
 
     owner = relationship("User", foreign_keys=[owner_id])
     created_by = relationship("User", foreign_keys=[created_by_id])
+    level = relationship("CustomerLevel")
     contacts: Mapped[list["Contact"]] = relationship(
         back_populates="customer",
         cascade="all, delete-orphan",

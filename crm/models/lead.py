@@ -92,6 +92,11 @@ class Lead(db.Model):
     # None: nobody's yet (the public pool, issue 11 part 4).
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The public pool (crm/pools), as on customers: its pool when unowned, since when its
+    # owner has it, its level (客户级别).
+    pool_id: Mapped[int | None] = mapped_column(ForeignKey("pools.id", ondelete="SET NULL"), index=True)
+    owner_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    level_id: Mapped[int | None] = mapped_column(ForeignKey("customer_levels.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="new", server_default="new",
                                         index=True)
     score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -121,6 +126,7 @@ class Lead(db.Model):
     owner = relationship("User", foreign_keys=[owner_id])
     created_by = relationship("User", foreign_keys=[created_by_id])
     source = relationship(LeadSource)
+    level = relationship("CustomerLevel")
     disqualify_reason = relationship(DisqualifyReason)
     customer = relationship("Customer")
     contact = relationship("Contact")

@@ -2,7 +2,7 @@
 ix_tasks_lead_done, a partial index of the tasks on leads (their panel and timeline)
 
 Revision ID: a7e3c5d9f1b2
-Revises: e4c1d2b3a5f6
+Revises: af2b418523ff
 Create Date: 2026-12-04 02:55:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = 'a7e3c5d9f1b2'
-down_revision = 'e4c1d2b3a5f6'
+down_revision = 'af2b418523ff'
 branch_labels = None
 depends_on = None
 
