@@ -36,7 +36,7 @@ def _lead(app, lead_id) -> Lead:
 def _notes(app, lead_id):
     with app.app_context():
         return list(_db.session.execute(_db.select(Note.id, Note.kind).where(
-            Note.lead_id == lead_id)).all())
+            Note.lead_id == lead_id).order_by(Note.id)).all())
 
 
 def test_page_shows_the_shared_timeline_and_task_panel(client, login, seller, lead_id):
@@ -218,3 +218,32 @@ def test_list_counts_up_to_the_cap_and_pages_on(client, login, seller, app, monk
     last = client.get("/leads?page=3").get_data(as_text=True)
     assert "5 leads" in last and "page=4" not in last
     assert "0 leads" in client.get("/leads?q=nobody-like-this").get_data(as_text=True)
+
+
+def test_one_lead_and_every_lead_score_alike(app, seller, lead_id):
+    """scoring.score_lead (a page's change) and recompute (the job, by id ranges and a raw
+    UPDATE) give the same score and breakdown; a note in the trash counts for neither."""
+    from datetime import timezone
+
+    from crm.leads import scoring
+    from crm.models import utcnow
+    from crm.trash.services import trash
+    with app.app_context():
+        user = _db.session.get(type(seller), seller.id)
+        lead = _db.session.get(Lead, lead_id)
+        for kind in ("visit", "visit", "call"):
+            services.add_note(user, lead, kind=kind, body=kind)
+        other = services.save_lead(user, None, {"name": "李雷"})
+        _db.session.commit()
+        trash(_db.session.get(Note, _notes(app, lead_id)[0][0]), user)
+        _db.session.commit()
+        now = utcnow().replace(tzinfo=timezone.utc)
+        lead = _db.session.get(Lead, lead_id)
+        scoring.score_lead(lead, now=now, notes_changed=True)
+        one = (lead.score, lead.score_parts)
+        _db.session.rollback()
+        assert scoring.recompute(now=now) == 2
+        _db.session.commit()
+        lead, other = _db.session.get(Lead, lead_id), _db.session.get(Lead, other.id)
+        assert (lead.score, lead.score_parts) == one and lead.score == 30  # 20 + one visit
+        assert other.score == 20 and other.updated_at is not None
