@@ -68,7 +68,7 @@ from crm.webforms.throttle import init_limiter
 # The public pool (issue 11 part 4, issue 18).
 from crm.pools import admin as pool_admin_routes
 from crm.pools import routes as pools_routes
-from crm.pools.services import install_listener as install_owner_history_listener
+from crm.pools import listeners as owner_history_listeners
 
 # Every area's blueprint, in the order the navigation lists them.
 BLUEPRINTS = (core_routes.bp, auth_routes.bp, admin_routes.bp, errors_routes.bp,
@@ -169,7 +169,7 @@ def create_app(config: dict | None = None) -> Flask:
     # every query; the audit trail records each change of an audited record.
     install_trash_filter()
     install_audit_listener()
-    install_owner_history_listener()
+    owner_history_listeners.install()
 
     # Areas.
     for blueprint in BLUEPRINTS:

@@ -53,7 +53,7 @@ def record_owner_change(kind: str, record_id: int, from_user_id: int | None,
     """Write one line of a record's owner history (no commit). Every change of hands calls
     it: claim, release, assignment from the pool, transfer, the web-form assignment; the
     sweep writes the same rows set-based (crm.pools.sweep). An ORM change of owner_id that
-    did not call it is recorded by the session listener (install_listener) as assigned or
+    did not call it is recorded by the session listener (crm/pools/listeners.py) as assigned or
     transferred."""
     if how not in HOWS:
         raise ValueError(f"unknown owner change {how!r}")
@@ -64,55 +64,6 @@ def record_owner_change(kind: str, record_id: int, from_user_id: int | None,
     db.session.add(change)
     db.session.info.setdefault(RECORDED_KEY, set()).add((kind, record_id))
     return change
-
-
-def install_listener() -> None:
-    """A session listener: when a customer's or lead's owner changes through the ORM (the
-    edit form, the sharing panel, a bulk assign), its owner_since becomes now and, unless the
-    change was recorded by record_owner_change, the owner history gets a line."""
-    from sqlalchemy import event, inspect
-    from sqlalchemy.orm import Session
-
-    from crm.audit.services import current_user_id
-
-    @event.listens_for(Session, "before_flush")
-    def _owner_changes(session, _context, _instances):
-        recorded = session.info.get(RECORDED_KEY, set())
-        for obj in list(session.dirty):
-            if not isinstance(obj, (Customer, Lead)):
-                continue
-            history = inspect(obj).attrs.owner_id.history
-            if not history.added or obj.id is None:
-                continue
-            new = history.added[0]
-            if history.deleted:
-                old = history.deleted[0]
-            elif history.unchanged:
-                continue
-            else:  # set while unloaded: the stored value, before this flush
-                model = type(obj)
-                old = session.execute(select(model.owner_id).where(model.id == obj.id)
-                                      .execution_options(include_deleted=True)).scalar()
-            if old == new:
-                continue
-            if not inspect(obj).attrs.owner_since.history.added:
-                obj.owner_since = utcnow() if new is not None else None
-            if new != old and isinstance(obj, Customer) and not inspect(obj).attrs.locked_at.history.added:
-                obj.locked_at = None  # a lock is its owner's
-            kind = kind_of(obj)
-            if (kind, obj.id) in recorded:
-                recorded.discard((kind, obj.id))
-                continue
-            how = "transferred" if old is not None and new is not None else (
-                "assigned" if new is not None else "released")
-            session.add(OwnerChange(record_kind=kind, record_id=obj.id, from_user_id=old,
-                                    to_user_id=new, how=how, by_user_id=current_user_id(),
-                                    at=utcnow()))
-
-    @event.listens_for(Session, "after_commit")
-    @event.listens_for(Session, "after_soft_rollback")
-    def _forget(session, *_args):
-        session.info.pop(RECORDED_KEY, None)
 
 
 # --- which pool ---------------------------------------------------------------------------------
