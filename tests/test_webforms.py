@@ -14,8 +14,8 @@ import pytest
 from crm.extensions import db
 from crm.leads import services as lead_services
 from crm.leads.assignment import assign_new_lead, save_rule, take_turn
-from crm.models import (AssignmentRule, AuditEntry, CustomField, Lead, LeadSource, Note, Task,
-                        User, WebForm, utcnow)
+from crm.models import (AssignmentRule, AuditEntry, CustomField, Lead, LeadSource, Note,
+                        OwnerChange, Task, User, WebForm, utcnow)
 from crm.rules import RuleError
 from crm.webforms import services
 from crm.webforms.throttle import limiter
@@ -89,6 +89,11 @@ def test_fixed_owner_gets_the_lead_and_a_contact_task(db):
     assert lead.owner_id == owner.id and task.assignee_id == owner.id
     assert task.due_at == now + timedelta(hours=6)
     assert task.title == "6 小时内联系 王芳"  # in the owner's language
+    history = db.session.execute(db.select(OwnerChange).where(
+        OwnerChange.record_kind == "lead", OwnerChange.record_id == lead.id)).scalars().all()
+    assert [(h.how, h.from_user_id, h.to_user_id, h.reason) for h in history] == [
+        ("assigned", None, owner.id, "Olga")]  # once: the session listener does not add a second
+    assert lead.owner_since == now
 
 
 def test_inactive_fixed_owner_and_pool_leave_the_lead_unowned(db):

@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from crm.extensions import db
 from crm.models import ASSIGNMENT_MODES, AssignmentRule, Lead, Task, User, assignment_rule_members, utcnow
+from crm.pools.services import record_owner_change
 from crm.rules import RuleError
 
 MAX_CONTACT_HOURS = 24 * 30
@@ -33,11 +34,17 @@ def assign_new_lead(lead: Lead, rule: AssignmentRule | None,
     - the new owner gets a task "contact <name> within N hours" (N = the rule's
       `contact_hours`), due `now + N` hours, hanging on the lead (tasks.lead_id), in the
       owner's language; it shows in the owner's /tasks.
+    - the owner history (crm.pools.services.record_owner_change) says "assigned" by the rule,
+      and the owner's days count from now (owner_since).
     """
     now = now or utcnow()
+    if lead.id is None:
+        db.session.flush()  # the owner history names the lead by its id
     owner = _choose_owner(rule) if rule is not None else None
     lead.owner = owner
+    lead.owner_since = now if owner is not None else None
     if owner is not None:
+        record_owner_change("lead", lead.id, None, owner.id, "assigned", reason=rule.name, at=now)
         with force_locale(owner.language or "en"):
             title = _("Contact %(name)s within %(hours)s hours", name=lead.name,
                       hours=rule.contact_hours)
