@@ -311,6 +311,8 @@ def test_query_budget(statements, case, name):
         writes = [s for s in few + many if s.lstrip().upper().startswith(WRITES)]
         assert not writes, f"{name}: a GET wrote to the database: {writes}"
     assert len(few) == len(many), (
-        f"{name}: {len(few)} statements with {SMALL} rows of each kind, {len(many)} with {LARGE}")
+        f"{name}: {len(few)} statements with {SMALL} rows of each kind, {len(many)} with {LARGE}:\n"
+        + "\n".join(s.split("\n")[0][:160] for s in few) + "\n---\n"
+        + "\n".join(s.split("\n")[0][:160] for s in many))
     assert len(many) <= BUDGET, f"{name}: {len(many)} statements (budget {BUDGET}):\n" + \
         "\n".join(s.split("\n")[0][:160] for s in many)

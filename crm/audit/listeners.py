@@ -26,7 +26,9 @@ AUDITED_MODELS: list[type] = [Customer, Contact, Opportunity, Lead]
 
 # Columns whose changes say nothing to a reader: bookkeeping, caches, derived timestamps.
 NOISE_COLUMNS = {"id", "updated_at", "search_index", "version", "last_activity_at",
-                 "stage_entered_at", "created_at", "deleted_batch"}
+                 "stage_entered_at", "created_at", "deleted_batch",
+                 "last_contact_at",  # a lead's: its latest note's time (the note is the news)
+                 "owner_since"}  # the day the owner_id change (audited) happened
 SOFT_DELETE_COLUMN = "deleted_at"
 CUSTOM_COLUMN = "custom"  # custom field values (crm/fields), recorded per field
 STATE_KEY = "_audit_pending"
