@@ -309,3 +309,44 @@ def test_a_converted_leads_custom_fields_are_read_only(admin_client, client, log
     assert client.post(f"/fields/lead/{lead_id}/budget_note", headers=hx(),
                        data={"version": "9", "cf_budget_note": "x"}).status_code == 409
     assert _lead(app, lead_id).custom == {"budget_note": "五十万"}
+
+
+# --- A lead's note to the trash and back: rescored at once (crm/trash) -------------------------
+
+def test_a_leads_note_deleted_and_restored_from_the_trash_rescores_at_once(client, login, seller, app, lead_id):
+    login(seller)
+    client.post("/notes", data={"lead_id": lead_id, "kind": "visit", "body": "拜访了"})
+    (note_id, _kind), = _notes(app, lead_id)
+    lead = _lead(app, lead_id)
+    assert lead.score == 30
+    contacted_at = lead.last_contact_at
+    client.post(f"/notes/{note_id}/delete")
+    lead = _lead(app, lead_id)
+    assert lead.score == 20 and lead.last_contact_at is None
+    with app.app_context():
+        batch = _db.session.execute(_db.select(Note.deleted_batch).where(Note.id == note_id)
+                                    .execution_options(include_deleted=True)).scalar_one()
+    response = client.post(f"/trash/{batch}/restore", data={"next": f"/leads/{lead_id}"})
+    assert response.status_code in (302, 303)
+    lead = _lead(app, lead_id)
+    assert lead.score == 30 and lead.last_contact_at == contacted_at
+    assert '<span class="score-badge">30</span>' in client.get(f"/leads/{lead_id}").get_data(as_text=True)
+
+
+def test_a_lead_restored_with_its_notes_is_rescored(app, seller, lead_id):
+    from crm.notes.services import add_note
+    from crm.trash.services import restore, trash
+    with app.app_context():
+        user = _db.session.get(type(seller), seller.id)
+        lead = _db.session.get(Lead, lead_id)
+        add_note(author=user, kind="visit", body="拜访", happened_at=None, lead=lead)
+        _db.session.commit()
+        assert lead.score == 30
+        batch = trash(lead, user).batch
+        _db.session.commit()
+        _db.session.execute(_db.update(Lead).where(Lead.id == lead_id).values(score=0)
+                            .execution_options(include_deleted=True))
+        _db.session.commit()
+        restore(batch, user)
+        _db.session.commit()
+        assert _db.session.get(Lead, lead_id).score == 30
