@@ -247,3 +247,106 @@ def test_one_lead_and_every_lead_score_alike(app, seller, lead_id):
         lead, other = _db.session.get(Lead, lead_id), _db.session.get(Lead, other.id)
         assert (lead.score, lead.score_parts) == one and lead.score == 30  # 20 + one visit
         assert other.score == 20 and other.updated_at is not None
+
+
+# --- A custom field in place (crm/fields: /fields/lead/<id>/<key>) ------------------------------
+
+def test_a_leads_custom_field_in_place_version_audit_and_no_rescore(
+        admin_client, client, login, make_user, seller, app, lead_id):
+    import re
+    from tests.test_custom_fields import define
+    define(admin_client, "lead", label_en="Budget note", type="text", key="budget_note")
+    login(seller)
+    page = client.get(f"/leads/{lead_id}").get_data(as_text=True)
+    assert f'id="cf-lead-{lead_id}-budget_note"' in page and f"/fields/lead/{lead_id}/budget_note/edit" in page
+    editor = client.get(f"/fields/lead/{lead_id}/budget_note/edit", headers=hx())
+    assert editor.status_code == 200
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', editor.get_data(as_text=True)).group(1)
+    refused = client.post(f"/fields/lead/{lead_id}/budget_note", headers=hx(),
+                          data={"version": version, "cf_budget_note": "x" * 300})
+    assert refused.status_code == 422 and "field-error" in refused.get_data(as_text=True)
+    saved = client.post(f"/fields/lead/{lead_id}/budget_note", headers=hx(),
+                        data={"version": version, "cf_budget_note": "五十万"})
+    assert saved.status_code == 200 and "五十万" in saved.get_data(as_text=True)
+    lead = _lead(app, lead_id)
+    assert lead.custom == {"budget_note": "五十万"} and lead.version == int(version) + 1
+    assert lead.score == 20  # scores do not use custom fields
+    with app.app_context():
+        entry = _db.session.execute(_db.select(AuditEntry).where(
+            AuditEntry.entity == "leads", AuditEntry.entity_id == lead_id,
+            AuditEntry.field == "cf_budget_note:Budget note")).scalar_one()
+        assert (entry.old_value, entry.new_value, entry.user_id) == (None, "五十万", seller.id)
+    stale = client.post(f"/fields/lead/{lead_id}/budget_note", headers=hx(),
+                        data={"version": version, "cf_budget_note": "一百万"})
+    assert stale.status_code == 409 and "五十万" in stale.get_data(as_text=True)
+    assert _lead(app, lead_id).custom == {"budget_note": "五十万"}
+    plain = client.post(f"/fields/lead/{lead_id}/budget_note",
+                        data={"version": str(int(version) + 1), "cf_budget_note": "八十万"})
+    assert plain.status_code == 303 and plain.headers["Location"].endswith(f"/leads/{lead_id}")
+    response = client.get(f"/fields/lead/{lead_id}/budget_note/edit")
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/leads/{lead_id}/edit")
+    assert client.get(f"/fields/lead/{lead_id}/budget_note").status_code == 200
+    assert client.get(f"/fields/lead/{lead_id}/nonsuch/edit", headers=hx()).status_code == 404
+    login(make_user("sales"))  # another salesperson: the lead does not exist for them
+    assert client.get(f"/fields/lead/{lead_id}/budget_note", headers=hx()).status_code == 404
+    assert client.post(f"/fields/lead/{lead_id}/budget_note", headers=hx(),
+                       data={"version": "9", "cf_budget_note": "hacked"}).status_code == 404
+    assert _lead(app, lead_id).custom == {"budget_note": "八十万"}
+
+
+def test_a_converted_leads_custom_fields_are_read_only(admin_client, client, login, seller, app, lead_id):
+    from tests.test_custom_fields import define
+    define(admin_client, "lead", label_en="Budget note", type="text", key="budget_note")
+    with app.app_context():
+        lead = _db.session.get(Lead, lead_id)
+        lead.status, lead.custom = "converted", {"budget_note": "五十万"}
+        _db.session.commit()
+    login(seller)
+    page = client.get(f"/leads/{lead_id}").get_data(as_text=True)
+    assert f'id="cf-lead-{lead_id}-budget_note"' in page and "五十万" in page
+    assert f"/fields/lead/{lead_id}/budget_note/edit" not in page
+    assert client.get(f"/fields/lead/{lead_id}/budget_note/edit", headers=hx()).status_code == 409
+    assert client.post(f"/fields/lead/{lead_id}/budget_note", headers=hx(),
+                       data={"version": "9", "cf_budget_note": "x"}).status_code == 409
+    assert _lead(app, lead_id).custom == {"budget_note": "五十万"}
+
+
+# --- A lead's note to the trash and back: rescored at once (crm/trash) -------------------------
+
+def test_a_leads_note_deleted_and_restored_from_the_trash_rescores_at_once(client, login, seller, app, lead_id):
+    login(seller)
+    client.post("/notes", data={"lead_id": lead_id, "kind": "visit", "body": "拜访了"})
+    (note_id, _kind), = _notes(app, lead_id)
+    lead = _lead(app, lead_id)
+    assert lead.score == 30
+    contacted_at = lead.last_contact_at
+    client.post(f"/notes/{note_id}/delete")
+    lead = _lead(app, lead_id)
+    assert lead.score == 20 and lead.last_contact_at is None
+    with app.app_context():
+        batch = _db.session.execute(_db.select(Note.deleted_batch).where(Note.id == note_id)
+                                    .execution_options(include_deleted=True)).scalar_one()
+    response = client.post(f"/trash/{batch}/restore", data={"next": f"/leads/{lead_id}"})
+    assert response.status_code in (302, 303)
+    lead = _lead(app, lead_id)
+    assert lead.score == 30 and lead.last_contact_at == contacted_at
+    assert '<span class="score-badge">30</span>' in client.get(f"/leads/{lead_id}").get_data(as_text=True)
+
+
+def test_a_lead_restored_with_its_notes_is_rescored(app, seller, lead_id):
+    from crm.notes.services import add_note
+    from crm.trash.services import restore, trash
+    with app.app_context():
+        user = _db.session.get(type(seller), seller.id)
+        lead = _db.session.get(Lead, lead_id)
+        add_note(author=user, kind="visit", body="拜访", happened_at=None, lead=lead)
+        _db.session.commit()
+        assert lead.score == 30
+        batch = trash(lead, user).batch
+        _db.session.commit()
+        _db.session.execute(_db.update(Lead).where(Lead.id == lead_id).values(score=0)
+                            .execution_options(include_deleted=True))
+        _db.session.commit()
+        restore(batch, user)
+        _db.session.commit()
+        assert _db.session.get(Lead, lead_id).score == 30

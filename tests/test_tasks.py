@@ -807,3 +807,43 @@ def test_tasks_of_a_record_cost_the_same_queries_for_few_and_many(app, client, m
     # /tasks of a record within the budget (tests/test_query_budget.py); the customer page is
     # measured here only for staying the same.
     assert max(few[:2]) <= 8, few
+
+
+# --- /tasks?lead=<id> (a lead's task panel: "All N open tasks") ------------------------------
+
+def test_the_lead_panel_links_to_the_tasks_of_the_lead(app, client, make_user, login):
+    from crm.models import Lead
+    me = make_user("sales", name="Mei")
+    other = make_user("sales", name="Oscar")
+    with app.app_context():
+        lead = Lead(name="王芳 <Lead>", owner_id=me.id, created_by_id=me.id)
+        _db.session.add(lead)
+        _db.session.commit()
+        lead_id = lead.id
+        factories.tasks(21, other, title="Call", lead_id=lead_id, first_due=utcnow() + timedelta(days=1))
+        factories.task(me, "Of no lead", due=utcnow())
+        factories.task(me, "Old visit", lead_id=lead_id, done=True, done_at=utcnow() - timedelta(days=90))
+    login(me)
+    panel = panel_of(client.get(f"/leads/{lead_id}").get_data(as_text=True))
+    assert panel.count('class="task-item') == 20
+    assert f'<a href="/tasks?lead={lead_id}">All 21 open tasks</a>' in panel
+    html = client.get(f"/tasks?lead={lead_id}").get_data(as_text=True)
+    sections = html[html.index('id="task-sections"'):]
+    # Everyone's tasks of the lead (Oscar's, though I am a salesperson), its old done ones too.
+    assert 'data-count="21"' in sections and "Call 00" in sections and "Old visit" in sections
+    assert "Of no lead" not in sections and "not understood" not in sections
+    assert f'Lead: <a href="/leads/{lead_id}">王芳 &lt;Lead&gt;</a>' in sections
+    assert 'href="/tasks">Remove this filter</a>' in sections
+    assert f"lead={lead_id}" in sections[sections.index("export"):]  # the export keeps the filter
+    # A lead I may not see (or one in the trash, or nonsense): ignored, "not understood", my own.
+    login(other)
+    for value in (str(lead_id), "x", "99999"):
+        html = client.get(f"/tasks?lead={value}").get_data(as_text=True)
+        sections = html[html.index('id="task-sections"'):]
+        assert "not understood" in sections and "Lead:" not in sections
+    with app.app_context():
+        _db.session.get(Lead, lead_id).deleted_at = utcnow()
+        _db.session.commit()
+    login(me)
+    html = client.get(f"/tasks?lead={lead_id}").get_data(as_text=True)
+    assert "not understood" in html and "Lead: <a" not in html

@@ -1,7 +1,8 @@
 """Custom fields over HTTP: the admin's definitions (/admin/fields?type=customer|contact|
-opportunity: list, create, edit with the options of choice fields, reorder, delete to the
+opportunity|lead: list, create, edit with the options of choice fields, reorder, delete to the
 trash, restore, purge) and the inline edit of one field on a record's page (a self-replacing
-fragment, with the record's version check: crm.concurrency)."""
+fragment, with the record's version check: crm.concurrency; a lead's too, a converted lead
+read-only)."""
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -11,10 +12,10 @@ from crm.extensions import db
 from crm.fields import queries, services
 from crm.fields.forms import FieldForm, InlineForm, conflict_parts, custom_values, prepare, with_custom_fields
 from crm.htmx import fragment, is_htmx, redirect_to, render
-from crm.models import RECORD_TYPES, Contact, Customer, Opportunity
-from crm.permissions import (admin_required, can_edit_contact, can_edit_customer, can_edit_opportunity,
-                             can_see_contact, can_see_customer, can_see_field, can_see_opportunity,
-                             checked)
+from crm.models import RECORD_TYPES, Contact, Customer, Lead, Opportunity
+from crm.permissions import (admin_required, can_edit_contact, can_edit_customer, can_edit_lead,
+                             can_edit_opportunity, can_see_contact, can_see_customer, can_see_field,
+                             can_see_lead, can_see_opportunity, checked)
 from crm.rules import RuleError, apply_rule_error
 from crm.validators import int_or_none
 
@@ -160,9 +161,16 @@ def purge(field_id: int):
 
 # --- one field of a record, in place ------------------------------------------------------------
 
+def _can_change_lead(user, lead) -> bool:
+    """Whoever may edit the lead, while it is not converted (a converted lead is read-only)."""
+    return can_edit_lead(user, lead) and not lead.read_only
+
+
 RECORDS = {"customer": (Customer, can_see_customer, can_edit_customer),
            "contact": (Contact, can_see_contact, can_edit_contact),
-           "opportunity": (Opportunity, can_see_opportunity, can_edit_opportunity)}
+           "opportunity": (Opportunity, can_see_opportunity, can_edit_opportunity),
+           "lead": (Lead, can_see_lead, _can_change_lead)}
+AREAS = {"customer": "customers", "opportunity": "opportunities", "lead": "leads"}
 
 
 def _record_url(record_type: str, record, *, edit: bool) -> str:
@@ -172,8 +180,7 @@ def _record_url(record_type: str, record, *, edit: bool) -> str:
         if edit:
             return url_for("customers.update_contact", customer_id=record.customer_id, contact_id=record.id)
         return url_for("customers.show", customer_id=record.customer_id) + f"#contact-{record.id}"
-    area = "customers" if record_type == "customer" else "opportunities"
-    return url_for(f"{area}.{'update' if edit else 'show'}", **{f"{record_type}_id": record.id})
+    return url_for(f"{AREAS[record_type]}.{'update' if edit else 'show'}", **{f"{record_type}_id": record.id})
 
 
 def _record_and_field(record_type: str, record_id: int, key: str, *, edit: bool):
@@ -182,11 +189,27 @@ def _record_and_field(record_type: str, record_id: int, key: str, *, edit: bool)
     if record_type not in RECORDS:
         abort(404)
     model, can_see, can_edit = RECORDS[record_type]
-    record = checked(db.session.get(model, record_id), can_see, can_edit, edit=edit)
+    if record_type == "lead":
+        record = _lead(record_id, edit=edit)
+    else:
+        record = checked(db.session.get(model, record_id), can_see, can_edit, edit=edit)
     field = next((f for f in queries.definitions(record_type) if f.key == key), None)
     if field is None or not can_see_field(current_user, field):
         abort(404)
     return record, field
+
+
+def _lead(lead_id: int, *, edit: bool):
+    """A lead as its pages answer: 404 when deleted or not visible, 403 when I may not edit
+    it, 409 when it is converted (read-only)."""
+    lead = db.session.get(Lead, lead_id)
+    if lead is None or lead.deleted_at is not None or not can_see_lead(current_user, lead):
+        abort(404)
+    if edit and not can_edit_lead(current_user, lead):
+        abort(403)
+    if edit and lead.read_only:
+        abort(409)
+    return lead
 
 
 def item_context(record_type: str, record, field, **extra) -> dict:

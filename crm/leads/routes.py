@@ -180,7 +180,7 @@ def _show_context(lead, **extra):
             "notes_read_only": not can_edit, "panel_read_only": not can_edit,
             "panel_tasks": panel_tasks, "panel_lead_id": lead.id,
             "panel_customer_id": None, "panel_opportunity_id": None,
-            "custom_shown": [v for v in shown_values("lead", lead, current_user) if v.value not in (None, "", [])],
+            "custom_shown": shown_values("lead", lead, current_user),
             "disqualify_form": disqualify, "tags": queries.behaviour_tags(),
             "statuses": queries.STATUS_NAMES, "open_statuses": OPEN_STATUSES,
             "bant_keys": BANT_KEYS, "can_edit": can_edit, "inline_fields": _inline_fields(),

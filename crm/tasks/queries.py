@@ -198,7 +198,8 @@ def of_customer(customer_id: int):
     return db.or_(Task.customer_id == customer_id, in_opportunities)
 
 
-def _scope(customer_id: int | None, opportunity_id: int | None, lead_id: int | None = None) -> list:
+def _scope(customer_id: int | None = None, opportunity_id: int | None = None,
+           lead_id: int | None = None) -> list:
     """WHERE conditions: the tasks of a lead, of an opportunity, or of a customer (its own and
     its opportunities', without those of its opportunities the signed-in user may not see)."""
     if lead_id is not None:
@@ -321,7 +322,7 @@ class TaskSections:
 
 def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
                   done_page: int = 1, more=(), customer_id: int | None = None,
-                  opportunity_id: int | None = None) -> TaskSections:
+                  opportunity_id: int | None = None, lead_id: int | None = None) -> TaskSections:
     """A user's tasks (or everyone's when assignee_id is None) split into sections in the
     user's zone; a fixed number of queries whatever the number of tasks.
 
@@ -332,7 +333,7 @@ def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
     all four come in one query (a UNION ALL of one LIMITed select per section, each read
     from the (assignee_id, done, due_at) index), the counts and the done total in another.
 
-    With `customer_id` or `opportunity_id` (the caller checked the user may see that record;
+    With `customer_id`, `opportunity_id` or `lead_id` (the caller checked the user may see that record;
     with `opportunity_id`, `customer_id` is its customer, as the task panel has them) only
     the tasks of that record count, as its task panel has them (a customer's: its own and
     those of its opportunities the user may see); then Done lists all its done tasks, not
@@ -341,8 +342,8 @@ def task_sections(assignee_id: int | None, now: datetime | None = None, tz=None,
     now = _aware(now or utcnow())
     _, end_of_today = day_bounds(now, tz)
     done_since = now - timedelta(days=DONE_DAYS)
-    of_record = (_scope(customer_id, opportunity_id)
-                 if customer_id is not None or opportunity_id is not None else [])
+    of_record = (_scope(customer_id, opportunity_id, lead_id)
+                 if (customer_id, opportunity_id, lead_id) != (None, None, None) else [])
 
     def scoped(query):
         if assignee_id is not None:

@@ -137,6 +137,7 @@ def _page_context(assignee_id: int | None, selected: str, *, form: TaskForm | No
         "record_args": record.args,
         "filter_customer": record.customer,
         "filter_opportunity": record.opportunity,
+        "filter_lead": record.lead,
         "record_refused": record.refused,
         "unfiltered_url": url_for("tasks.index", **assignee_args),
     }

@@ -23,7 +23,8 @@ from sqlalchemy import Integer, String, Text, and_, cast, delete, func, insert, 
 
 from crm.audit.services import is_paused
 from crm.extensions import db
-from crm.models import AuditEntry, Contact, Customer, Note, Opportunity, Task, UTCDateTime, utcnow
+from crm.leads.services import note_changed
+from crm.models import AuditEntry, Contact, Customer, Lead, Note, Opportunity, Task, UTCDateTime, utcnow
 from crm.permissions import can_purge
 from crm.rules import RuleError
 from crm.trash.filters import INCLUDE_DELETED
@@ -145,7 +146,9 @@ def restore(batch_or_obj, user=None, now: datetime | None = None) -> TrashResult
 
     Rules (else TrashError): the batch must still be in the trash; not after RETENTION_DAYS;
     not while the customer or opportunity it hangs on is itself in the trash. A returning
-    contact that was primary yields to the primary named since.
+    contact that was primary yields to the primary named since. A lead whose notes come back
+    (a note's batch, or the lead's own) gets its last contact and score again at once, in
+    this transaction (crm.leads.services.note_changed), as when a note is added.
     """
     batch = batch_or_obj if isinstance(batch_or_obj, str) else getattr(
         batch_or_obj, "deleted_batch", None)
@@ -166,15 +169,35 @@ def restore(batch_or_obj, user=None, now: datetime | None = None) -> TrashResult
     db.session.flush()
     _audit("restore", kind=item.kind, record_id=item.record_id, label=item.label, batch=batch,
            user=user)
+    lead_ids = _leads_of_notes(batch)
     count = 0
     for model in MODELS.values():
         count += _bulk_set(model, model.deleted_batch == batch, deleted_at=None, deleted_batch=None)
     db.session.expire_all()
+    _notes_came_back(lead_ids)
     if item.kind == "contact":
         customer = db.session.get(Customer, item.customer_id)
         if customer is not None:
             _contacts_changed(customer, returning_id=item.record_id)
     return TrashResult(batch, item.kind, item.record_id, item.label, count)
+
+
+def _leads_of_notes(batch: str) -> list[int]:
+    """The leads (not converted: a converted lead's notes are its customer's) whose notes are
+    in `batch`: one query. A batch holds one note, or one lead with its notes, so one lead."""
+    return list(db.session.execute(
+        select(Note.lead_id).where(Note.deleted_batch == batch, Note.lead_id.is_not(None),
+                                   Note.customer_id.is_(None)).distinct()
+        .execution_options(**{INCLUDE_DELETED: True})).scalars())
+
+
+def _notes_came_back(lead_ids: list[int]) -> None:
+    """Rescore the leads (outside the trash) whose notes were restored."""
+    if not lead_ids:
+        return
+    leads = db.session.execute(select(Lead).where(Lead.id.in_(lead_ids))).scalars().all()
+    for lead in leads:  # one lead a batch (see _leads_of_notes)
+        note_changed(lead)
 
 
 # --- Purging ----------------------------------------------------------------------------------

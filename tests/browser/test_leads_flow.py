@@ -88,6 +88,12 @@ def test_nurture_on_the_lead_page(app, page, make_user, browser_login, language)
     _seed(app)
     seller = make_user("sales", name="Sam", language=language)
     lead_id = _owned_lead(app, seller.id)
+    with app.app_context():
+        from crm.extensions import db
+        from crm.fields.services import save_field
+        save_field("lead", None, {"key": "budget_note", "type": "text", "label_zh": "预算说明",
+                                  "label_en": "Budget note"})
+        db.session.commit()
     browser_login(page, seller)
     page.goto(f"/leads/{lead_id}")
     htmx_settled(page)
@@ -129,9 +135,20 @@ def test_nurture_on_the_lead_page(app, page, make_user, browser_login, language)
     editor.locator("button[type=submit]").click()
     expect(page.locator("div#lead-field-company")).to_contain_text("上海远航国际物流有限公司")
     expect(page.locator("div#lead-field-company .saved-note")).to_be_visible()
+    # A custom field in place (crm/fields), in the same Profile card.
+    item = page.locator(f"#cf-lead-{lead_id}-budget_note")
+    item.locator(".cf-edit").click()
+    editor = page.locator("form.cf-editor")
+    editor.locator("input[name=cf_budget_note]").fill("五十万 500k")
+    editor.locator("button[type=submit]").click()
+    expect(page.locator("form.cf-editor")).to_have_count(0)
+    expect(item).to_contain_text("五十万 500k")
+    expect(item.locator(".saved-note")).to_be_visible()
+    expect(score).to_have_text("50")
     assert page.evaluate("window.__same_page === true")
     assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
 
     page.reload()
     expect(page.locator("#timeline-items")).to_contain_text("拜访了李总")
     expect(page.locator("#lead-field-company")).to_contain_text("上海远航国际物流有限公司")
+    expect(page.locator(f"#cf-lead-{lead_id}-budget_note")).to_contain_text("五十万 500k")
