@@ -328,9 +328,9 @@ def test_opportunities_by_pipeline_and_stage_name_with_history(app, client, logi
 
 def test_custom_fields_are_mapped_and_parsed(app, client, login, manager, db):
     from crm.fields.services import save_field, save_options
-    level = save_field("customer", None, {"key": "level", "label_zh": "客户等级", "label_en": "Level",
-                                          "type": "choice"})
-    save_options(level, [{"key": "a", "label_zh": "重要", "label_en": "Important"},
+    tier = save_field("customer", None, {"key": "tier", "label_zh": "合作层级", "label_en": "Tier",
+                                         "type": "choice"})  # "level" is built in (pools)
+    save_options(tier, [{"key": "a", "label_zh": "重要", "label_en": "Important"},
                          {"key": "b", "label_zh": "普通", "label_en": "Ordinary"}])
     save_field("customer", None, {"key": "signed", "label_zh": "签约日期", "label_en": "Signed on",
                                   "type": "date"})
@@ -338,14 +338,14 @@ def test_custom_fields_are_mapped_and_parsed(app, client, login, manager, db):
                                   "type": "money"})
     db.session.commit()
     login(manager)
-    data = csv_bytes([["客户名称", "客户等级", "签约日期", "年收入"], ["星辰", "重要", "2026年3月5日", "¥1.2万"],
+    data = csv_bytes([["客户名称", "合作层级", "签约日期", "年收入"], ["星辰", "重要", "2026年3月5日", "¥1.2万"],
                       ["云帆", "没有这个", "", ""]])
     import_id = run_file(client, data)
     assert _imp(app, import_id).counts == {**_imp(app, import_id).counts, "created": 1, "rejected": 1}
     with app.app_context():
         customer = _db.session.execute(select(Customer)).scalar_one()
-        option = _db.session.execute(select(CustomField).where(CustomField.key == "level")).scalar_one().options[0]
-        assert customer.custom == {"level": option.key, "signed": "2026-03-05",
+        option = _db.session.execute(select(CustomField).where(CustomField.key == "tier")).scalar_one().options[0]
+        assert customer.custom == {"tier": option.key, "signed": "2026-03-05",
                                    "revenue": {"amount": "12000", "currency": "CNY"}}
 
 
