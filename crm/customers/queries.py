@@ -12,6 +12,7 @@ from sqlalchemy import func, literal, or_
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from werkzeug.datastructures import MultiDict
 
+from crm.pools.queries import levels as pool_levels
 from crm.customers.duplicates import hidden_matches
 from crm.customers.forms import ContactForm, SegmentForm
 from crm.extensions import db
@@ -57,6 +58,7 @@ class CustomerFilter:
     owner: str = ""  # a user id, "none" for unassigned, "" for anyone
     industry: str = ""
     region: str = ""
+    level: int | None = None  # a level's id (客户级别, crm/pools)
     sort: str = DEFAULT_SORT
     page: int = 1
     # Custom field filters (cf_<key>, cf_<key>_min, ...: crm.fields.queries.filter_pairs).
@@ -85,6 +87,7 @@ class CustomerFilter:
             owner=owner,
             industry=(args.get("industry") or "").strip(),
             region=(args.get("region") or "").strip(),
+            level=int_or_none(args.get("level")),
             sort=sort,
             page=max(page, 1),
             custom=filter_pairs("customer", args),
@@ -105,6 +108,8 @@ class CustomerFilter:
         for name in ("owner", "industry", "region"):
             if getattr(self, name):
                 pairs.append((name, getattr(self, name)))
+        if self.level is not None:
+            pairs.append(("level", str(self.level)))
         pairs += self.custom
         if self.sort != DEFAULT_SORT:
             pairs.append(("sort", self.sort))
@@ -132,7 +137,7 @@ class CustomerFilter:
     @property
     def is_filtered(self) -> bool:
         return bool(self.q or self.tag_ids or self.owner or self.industry or self.region
-                    or self.custom)
+                    or self.level is not None or self.custom)
 
 
 def list_url(query: str = "") -> str:
@@ -189,7 +194,7 @@ def filtered_select(filters: CustomerFilter, user=None, *, ids_only: bool = Fals
     """The SELECT of the customers `filters` lets through, sorted, owners and tags preloaded;
     only those `user` (default: the signed-in user) may see. `ids_only`: their ids, unsorted."""
     stmt = db.select(Customer.id) if ids_only else db.select(Customer).options(
-        joinedload(Customer.owner),
+        joinedload(Customer.owner), joinedload(Customer.level),
         selectinload(Customer.tags).joinedload(Tag.group),
         joinedload(Customer.contacts),
     )
@@ -208,6 +213,8 @@ def filtered_select(filters: CustomerFilter, user=None, *, ids_only: bool = Fals
         stmt = stmt.where(Customer.industry == filters.industry)
     if filters.region:
         stmt = stmt.where(Customer.region == filters.region)
+    if filters.level is not None:
+        stmt = stmt.where(Customer.level_id == filters.level)
     if filters.custom:
         stmt = stmt.where(*custom_conditions("customer", filters.custom, user))
     if ids_only:
@@ -414,6 +421,7 @@ def list_context(filters: CustomerFilter, **extra) -> dict:
         owners=owner_choices(),
         industries=industries,
         regions=regions,
+        levels=pool_levels(),
         segments=my_segments(current_user),
     )
     return context
