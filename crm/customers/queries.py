@@ -12,7 +12,6 @@ from sqlalchemy import func, literal, or_
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from werkzeug.datastructures import MultiDict
 
-from crm.pools.queries import levels as pool_levels
 from crm.customers.duplicates import hidden_matches
 from crm.customers.forms import ContactForm, SegmentForm
 from crm.extensions import db
@@ -21,7 +20,8 @@ from crm.fields.queries import conditions as custom_conditions
 from crm.fields.queries import locale_id
 from crm.fields.queries import (filter_pairs, filter_widgets, list_cells, list_columns,
                                 panel_context, sort_clauses, sort_field)
-from crm.models import Contact, Customer, Opportunity, Segment, Tag, TagGroup, User, customer_tags
+from crm.models import (Contact, Customer, CustomerLevel, Opportunity, Segment, Tag, TagGroup, User,
+                        customer_tags)
 from crm.notes.forms import NoteForm
 from crm.notes.queries import timeline
 from crm.permissions import (can_edit_customer, can_see_customer, can_set_owner, checked,
@@ -305,6 +305,11 @@ def distinct_values(column) -> list[str]:
     return list(rows)
 
 
+# A level (客户级别) as one text value, id|position|key|name, for the filter's options: read in
+# the same statement as the industries and regions (the list's statement budget).
+_LEVEL_ROW = ("CAST(id AS VARCHAR(20)) || '|' || CAST(position AS VARCHAR(20)) || '|' || "
+              "COALESCE(\"key\", '') || '|' || COALESCE(name, '')")
+
 _SKIP_SCAN = """
 WITH RECURSIVE industries(value) AS (
     SELECT (SELECT min(industry) FROM customers WHERE industry > '' AND deleted_at IS NULL)
@@ -320,11 +325,14 @@ WITH RECURSIVE industries(value) AS (
 SELECT 'industry', value FROM industries WHERE value IS NOT NULL
 UNION ALL
 SELECT 'region', value FROM regions WHERE value IS NOT NULL
+UNION ALL
+SELECT 'level', """ + _LEVEL_ROW + """ FROM customer_levels
 """
 
 
-def industries_and_regions() -> tuple[list[str], list[str]]:
-    """The industries and regions in use (outside the trash), sorted, for the list's filters.
+def industries_regions_and_levels() -> tuple[list[str], list[str], list[CustomerLevel]]:
+    """The industries and regions in use (outside the trash), sorted, and the customer levels
+    in their order, for the list's filters (the levels are detached copies, to read).
 
     One statement that hops from value to value along the indexes on industry and region
     (a loose index scan: one index probe per distinct value, written as a recursive CTE
@@ -339,13 +347,23 @@ def industries_and_regions() -> tuple[list[str], list[str]]:
             return db.select(literal(name).label("kind"), column.label("value")).where(
                 column.is_not(None), column != "", Customer.deleted_at.is_(None),
                 visible_customers_clause(viewer)).distinct()
-        both = db.union_all(used(Customer.industry, "industry"), used(Customer.region, "region")).subquery()
+        levels = db.select(literal("level").label("kind"), db.literal_column(_LEVEL_ROW).label("value")
+                           ).select_from(CustomerLevel.__table__)
+        both = db.union_all(used(Customer.industry, "industry"), used(Customer.region, "region"),
+                            levels).subquery()
         stmt = db.select(both.c.kind, both.c.value).order_by(both.c.kind, both.c.value)
     industries: list[str] = []
     regions: list[str] = []
+    levels: list[CustomerLevel] = []
     for column, value in db.session.execute(stmt):
-        (industries if column == "industry" else regions).append(value)
-    return industries, regions
+        if column == "level":
+            level_id, position, key, name = value.split("|", 3)
+            levels.append(CustomerLevel(id=int(level_id), position=int(position),
+                                        key=key or None, name=name or None))
+        else:
+            (industries if column == "industry" else regions).append(value)
+    levels.sort(key=lambda level: (level.position, level.id))
+    return industries, regions, levels
 
 
 def tag_groups_with_tags() -> list[TagGroup]:
@@ -415,13 +433,13 @@ def results_context(filters: CustomerFilter, **extra) -> dict:
 def list_context(filters: CustomerFilter, **extra) -> dict:
     """The whole list page: the results and what the filters offer."""
     context = results_context(filters, **extra)
-    industries, regions = industries_and_regions()
+    industries, regions, levels = industries_regions_and_levels()
     context.update(
         cf_filters=filter_widgets("customer", filters.custom),
         owners=owner_choices(),
         industries=industries,
         regions=regions,
-        levels=pool_levels(),
+        levels=levels,
         segments=my_segments(current_user),
     )
     return context
