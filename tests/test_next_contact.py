@@ -160,3 +160,59 @@ def test_a_managers_switch_to_another_persons_tasks_redraws_their_contacts(app, 
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in html
     assert 'id="contacts-due" hx-swap-oob="true"' in html and "Seller&#39;s call" in html
+
+
+def _lead(owner, **fields):
+    from crm.models import Lead
+    lead = Lead(name=fields.pop("name"), owner_id=owner.id if owner else None,
+                created_by_id=owner.id if owner else None, **fields)
+    db.session.add(lead)
+    db.session.commit()
+    return lead
+
+
+def test_a_leads_next_contact_is_listed_to_contact_today_and_counted_in_the_badge(app, client,
+                                                                                  seller, login,
+                                                                                  make_user):
+    other = make_user("sales", email="other@example.com")
+    now = utcnow()
+    with app.app_context():
+        late = _lead(seller, name="Late lead", company="Acme", next_contact_at=now - timedelta(hours=2))
+        _lead(seller, name="Tomorrow lead", next_contact_at=now + timedelta(days=2))
+        _lead(seller, name="Converted lead", status="converted", next_contact_at=now - timedelta(hours=1))
+        _lead(seller, name="Dropped lead", status="disqualified", next_contact_at=now - timedelta(hours=1))
+        _lead(seller, name="Trashed lead", deleted_at=now, next_contact_at=now - timedelta(hours=1))
+        _lead(other, name="Other's lead", next_contact_at=now - timedelta(hours=1))
+        due = contacts_due(seller.id, now + timedelta(hours=1))
+        assert [(item.kind, item.name, item.customer_name) for item in due] == [("lead", "Late lead", "Acme")]
+        assert overdue_count(seller.id) == 1
+        late_id = late.id
+    login(seller)
+    html = client.get("/tasks").get_data(as_text=True)
+    assert f'href="/leads/{late_id}"' in html and "Late lead" in html
+    for name in ("Tomorrow lead", "Converted lead", "Dropped lead", "Trashed lead", "Other&#39;s lead"):
+        assert name not in html
+    assert _badge(html) == "1"
+
+
+def test_a_managers_everyone_lists_leads_only_a_viewer_may_see(app, seller, make_user):
+    from crm.models import User
+    manager = make_user("manager", email="boss@example.com")
+    other = make_user("sales", email="other@example.com")
+    now = utcnow()
+    with app.app_context():
+        _lead(other, name="Other's lead", next_contact_at=now - timedelta(hours=1))
+        everyone = contacts_due(None, now, db.session.get(User, manager.id))
+        assert [item.name for item in everyone] == ["Other's lead"]
+        assert contacts_due(None, now, db.session.get(User, seller.id)) == []
+
+
+def test_the_lead_page_and_list_card_show_its_next_contact(app, client, seller, login):
+    with app.app_context():
+        lead_id = _lead(seller, name="Planned lead",
+                        next_contact_at=datetime(2031, 5, 9, 2, 0, tzinfo=timezone.utc)).id
+    login(seller)
+    page = client.get(f"/leads/{lead_id}").get_data(as_text=True)
+    assert 'id="next-contact"' in page and "2031" in page
+    cards = client.get("/leads").get_data(as_text=True)
+    assert 'class="lead-next-contact"' in cards and 'datetime="2031-05-09T02:00:00+00:00"' in cards

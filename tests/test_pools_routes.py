@@ -221,3 +221,25 @@ def test_pool_pages_cost_the_same_statements_at_few_and_many_rows(app, client, l
     assert few == many and max(many) <= 8, (few, many)
     badge = client.get("/pool/soon-count").get_data(as_text=True)
     assert 'id="soon-badge"' in badge and ">30<" in badge
+
+
+def test_the_navigation_loads_my_count_returning_soon_after_the_page(app, client, login, world):
+    """Every page asks for the owner's count after it loads (the page's own statements do not
+    change); the answer links to the soon tab, and is nothing at zero."""
+    login(world["ada"])
+    page = client.get("/customers").get_data(as_text=True)
+    assert 'id="nav-soon"' in page and 'hx-get="/pool/soon-count?place=nav"' in page
+    empty = client.get("/pool/soon-count?place=nav").get_data(as_text=True)
+    assert 'id="nav-soon"' in empty and "href" not in empty
+    with app.app_context():
+        from datetime import timedelta
+        from crm.models import utcnow
+        pool = db.session.get(Pool, world["pool"])
+        pool.no_followup_on, pool.warn_days = True, 3
+        db.session.get(Customer, world["owned"]).owner_since = utcnow() - timedelta(days=28)
+        db.session.commit()
+    badge = client.get("/pool/soon-count?place=nav").get_data(as_text=True)
+    assert 'id="nav-soon"' in badge and 'href="/pool?tab=soon"' in badge and ">1<" in badge
+    assert 'id="soon-badge"' not in badge  # the /pool tab's own badge is another element
+    login(world["bob"])
+    assert "href" not in client.get("/pool/soon-count?place=nav").get_data(as_text=True)

@@ -58,18 +58,26 @@ class CustomerForm(FlaskForm):
     website = StringField(_l("Website"), filters=[_website], validators=[Length(max=255)])
     address = StringField(_l("Address"), filters=[_empty_to_none], validators=[Length(max=500)])
     owner_id = SelectField(_l("Owner"), coerce=int_or_none, validate_choice=False)
+    # 客户级别 (crm/pools): optional, the levels in their order.
+    level_id = SelectField(_l("Level"), coerce=int_or_none, validate_choice=False)
     description = TextAreaField(_l("Description"), filters=[_empty_to_none],
                                 validators=[Length(max=10000)])
     version = HiddenField()  # the version the form was loaded with (crm.concurrency)
 
-    def __init__(self, *args, owners=(), **kwargs):
+    def __init__(self, *args, owners=(), levels=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.owner_id.choices = [("", _l("— Nobody —"))] + [(user.id, user.name) for user in owners]
         self._owner_ids = {user.id for user in owners}
+        self.level_id.choices = [("", "—")] + [(level.id, level.label) for level in levels]
+        self._level_ids = {level.id for level in levels}
 
     def validate_size(self, field):
         if field.data and field.data not in CUSTOMER_SIZES:
             raise ValidationError(_l("Choose a size from the list."))
+
+    def validate_level_id(self, field):
+        if field.data is not None and field.data not in self._level_ids:
+            raise ValidationError(_l("Choose a level from the list."))
 
     def validate_owner_id(self, field):
         if field.data is not None and field.data not in self._owner_ids:

@@ -20,7 +20,8 @@ from crm.fields.queries import conditions as custom_conditions
 from crm.fields.queries import locale_id
 from crm.fields.queries import (filter_pairs, filter_widgets, list_cells, list_columns,
                                 panel_context, sort_clauses, sort_field)
-from crm.models import Contact, Customer, Opportunity, Segment, Tag, TagGroup, User, customer_tags
+from crm.models import (Contact, Customer, CustomerLevel, Opportunity, Segment, Tag, TagGroup, User,
+                        customer_tags)
 from crm.notes.forms import NoteForm
 from crm.notes.queries import timeline
 from crm.permissions import (can_edit_customer, can_see_customer, can_set_owner, checked,
@@ -57,6 +58,7 @@ class CustomerFilter:
     owner: str = ""  # a user id, "none" for unassigned, "" for anyone
     industry: str = ""
     region: str = ""
+    level: int | None = None  # a level's id (客户级别, crm/pools)
     sort: str = DEFAULT_SORT
     page: int = 1
     # Custom field filters (cf_<key>, cf_<key>_min, ...: crm.fields.queries.filter_pairs).
@@ -85,6 +87,7 @@ class CustomerFilter:
             owner=owner,
             industry=(args.get("industry") or "").strip(),
             region=(args.get("region") or "").strip(),
+            level=int_or_none(args.get("level")),
             sort=sort,
             page=max(page, 1),
             custom=filter_pairs("customer", args),
@@ -105,6 +108,8 @@ class CustomerFilter:
         for name in ("owner", "industry", "region"):
             if getattr(self, name):
                 pairs.append((name, getattr(self, name)))
+        if self.level is not None:
+            pairs.append(("level", str(self.level)))
         pairs += self.custom
         if self.sort != DEFAULT_SORT:
             pairs.append(("sort", self.sort))
@@ -132,7 +137,7 @@ class CustomerFilter:
     @property
     def is_filtered(self) -> bool:
         return bool(self.q or self.tag_ids or self.owner or self.industry or self.region
-                    or self.custom)
+                    or self.level is not None or self.custom)
 
 
 def list_url(query: str = "") -> str:
@@ -189,7 +194,7 @@ def filtered_select(filters: CustomerFilter, user=None, *, ids_only: bool = Fals
     """The SELECT of the customers `filters` lets through, sorted, owners and tags preloaded;
     only those `user` (default: the signed-in user) may see. `ids_only`: their ids, unsorted."""
     stmt = db.select(Customer.id) if ids_only else db.select(Customer).options(
-        joinedload(Customer.owner),
+        joinedload(Customer.owner), joinedload(Customer.level),
         selectinload(Customer.tags).joinedload(Tag.group),
         joinedload(Customer.contacts),
     )
@@ -208,6 +213,8 @@ def filtered_select(filters: CustomerFilter, user=None, *, ids_only: bool = Fals
         stmt = stmt.where(Customer.industry == filters.industry)
     if filters.region:
         stmt = stmt.where(Customer.region == filters.region)
+    if filters.level is not None:
+        stmt = stmt.where(Customer.level_id == filters.level)
     if filters.custom:
         stmt = stmt.where(*custom_conditions("customer", filters.custom, user))
     if ids_only:
@@ -298,6 +305,11 @@ def distinct_values(column) -> list[str]:
     return list(rows)
 
 
+# A level (客户级别) as one text value, id|position|key|name, for the filter's options: read in
+# the same statement as the industries and regions (the list's statement budget).
+_LEVEL_ROW = ("CAST(id AS VARCHAR(20)) || '|' || CAST(position AS VARCHAR(20)) || '|' || "
+              "COALESCE(\"key\", '') || '|' || COALESCE(name, '')")
+
 _SKIP_SCAN = """
 WITH RECURSIVE industries(value) AS (
     SELECT (SELECT min(industry) FROM customers WHERE industry > '' AND deleted_at IS NULL)
@@ -313,11 +325,14 @@ WITH RECURSIVE industries(value) AS (
 SELECT 'industry', value FROM industries WHERE value IS NOT NULL
 UNION ALL
 SELECT 'region', value FROM regions WHERE value IS NOT NULL
+UNION ALL
+SELECT 'level', """ + _LEVEL_ROW + """ FROM customer_levels
 """
 
 
-def industries_and_regions() -> tuple[list[str], list[str]]:
-    """The industries and regions in use (outside the trash), sorted, for the list's filters.
+def industries_regions_and_levels() -> tuple[list[str], list[str], list[CustomerLevel]]:
+    """The industries and regions in use (outside the trash), sorted, and the customer levels
+    in their order, for the list's filters (the levels are detached copies, to read).
 
     One statement that hops from value to value along the indexes on industry and region
     (a loose index scan: one index probe per distinct value, written as a recursive CTE
@@ -332,13 +347,23 @@ def industries_and_regions() -> tuple[list[str], list[str]]:
             return db.select(literal(name).label("kind"), column.label("value")).where(
                 column.is_not(None), column != "", Customer.deleted_at.is_(None),
                 visible_customers_clause(viewer)).distinct()
-        both = db.union_all(used(Customer.industry, "industry"), used(Customer.region, "region")).subquery()
+        levels = db.select(literal("level").label("kind"), db.literal_column(_LEVEL_ROW).label("value")
+                           ).select_from(CustomerLevel.__table__)
+        both = db.union_all(used(Customer.industry, "industry"), used(Customer.region, "region"),
+                            levels).subquery()
         stmt = db.select(both.c.kind, both.c.value).order_by(both.c.kind, both.c.value)
     industries: list[str] = []
     regions: list[str] = []
+    levels: list[CustomerLevel] = []
     for column, value in db.session.execute(stmt):
-        (industries if column == "industry" else regions).append(value)
-    return industries, regions
+        if column == "level":
+            level_id, position, key, name = value.split("|", 3)
+            levels.append(CustomerLevel(id=int(level_id), position=int(position),
+                                        key=key or None, name=name or None))
+        else:
+            (industries if column == "industry" else regions).append(value)
+    levels.sort(key=lambda level: (level.position, level.id))
+    return industries, regions, levels
 
 
 def tag_groups_with_tags() -> list[TagGroup]:
@@ -408,12 +433,13 @@ def results_context(filters: CustomerFilter, **extra) -> dict:
 def list_context(filters: CustomerFilter, **extra) -> dict:
     """The whole list page: the results and what the filters offer."""
     context = results_context(filters, **extra)
-    industries, regions = industries_and_regions()
+    industries, regions, levels = industries_regions_and_levels()
     context.update(
         cf_filters=filter_widgets("customer", filters.custom),
         owners=owner_choices(),
         industries=industries,
         regions=regions,
+        levels=levels,
         segments=my_segments(current_user),
     )
     return context

@@ -17,6 +17,7 @@ from crm.fields.forms import conflict_parts, custom_values, prepare, with_custom
 from crm.htmx import fragment, is_htmx, push_url, redirect_to, render, retarget, targets
 from crm.models import Contact, Customer, Segment, Tag
 from crm.permissions import can_change_segment, can_see_customer
+from crm.pools.queries import levels as pool_levels
 from crm.responses import remember_undo, with_undo_toast
 from crm.rules import RuleError
 from crm.tags.services import would_replace
@@ -137,9 +138,11 @@ def delete_segment(segment_id: int):
 def _customer_values(form: CustomerForm, customer: Customer | None) -> dict:
     """What the form sets. The owner: the one chosen, else (no owner select on the form) the
     current one, or on a new customer its creator; choosing "Nobody" leaves it unassigned."""
-    values = _form_values(form, CUSTOMER_FIELDS)
+    values = _form_values(form, CUSTOMER_FIELDS + ("level_id",))
     if "owner_id" not in request.form:
         values["owner_id"] = customer.owner_id if customer else current_user.id
+    if "level_id" not in request.form:  # a form without the level select keeps it
+        values.pop("level_id")
     return values
 
 
@@ -178,7 +181,8 @@ def create():
     commit (any refusal: nothing is saved, 422 with everything typed); possible duplicates, of
     the customer and of its contact, are shown before it is saved."""
     form = with_custom_fields(NewCustomerForm, "customer")(
-        owners=queries.allowed_owners(), tag_groups=queries.tag_groups_with_tags())
+        owners=queries.allowed_owners(), tag_groups=queries.tag_groups_with_tags(),
+        levels=pool_levels())
     prepare(form)
     if request.method == "GET":
         form.owner_id.data = current_user.id
@@ -229,7 +233,7 @@ def update(customer_id: int):
     """Change a customer's profile."""
     customer = queries.customer_or_404(customer_id, edit=True)
     form = with_custom_fields(CustomerForm, "customer")(
-        obj=customer, owners=queries.allowed_owners(customer))
+        obj=customer, owners=queries.allowed_owners(customer), levels=pool_levels())
     prepare(form, customer)
     if form.validate_on_submit() and _owner_allowed(form, customer):
         try:

@@ -12,6 +12,7 @@ from crm.extensions import db
 from crm.fields.services import apply_values
 from crm.models import Contact, Customer, Segment, Tag, Task, User, utcnow
 from crm.permissions import can_edit_customer, can_set_owner
+from crm.pools.services import check_level
 from crm.rules import RuleError
 from crm.tags.services import apply_tag
 from crm.tasks.services import create_task
@@ -40,7 +41,7 @@ def check_owner(user, customer: Customer | None, owner_id: int | None) -> None:
 
 def save_customer(user, customer: Customer | None, fields: dict, custom: dict | None = None) -> Customer:
     """Create a customer (`customer` None: `user` is its creator) or change one, from
-    `fields` (CUSTOMER_FIELDS) and `custom` (custom field values by key, parsed: the rules
+    `fields` (CUSTOMER_FIELDS, and level_id when given) and `custom` (custom field values by key, parsed: the rules
     of crm.fields.services.apply_values). Rules: the owner is one `user` may set
     (check_owner); the search keys follow the name, phone, email and text custom fields.
     Added to the session, not committed."""
@@ -51,6 +52,9 @@ def save_customer(user, customer: Customer | None, fields: dict, custom: dict | 
     for name in CUSTOMER_FIELDS:
         if name in fields:
             setattr(customer, name, fields[name])
+    if "level_id" in fields:  # 客户级别, kept apart from the merge's CUSTOMER_FIELDS
+        check_level(fields["level_id"])
+        customer.level_id = fields["level_id"]
     if custom:
         apply_values(customer, "customer", custom, user)
     customer.rebuild_search_index()

@@ -28,10 +28,13 @@ class LeadForm(FlaskForm):
     address = StringField(_l("Address"), validators=[Optional(), Length(max=500)])
     source_id = SelectField(_l("Source"), coerce=_int_or_none, validate_choice=True)
     owner_id = SelectField(_l("Owner"), coerce=_int_or_none, validate_choice=True)
+    # 客户级别 (crm/pools): optional, the levels in their order.
+    level_id = SelectField(_l("Level"), coerce=_int_or_none, validate_choice=True)
     version = HiddenField()
 
-    def __init__(self, *args, sources=(), owners=(), **kwargs):
+    def __init__(self, *args, sources=(), owners=(), levels=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.level_id.choices = [(None, "—")] + [(level.id, level.label) for level in levels]
         self.source_id.choices = [(None, "—")] + [(s.id, s.label) for s in sources]
         self.owner_id.choices = [(None, _l("Nobody"))] + [(u.id, u.name) for u in owners]
 

@@ -69,6 +69,7 @@ class LeadFilter:
     max_score: int | None = None
     tag_id: int | None = None
     silent_days: int | None = None
+    level_id: int | None = None  # 客户级别 (crm/pools)
     page: int = 1
 
     @classmethod
@@ -80,6 +81,7 @@ class LeadFilter:
                    max_score=int_or_none(args.get("max_score")),
                    tag_id=int_or_none(args.get("tag_id")),
                    silent_days=int_or_none(args.get("silent_days")),
+                   level_id=int_or_none(args.get("level_id")),
                    page=max(1, int_or_none(args.get("page")) or 1))
 
     def conditions(self, user, now=None) -> list:
@@ -99,6 +101,8 @@ class LeadFilter:
         if self.tag_id:
             where.append(Lead.id.in_(db.select(lead_tags.c.lead_id)
                                      .where(lead_tags.c.tag_id == self.tag_id)))
+        if self.level_id:
+            where.append(Lead.level_id == self.level_id)
         if self.silent_days:
             cutoff = (now or utcnow()) - timedelta(days=self.silent_days)
             where.append(or_(Lead.last_contact_at < cutoff,
@@ -136,7 +140,7 @@ def list_page(user, filters: LeadFilter) -> LeadPage:
     rows = db.session.execute(
         filtered_select(user, filters).add_columns(counted)
         .options(joinedload(Lead.owner).load_only(User.id, User.name),
-                 joinedload(Lead.source), selectinload(Lead.tags))
+                 joinedload(Lead.source), joinedload(Lead.level), selectinload(Lead.tags))
         .limit(PAGE_SIZE + 1).offset((filters.page - 1) * PAGE_SIZE)).all()
     leads = [row[0] for row in rows[:PAGE_SIZE]]
     has_next = len(rows) > PAGE_SIZE

@@ -16,6 +16,7 @@ from crm.jobs.runner import enqueue
 from crm.jobs.services import create_job
 from crm.leads import convert as lead_convert
 from crm.leads import queries, services
+from crm.pools.queries import levels as pool_levels
 from crm.leads.forms import INLINE_FIELDS, DisqualifyForm, LeadForm, ScoringRuleForm, inline_form
 from crm.models import BANT_KEYS, NOTE_KINDS, OPEN_STATUSES, DisqualifyReason, Lead, LeadSource, Pipeline, ScoringRule, Stage, Tag, User, Customer
 from crm.permissions import (can_convert_lead, can_edit_lead, can_manage_scoring, can_see_customer,
@@ -51,7 +52,7 @@ def _list_context(filters, **extra):
     page = queries.list_page(current_user, filters)
     return {"leads": page.leads, "total": page.total, "capped": page.capped,
             "has_next": page.has_next, "filters": filters, "sources": queries.sources(),
-            "owners": queries.owners(), "tags": queries.behaviour_tags(),
+            "owners": queries.owners(), "tags": queries.behaviour_tags(), "levels": pool_levels(),
             "statuses": queries.STATUS_NAMES, "open_statuses": OPEN_STATUSES,
             "page_size": queries.PAGE_SIZE, **extra}
 
@@ -106,7 +107,7 @@ def bulk():
 def _lead_form(lead=None, **kwargs):
     """The lead form with a cf_<key> input per lead custom field I may see (crm/fields)."""
     form = with_custom_fields(LeadForm, "lead")(sources=queries.sources(), owners=queries.owners(),
-                                                obj=lead, **kwargs)
+                                                levels=pool_levels(), obj=lead, **kwargs)
     prepare(form, lead)
     return form
 
@@ -118,7 +119,7 @@ def create():
     if request.method == "GET":
         form.owner_id.data = current_user.id
     if form.validate_on_submit():
-        values = {k: form[k].data for k in services.LEAD_FIELDS}
+        values = {k: form[k].data for k in services.FORM_FIELDS}
         try:
             lead = services.save_lead(current_user, None, values)
             apply_values(lead, "lead", custom_values(form), current_user)
@@ -143,7 +144,7 @@ def update(lead_id: int):
         form.version.data = lead.version
     conflict = False
     if form.validate_on_submit():
-        values = {k: form[k].data for k in services.LEAD_FIELDS}
+        values = {k: form[k].data for k in services.FORM_FIELDS}
         try:
             claim(lead, submitted_token())
             services.save_lead(current_user, lead, values)

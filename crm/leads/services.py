@@ -11,10 +11,13 @@ from crm.models import (BANT_ANSWERS, BANT_KEYS, DEFAULT_DISQUALIFY_REASONS,
                         DEFAULT_LEAD_SOURCES, OPEN_STATUSES, DisqualifyReason, Lead, LeadSource,
                         Note, Tag, User, utcnow)
 from crm.permissions import can_edit_lead
+from crm.pools.services import check_level
 from crm.rules import RuleError
 
 LEAD_FIELDS = ("name", "company", "title", "phone", "mobile", "email", "wechat", "region",
                "address", "source_id", "owner_id")
+# The lead form's: LEAD_FIELDS and the level (客户级别), which merges leave alone.
+FORM_FIELDS = LEAD_FIELDS + ("level_id",)
 
 
 def ensure_defaults() -> None:
@@ -53,6 +56,9 @@ def save_lead(user, lead: Lead | None, fields: dict, *, now: datetime | None = N
         if key in fields:
             value = fields[key]
             setattr(lead, key, value.strip() if isinstance(value, str) else value)
+    if "level_id" in fields:
+        check_level(fields["level_id"])
+        lead.level_id = fields["level_id"]
     lead.rebuild_search_index()
     db.session.flush()
     rescore(lead, now=now)

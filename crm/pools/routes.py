@@ -22,6 +22,7 @@ from crm.validators import int_or_none
 bp = Blueprint("pools", __name__)
 
 LIST = "pools/index.html"
+NAV_SOON = "pools/_nav_soon.html"
 RECORD = "pools/record.html"
 PANEL = "pools/_panel.html"
 LIST_ERROR = "pools/taken.html"
@@ -99,7 +100,10 @@ def index():
 @bp.route("/pool/soon-count")
 def soon_badge():
     """The "returning soon" tab's badge, which /pool loads after the list (htmx): counting
-    costs the rules' anti-joins over the user's records, which the list need not wait for."""
+    costs the rules' anti-joins over the user's records, which the list need not wait for.
+    place=nav: the navigation's link to that tab, which every page loads the same way."""
+    if request.args.get("place") == "nav":
+        return fragment(NAV_SOON, "nav_soon", soon_count=queries.soon_count(current_user))
     return fragment(LIST, "soon_badge", soon_count=queries.soon_count(current_user))
 
 

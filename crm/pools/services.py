@@ -514,10 +514,15 @@ def move_level(level: CustomerLevel, step: int) -> None:
     db.session.flush()
 
 
-def set_level(record, level_id: int | None) -> None:
-    """A customer's or lead's level (客户级别)."""
+def check_level(level_id: int | None) -> None:
+    """RuleError on level_id unless it is None (no level) or one of the levels."""
     if level_id is not None and db.session.get(CustomerLevel, level_id) is None:
         raise RuleError(_l("Choose a level from the list."), field="level_id")
+
+
+def set_level(record, level_id: int | None) -> None:
+    """A customer's or lead's level (客户级别)."""
+    check_level(level_id)
     record.level_id = level_id
     db.session.flush()
 

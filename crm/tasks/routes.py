@@ -201,7 +201,7 @@ def index():
     # person (everyone's with "Everyone"); not on one record's tasks.
     record = wanted.get("record")
     due = [] if record is not None and record.args else contacts_due(wanted["assignee_id"],
-                                                                     day_bounds()[1])
+                                                                     day_bounds()[1], current_user)
     return render(PAGE, block_for(PAGE_BLOCKS), oob=["contacts_due"], contacts_oob=is_htmx(),
                   due_contacts=due, **context)
 
