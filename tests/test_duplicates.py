@@ -9,8 +9,7 @@ from crm.duplicates import blocking, services
 from crm.duplicates.refresh import refresh
 from crm.duplicates.normalise import email_key, name_key, name_pinyin, phone_key
 from crm.extensions import db as _db
-from crm.models import (AuditEntry, Contact, Customer, Merge, Note, Opportunity, Task,
-                        customer_shares, customer_tags)
+from crm.models import AuditEntry, Contact, Customer, Merge, Note, Opportunity, Task
 from crm.rules import RuleError
 from crm.trash.filters import INCLUDE_DELETED
 from tests import factories

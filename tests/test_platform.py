@@ -2,8 +2,7 @@
 from datetime import datetime, timezone
 from decimal import Decimal
 
-import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from crm import create_app
 from crm.config import normalise_database_url

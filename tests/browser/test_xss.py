@@ -61,7 +61,7 @@ def seed(app, admin_id: int, payload: str) -> dict:
         reason = LostReason(name=f"Reason {payload}", position=20)
         group = TagGroup(name=f"Group {payload}", multiple=True, position=0)
         tag = Tag(name=f"Tag {payload}", color="#ff0000", group=group)
-        other_tag = Tag(name=f"Other {payload}", color="#00ff00", group=group)
+        Tag(name=f"Other {payload}", color="#00ff00", group=group)
         customer = Customer(
             name=f"{word} {payload}", industry=payload, region=payload, city=payload,
             source=payload, phone=payload, email=payload,
