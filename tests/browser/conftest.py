@@ -94,6 +94,11 @@ def browser_login(live_server):
     from tests.conftest import TEST_PASSWORD
 
     def _login(page, user, password=TEST_PASSWORD):
+        if page.url != "about:blank":
+            # Fragments a page loads after itself (the pool badge, the duplicate hint, the pool
+            # panel) may still be in flight: answered after the test cleared the cookies, they
+            # send the page to /login by themselves and abort this navigation.
+            page.wait_for_load_state("networkidle")
         page.goto("/login")
         page.fill("input[name=email]", user.email)
         page.fill("input[name=password]", password)
