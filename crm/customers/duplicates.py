@@ -95,14 +95,9 @@ def find_duplicates(*, name: str | None = None, phone: str | None = None,
             conditions.append(stored.like(f"%{like_escape(name_key)}%", escape="\\"))
             conditions.append(db.and_(func.length(stored) >= 4,
                                       literal(name_key).like("%" + stored + "%")))
-    for typed_phone in dict.fromkeys(_phone_keys(phone, contact_phone)):
-        # The last eight digits: "+86 138-0013-8000" and "13800138000" are one number.
-        pattern = f"%{like_escape(typed_phone)}"
-        for column, target in ((Customer.phone, conditions), (Contact.phone, contact_conditions)):
-            stripped = column
-            for ch in (" ", "-", "(", ")", "+", "."):
-                stripped = func.replace(stripped, ch, "")
-            target.append(stripped.like(pattern, escape="\\"))
+    for typed_phone in dict.fromkeys(phone_keys(phone, contact_phone)):
+        conditions.append(phone_matches(Customer.phone, typed_phone))
+        contact_conditions.append(phone_matches(Contact.phone, typed_phone))
     for email_key in dict.fromkeys(_email_keys(email, contact_email)):
         conditions.append(func.lower(Customer.email) == email_key)
         contact_conditions.append(func.lower(Contact.email) == email_key)
@@ -118,9 +113,19 @@ def find_duplicates(*, name: str | None = None, phone: str | None = None,
     return list(db.session.execute(stmt).scalars().unique())
 
 
-def _phone_keys(*phones) -> list[str]:
+def phone_keys(*phones) -> list[str]:
     """What a typed phone is compared by: its last eight digits, when at least 5 were typed."""
     return [digits(phone)[-8:] for phone in phones if len(digits(phone)) >= 5]
+
+
+def phone_matches(column, key: str):
+    """`column` (a stored phone) ends with `key` (phone_keys) once its spaces, dashes,
+    brackets, plus signs and dots are gone: "+86 138-0013-8000" and "13800138000" are one
+    number."""
+    stripped = column
+    for ch in (" ", "-", "(", ")", "+", "."):
+        stripped = func.replace(stripped, ch, "")
+    return stripped.like(f"%{like_escape(key)}", escape="\\")
 
 
 def _email_keys(*emails) -> list[str]:
@@ -135,13 +140,13 @@ def visible_duplicates(*, name=None, phone=None, email=None, exclude_id=None,
     found = find_duplicates(name=name, phone=phone, email=email, exclude_id=exclude_id,
                             contact_phone=contact_phone, contact_email=contact_email)
     visible = visible_ids(current_user, Customer, [c.id for c in found])
-    phone_keys = _phone_keys(phone, contact_phone)
+    typed_phones = phone_keys(phone, contact_phone)
     email_keys = _email_keys(email, contact_email)
     hidden = []
     for other in found:
         if other.id in visible:
             continue
-        if any(digits(other.phone).endswith(key) for key in phone_keys):
+        if any(digits(other.phone).endswith(key) for key in typed_phones):
             message = _("A customer you cannot see already uses this phone number.")
         elif (other.email or "").lower() in email_keys:
             message = _("A customer you cannot see already uses this email.")

@@ -15,13 +15,12 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, or_
 
-from crm.customers.duplicates import digits
+from crm.customers.duplicates import phone_keys, phone_matches
 from crm.extensions import db
 from crm.leads import services as lead_services
 from crm.leads.assignment import assign_new_lead
 from crm.models import LANGUAGES, WEBFORM_FIELDS, Lead, LeadSource, Note, WebForm, utcnow
 from crm.rules import RuleError
-from crm.search import like_escape
 
 TOKEN_SALT = "webform-fill"
 # A person takes some seconds to fill a form; a bot posts at once. A page left open longer
@@ -152,15 +151,8 @@ def open_lead_matching(email: str | None, phones: list[str | None]) -> Lead | No
     conditions = []
     if email and email.strip():
         conditions.append(func.lower(Lead.email) == email.strip().lower())
-    for phone in phones:
-        key = digits(phone)[-8:]
-        if len(digits(phone)) < 5:
-            continue
-        for column in (Lead.phone, Lead.mobile):
-            stripped = column
-            for ch in (" ", "-", "(", ")", "+", "."):
-                stripped = func.replace(stripped, ch, "")
-            conditions.append(stripped.like(f"%{like_escape(key)}", escape="\\"))
+    for key in phone_keys(*phones):
+        conditions += [phone_matches(Lead.phone, key), phone_matches(Lead.mobile, key)]
     if not conditions:
         return None
     return db.session.execute(
